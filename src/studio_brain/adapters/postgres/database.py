@@ -1,0 +1,99 @@
+"""The async connection pool to PostgreSQL and the translation of driver errors into ours."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from studio_brain.domain.errors import DatabaseUnavailable, StorageError
+from studio_brain.settings import redact_url
+
+
+def libpq_url(url: str) -> str:
+    """A URL psycopg accepts: SQLAlchemy's ``postgresql+psycopg://`` and ``postgres://`` normalised."""
+    parts = urlsplit(url)
+    if parts.scheme in {"postgresql+psycopg", "postgres"}:
+        parts = parts._replace(scheme="postgresql")
+    return urlunsplit(parts)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The same server as a SQLAlchemy URL using the psycopg 3 driver (for Alembic)."""
+    parts = urlsplit(libpq_url(url))
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg"))
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` pointing at another database on the same server (query string kept: it may hold host=)."""
+    parts = urlsplit(libpq_url(url))
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+class Database:
+    """A pool of async connections; rows come back as dicts."""
+
+    def __init__(self, url: str, *, max_size: int = 10, min_size: int = 1, timeout: float = 10.0) -> None:
+        self.url = libpq_url(url)
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
+            self.url,
+            connection_class=psycopg.AsyncConnection[dict[str, Any]],
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            open=False,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            name="studio-brain",
+        )
+
+    @property
+    def redacted_url(self) -> str:
+        return redact_url(self.url)
+
+    async def open(self, *, wait_seconds: float = 10.0) -> None:
+        try:
+            await self._pool.open(wait=True, timeout=wait_seconds)
+        except (PoolTimeout, psycopg.OperationalError) as err:
+            await self._pool.close()
+            raise DatabaseUnavailable(f"cannot reach PostgreSQL at {self.redacted_url}") from err
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def __aenter__(self) -> Database:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
+        """A pooled connection; the block runs in one transaction, committed on success."""
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as err:
+            raise DatabaseUnavailable(f"no database connection available ({self.redacted_url})") from err
+        except psycopg.OperationalError as err:
+            raise DatabaseUnavailable(f"lost the connection to PostgreSQL at {self.redacted_url}") from err
+
+    async def ping(self) -> float:
+        """Round-trip latency in milliseconds; raises DatabaseUnavailable."""
+        started = time.perf_counter()
+        async with self.connection() as conn:
+            await conn.execute("SELECT 1")
+        return (time.perf_counter() - started) * 1000.0
+
+
+def translate(err: psycopg.Error, doing: str) -> StorageError:
+    """A driver error as a StorageError (use as ``raise translate(err, '...') from err``)."""
+    if isinstance(err, psycopg.OperationalError):
+        return DatabaseUnavailable(f"database unavailable while {doing}")
+    return StorageError(f"database error while {doing}: {type(err).__name__}")

@@ -1,0 +1,5 @@
+"""Tables of the connectors area (issue 6). Empty until that issue adds them."""
+
+from studio_brain.adapters.postgres.tables.base import metadata
+
+__all__ = ["metadata"]

@@ -1,0 +1,67 @@
+"""What every CLI command shares: settings loading, error reporting, running async code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import typer
+
+from studio_brain.domain.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    InputInvalid,
+    NotFound,
+    PolicyRefused,
+    StudioBrainError,
+)
+from studio_brain.logging import configure_logging, redact_text
+from studio_brain.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str, *, code: int = EXIT_FAILURE) -> NoReturn:
+    """Print one line to stderr and exit: the way every command reports a problem."""
+    typer.echo(f"studio-brain: {redact_text(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        fail(f"configuration error: {err.message}")
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return settings
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro``; our errors become one line and a meaningful exit code, never a traceback."""
+    try:
+        return asyncio.run(coro)
+    except ConfigError as err:
+        fail(f"configuration error: {err.message}")
+    except DatabaseUnavailable as err:
+        fail(f"{err.message}. Check STUDIO_BRAIN_DATABASE_URL, or run `studio-brain doctor`.")
+    except (InputInvalid, NotFound) as err:
+        fail(err.message, code=EXIT_USAGE if isinstance(err, InputInvalid) else EXIT_FAILURE)
+    except PolicyRefused as err:
+        fail(f"refused ({err.reason_code}): {err.message}")
+    except StudioBrainError as err:
+        fail(err.message)
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()

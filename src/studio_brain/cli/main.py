@@ -1,0 +1,215 @@
+"""Root CLI: --version, demo, serve, migrate, config show, doctor; areas register their own groups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from studio_brain import __version__
+from studio_brain.adapters.postgres.migrate import current_revision, head_revision, upgrade_to_head
+from studio_brain.bootstrap import Brain, open_brain, provision_database, release_database
+from studio_brain.cli import audit, connectors, gateway, jobs, state
+from studio_brain.cli.common import EXIT_FAILURE, fail, print_json, run, settings_or_exit
+from studio_brain.cli.doctor import run_doctor
+from studio_brain.logging import get_logger
+from studio_brain.settings import Settings, redact_url
+from studio_brain.web.app import create_app
+
+app = typer.Typer(
+    name="studio-brain",
+    help="Studio Brain: reads the studio's cloud, computes daily state, drafts proposals, gates every action.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+log = get_logger("studio_brain.cli")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"studio-brain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Studio Brain command line. Configure with STUDIO_BRAIN_* variables; see `config show`."""
+
+
+@config_app.command("show")
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Print the effective settings, secrets redacted."""
+    settings = settings_or_exit()
+    shown = settings.redacted()
+    if as_json:
+        print_json(shown)
+        return
+    width = max(len(k) for k in shown)
+    for key, value in shown.items():
+        typer.echo(f"{key.ljust(width)}  {value}")
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest migration (idempotent; safe to run concurrently)."""
+    settings = settings_or_exit()
+
+    async def _migrate() -> tuple[str | None, str]:
+        target = await asyncio.to_thread(provision_database, settings)
+        try:
+            return await asyncio.to_thread(upgrade_to_head, target.url)
+        finally:
+            await asyncio.to_thread(release_database, target)
+
+    before, after = run(_migrate())
+    if before == after:
+        typer.echo(f"database already at {after}")
+    else:
+        typer.echo(f"migrated database from {before or 'empty'} to {after}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check configuration, database, migration level and Firestore access; print a fix for each failure."""
+    code = run_doctor()
+    raise typer.Exit(code)
+
+
+def _ensure_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                fail(
+                    f"port {port} on {host} is already in use; stop what holds it or choose another with "
+                    "--port or STUDIO_BRAIN_PORT"
+                )
+            fail(f"cannot listen on {host}:{port}: {err.strerror}")
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn re-raises the captured Ctrl-C after shutdown; we want a clean return instead, so the
+    database pool closes and the embedded server stops without a traceback."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+async def _serve(brain: Brain, host: str, port: int) -> None:
+    config = uvicorn.Config(
+        create_app(brain=brain), host=host, port=port, log_config=None, access_log=False, lifespan="on"
+    )
+    server = _GracefulServer(config)
+    log.info("http.listening", url=f"http://{host}:{port}")
+    await server.serve()
+
+
+def _sigterm_as_interrupt() -> None:
+    # uvicorn handles SIGTERM itself while serving; before and after, make it unwind like Ctrl-C so
+    # the embedded PostgreSQL handle is released and the server stopped.
+    def _raise(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
+def _announce(settings: Settings, brain: Brain, host: str, port: int) -> None:
+    target = brain.database_target
+    where = (
+        f"embedded PostgreSQL in {target.embedded.data_dir}"
+        if target.embedded is not None
+        else f"external PostgreSQL at {redact_url(target.url)}"
+    )
+    typer.echo(f"Studio Brain {__version__}")
+    typer.echo(f"  data home : {settings.home}")
+    typer.echo(f"  database  : {where}")
+    typer.echo(f"  tenant    : {settings.tenant_id}")
+    typer.echo(f"  listening : http://{host}:{port}  (health: /healthz, readiness: /readyz)")
+    typer.echo("  stop with Ctrl-C")
+
+
+PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen on [env: STUDIO_BRAIN_PORT].")]
+HostOption = Annotated[str | None, typer.Option("--host", help="Address to bind [env: STUDIO_BRAIN_HOST].")]
+
+
+def _serve_command(*, demo: bool, host: str | None, port: int | None) -> None:
+    settings = settings_or_exit()
+    host = host or settings.host
+    port = port or settings.port
+    if not 1 <= port <= 65535:
+        fail(f"--port must be between 1 and 65535, got {port}", code=2)
+    _ensure_port_free(host, port)
+    _sigterm_as_interrupt()
+
+    async def _main() -> None:
+        async with open_brain(settings, migrate=True) as brain:
+            if demo:
+                await _prepare_demo(brain)
+            _announce(settings, brain, host, port)
+            await _serve(brain, host, port)
+
+    try:
+        run(_main())
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+
+
+async def _prepare_demo(brain: Brain) -> None:
+    """Load the demo studio. Later areas add their steps here (demo data, history, fakes, swarms)."""
+    # --- StudioState demo studio (issue 4) ---
+    # --- connectors fakes (issue 6) ---
+    # --- swarms (issue 8) ---
+
+
+@app.command()
+def serve(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the HTTP API and cockpit (migrating the database first)."""
+    _serve_command(demo=False, host=host, port=port)
+
+
+@app.command()
+def demo(host: HostOption = None, port: PortOption = None) -> None:
+    """Start with the demo studio loaded, then serve the cockpit on http://127.0.0.1:8787."""
+    _serve_command(demo=True, host=host, port=port)
+
+
+for area in (audit, state, gateway, connectors, jobs):
+    area.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:platformdirs")
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        raise SystemExit(EXIT_FAILURE) from None
+
+
+__all__ = ["app", "current_revision", "head_revision", "main"]

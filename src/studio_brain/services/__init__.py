@@ -1,0 +1,1 @@
+"""Use cases: what Studio Brain does, written against ports only."""

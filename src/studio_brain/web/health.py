@@ -1,0 +1,71 @@
+"""Anonymous liveness and readiness: GET /healthz and GET /readyz (shape from the Portal contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from studio_brain import SERVICE_NAME, __version__
+from studio_brain.bootstrap import Brain
+from studio_brain.domain.errors import StudioBrainError
+
+router = APIRouter()
+
+
+def _brain(request: Request) -> Brain:
+    brain: Brain = request.app.state.brain
+    return brain
+
+
+def _iso(value: Any) -> str:
+    text: str = value.isoformat().replace("+00:00", "Z")
+    return text
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz(request: Request) -> dict[str, Any]:
+    """The process is up. Says nothing about the database: see /readyz."""
+    brain = _brain(request)
+    return {"ok": True, "service": SERVICE_NAME, "version": __version__, "at": _iso(brain.clock.now())}
+
+
+@router.get("/readyz", tags=["health"])
+async def readyz(request: Request) -> JSONResponse:
+    """Ready to serve: the database answers (and, if required, a fresh snapshot exists). 503 otherwise."""
+    brain = _brain(request)
+    settings = brain.settings
+    now = brain.clock.now()
+    postgres: dict[str, Any]
+    try:
+        latency = await brain.database.ping()
+        postgres = {"ok": True, "latencyMs": round(latency, 2)}
+    except StudioBrainError as err:
+        postgres = {"ok": False, "latencyMs": None, "error": err.message}
+
+    snapshot: dict[str, Any] = {
+        "exists": False,
+        "generatedAt": None,
+        "ageMinutes": None,
+        "maxAgeMinutes": settings.snapshot_max_age_minutes,
+        "requireFresh": settings.readyz_require_fresh_snapshot,
+        "fresh": False,
+    }
+    if postgres["ok"]:
+        try:
+            latest = await brain.state_store.latest_snapshot(brain.tenant_id)
+        except StudioBrainError as err:
+            postgres = {**postgres, "ok": False, "error": err.message}
+            latest = None
+        if latest is not None:
+            age = (now - latest.generated_at).total_seconds() / 60.0
+            snapshot.update(
+                exists=True,
+                generatedAt=_iso(latest.generated_at),
+                ageMinutes=round(age, 1),
+                fresh=age <= settings.snapshot_max_age_minutes,
+            )
+    ok = bool(postgres["ok"]) and (snapshot["fresh"] or not settings.readyz_require_fresh_snapshot)
+    body = {"ok": ok, "checks": {"postgres": postgres, "snapshot": snapshot}, "at": _iso(now)}
+    return JSONResponse(body, status_code=200 if ok else 503)
