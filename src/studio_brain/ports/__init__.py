@@ -6,6 +6,7 @@ One module per concept; everything is re-exported here so ``from studio_brain.po
 from studio_brain.ports.audit import EventStore
 from studio_brain.ports.cache import CacheStore
 from studio_brain.ports.clock import Clock, IdFactory
+from studio_brain.ports.connectors import Connector
 from studio_brain.ports.state import StateStore
 
-__all__ = ["CacheStore", "Clock", "EventStore", "IdFactory", "StateStore"]
+__all__ = ["CacheStore", "Clock", "Connector", "EventStore", "IdFactory", "StateStore"]
