@@ -172,6 +172,7 @@ def _serve_command(*, demo: bool, host: str | None, port: int | None) -> None:
             if demo:
                 await _prepare_demo(brain)
             _announce(settings, brain, host, port)
+            # --- scheduler (issue 8): start it beside the server here ---
             await _serve(brain, host, port)
 
     try:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from studio_brain import __version__
 from studio_brain.bootstrap import Brain, open_brain
 from studio_brain.settings import Settings
-from studio_brain.web import health
+from studio_brain.web import health, pages
 
 
 def create_app(*, brain: Brain | None = None, settings: Settings | None = None) -> FastAPI:
@@ -40,4 +40,5 @@ def create_app(*, brain: Brain | None = None, settings: Settings | None = None) 
     if brain is not None:
         app.state.brain = brain
     app.include_router(health.router)
+    app.include_router(pages.router)
     return app
