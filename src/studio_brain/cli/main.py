@@ -21,7 +21,7 @@ from studio_brain.cli import audit, connectors, gateway, jobs, state
 from studio_brain.cli.common import EXIT_FAILURE, fail, print_json, run, settings_or_exit
 from studio_brain.cli.doctor import run_doctor
 from studio_brain.logging import get_logger
-from studio_brain.settings import Settings, redact_url
+from studio_brain.settings import Settings, redact_url, reference_markdown
 from studio_brain.web.app import create_app
 
 app = typer.Typer(
@@ -65,6 +65,12 @@ def config_show(
     width = max(len(k) for k in shown)
     for key, value in shown.items():
         typer.echo(f"{key.ljust(width)}  {value}")
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print the reference of every setting as Markdown (the source of docs/configuration.md)."""
+    typer.echo(reference_markdown(), nl=False)
 
 
 @app.command()

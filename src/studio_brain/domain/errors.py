@@ -7,6 +7,8 @@
     ├── NotFound                    the thing asked for does not exist (HTTP 404)
     ├── Conflict                    the request clashes with current state (HTTP 409)
     ├── PolicyRefused               the gateway said no; carries a reason code (HTTP 409/403)
+    ├── Unauthenticated             no credential, or one that failed verification (HTTP 401)
+    ├── PermissionDenied            a verified identity lacks the role or scope needed (HTTP 403)
     ├── StorageError                the local database failed
     │   └── DatabaseUnavailable     it cannot be reached at all
     ├── CloudReadError              reading Firestore / Functions failed
@@ -59,6 +61,26 @@ class PolicyRefused(StudioBrainError):
     code = "POLICY_REFUSED"
 
     def __init__(self, reason_code: str, message: str) -> None:
+        super().__init__(message)
+        self.reason_code = reason_code
+
+
+class Unauthenticated(StudioBrainError):
+    """No credential, or one that failed verification. ``reason_code`` says which check failed."""
+
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, message: str, *, reason_code: str = "AUTH_REQUIRED") -> None:
+        super().__init__(message)
+        self.reason_code = reason_code
+
+
+class PermissionDenied(StudioBrainError):
+    """A verified identity lacks the role or scope the action needs."""
+
+    code = "PERMISSION_DENIED"
+
+    def __init__(self, message: str, *, reason_code: str = "ROLE_REQUIRED") -> None:
         super().__init__(message)
         self.reason_code = reason_code
 

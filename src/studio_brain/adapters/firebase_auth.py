@@ -1,0 +1,169 @@
+"""Firebase ID token verification: signature, issuer, audience, expiry, with certificates cached by max-age.
+
+Certificates come from Google's public URL, or — for tests and air-gapped sites — from a local JSON file
+(key id → PEM certificate). There is no mode that skips the signature check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from google.auth import exceptions as google_exceptions
+from google.auth import jwt as google_jwt
+
+from studio_brain.domain.audit import ActorType
+from studio_brain.domain.errors import ConfigError, Unauthenticated
+from studio_brain.domain.identity import AuthMethod, Principal
+from studio_brain.logging import get_logger
+from studio_brain.ports.clock import Clock
+
+log = get_logger("studio_brain.adapters.firebase_auth")
+
+#: Google's public certificates for Firebase ID tokens (key id → PEM)
+GOOGLE_CERTS_URL = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+_MAX_AGE = re.compile(r"max-age=(\d+)")
+#: used when Google answers without a max-age (it normally sends ~6 hours)
+_DEFAULT_MAX_AGE_SECONDS = 3600
+#: tolerance for a clock that is a little behind the token issuer
+_CLOCK_SKEW_SECONDS = 30
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _CachedCerts:
+    certs: Mapping[str, str]
+    expires_at: float
+
+
+def _roles(claims: Mapping[str, Any]) -> frozenset[str]:
+    """staff = ``staff == true`` or ``roles`` ∋ "staff"; admin likewise (the Portal's rule)."""
+    listed = claims.get("roles")
+    names = {str(r) for r in listed} if isinstance(listed, list) else set()
+    roles = {role for role in ("staff", "admin") if claims.get(role) is True or role in names}
+    return frozenset(roles)
+
+
+def principal_from_claims(claims: Mapping[str, Any], *, tenant_id: str) -> Principal:
+    """A verified token's claims as a Principal. The tenant is the brain's configured one, never a claim."""
+    uid = claims.get("user_id") or claims.get("sub")
+    if not isinstance(uid, str) or not uid:
+        raise Unauthenticated("the ID token has no subject", reason_code="AUTH_TOKEN_INVALID")
+    roles = _roles(claims)
+    name = claims.get("name") or claims.get("email")
+    return Principal(
+        tenant_id=tenant_id,
+        actor_type=ActorType.STAFF if roles else ActorType.HUMAN,
+        actor_id=uid,
+        via=AuthMethod.FIREBASE,
+        roles=roles,
+        display_name=str(name) if name else None,
+    )
+
+
+class FirebaseTokenVerifier:
+    """Verifies Firebase ID tokens for one project and turns them into Principals of one tenant."""
+
+    def __init__(
+        self,
+        *,
+        project_id: str,
+        tenant_id: str,
+        clock: Clock,
+        certs_file: Path | None = None,
+        certs_url: str = GOOGLE_CERTS_URL,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._project_id = project_id
+        self._tenant_id = tenant_id
+        self._clock = clock
+        self._certs_file = certs_file
+        self._certs_url = certs_url
+        self._http = http
+        self._cache: _CachedCerts | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def issuer(self) -> str:
+        return f"https://securetoken.google.com/{self._project_id}"
+
+    async def verify(self, raw: str) -> Principal:
+        """The Principal of a valid token; Unauthenticated (with a reason code) for anything else."""
+        certs = await self._certs()
+        try:
+            claims: Mapping[str, Any] = google_jwt.decode(
+                raw, certs=dict(certs), audience=self._project_id, clock_skew_in_seconds=_CLOCK_SKEW_SECONDS
+            )
+        except (google_exceptions.GoogleAuthError, ValueError) as err:
+            # google-auth says "expired" and "wrong audience" only in message text; we do not parse it,
+            # the caller gets one reason code and the log keeps the error type.
+            log.info("auth.firebase.rejected", error_type=type(err).__name__)
+            raise Unauthenticated(
+                "the ID token could not be verified (signature, audience or expiry)",
+                reason_code="AUTH_TOKEN_INVALID",
+            ) from err
+        if claims.get("iss") != self.issuer:
+            log.info("auth.firebase.rejected", error_type="wrong_issuer")
+            raise Unauthenticated("the ID token was issued for another project", reason_code="AUTH_TOKEN_INVALID")
+        auth_time = claims.get("auth_time")
+        if isinstance(auth_time, int | float) and auth_time > self._clock.now().timestamp() + _CLOCK_SKEW_SECONDS:
+            raise Unauthenticated("the ID token's auth_time is in the future", reason_code="AUTH_TOKEN_INVALID")
+        return principal_from_claims(claims, tenant_id=self._tenant_id)
+
+    async def _certs(self) -> Mapping[str, str]:
+        now = self._clock.monotonic()
+        cached = self._cache
+        if cached is not None and now < cached.expires_at:
+            return cached.certs
+        async with self._lock:
+            cached = self._cache
+            if cached is not None and now < cached.expires_at:
+                return cached.certs
+            if self._certs_file is not None:
+                certs = await asyncio.to_thread(_read_certs_file, self._certs_file)
+                # a local file is re-read at most once a minute, so rotating it needs no restart
+                self._cache = _CachedCerts(certs=certs, expires_at=now + 60)
+            else:
+                certs, max_age = await self._fetch_google_certs()
+                self._cache = _CachedCerts(certs=certs, expires_at=now + max_age)
+            return certs
+
+    async def _fetch_google_certs(self) -> tuple[Mapping[str, str], int]:
+        client = self._http or httpx.AsyncClient(timeout=10.0)
+        try:
+            response = await client.get(self._certs_url)
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as err:
+            log.warning("auth.firebase.certs_unavailable", error_type=type(err).__name__)
+            raise Unauthenticated(
+                "cannot fetch Google's token certificates to verify the ID token",
+                reason_code="AUTH_CERTS_UNAVAILABLE",
+            ) from err
+        finally:
+            if self._http is None:
+                await client.aclose()
+        if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
+            raise Unauthenticated("Google's certificate document is malformed", reason_code="AUTH_CERTS_UNAVAILABLE")
+        match = _MAX_AGE.search(response.headers.get("cache-control", ""))
+        max_age = int(match.group(1)) if match else _DEFAULT_MAX_AGE_SECONDS
+        return body, max_age
+
+
+def _read_certs_file(path: Path) -> Mapping[str, str]:
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"STUDIO_BRAIN_FIREBASE_CERTS_FILE: cannot read {path} as JSON ({type(err).__name__})"
+        ) from err
+    if not isinstance(body, dict) or not body or not all(isinstance(v, str) for v in body.values()):
+        raise ConfigError(
+            f"STUDIO_BRAIN_FIREBASE_CERTS_FILE: {path} must be a JSON object of key id -> PEM certificate"
+        )
+    return {str(k): v for k, v in body.items()}
