@@ -43,7 +43,7 @@ def wait_ready(port: int, timeout: float = 180) -> float:
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
                 if json.loads(r.read()).get("ok"):
                     return time.perf_counter()
         except OSError:
@@ -119,7 +119,7 @@ def main() -> None:
         bench_url = MACHINE_PG.rsplit("/", 1)[0] + "/" + BENCH_DB
         _, proc, port = timed_start(home, "serve", {"STUDIO_BRAIN_DATABASE_URL": bench_url})
         for _ in range(20):
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).read()  # noqa: S310
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).read()
         time.sleep(2)
         rss = psutil.Process(proc.pid).memory_info().rss / 2**20
         results["idle_rss_serve_mb"] = round(rss, 1)
