@@ -10,15 +10,37 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 
+from studio_brain.adapters.audit_files import CheckpointFile
 from studio_brain.adapters.cache import MemoryCacheStore
 from studio_brain.adapters.clock import SystemClock, UUID7Factory
+from studio_brain.adapters.connectors.registry import build_connectors
+from studio_brain.adapters.demo_source import DemoCloud
+from studio_brain.adapters.firestore import FirestoreReader
+from studio_brain.adapters.functions_http import FunctionsFinanceReader
+from studio_brain.adapters.keys import Ed25519Signer, Ed25519Verifier, LazySigner, load_signing_key
+from studio_brain.adapters.postgres.connector_health_store import PostgresConnectorHealthStore
 from studio_brain.adapters.postgres.database import Database
+from studio_brain.adapters.postgres.drafts_store import PostgresDraftStore
 from studio_brain.adapters.postgres.embedded import EmbeddedServer, start_embedded, stop_embedded
+from studio_brain.adapters.postgres.event_store import PostgresCheckpointStore, PostgresEventStore
+from studio_brain.adapters.postgres.leader import PostgresJobLocks, PostgresLeaderLock
 from studio_brain.adapters.postgres.migrate import upgrade_to_head
 from studio_brain.adapters.postgres.state_store import PostgresStateStore
+from studio_brain.adapters.rule_files import load_rule_table
+from studio_brain.domain.errors import ConfigError
 from studio_brain.logging import get_logger
-from studio_brain.ports import CacheStore, Clock, IdFactory, StateStore
+from studio_brain.ports import CacheStore, Clock, CloudReader, EventStore, IdFactory, StateStore
+from studio_brain.services.audit import AuditService
+from studio_brain.services.connectors import ConnectorHealthService, ConnectorRegistry
+from studio_brain.services.gateway import GatewayService
+from studio_brain.services.jobs import JobService
+from studio_brain.services.rebuild import RebuildService
+from studio_brain.services.state import StateService
+from studio_brain.services.swarms.drafts import DraftService
+from studio_brain.services.swarms.runner import SwarmService
 from studio_brain.settings import Settings
 
 log = get_logger("studio_brain.bootstrap")
@@ -43,6 +65,14 @@ def provision_database(settings: Settings) -> DatabaseTarget:
     return DatabaseTarget(url=server.url, embedded=server)
 
 
+def load_audit_signer(settings: Settings) -> Ed25519Signer:
+    """The audit checkpoint key from settings, or the key file (created 0600 at first use)."""
+    secret = settings.audit_signing_key
+    return load_signing_key(
+        settings.audit_key_path, secret_hex=None if secret is None else secret.get_secret_value()
+    )
+
+
 def release_database(target: DatabaseTarget) -> None:
     if target.embedded is not None:
         stop_embedded(target.embedded)
@@ -59,12 +89,111 @@ class Brain:
     ids: IdFactory
     state_store: StateStore
     cache: CacheStore
+    #: the audit log (issue 3); every area appends through it (or through the gateway)
+    events: EventStore | None = None
+    #: verify, checkpoints and exports of the audit log (issue 3)
+    audit: AuditService | None = None
+    #: StudioState (issue 4): snapshots, diffs, history; and its rebuild from the audit log
+    state: StateService | None = None
+    rebuild: RebuildService | None = None
+    #: every device connector, configured or not (issue 6); also the gateway's ConnectorDirectory
+    connectors: ConnectorRegistry | None = None
+    #: connector health checks stored for the cockpit, and device readings (issue 6)
+    connector_health: ConnectorHealthService | None = None
+    #: scheduler and swarms (issue 8): the job catalogue, the leader lock, drafts and the swarms
+    jobs: JobService | None = None
+    leader_lock: PostgresLeaderLock | None = None
+    drafts: DraftService | None = None
+    swarms: SwarmService | None = None
+    #: the capability gateway (issue 5): proposals, approvals, execution, policy, agent tokens
+    gateway: GatewayService | None = None
     # Later areas add their services here as typed fields with a default, e.g.
     # ``audit: AuditService | None = None``, and fill them in open_brain's sections below.
 
     @property
     def tenant_id(self) -> str:
         return self.settings.tenant_id
+
+
+def _wire_scheduler_and_swarms(brain: Brain) -> None:
+    """Issue 8: drafts, swarms, the leader lock, and every job whose service is present."""
+    import os
+    import socket
+
+    from studio_brain.domain.anomaly import DetectorConfig
+    from studio_brain.domain.schedule import parse_schedule
+    from studio_brain.services import jobs as j
+    from studio_brain.services.swarms.finance import FinanceRules, FinanceSwarm
+    from studio_brain.services.swarms.marketing import MarketingSwarm
+    from studio_brain.services.swarms.ops import OpsRules, OpsSwarm
+
+    s = brain.settings
+    brain.drafts = DraftService(
+        tenant_id=s.tenant_id,
+        store=PostgresDraftStore(brain.database, zone=s.zone),
+        clock=brain.clock,
+        ids=brain.ids,
+        events=brain.events,
+        state_store=brain.state_store,
+    )
+    ops = OpsSwarm(
+        rules=OpsRules(
+            backlog_min_active=s.swarm_ops_backlog_min_active,
+            backlog_ratio=s.swarm_ops_backlog_ratio,
+            agent_queue_min=s.swarm_ops_agent_queue_min,
+            blocked_tickets_min=s.swarm_ops_blocked_tickets_min,
+            cooldown_hours=s.swarm_cooldown_hours,
+        ),
+        detector=DetectorConfig(
+            threshold=s.swarm_ops_z_threshold,
+            min_history_days=s.swarm_ops_min_history_days,
+            window_days=s.swarm_ops_window_days,
+        ),
+    )
+    finance = FinanceSwarm(
+        rules=FinanceRules(
+            max_read_age=timedelta(hours=s.swarm_finance_max_read_age_hours),
+            cooldown_hours=s.swarm_cooldown_hours,
+        )
+    )
+    brain.swarms = SwarmService(
+        tenant_id=s.tenant_id,
+        state_store=brain.state_store,
+        drafts=brain.drafts,
+        clock=brain.clock,
+        zone=s.zone,
+        swarms=(ops, finance, MarketingSwarm()),
+        history_days=s.swarm_ops_window_days + 14,
+    )
+    brain.leader_lock = PostgresLeaderLock(brain.database_target.url, tenant_id=s.tenant_id)
+    brain.jobs = JobService(
+        tenant_id=s.tenant_id,
+        state_store=brain.state_store,
+        locks=PostgresJobLocks(brain.database),
+        clock=brain.clock,
+        ids=brain.ids,
+        zone=s.zone,
+        events=brain.events,
+        backoff_base_seconds=s.job_backoff_base_seconds,
+        backoff_cap_seconds=s.job_backoff_cap_seconds,
+        runner=f"{socket.gethostname()}:{os.getpid()}",
+    )
+    schedules = j.JobSchedules(
+        snapshot=parse_schedule(s.schedule_snapshot),
+        daily_close=parse_schedule(s.schedule_daily_close),
+        connector_health=parse_schedule(s.schedule_connector_health),
+        audit_checkpoint=parse_schedule(s.schedule_audit_checkpoint),
+        swarms=parse_schedule(s.schedule_swarms) if s.schedule_swarms else None,
+    )
+    for job in j.standard_jobs(
+        schedules,
+        snapshot=j.snapshot_job(brain.state) if brain.state is not None else None,
+        daily_close=j.daily_close_job(brain.state, s.zone) if brain.state is not None else None,
+        connector_health=j.connector_health_job(brain.connector_health) if brain.connector_health else None,
+        audit_checkpoint=None,  # registered once the audit service offers a checkpoint (issue 3)
+        swarms=j.swarms_job(brain.swarms),
+    ):
+        brain.jobs.register(job)
 
 
 @asynccontextmanager
@@ -94,10 +223,88 @@ async def open_brain(
                 cache=MemoryCacheStore(clock=clock),
             )
             # --- audit log (issue 3) ---
+            brain.events = PostgresEventStore(database, brain.ids)
+            brain.audit = AuditService(
+                events=brain.events,
+                checkpoint_stores=[
+                    PostgresCheckpointStore(database),
+                    CheckpointFile(settings.audit_checkpoint_path),
+                ],
+                signer=LazySigner(partial(load_audit_signer, settings)),
+                verifier=Ed25519Verifier(),
+                clock=clock,
+            )
             # --- StudioState (issue 4) ---
+            cloud_sources: dict[str, CloudReader] = {
+                "firestore": FirestoreReader(
+                    project_id=settings.firestore_project_id,
+                    clock=clock,
+                    deadline_seconds=settings.firestore_query_deadline_seconds,
+                    max_concurrency=settings.firestore_max_concurrency,
+                    attempts=settings.firestore_query_attempts,
+                ),
+                "demo": DemoCloud(seed=settings.demo_seed, clock=clock, zone=settings.zone),
+            }
+            finance_reader = None
+            if settings.functions_finance_url is not None:
+                if settings.functions_refresh_token is None:
+                    raise ConfigError(
+                        "STUDIO_BRAIN_FUNCTIONS_REFRESH_TOKEN: required when STUDIO_BRAIN_FUNCTIONS_FINANCE_URL is set"
+                    )
+                finance_reader = FunctionsFinanceReader(
+                    endpoint_url=settings.functions_finance_url,
+                    refresh_token=settings.functions_refresh_token,
+                    api_key=settings.functions_api_key,
+                    token_url=settings.functions_token_url,
+                    timeout_seconds=settings.functions_timeout_seconds,
+                    clock=clock,
+                )
+            brain.state = StateService(
+                tenant_id=settings.tenant_id,
+                table=load_rule_table(settings.state_rules_file),
+                store=brain.state_store,
+                events=brain.events,
+                clock=clock,
+                ids=brain.ids,
+                zone=settings.zone,
+                sources=cloud_sources,
+                default_source=settings.state_source,
+                finance=finance_reader,
+            )
+            if brain.events is not None:
+                brain.rebuild = RebuildService(state=brain.state, store=brain.state_store, events=brain.events)
             # --- capability gateway (issue 5) ---
+            from studio_brain.adapters.capability_registry import load_registry
+            from studio_brain.adapters.local_connector import LocalNotesConnector
+            from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
+            from studio_brain.services.gateway import DictConnectorDirectory
+
+            def _local_notes(tenant_id: str) -> LocalNotesConnector:
+                return LocalNotesConnector(database, tenant_id=tenant_id, clock=clock, ids=brain.ids)
+
+            brain.gateway = GatewayService(
+                # the same transaction carries a proposal change and its audit row
+                store=PostgresGatewayStore(database, PostgresEventStore(database, brain.ids)),
+                registry=load_registry(settings.gateway_registry_file),
+                # device connectors come from brain.connectors (wired below), looked up at call time
+                connectors=DictConnectorDirectory(local_factory=_local_notes, fallback=lambda: brain.connectors),
+                clock=clock,
+                ids=brain.ids,
+                tenant_id=settings.tenant_id,
+                events=brain.events,
+            )
             # --- connectors (issue 6) ---
+            brain.connectors = build_connectors(settings, clock=clock)
+            brain.connector_health = ConnectorHealthService(
+                registry=brain.connectors,
+                store=PostgresConnectorHealthStore(database),
+                tenant_id=settings.tenant_id,
+                clock=clock,
+                ids=brain.ids,
+                timeout_seconds=settings.connector_timeout_seconds,
+            )
             # --- scheduler and swarms (issue 8) ---
+            _wire_scheduler_and_swarms(brain)
             yield brain
         finally:
             await database.close()

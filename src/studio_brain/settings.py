@@ -81,13 +81,191 @@ class Settings(BaseSettings):
     )
 
     # --- audit log (issue 3) --------------------------------------------------------------------
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="The checkpoint signing key itself: 64 hex characters (raw Ed25519 private key). "
+        "Unset: the key file is used (created at first run).",
+    )
+    audit_signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 key file for audit checkpoints (mode 0600). Unset: <home>/keys/audit-signing.key.",
+    )
+    audit_checkpoint_file: Path | None = Field(
+        default=None,
+        description="Append-only JSONL copy of every signed audit checkpoint, kept outside the database. "
+        "Unset: <home>/audit/checkpoints.jsonl. Put it on other storage than the database for best effect.",
+    )
+
+    @property
+    def audit_key_path(self) -> Path:
+        return self.audit_signing_key_file or self.home / "keys" / "audit-signing.key"
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        return self.audit_checkpoint_file or self.home / "audit" / "checkpoints.jsonl"
 
     # --- StudioState / cloud reads (issue 4) ----------------------------------------------------
-    firestore_project_id: str = Field(default="monsoonfire-demo", description="Firestore project to read.")
+    firestore_project_id: str = Field(
+        default="monsoonfire-demo",
+        description="Firestore project to read (credentials: Application Default Credentials, read-only; "
+        "set FIRESTORE_EMULATOR_HOST to read the emulator instead).",
+    )
+    state_source: Literal["firestore", "demo"] = Field(
+        default="firestore", description="Where `snapshot` reads by default: the studio's Firestore or the demo."
+    )
+    state_rules_file: Path | None = Field(
+        default=None,
+        description="TOML count-rule table replacing the built-in one (see docs/studio-state.md).",
+    )
+    firestore_query_deadline_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="Deadline of each count() query, retries included; the query is cancelled when it passes.",
+    )
+    firestore_max_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Most count() queries in flight at once."
+    )
+    firestore_query_attempts: int = Field(
+        default=3, ge=1, le=10, description="Attempts per query; only transient errors are retried."
+    )
+    demo_seed: int = Field(default=20261125, description="Seed of the generated demo studio.")
+    demo_history_days: int = Field(
+        default=60, ge=0, le=400, description="Days of daily history `studio-brain demo` computes."
+    )
+    functions_finance_url: str | None = Field(
+        default=None,
+        description="Optional Cloud Functions finance read endpoint (HTTPS); unset: finance from Firestore rules.",
+    )
+    functions_refresh_token: SecretStr | None = Field(
+        default=None, description="Firebase refresh token exchanged for the ID token the endpoint requires."
+    )
+    functions_api_key: SecretStr | None = Field(
+        default=None, description="Firebase Web API key used for the token exchange."
+    )
+    functions_token_url: str = Field(
+        default="https://securetoken.googleapis.com/v1/token",
+        description="Where the refresh token is exchanged for an ID token.",
+    )
+    functions_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="HTTP timeout of the finance endpoint and token exchange."
+    )
+
+    @field_validator("functions_finance_url", "functions_token_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if urlsplit(value.strip()).scheme not in {"https", "http"} or not urlsplit(value.strip()).netloc:
+            raise ValueError("expected an https:// URL")
+        return value.strip()
 
     # --- capability gateway (issue 5) -----------------------------------------------------------
+    gateway_registry_file: Path | None = Field(
+        default=None,
+        description="Capability registry TOML (validated at start-up). Unset: the packaged capabilities.toml.",
+    )
+    cli_identities: str = Field(
+        default="owner=staff+admin,manager=staff",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}=[a-z+]+(,[A-Za-z0-9][A-Za-z0-9_.-]{0,63}=[a-z+]+)*$",
+        description="Local staff identities the CLI may act as: id=role+role,... (two give separation of duties).",
+    )
+    cli_actor: str = Field(
+        default="owner", description="Which of STUDIO_BRAIN_CLI_IDENTITIES the CLI acts as."
+    )
 
     # --- connectors (issue 6) -------------------------------------------------------------------
+    hubitat_url: str | None = Field(
+        default=None,
+        description="Hubitat hub base URL, e.g. http://192.168.1.20 (LAN). Unset: the connector is not_configured.",
+    )
+    hubitat_app_id: str | None = Field(default=None, description="Maker API app id (digits).")
+    hubitat_token: SecretStr | None = Field(default=None, description="Maker API access token.")
+    hubitat_mode: Literal["read_only", "read_write"] = Field(
+        default="read_only", description="read_write lets approved gateway writes through the allowlist."
+    )
+    hubitat_write_allowlist: str = Field(
+        default="", description="Comma-separated device:command pairs the gateway may send, e.g. 21:on,21:off."
+    )
+    hubitat_ca_file: Path | None = Field(
+        default=None, description="CA bundle pinning the hub's self-signed HTTPS certificate."
+    )
+    hubitat_stale_after_minutes: int = Field(
+        default=24 * 60, ge=1, description="A device without healthStatus is offline after this long silent."
+    )
+    roborock_ha_url: str | None = Field(
+        default=None, description="Home Assistant base URL, e.g. http://homeassistant.local:8123."
+    )
+    roborock_ha_token: SecretStr | None = Field(
+        default=None, description="Long-lived token of a dedicated non-admin Home Assistant user."
+    )
+    roborock_entity_id: str = Field(
+        default="vacuum.roborock_s7", pattern=r"^vacuum\.[a-z0-9_]{1,64}$", description="The vacuum entity."
+    )
+    roborock_mode: Literal["read_only", "read_write"] = Field(
+        default="read_only", description="read_write lets approved gateway writes through the allowlist."
+    )
+    roborock_write_allowlist: str = Field(
+        default="", description="Comma-separated entity:command pairs, e.g. vacuum.roborock_s7:start."
+    )
+    roborock_stale_after_minutes: int = Field(
+        default=30, ge=1, description="The vacuum reading is stale when HA last heard from it longer ago."
+    )
+    connector_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Budget of one connector call, retries included."
+    )
+    connector_attempt_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=60, description="Most one HTTP attempt may take."
+    )
+    connector_read_attempts: int = Field(default=3, ge=1, le=10, description="Attempts per read (writes: 1).")
+    connector_breaker_failures: int = Field(
+        default=3, ge=1, le=100, description="Consecutive failures that open a connector's circuit."
+    )
+    connector_breaker_window_seconds: float = Field(
+        default=30.0, gt=0, description="First open window; doubles on each re-open."
+    )
+    connector_breaker_max_window_seconds: float = Field(default=600.0, gt=0, description="Open window cap.")
+    connector_degraded_after_ms: float = Field(
+        default=1500.0, gt=0, description="A health probe slower than this reports degraded."
+    )
+
+    @field_validator("hubitat_url", "roborock_ha_url")
+    @classmethod
+    def _device_base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("expected an http:// or https:// base URL, e.g. http://192.168.1.20")
+        if parts.username or parts.password or parts.query:
+            raise ValueError("put no credentials or query in the URL; the token has its own setting")
+        return value.strip().rstrip("/")
+
+    @field_validator("hubitat_app_id")
+    @classmethod
+    def _maker_app_id(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.strip().isdigit():
+            raise ValueError("the Maker API app id is digits (the number in /apps/api/<id>/)")
+        return value.strip()
+
+    @field_validator("hubitat_token", "roborock_ha_token")
+    @classmethod
+    def _blank_token_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("hubitat_write_allowlist", "roborock_write_allowlist")
+    @classmethod
+    def _allowlist_pairs(cls, value: str) -> str:
+        for entry in value.split(","):
+            device, sep, command = entry.strip().rpartition(":")
+            if entry.strip() and (not sep or not device.strip() or not command.strip()):
+                raise ValueError(f"entry {entry.strip()!r} is not device:command")
+        return value
+
 
     # --- HTTP API and cockpit (issue 7) ---------------------------------------------------------
     admin_token: SecretStr | None = Field(
@@ -121,6 +299,65 @@ class Settings(BaseSettings):
     )
 
     # --- scheduler and swarms (issue 8) ---------------------------------------------------------
+    scheduler_enabled: bool = Field(
+        default=True, description="Run the in-process scheduler under `serve`/`demo` (leader-elected)."
+    )
+    schedule_snapshot: str = Field(default="every 1h", description="StudioState snapshot ('every 1h').")
+    schedule_daily_close: str = Field(
+        default="daily 00:05", description="Daily close snapshot, studio local time ('daily 00:05')."
+    )
+    schedule_connector_health: str = Field(default="every 5m", description="Connector health checks.")
+    schedule_audit_checkpoint: str = Field(
+        default="daily 00:15", description="Signed audit checkpoint, studio local time."
+    )
+    schedule_swarms: str = Field(
+        default="", description="Extra swarm schedule; empty: swarms run only after each snapshot."
+    )
+    job_backoff_base_seconds: float = Field(
+        default=60.0, gt=0, description="A failing job waits base·2^(failures-1) seconds before retrying."
+    )
+    job_backoff_cap_seconds: float = Field(default=3600.0, gt=0, description="The longest back-off.")
+    scheduler_leader_check_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="How often the leader verifies it still holds its lock."
+    )
+    swarm_ops_z_threshold: float = Field(
+        default=4.0, ge=2.0, le=20.0, description="Robust z (median/MAD·1.4826) at which a metric is unusual."
+    )
+    swarm_ops_min_history_days: int = Field(
+        default=14, ge=14, le=365, description="Earlier usable days needed before a metric is judged."
+    )
+    swarm_ops_window_days: int = Field(default=56, ge=14, le=365, description="Baseline window in days.")
+    swarm_ops_backlog_ratio: float = Field(
+        default=12.0, gt=0, description="Firing backlog rule: active batches per scheduled firing."
+    )
+    swarm_ops_backlog_min_active: int = Field(default=40, ge=1, description="Firing backlog rule: minimum.")
+    swarm_ops_agent_queue_min: int = Field(default=8, ge=1, description="Agent-queue spike rule: minimum.")
+    swarm_ops_blocked_tickets_min: int = Field(default=5, ge=1, description="Blocked tickets rule.")
+    swarm_cooldown_hours: float = Field(
+        default=20.0, ge=0, le=24 * 90, description="A finding is not drafted again within this cooldown."
+    )
+    swarm_finance_max_read_age_hours: float = Field(
+        default=24.0, gt=0, description="Finance figures older than this are flagged stale."
+    )
+
+    @field_validator(
+        "schedule_snapshot", "schedule_daily_close", "schedule_connector_health", "schedule_audit_checkpoint"
+    )
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from studio_brain.domain.errors import InputInvalid
+        from studio_brain.domain.schedule import parse_schedule
+
+        try:
+            parse_schedule(value)
+        except InputInvalid as err:
+            raise ValueError(str(err)) from None
+        return value
+
+    @field_validator("schedule_swarms")
+    @classmethod
+    def _optional_schedule(cls, value: str) -> str:
+        return cls._schedule(value) if value.strip() else ""
 
     @field_validator("timezone")
     @classmethod

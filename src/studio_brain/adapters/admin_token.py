@@ -13,7 +13,7 @@ from studio_brain.logging import get_logger
 
 log = get_logger("studio_brain.adapters.admin_token")
 
-ADMIN_TOKEN_FILE = "admin-token"
+ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name
 #: a generated token: 32 random bytes, URL-safe
 _MIN_LENGTH = 16
 
@@ -34,7 +34,9 @@ def load_or_create_admin_token(configured: SecretStr | None, home: Path) -> Secr
         raise ConfigError(f"cannot read the admin token file {path}: {err.strerror}") from err
     if existing is not None:
         if len(existing) < _MIN_LENGTH:
-            raise ConfigError(f"the admin token file {path} is shorter than {_MIN_LENGTH} characters; delete it")
+            raise ConfigError(
+                f"the admin token file {path} is shorter than {_MIN_LENGTH} characters; delete it"
+            )
         return SecretStr(existing)
     token = secrets.token_urlsafe(32)
     try:

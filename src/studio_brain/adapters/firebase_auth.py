@@ -96,7 +96,7 @@ class FirebaseTokenVerifier:
         """The Principal of a valid token; Unauthenticated (with a reason code) for anything else."""
         certs = await self._certs()
         try:
-            claims: Mapping[str, Any] = google_jwt.decode(
+            claims: Mapping[str, Any] = google_jwt.decode(  # type: ignore[no-untyped-call]
                 raw, certs=dict(certs), audience=self._project_id, clock_skew_in_seconds=_CLOCK_SKEW_SECONDS
             )
         except (google_exceptions.GoogleAuthError, ValueError) as err:
@@ -109,10 +109,17 @@ class FirebaseTokenVerifier:
             ) from err
         if claims.get("iss") != self.issuer:
             log.info("auth.firebase.rejected", error_type="wrong_issuer")
-            raise Unauthenticated("the ID token was issued for another project", reason_code="AUTH_TOKEN_INVALID")
+            raise Unauthenticated(
+                "the ID token was issued for another project", reason_code="AUTH_TOKEN_INVALID"
+            )
         auth_time = claims.get("auth_time")
-        if isinstance(auth_time, int | float) and auth_time > self._clock.now().timestamp() + _CLOCK_SKEW_SECONDS:
-            raise Unauthenticated("the ID token's auth_time is in the future", reason_code="AUTH_TOKEN_INVALID")
+        if (
+            isinstance(auth_time, int | float)
+            and auth_time > self._clock.now().timestamp() + _CLOCK_SKEW_SECONDS
+        ):
+            raise Unauthenticated(
+                "the ID token's auth_time is in the future", reason_code="AUTH_TOKEN_INVALID"
+            )
         return principal_from_claims(claims, tenant_id=self._tenant_id)
 
     async def _certs(self) -> Mapping[str, str]:
@@ -149,7 +156,9 @@ class FirebaseTokenVerifier:
             if self._http is None:
                 await client.aclose()
         if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
-            raise Unauthenticated("Google's certificate document is malformed", reason_code="AUTH_CERTS_UNAVAILABLE")
+            raise Unauthenticated(
+                "Google's certificate document is malformed", reason_code="AUTH_CERTS_UNAVAILABLE"
+            )
         match = _MAX_AGE.search(response.headers.get("cache-control", ""))
         max_age = int(match.group(1)) if match else _DEFAULT_MAX_AGE_SECONDS
         return body, max_age

@@ -157,6 +157,13 @@ def _announce(settings: Settings, brain: Brain, host: str, port: int) -> None:
     typer.echo(f"  database  : {where}")
     typer.echo(f"  tenant    : {settings.tenant_id}")
     typer.echo(f"  listening : http://{host}:{port}  (health: /healthz, readiness: /readyz)")
+    # issue 7: a one-time, expiring login link for the cockpit (signed with the admin token)
+    from studio_brain.web.auth import Authenticator
+
+    shown_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104 - compared, not bound
+    login = Authenticator.for_brain(brain).login_url(f"http://{shown_host}:{port}")
+    typer.echo(f"  sign in   : {login}")
+    typer.echo(f"              (one-time link, valid {settings.login_link_minutes} minutes)")
     typer.echo("  stop with Ctrl-C")
 
 
@@ -178,8 +185,17 @@ def _serve_command(*, demo: bool, host: str | None, port: int | None) -> None:
             if demo:
                 await _prepare_demo(brain)
             _announce(settings, brain, host, port)
-            # --- scheduler (issue 8): start it beside the server here ---
-            await _serve(brain, host, port)
+            # --- scheduler (issue 8): leader-elected jobs run beside the server, stopped when it stops ---
+            from studio_brain.services.scheduling import scheduler_running
+
+            async with scheduler_running(
+                brain.jobs,
+                brain.leader_lock,
+                brain.clock,
+                enabled=settings.scheduler_enabled,
+                leader_check_seconds=settings.scheduler_leader_check_seconds,
+            ):
+                await _serve(brain, host, port)
 
     try:
         run(_main())
@@ -190,7 +206,10 @@ def _serve_command(*, demo: bool, host: str | None, port: int | None) -> None:
 async def _prepare_demo(brain: Brain) -> None:
     """Load the demo studio. Later areas add their steps here (demo data, history, fakes, swarms)."""
     # --- StudioState demo studio (issue 4) ---
+    computed = await state.prepare_demo_state(brain)
+    log.info("demo.state.ready", snapshots_computed=computed)
     # --- connectors fakes (issue 6) ---
+    await connectors.prepare_demo_devices(brain)
     # --- swarms (issue 8) ---
 
 

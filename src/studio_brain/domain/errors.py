@@ -10,7 +10,8 @@
     ├── Unauthenticated             no credential, or one that failed verification (HTTP 401)
     ├── PermissionDenied            a verified identity lacks the role or scope needed (HTTP 403)
     ├── StorageError                the local database failed
-    │   └── DatabaseUnavailable     it cannot be reached at all
+    │   ├── DatabaseUnavailable     it cannot be reached at all
+    │   └── DataCorrupted           a stored or exported record cannot even be read (audit files)
     ├── CloudReadError              reading Firestore / Functions failed
     └── ConnectorError              a device connector failed; carries kind + retryable
 
@@ -91,6 +92,12 @@ class StorageError(StudioBrainError):
 
 class DatabaseUnavailable(StorageError):
     code = "DATABASE_UNAVAILABLE"
+
+
+class DataCorrupted(StorageError):
+    """A record that should be there cannot be parsed (e.g. a damaged line of an audit export)."""
+
+    code = "DATA_CORRUPTED"
 
 
 class CloudReadError(StudioBrainError):

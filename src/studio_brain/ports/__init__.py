@@ -3,10 +3,33 @@
 One module per concept; everything is re-exported here so ``from studio_brain.ports import X`` works.
 """
 
-from studio_brain.ports.audit import EventStore
+from studio_brain.ports.audit import (
+    CheckpointSigner,
+    CheckpointStore,
+    EventStore,
+    ExportReader,
+    ExportWriter,
+    SignatureVerifier,
+)
 from studio_brain.ports.cache import CacheStore
 from studio_brain.ports.clock import Clock, IdFactory
-from studio_brain.ports.connectors import Connector
+from studio_brain.ports.cloud import CloudReader, FinanceReader
+from studio_brain.ports.connectors import Connector, ConnectorHealthStore
 from studio_brain.ports.state import StateStore
 
-__all__ = ["CacheStore", "Clock", "Connector", "EventStore", "IdFactory", "StateStore"]
+__all__ = [
+    "CacheStore",
+    "CheckpointSigner",
+    "CheckpointStore",
+    "Clock",
+    "CloudReader",
+    "Connector",
+    "ConnectorHealthStore",
+    "EventStore",
+    "ExportReader",
+    "ExportWriter",
+    "FinanceReader",
+    "IdFactory",
+    "SignatureVerifier",
+    "StateStore",
+]

@@ -1,11 +1,15 @@
-"""EventStore: the append-only, hash-chained audit log. Nothing else in Studio Brain writes audit rows."""
+"""EventStore: the append-only, hash-chained audit log. Nothing else in Studio Brain writes audit rows.
+
+Also the ports the audit service needs around it: where signed checkpoints are kept, who signs them,
+how signatures are checked, and where exports are written and read.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
-from studio_brain.domain.audit import AuditDraft, AuditEvent, AuditPage, AuditQuery
+from studio_brain.domain.audit import AuditCheckpoint, AuditDraft, AuditEvent, AuditPage, AuditQuery
 
 
 class EventStore(Protocol):
@@ -31,4 +35,58 @@ class EventStore(Protocol):
 
     async def tenants(self) -> list[str]:
         """Every tenant that has at least one event."""
+        ...
+
+
+class CheckpointStore(Protocol):
+    """Somewhere signed checkpoints are kept (the database, and a file outside it)."""
+
+    #: shown in reports, e.g. ``database`` or the file's path
+    name: str
+
+    async def save(self, checkpoint: AuditCheckpoint) -> None:
+        """Keep ``checkpoint`` (idempotent for an identical one)."""
+        ...
+
+    async def checkpoints(self, tenant_id: str | None = None) -> list[AuditCheckpoint]:
+        """Every checkpoint kept (of one tenant, or all), oldest seq first."""
+        ...
+
+
+class CheckpointSigner(Protocol):
+    """Holds the private Ed25519 key; signs checkpoint messages."""
+
+    @property
+    def public_key(self) -> str:
+        """The raw public key, hex."""
+        ...
+
+    def sign(self, message: bytes) -> str:
+        """The signature of ``message``, hex."""
+        ...
+
+
+class SignatureVerifier(Protocol):
+    def verify(self, public_key: str, message: bytes, signature: str) -> bool:
+        """True only when ``signature`` (hex) is ``public_key``'s (hex) signature of ``message``."""
+        ...
+
+
+class ExportWriter(Protocol):
+    """Receives an export: events in seq order, then the manifest."""
+
+    async def write_event(self, event: AuditEvent) -> None: ...
+
+    async def finish(self, manifest: dict[str, Any]) -> None:
+        """Write the manifest and make the export durable."""
+        ...
+
+
+class ExportReader(Protocol):
+    """An export written earlier: its manifest and its events, read in constant memory."""
+
+    def manifest(self) -> dict[str, Any]: ...
+
+    def events(self) -> AsyncIterator[AuditEvent]:
+        """The exported events in file order; raises DataCorrupted at a line that is not an event."""
         ...

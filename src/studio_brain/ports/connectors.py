@@ -46,3 +46,17 @@ class Connector(Protocol):
         """Act. Raises ConnectorError(READ_ONLY_VIOLATION) before any I/O when read-only and
         ``command.write``; ConnectorError(NOT_ALLOWED) outside the allowlist."""
         ...
+
+
+class ConnectorHealthStore(Protocol):
+    """Where health-check results are kept for the cockpit (PostgreSQL in production)."""
+
+    async def record(self, tenant_id: str, health: ConnectorHealth) -> None: ...
+
+    async def latest(self, tenant_id: str) -> list[ConnectorHealth]:
+        """The newest result per connector, ordered by connector id."""
+        ...
+
+    async def history(self, tenant_id: str, connector_id: str, *, limit: int = 50) -> list[ConnectorHealth]:
+        """Newest first."""
+        ...

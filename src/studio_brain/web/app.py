@@ -4,41 +4,72 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from studio_brain import __version__
 from studio_brain.bootstrap import Brain, open_brain
-from studio_brain.settings import Settings
-from studio_brain.web import health, pages
+from studio_brain.settings import Settings, load_settings
+from studio_brain.web import auth, compat, health, pages
+from studio_brain.web.api import router as api_router
+from studio_brain.web.auth import Authenticator, require_principal
+from studio_brain.web.errors import install_error_handlers
+from studio_brain.web.middleware import install_middleware
+
+OPENAPI_PATH = "/api/v1/openapi.json"
 
 
 def create_app(*, brain: Brain | None = None, settings: Settings | None = None) -> FastAPI:
     """An app bound to ``brain`` (tests, ``demo``) or one that opens its own from ``settings`` (``serve``)."""
     if brain is None and settings is None:
         raise ValueError("create_app needs a brain or settings")
+    effective = brain.settings if brain is not None else settings
+    assert effective is not None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if brain is not None:
-            app.state.brain = brain
             yield
             return
         assert settings is not None
         async with open_brain(settings, migrate=True) as opened:
-            app.state.brain = opened
+            _bind(app, opened)
             yield
 
     app = FastAPI(
         title="Studio Brain",
         version=__version__,
+        summary="Local studio brain: daily state, audit log, gated capability proposals, connectors.",
         lifespan=lifespan,
-        openapi_url="/api/v1/openapi.json",
+        openapi_url=None,  # served below, behind authentication
         docs_url=None,
         redoc_url=None,
     )
     if brain is not None:
-        app.state.brain = brain
+        _bind(app, brain)
+    install_error_handlers(app)
+    install_middleware(app, effective)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(api_router)
+    app.include_router(compat.router)
     app.include_router(pages.router)
+
+    @app.get(OPENAPI_PATH, include_in_schema=False, dependencies=[Depends(require_principal)])
+    async def openapi_document(request: Request) -> JSONResponse:
+        document: dict[str, Any] = request.app.openapi()
+        return JSONResponse(document)
+
     return app
+
+
+def _bind(app: FastAPI, brain: Brain) -> None:
+    app.state.brain = brain
+    app.state.auth = Authenticator.for_brain(brain)
+
+
+def app_from_environment() -> FastAPI:
+    """For ``uvicorn studio_brain.web.app:app_from_environment --factory``."""
+    return create_app(settings=load_settings())

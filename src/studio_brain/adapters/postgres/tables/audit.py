@@ -1,5 +1,76 @@
-"""Tables of the audit area (issue 3). Empty until that issue adds them."""
+"""Tables of the audit log (issue 3, migration 0002): hash-chained events and signed checkpoints.
+
+Both are append-only in the database itself: triggers created by migration 0002 refuse UPDATE, DELETE
+and TRUNCATE (triggers are not compared by ``alembic check``; the constraints and indexes here are).
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 
 from studio_brain.adapters.postgres.tables.base import metadata
 
-__all__ = ["metadata"]
+SHA256 = "~ '^[0-9a-f]{64}$'"
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("at", TIMESTAMP(timezone=True), nullable=False),
+    Column("actor_type", Text, nullable=False),
+    Column("actor_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("capability_id", Text),
+    Column("target", Text, nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("approval_state", Text, nullable=False),
+    Column("input_hash", Text, nullable=False),
+    Column("output_hash", Text),
+    Column("request_id", Text, nullable=False),
+    Column("correlation_id", Text, nullable=False),
+    Column("metadata", JSONB, nullable=False),
+    Column("prev_hash", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+    # One event per position, and one successor per event: two writers can never fork a chain.
+    UniqueConstraint("tenant_id", "seq"),
+    UniqueConstraint("tenant_id", "prev_hash"),
+    CheckConstraint("seq >= 1", name="seq_positive"),
+    CheckConstraint("actor_type IN ('human', 'staff', 'agent', 'system')", name="actor_type"),
+    CheckConstraint(
+        "approval_state IN ('required', 'approved', 'rejected', 'exempt', 'not_applicable')",
+        name="approval_state",
+    ),
+    CheckConstraint(f"input_hash {SHA256}", name="input_hash_sha256"),
+    CheckConstraint(f"output_hash IS NULL OR output_hash {SHA256}", name="output_hash_sha256"),
+    CheckConstraint(f"prev_hash {SHA256}", name="prev_hash_sha256"),
+    CheckConstraint(f"hash {SHA256}", name="hash_sha256"),
+    Index("ix_audit_events_tenant_correlation", "tenant_id", "correlation_id"),
+    Index("ix_audit_events_tenant_at", "tenant_id", "at"),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", Text, nullable=False),
+    Column("at", TIMESTAMP(timezone=True), nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("recorded_at", TIMESTAMP(timezone=True), nullable=False, server_default=text("now()")),
+    PrimaryKeyConstraint("tenant_id", "seq"),
+    CheckConstraint(f"hash {SHA256}", name="hash_sha256"),
+)
+
+__all__ = ["audit_checkpoints", "audit_events", "metadata"]

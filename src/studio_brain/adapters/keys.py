@@ -1,0 +1,163 @@
+"""Ed25519 keys for signed audit checkpoints: created at first run (mode 0600) or supplied via settings.
+
+The private key never leaves this module: it is not logged, not shown in a repr and not put in an error.
+Key file format: unencrypted PKCS#8 PEM (readable by ``openssl pkey``); the directory is created 0700.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from studio_brain.domain.errors import ConfigError
+from studio_brain.logging import get_logger
+
+log = get_logger("studio_brain.keys")
+
+KEY_FILE_MODE = 0o600
+PUBLIC_KEY_HEX_LENGTH = 64
+
+
+class Ed25519Signer:
+    """Signs checkpoint messages with one private key (implements the CheckpointSigner port)."""
+
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._key = private_key
+        raw = private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        self._public = raw.hex()
+
+    def __repr__(self) -> str:
+        return f"Ed25519Signer(public_key={self._public[:16]}...)"
+
+    @property
+    def public_key(self) -> str:
+        return self._public
+
+    def sign(self, message: bytes) -> str:
+        return self._key.sign(message).hex()
+
+
+class Ed25519Verifier:
+    """Checks Ed25519 signatures (implements the SignatureVerifier port). Never raises on bad input."""
+
+    def verify(self, public_key: str, message: bytes, signature: str) -> bool:
+        try:
+            key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key))
+            key.verify(bytes.fromhex(signature), message)
+        except (ValueError, TypeError, InvalidSignature):
+            return False
+        return True
+
+
+def signer_from_hex(secret_hex: str) -> Ed25519Signer:
+    """A signer from 64 hex characters (the raw 32-byte private key), as given in settings."""
+    try:
+        raw = bytes.fromhex(secret_hex.strip())
+        if len(raw) != 32:
+            raise ValueError("wrong length")
+        return Ed25519Signer(Ed25519PrivateKey.from_private_bytes(raw))
+    except ValueError:
+        raise ConfigError(
+            "STUDIO_BRAIN_AUDIT_SIGNING_KEY: expected 64 hex characters (a raw Ed25519 private key)"
+        ) from None
+
+
+def _check_private(path: Path) -> None:
+    if os.name != "posix":  # pragma: no cover - POSIX modes only
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            f"audit signing key {path} is readable by others (mode {mode:04o}); run `chmod 600 {path}`"
+        )
+
+
+def _read_key_file(path: Path) -> Ed25519Signer:
+    _check_private(path)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"audit signing key {path} is not an unencrypted PEM private key") from err
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"audit signing key {path} is not an Ed25519 key")
+    return Ed25519Signer(key)
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new key to ``path`` atomically; if another process won the race, keep theirs."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)  # fails if the key exists: a key is never overwritten
+            log.info("audit.key.created", path=str(path))
+        except FileExistsError:
+            pass
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def load_signing_key(path: Path, *, secret_hex: str | None = None, create: bool = True) -> Ed25519Signer:
+    """The configured key: ``secret_hex`` when given, else the key file (created when missing and allowed)."""
+    if secret_hex:
+        return signer_from_hex(secret_hex)
+    try:
+        if not path.exists():
+            if not create:
+                raise ConfigError(f"no audit signing key at {path}")
+            _create_key_file(path)
+        return _read_key_file(path)
+    except OSError as err:
+        raise ConfigError(f"cannot use the audit signing key file {path}: {err.strerror}") from err
+
+
+def public_key_if_present(path: Path, *, secret_hex: str | None = None) -> str | None:
+    """The configured public key without creating anything (for verifying exports); None when absent."""
+    if secret_hex:
+        return signer_from_hex(secret_hex).public_key
+    if not path.exists():
+        return None
+    return load_signing_key(path, create=False).public_key
+
+
+class LazySigner:
+    """A CheckpointSigner that loads (or creates) its key on first use, so start-up never fails on it."""
+
+    def __init__(self, load: Callable[[], Ed25519Signer]) -> None:
+        self._load = load
+        self._signer: Ed25519Signer | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Ed25519Signer:
+        with self._lock:
+            if self._signer is None:
+                self._signer = self._load()
+            return self._signer
+
+    def __repr__(self) -> str:
+        return "LazySigner(loaded)" if self._signer is not None else "LazySigner(not loaded)"
+
+    @property
+    def public_key(self) -> str:
+        return self._get().public_key
+
+    def sign(self, message: bytes) -> str:
+        return self._get().sign(message)

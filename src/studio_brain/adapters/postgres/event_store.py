@@ -1,0 +1,354 @@
+"""EventStore and CheckpointStore on PostgreSQL: the append-only, hash-chained audit log (ADR 0004).
+
+Appending, inside one transaction: take the tenant's advisory transaction lock (so appends to one chain
+are serialised, and the lock vanishes with a crashed writer), read the chain head and the database clock
+(``clock_timestamp()``), seal the event in Python from exactly those values, insert it. The hash is never
+computed from a JSONB read-back. ``UNIQUE (tenant_id, seq)`` and ``UNIQUE (tenant_id, prev_hash)`` make a
+fork impossible even if the lock were bypassed; triggers refuse UPDATE, DELETE and TRUNCATE.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import TupleRow, tuple_row
+from psycopg.types.json import Jsonb
+
+from studio_brain.adapters.postgres.database import Database, translate
+from studio_brain.domain.audit import (
+    GENESIS_HASH,
+    ActorType,
+    ApprovalState,
+    AuditCheckpoint,
+    AuditDraft,
+    AuditEvent,
+    AuditPage,
+    AuditQuery,
+    check_query,
+    seal,
+    validate_draft,
+)
+from studio_brain.domain.errors import Conflict, InputInvalid, StorageError
+from studio_brain.ports.clock import IdFactory
+
+#: first key of pg_advisory_xact_lock(int4, int4) for audit chains ("SBAU"); the second is hashtext(tenant)
+AUDIT_LOCK_CLASS = 0x53424155
+
+COLUMNS = (
+    "id, seq, tenant_id, at, actor_type, actor_id, action, capability_id, target, rationale,"
+    " approval_state, input_hash, output_hash, request_id, correlation_id, metadata, prev_hash, hash"
+)
+_INSERT = f"INSERT INTO audit_events ({COLUMNS}) VALUES ({', '.join(['%s'] * 18)})"
+#: rows fetched per round trip by the server-side cursor of :meth:`PostgresEventStore.stream`
+STREAM_BATCH = 5000
+
+_ACTOR_TYPES = {a.value: a for a in ActorType}
+_APPROVAL_STATES = {a.value: a for a in ApprovalState}
+
+AnyConnection = psycopg.AsyncConnection[Any]
+
+
+def event_from_row(row: TupleRow) -> AuditEvent:
+    """A stored row as an event, exactly as stored: a tampered enum value is kept raw for the verifier."""
+    (
+        id_,
+        seq,
+        tenant_id,
+        at,
+        actor_type,
+        actor_id,
+        action,
+        capability_id,
+        target,
+        rationale,
+        approval_state,
+        input_hash,
+        output_hash,
+        request_id,
+        correlation_id,
+        metadata,
+        prev_hash,
+        hash_,
+    ) = row
+    return AuditEvent(
+        id=id_,
+        seq=seq,
+        tenant_id=tenant_id,
+        at=at,
+        actor_type=_ACTOR_TYPES.get(actor_type) or actor_type,
+        actor_id=actor_id,
+        action=action,
+        capability_id=capability_id,
+        target=target,
+        rationale=rationale,
+        approval_state=_APPROVAL_STATES.get(approval_state) or approval_state,
+        input_hash=input_hash,
+        output_hash=output_hash,
+        request_id=request_id,
+        correlation_id=correlation_id,
+        metadata=metadata,
+        prev_hash=prev_hash,
+        hash=hash_,
+    )
+
+
+def _row(event: AuditEvent) -> tuple[Any, ...]:
+    return (
+        event.id,
+        event.seq,
+        event.tenant_id,
+        event.at,
+        event.actor_type.value,
+        event.actor_id,
+        event.action,
+        event.capability_id,
+        event.target,
+        event.rationale,
+        event.approval_state.value,
+        event.input_hash,
+        event.output_hash,
+        event.request_id,
+        event.correlation_id,
+        Jsonb(event.metadata),
+        event.prev_hash,
+        event.hash,
+    )
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _translate_append(err: psycopg.Error) -> Exception:
+    if isinstance(err, psycopg.errors.UniqueViolation):
+        # Only possible when a caller's snapshot predates the chain lock (REPEATABLE READ or stricter).
+        return Conflict("another writer extended the audit chain first; retry the append")
+    if isinstance(err, psycopg.errors.CheckViolation | psycopg.errors.NotNullViolation):
+        return InputInvalid("the audit event was refused by the database's checks")
+    if isinstance(err, psycopg.errors.InsufficientPrivilege):
+        return StorageError("the database refused to append to the audit log (privileges)")
+    return translate(err, "appending to the audit log")
+
+
+class PostgresEventStore:
+    def __init__(self, database: Database, ids: IdFactory) -> None:
+        self._db = database
+        self._ids = ids
+
+    # --- appending ------------------------------------------------------------------------------
+
+    async def append(self, draft: AuditDraft) -> AuditEvent:
+        return (await self.append_many([draft]))[0]
+
+    async def append_many(self, drafts: Sequence[AuditDraft]) -> list[AuditEvent]:
+        drafts = [validate_draft(d) for d in drafts]  # refuse bad input before touching the database
+        if not drafts:
+            return []
+        try:
+            async with self._db.connection() as conn:
+                return await self._append_on(conn, drafts)
+        except psycopg.Error as err:
+            raise _translate_append(err) from err
+
+    async def append_on(self, conn: AnyConnection, draft: AuditDraft) -> AuditEvent:
+        """Append inside the caller's open transaction on ``conn`` (committed or rolled back by the caller).
+
+        The chain lock is held until that transaction ends, so keep it short. The transaction must be
+        READ COMMITTED (PostgreSQL's default); under a stricter level whose snapshot predates the lock a
+        concurrent append surfaces as :class:`Conflict`.
+        """
+        return (await self.append_many_on(conn, [draft]))[0]
+
+    async def append_many_on(self, conn: AnyConnection, drafts: Sequence[AuditDraft]) -> list[AuditEvent]:
+        """:meth:`append_many` inside the caller's open transaction on ``conn``."""
+        drafts = [validate_draft(d) for d in drafts]
+        if not drafts:
+            return []
+        try:
+            return await self._append_on(conn, drafts)
+        except psycopg.Error as err:
+            raise _translate_append(err) from err
+
+    async def _append_on(self, conn: AnyConnection, drafts: list[AuditDraft]) -> list[AuditEvent]:
+        by_tenant: dict[str, list[int]] = defaultdict(list)
+        for index, draft in enumerate(drafts):
+            by_tenant[draft.tenant_id].append(index)
+        async with conn.cursor(row_factory=tuple_row) as cur:
+            heads: dict[str, tuple[int, str]] = {}
+            now: datetime | None = None
+            for tenant in sorted(by_tenant):  # a fixed lock order: two multi-tenant batches cannot deadlock
+                await cur.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (AUDIT_LOCK_CLASS, tenant)
+                )
+            for tenant in sorted(by_tenant):
+                # A statement after the lock: under READ COMMITTED its snapshot sees every earlier append.
+                await cur.execute(
+                    "SELECT clock_timestamp(), h.seq, h.hash FROM (SELECT 1) AS one LEFT JOIN LATERAL"
+                    " (SELECT seq, hash FROM audit_events WHERE tenant_id = %s ORDER BY seq DESC LIMIT 1) AS h"
+                    " ON true",
+                    (tenant,),
+                )
+                row = await cur.fetchone()
+                assert row is not None
+                now = row[0]
+                heads[tenant] = (row[1], row[2]) if row[1] is not None else (0, GENESIS_HASH)
+            assert now is not None
+            sealed: list[AuditEvent] = []
+            for draft in drafts:
+                seq, prev_hash = heads[draft.tenant_id]
+                event = seal(draft, event_id=self._ids.new_id(), seq=seq + 1, at=now, prev_hash=prev_hash)
+                heads[draft.tenant_id] = (event.seq, event.hash)
+                sealed.append(event)
+            await cur.executemany(_INSERT, [_row(e) for e in sealed])
+        return sealed
+
+    # --- reading --------------------------------------------------------------------------------
+
+    async def query(self, tenant_id: str, query: AuditQuery) -> AuditPage:
+        check_query(query)
+        where = ["tenant_id = %s"]
+        params: list[Any] = [tenant_id]
+        if query.action_prefix is not None:
+            prefix = query.action_prefix
+            if prefix.endswith("."):
+                where.append("action LIKE %s")
+                params.append(_like_escape(prefix) + "%")
+            else:
+                where.append("(action = %s OR action LIKE %s)")
+                params += [prefix, _like_escape(prefix + ".") + "%"]
+        for column, value in (
+            ("actor_id", query.actor_id),
+            ("capability_id", query.capability_id),
+            ("correlation_id", query.correlation_id),
+            ("approval_state", None if query.approval_state is None else str(query.approval_state)),
+        ):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        if query.since is not None:
+            where.append("at >= %s")
+            params.append(query.since)
+        if query.until is not None:
+            where.append("at < %s")
+            params.append(query.until)
+        if query.newest_first:
+            if query.before_seq is not None:
+                where.append("seq < %s")
+                params.append(query.before_seq)
+            order = "seq DESC"
+        else:
+            if query.after_seq is not None:
+                where.append("seq > %s")
+                params.append(query.after_seq)
+            order = "seq"
+        params.append(query.limit + 1)  # one more than asked tells whether another page exists
+        sql = f"SELECT {COLUMNS} FROM audit_events WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s"
+        try:
+            async with self._db.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(sql, params)
+                rows = await cur.fetchall()
+        except psycopg.Error as err:
+            raise translate(err, "reading the audit log") from err
+        more = len(rows) > query.limit
+        events = [event_from_row(r) for r in rows[: query.limit]]
+        return AuditPage(events=events, next_cursor=events[-1].seq if more else None)
+
+    async def stream(
+        self, tenant_id: str, *, from_seq: int = 1, to_seq: int | None = None
+    ) -> AsyncIterator[AuditEvent]:
+        sql = f"SELECT {COLUMNS} FROM audit_events WHERE tenant_id = %s AND seq >= %s"
+        params: list[Any] = [tenant_id, from_seq]
+        if to_seq is not None:
+            sql += " AND seq <= %s"
+            params.append(to_seq)
+        sql += " ORDER BY seq"
+        try:
+            async with (
+                self._db.connection() as conn,
+                conn.cursor("audit_stream", row_factory=tuple_row) as cur,
+            ):
+                cur.itersize = STREAM_BATCH
+                await cur.execute(sql, params)
+                while rows := await cur.fetchmany(STREAM_BATCH):
+                    for row in rows:
+                        yield event_from_row(row)
+        except psycopg.Error as err:
+            raise translate(err, "streaming the audit log") from err
+
+    async def head(self, tenant_id: str) -> AuditEvent | None:
+        try:
+            async with self._db.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(
+                    f"SELECT {COLUMNS} FROM audit_events WHERE tenant_id = %s ORDER BY seq DESC LIMIT 1",
+                    (tenant_id,),
+                )
+                row = await cur.fetchone()
+        except psycopg.Error as err:
+            raise translate(err, "reading the audit chain head") from err
+        return None if row is None else event_from_row(row)
+
+    async def tenants(self) -> list[str]:
+        # A loose index scan over (tenant_id, seq): one index probe per tenant, not a scan of every row.
+        sql = """
+            WITH RECURSIVE t AS (
+                (SELECT tenant_id FROM audit_events ORDER BY tenant_id LIMIT 1)
+                UNION ALL
+                SELECT (SELECT e.tenant_id FROM audit_events AS e WHERE e.tenant_id > t.tenant_id
+                        ORDER BY e.tenant_id LIMIT 1)
+                FROM t WHERE t.tenant_id IS NOT NULL
+            )
+            SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL
+        """
+        try:
+            async with self._db.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(sql)
+                return [r[0] for r in await cur.fetchall()]
+        except psycopg.Error as err:
+            raise translate(err, "listing audit tenants") from err
+
+
+class PostgresCheckpointStore:
+    """Signed checkpoints in ``audit_checkpoints`` (append-only like the events)."""
+
+    name = "database"
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def save(self, checkpoint: AuditCheckpoint) -> None:
+        try:
+            async with self._db.connection() as conn:
+                await conn.execute(
+                    "INSERT INTO audit_checkpoints (tenant_id, seq, hash, at, signature, public_key)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, seq) DO NOTHING",
+                    (
+                        checkpoint.tenant_id,
+                        checkpoint.seq,
+                        checkpoint.hash,
+                        checkpoint.at,
+                        checkpoint.signature,
+                        checkpoint.public_key,
+                    ),
+                )
+        except psycopg.Error as err:
+            raise translate(err, "saving an audit checkpoint") from err
+
+    async def checkpoints(self, tenant_id: str | None = None) -> list[AuditCheckpoint]:
+        try:
+            async with self._db.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(
+                    "SELECT tenant_id, seq, hash, at, signature, public_key FROM audit_checkpoints"
+                    " WHERE %s::text IS NULL OR tenant_id = %s ORDER BY tenant_id, seq",
+                    (tenant_id, tenant_id),
+                )
+                rows = await cur.fetchall()
+        except psycopg.Error as err:
+            raise translate(err, "reading audit checkpoints") from err
+        return [
+            AuditCheckpoint(tenant_id=r[0], seq=r[1], hash=r[2], at=r[3], signature=r[4], public_key=r[5])
+            for r in rows
+        ]

@@ -1,0 +1,382 @@
+"""GatewayStore on PostgreSQL: one transaction per use case, scoped to a tenant (RLS), audit in the same
+transaction through the EventStore's ``append_on``.
+
+Concurrency comes from the database, not from Python: proposals are locked with ``SELECT … FOR UPDATE``,
+an exclusive target with a transaction-level advisory lock, and rate buckets are counted with one atomic
+``INSERT … ON CONFLICT DO UPDATE … WHERE count < limit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, Protocol
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from studio_brain.adapters.postgres.database import Database, translate
+from studio_brain.domain.audit import AuditDraft, AuditEvent
+from studio_brain.domain.errors import Conflict
+from studio_brain.domain.policy import AgentToken, Exemption, KillSwitchEntry, RateBucket
+from studio_brain.domain.proposals import Proposal, from_record, to_record
+from studio_brain.ports.gateway import ProposalFilter
+
+Connection = psycopg.AsyncConnection[dict[str, Any]]
+
+
+class TransactionalEventStore(Protocol):
+    async def append_on(self, conn: Connection, draft: AuditDraft) -> AuditEvent:
+        """Append ``draft`` using the caller's connection and transaction."""
+        ...
+
+
+_EXEMPTION_COLUMNS = (
+    "id, tenant_id, capability_id, target, actor_id, justification, created_by, created_at, expires_at,"
+    " revoked_at, revoked_by, revoke_reason"
+)
+_TOKEN_COLUMNS = (
+    "id, tenant_id, agent_id, token_hash, scopes, created_by, created_at, expires_at, revoked_at, revoked_by"  # noqa: S105
+)
+
+
+def _exemption(row: dict[str, Any]) -> Exemption:
+    return Exemption(**row)
+
+
+def _token(row: dict[str, Any]) -> AgentToken:
+    return AgentToken(**{**row, "scopes": frozenset(row["scopes"])})
+
+
+class PostgresGatewayTransaction:
+    def __init__(self, conn: Connection, tenant_id: str, events: TransactionalEventStore) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+        self._events = events
+
+    async def _one(self, query: str, params: Sequence[Any]) -> dict[str, Any] | None:
+        cursor = await self._conn.execute(query, params)
+        return await cursor.fetchone()
+
+    async def _all(self, query: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        cursor = await self._conn.execute(query, params)
+        return await cursor.fetchall()
+
+    # --- proposals ---------------------------------------------------------------------------------
+
+    async def get_proposal(self, proposal_id: str, *, lock: bool = False) -> Proposal | None:
+        row = await self._one(
+            "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND id = %s"
+            + (" FOR UPDATE" if lock else ""),
+            (self._tenant, proposal_id),
+        )
+        return None if row is None else from_record(row["record"])
+
+    async def proposal_by_idempotency_key(self, key: str) -> Proposal | None:
+        row = await self._one(
+            "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND idempotency_key = %s",
+            (self._tenant, key),
+        )
+        return None if row is None else from_record(row["record"])
+
+    async def proposal_by_execution_key(self, key: str) -> Proposal | None:
+        row = await self._one(
+            "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND execution_key = %s",
+            (self._tenant, key),
+        )
+        return None if row is None else from_record(row["record"])
+
+    def _params(self, p: Proposal) -> tuple[Any, ...]:
+        return (
+            p.id,
+            p.tenant_id,
+            p.capability_id,
+            p.target,
+            p.status.value,
+            p.requested_by,
+            p.idempotency_key,
+            p.execution_key,
+            p.created_at,
+            p.updated_at,
+            p.version,
+            Jsonb(to_record(p)),
+        )
+
+    _INSERT = (
+        "INSERT INTO gateway_proposals (id, tenant_id, capability_id, target, status, requested_by,"
+        " idempotency_key, execution_key, created_at, updated_at, version, record)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    )
+
+    _OWNER = (
+        "INSERT INTO gateway_proposal_tenants (id, tenant_id) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING"
+    )
+
+    async def insert_proposal(self, proposal: Proposal) -> None:
+        try:
+            async with self._conn.transaction():  # a savepoint: the caller's transaction survives
+                await self._conn.execute(self._INSERT, self._params(proposal))
+                await self._conn.execute(self._OWNER, (proposal.id, proposal.tenant_id))
+        except psycopg.errors.UniqueViolation as err:
+            raise Conflict("a proposal with this id or idempotency key already exists") from err
+
+    async def update_proposal(self, proposal: Proposal) -> None:
+        try:
+            async with self._conn.transaction():
+                cursor = await self._conn.execute(
+                    "UPDATE gateway_proposals SET status = %s, execution_key = %s, updated_at = %s,"
+                    " version = %s, record = %s WHERE tenant_id = %s AND id = %s AND version = %s",
+                    (
+                        proposal.status.value,
+                        proposal.execution_key,
+                        proposal.updated_at,
+                        proposal.version,
+                        Jsonb(to_record(proposal)),
+                        self._tenant,
+                        proposal.id,
+                        proposal.version - 1,
+                    ),
+                )
+        except psycopg.errors.UniqueViolation as err:
+            raise Conflict("this execution idempotency key is already used by another proposal") from err
+        if cursor.rowcount != 1:
+            raise Conflict(f"proposal {proposal.id} changed underneath this update; try again")
+
+    async def upsert_proposal(self, proposal: Proposal) -> None:
+        await self._conn.execute(
+            self._INSERT
+            + " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, execution_key = EXCLUDED.execution_key,"
+            " updated_at = EXCLUDED.updated_at, version = EXCLUDED.version, record = EXCLUDED.record",
+            self._params(proposal),
+        )
+        await self._conn.execute(self._OWNER, (proposal.id, proposal.tenant_id))
+
+    async def list_proposals(self, where: ProposalFilter) -> list[Proposal]:
+        clauses = ["tenant_id = %s"]
+        params: list[Any] = [self._tenant]
+        if where.status is not None:
+            clauses.append("status = %s")
+            params.append(where.status.value)
+        if where.capability_id is not None:
+            clauses.append("capability_id = %s")
+            params.append(where.capability_id)
+        if where.requested_by is not None:
+            clauses.append("requested_by = %s")
+            params.append(where.requested_by)
+        if where.before is not None:
+            clauses.append("(created_at, id) < (%s, %s)")
+            params.extend(where.before)
+        params.append(where.limit)
+        rows = await self._all(
+            "SELECT record FROM gateway_proposals WHERE "
+            + " AND ".join(clauses)
+            + " ORDER BY created_at DESC, id DESC LIMIT %s",
+            params,
+        )
+        return [from_record(r["record"]) for r in rows]
+
+    async def delete_all_proposals(self) -> int:
+        cursor = await self._conn.execute(
+            "DELETE FROM gateway_proposals WHERE tenant_id = %s", (self._tenant,)
+        )
+        return cursor.rowcount
+
+    # --- kill switch -------------------------------------------------------------------------------
+
+    async def kill_switch_entries(self) -> list[KillSwitchEntry]:
+        try:
+            # a savepoint, so a failed read leaves the transaction usable (the caller fails closed)
+            async with self._conn.transaction():
+                rows = await self._all(
+                    "SELECT scope, enabled, rationale, updated_by, updated_at FROM gateway_kill_switch"
+                    " WHERE tenant_id = %s ORDER BY scope",
+                    (self._tenant,),
+                )
+        except psycopg.Error as err:
+            raise translate(err, "reading the kill switch") from err
+        return [KillSwitchEntry(**r) for r in rows]
+
+    async def set_kill_switch(self, entry: KillSwitchEntry) -> None:
+        await self._conn.execute(
+            "INSERT INTO gateway_kill_switch (tenant_id, scope, enabled, rationale, updated_by, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, scope) DO UPDATE SET"
+            " enabled = EXCLUDED.enabled, rationale = EXCLUDED.rationale, updated_by = EXCLUDED.updated_by,"
+            " updated_at = EXCLUDED.updated_at",
+            (self._tenant, entry.scope, entry.enabled, entry.rationale, entry.updated_by, entry.updated_at),
+        )
+
+    # --- exemptions --------------------------------------------------------------------------------
+
+    async def exemptions(self, *, capability_id: str | None = None) -> list[Exemption]:
+        rows = await self._all(
+            f"SELECT {_EXEMPTION_COLUMNS} FROM gateway_exemptions WHERE tenant_id = %s"
+            " AND (%s::text IS NULL OR capability_id = %s) ORDER BY created_at DESC, id DESC",
+            (self._tenant, capability_id, capability_id),
+        )
+        return [_exemption(r) for r in rows]
+
+    async def get_exemption(self, exemption_id: str, *, lock: bool = False) -> Exemption | None:
+        row = await self._one(
+            f"SELECT {_EXEMPTION_COLUMNS} FROM gateway_exemptions WHERE tenant_id = %s AND id = %s"
+            + (" FOR UPDATE" if lock else ""),
+            (self._tenant, exemption_id),
+        )
+        return None if row is None else _exemption(row)
+
+    async def insert_exemption(self, exemption: Exemption) -> None:
+        e = exemption
+        await self._conn.execute(
+            f"INSERT INTO gateway_exemptions ({_EXEMPTION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, %s)",
+            (
+                e.id,
+                e.tenant_id,
+                e.capability_id,
+                e.target,
+                e.actor_id,
+                e.justification,
+                e.created_by,
+                e.created_at,
+                e.expires_at,
+                e.revoked_at,
+                e.revoked_by,
+                e.revoke_reason,
+            ),
+        )
+
+    async def update_exemption(self, exemption: Exemption) -> None:
+        await self._conn.execute(
+            "UPDATE gateway_exemptions SET revoked_at = %s, revoked_by = %s, revoke_reason = %s"
+            " WHERE tenant_id = %s AND id = %s",
+            (exemption.revoked_at, exemption.revoked_by, exemption.revoke_reason, self._tenant, exemption.id),
+        )
+
+    # --- throttles ---------------------------------------------------------------------------------
+
+    async def lock_target(self, target: str) -> None:
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('studio_brain.gateway.target:' || %s || ':' || %s, 0))",
+            (self._tenant, target),
+        )
+
+    async def take_rate_tokens(self, takes: Sequence[tuple[str, datetime, int]]) -> bool:
+        for bucket, window_start, limit in takes:
+            row = await self._one(
+                "INSERT INTO gateway_rate_buckets AS b (tenant_id, bucket, window_start, count)"
+                " VALUES (%s, %s, %s, 1) ON CONFLICT (tenant_id, bucket, window_start)"
+                " DO UPDATE SET count = b.count + 1 WHERE b.count < %s RETURNING count",
+                (self._tenant, bucket, window_start, limit),
+            )
+            if row is None or row["count"] > limit:
+                return False
+        return True
+
+    async def rate_buckets(self, *, limit: int) -> list[RateBucket]:
+        rows = await self._all(
+            "SELECT bucket, window_start, count FROM gateway_rate_buckets WHERE tenant_id = %s"
+            " ORDER BY window_start DESC, bucket LIMIT %s",
+            (self._tenant, limit),
+        )
+        return [RateBucket(**r) for r in rows]
+
+    async def reset_rate_bucket(self, bucket: str) -> int:
+        cursor = await self._conn.execute(
+            "DELETE FROM gateway_rate_buckets WHERE tenant_id = %s AND bucket = %s", (self._tenant, bucket)
+        )
+        return cursor.rowcount
+
+    async def target_last_started(self, target: str) -> datetime | None:
+        row = await self._one(
+            "SELECT last_started_at FROM gateway_targets WHERE tenant_id = %s AND target = %s",
+            (self._tenant, target),
+        )
+        return None if row is None else row["last_started_at"]
+
+    async def mark_target_started(self, target: str, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO gateway_targets (tenant_id, target, last_started_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (tenant_id, target) DO UPDATE SET"
+            " last_started_at = GREATEST(gateway_targets.last_started_at, EXCLUDED.last_started_at)",
+            (self._tenant, target, at),
+        )
+
+    async def in_flight(self, target: str) -> int:
+        row = await self._one(
+            "SELECT count(*) AS n FROM gateway_proposals WHERE tenant_id = %s AND target = %s"
+            " AND status = 'executing'",
+            (self._tenant, target),
+        )
+        return int(row["n"]) if row else 0
+
+    # --- agent tokens ------------------------------------------------------------------------------
+
+    async def insert_agent_token(self, token: AgentToken) -> None:
+        t = token
+        await self._conn.execute(
+            f"INSERT INTO agent_tokens ({_TOKEN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                t.id,
+                t.tenant_id,
+                t.agent_id,
+                t.token_hash,
+                Jsonb(sorted(t.scopes)),
+                t.created_by,
+                t.created_at,
+                t.expires_at,
+                t.revoked_at,
+                t.revoked_by,
+            ),
+        )
+
+    async def get_agent_token(self, token_id: str) -> AgentToken | None:
+        row = await self._one(
+            f"SELECT {_TOKEN_COLUMNS} FROM agent_tokens WHERE tenant_id = %s AND id = %s",
+            (self._tenant, token_id),
+        )
+        return None if row is None else _token(row)
+
+    async def agent_tokens(self) -> list[AgentToken]:
+        rows = await self._all(
+            f"SELECT {_TOKEN_COLUMNS} FROM agent_tokens WHERE tenant_id = %s ORDER BY created_at DESC, id DESC",
+            (self._tenant,),
+        )
+        return [_token(r) for r in rows]
+
+    async def update_agent_token(self, token: AgentToken) -> None:
+        await self._conn.execute(
+            "UPDATE agent_tokens SET revoked_at = %s, revoked_by = %s WHERE tenant_id = %s AND id = %s",
+            (token.revoked_at, token.revoked_by, self._tenant, token.id),
+        )
+
+    # --- audit -------------------------------------------------------------------------------------
+
+    async def audit(self, draft: AuditDraft) -> AuditEvent:
+        return await self._events.append_on(self._conn, draft)
+
+
+class PostgresGatewayStore:
+    def __init__(self, database: Database, events: TransactionalEventStore) -> None:
+        self._db = database
+        self._events = events
+
+    @asynccontextmanager
+    async def transaction(self, tenant_id: str) -> AsyncIterator[PostgresGatewayTransaction]:
+        try:
+            async with self._db.connection() as conn:
+                # RLS: every statement of this transaction sees only this tenant's rows
+                await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (tenant_id,))
+                yield PostgresGatewayTransaction(conn, tenant_id, self._events)
+        except psycopg.Error as err:
+            raise translate(err, "running a gateway transaction") from err
+
+    async def proposal_tenant(self, proposal_id: str) -> str | None:
+        try:
+            async with self._db.connection() as conn:
+                cursor = await conn.execute(
+                    "SELECT tenant_id FROM gateway_proposal_tenants WHERE id = %s", (proposal_id,)
+                )
+                row = await cursor.fetchone()
+        except psycopg.Error as err:
+            raise translate(err, "locating a proposal") from err
+        return None if row is None else str(row["tenant_id"])

@@ -1,0 +1,493 @@
+"""The capability registry as data: parsing, validation (lint), input schemas and the registry's version hash.
+
+The registry is a TOML document (``capabilities.toml`` ships with the package). Parsing never raises on a
+bad capability: it collects every :class:`Violation`, so ``capabilities lint`` can list them all and the
+app can refuse to start with the full list. The registry's version is the SHA-256 of its canonical JSON;
+proposals record it and approvals bind to it, so editing the registry invalidates pending approvals.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from studio_brain.domain.connectors import DryRunSupport
+from studio_brain.domain.hashing import sha256_hex
+
+
+class Target(StrEnum):
+    FIRESTORE = "firestore"
+    STRIPE = "stripe"
+    HUBITAT = "hubitat"
+    ROBOROCK = "roborock"
+    LOCAL = "local"
+
+
+class Mode(StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+class Risk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class RiskClass(StrEnum):
+    NONE = "none"
+    DOOR = "door"
+    LOCK = "lock"
+    POWER = "power"
+    MOBILITY = "mobility"
+    MONEY = "money"
+    DATA = "data"
+    NOTIFY = "notify"
+
+
+#: classes that are never exempt and always need approval (seed §5 "Safety constraints")
+HIGH_RISK_CLASSES = frozenset({RiskClass.DOOR, RiskClass.LOCK, RiskClass.POWER, RiskClass.MOBILITY})
+#: targets that move things in the physical world: executions on them are always serialised
+PHYSICAL_TARGETS = frozenset({Target.HUBITAT, Target.ROBOROCK})
+
+DEFAULT_APPROVAL_TTL_SECONDS: Mapping[Risk, int] = {
+    Risk.LOW: 24 * 3600,
+    Risk.MEDIUM: 8 * 3600,
+    Risk.HIGH: 3600,
+    Risk.CRITICAL: 900,
+}
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_SCHEMA_TYPES = {"object", "string", "integer", "number", "boolean", "array"}
+_SCHEMA_KEYS = {
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "enum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "items",
+    "maxItems",
+    "description",
+}
+_CAPABILITY_KEYS = {
+    "id",
+    "description",
+    "target",
+    "mode",
+    "risk",
+    "riskClass",
+    "requiresApproval",
+    "approvalsRequired",
+    "approvalTtlSeconds",
+    "rateLimit",
+    "cooldownSeconds",
+    "timeoutBudgetSeconds",
+    "dryRun",
+    "input",
+    "action",
+    "deviceField",
+    "commandField",
+    "exclusive",
+    "exemptionPolicy",
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Violation:
+    """One problem in the registry, as ``capabilities lint`` and ``/api/capabilities/policy-lint`` show it."""
+
+    capability_id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RateLimit:
+    per_hour: int
+    #: most executions within any one minute window
+    burst: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExemptionPolicy:
+    max_lifetime_seconds: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Capability:
+    """One operation the gateway can perform. Built only by :func:`parse_registry`."""
+
+    id: str
+    description: str
+    target: Target
+    mode: Mode
+    risk: Risk
+    risk_class: RiskClass
+    requires_approval: bool
+    approvals_required: int
+    approval_ttl_seconds: int
+    rate_limit: RateLimit
+    cooldown_seconds: int
+    timeout_budget_seconds: float
+    dry_run: DryRunSupport
+    #: a JSON-Schema subset (see :func:`validate_input`)
+    input_schema: dict[str, Any]
+    #: the connector action it maps to, e.g. ``switch.set``
+    action: str
+    device_field: str | None = None
+    command_field: str | None = None
+    #: one in-flight execution per target (always true for physical targets and high-risk classes)
+    exclusive: bool = True
+    exemption_policy: ExemptionPolicy | None = None
+
+    @property
+    def is_write(self) -> bool:
+        return self.mode is Mode.WRITE
+
+    @property
+    def is_high_risk(self) -> bool:
+        return self.risk in (Risk.HIGH, Risk.CRITICAL) or self.risk_class in HIGH_RISK_CLASSES
+
+    @property
+    def exemptable(self) -> bool:
+        return self.exemption_policy is not None and not self.is_high_risk
+
+    def propose_scope(self) -> str:
+        return f"capability:{self.id}:propose"
+
+    def read_scope(self) -> str:
+        return f"capability:{self.id}:read"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Registry:
+    capabilities: Mapping[str, Capability]
+    #: sha256 of the canonical registry document
+    version: str
+    violations: tuple[Violation, ...] = field(default_factory=tuple)
+
+    def get(self, capability_id: str) -> Capability | None:
+        return self.capabilities.get(capability_id)
+
+    @property
+    def valid(self) -> bool:
+        return not self.violations
+
+
+def parse_registry_toml(text: str) -> Registry:
+    """Parse registry TOML text; a syntax error becomes one violation (never an exception)."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        return Registry(
+            capabilities={},
+            version=sha256_hex({"unparseable": text}),
+            violations=(Violation(capability_id="*", code="TOML_INVALID", message=str(err)),),
+        )
+    return parse_registry(document)
+
+
+def parse_registry(document: Mapping[str, Any]) -> Registry:
+    """Validate a registry document; returns every capability that parsed and every violation found."""
+    violations: list[Violation] = []
+    ttl_defaults = dict(DEFAULT_APPROVAL_TTL_SECONDS)
+    raw_ttls = document.get("approvalTtlSeconds", {})
+    if not isinstance(raw_ttls, Mapping):
+        violations.append(
+            Violation(capability_id="*", code="FIELD_INVALID", message="approvalTtlSeconds must be a table")
+        )
+        raw_ttls = {}
+    for tier, seconds in raw_ttls.items():
+        if tier not in {r.value for r in Risk} or not _positive_int(seconds):
+            violations.append(
+                Violation(
+                    capability_id="*",
+                    code="FIELD_INVALID",
+                    message=f"approvalTtlSeconds.{tier} must be a risk tier with a positive integer",
+                )
+            )
+        else:
+            ttl_defaults[Risk(tier)] = int(seconds)
+    entries = document.get("capability", [])
+    if not isinstance(entries, list) or not entries:
+        violations.append(
+            Violation(capability_id="*", code="REGISTRY_EMPTY", message="no [[capability]] entries")
+        )
+        entries = []
+    capabilities: dict[str, Capability] = {}
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            violations.append(
+                Violation(
+                    capability_id=f"#{index}", code="FIELD_INVALID", message="capability is not a table"
+                )
+            )
+            continue
+        capability, problems = _parse_capability(entry, index, ttl_defaults)
+        violations.extend(problems)
+        if capability is None:
+            continue
+        if capability.id in capabilities:
+            violations.append(
+                Violation(capability_id=capability.id, code="DUPLICATE_ID", message="id declared twice")
+            )
+            continue
+        capabilities[capability.id] = capability
+    return Registry(
+        capabilities=capabilities, version=sha256_hex(dict(document)), violations=tuple(violations)
+    )
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _parse_capability(
+    entry: Mapping[str, Any], index: int, ttl_defaults: Mapping[Risk, int]
+) -> tuple[Capability | None, list[Violation]]:
+    raw_id = entry.get("id")
+    cid = raw_id if isinstance(raw_id, str) and raw_id else f"#{index}"
+    problems: list[Violation] = []
+
+    def bad(code: str, message: str) -> None:
+        problems.append(Violation(capability_id=cid, code=code, message=message))
+
+    for key in sorted(set(entry) - _CAPABILITY_KEYS):
+        bad("FIELD_UNKNOWN", f"unknown field {key!r}")
+    if not isinstance(raw_id, str) or not _ID.match(raw_id):
+        bad("FIELD_INVALID", "id must be dotted lowercase, e.g. studio.note.append")
+
+    def enum_field(name: str, kind: type[StrEnum], default: str | None = None) -> Any:
+        value = entry.get(name, default)
+        if value is None:
+            bad("FIELD_MISSING", f"{name} is required")
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = "|".join(m.value for m in kind)
+            bad("FIELD_INVALID", f"{name} must be one of {allowed}, got {value!r}")
+            return None
+
+    target = enum_field("target", Target)
+    mode = enum_field("mode", Mode)
+    risk = enum_field("risk", Risk)
+    risk_class = enum_field("riskClass", RiskClass, "none")
+    dry_run = enum_field("dryRun", DryRunSupport, "unsupported")
+    description = entry.get("description")
+    if not isinstance(description, str) or not description.strip():
+        bad("FIELD_MISSING", "description is required")
+    action = entry.get("action")
+    if not isinstance(action, str) or not action:
+        bad("FIELD_MISSING", "action (the connector action) is required")
+    requires_approval = entry.get("requiresApproval", mode is Mode.WRITE)
+    if not isinstance(requires_approval, bool):
+        bad("FIELD_INVALID", "requiresApproval must be true or false")
+        requires_approval = True
+    approvals = entry.get("approvalsRequired", 2 if risk is Risk.CRITICAL else 1)
+    if not _positive_int(approvals):
+        bad("FIELD_INVALID", "approvalsRequired must be a positive integer")
+        approvals = 1
+    ttl = entry.get("approvalTtlSeconds", ttl_defaults.get(risk, 3600) if risk else 3600)
+    if not _positive_int(ttl):
+        bad("FIELD_INVALID", "approvalTtlSeconds must be a positive integer")
+        ttl = 3600
+    rate = entry.get("rateLimit")
+    rate_limit = RateLimit(per_hour=60, burst=10)
+    if (
+        not isinstance(rate, Mapping)
+        or not _positive_int(rate.get("perHour"))
+        or not _positive_int(rate.get("burst"))
+    ):
+        bad("FIELD_INVALID", "rateLimit = { perHour = N, burst = M } with positive integers is required")
+    else:
+        rate_limit = RateLimit(per_hour=int(rate["perHour"]), burst=int(rate["burst"]))
+        if rate_limit.burst > rate_limit.per_hour:
+            bad("FIELD_INVALID", "rateLimit.burst cannot exceed rateLimit.perHour")
+    cooldown = entry.get("cooldownSeconds", 0)
+    if not isinstance(cooldown, int) or isinstance(cooldown, bool) or cooldown < 0:
+        bad("FIELD_INVALID", "cooldownSeconds must be an integer ≥ 0")
+        cooldown = 0
+    budget = entry.get("timeoutBudgetSeconds")
+    if not isinstance(budget, int | float) or isinstance(budget, bool) or not 0 < budget <= 300:
+        bad("FIELD_INVALID", "timeoutBudgetSeconds must be a number in (0, 300]")
+        budget = 10.0
+    schema = entry.get("input")
+    if not isinstance(schema, Mapping):
+        bad("SCHEMA_INVALID", "input (a JSON-Schema object) is required")
+        schema = {"type": "object"}
+    else:
+        for message in schema_problems(schema):
+            bad("SCHEMA_INVALID", message)
+        if schema.get("type") != "object":
+            bad("SCHEMA_INVALID", "input.type must be object")
+    exclusive = entry.get("exclusive", True)
+    if not isinstance(exclusive, bool):
+        bad("FIELD_INVALID", "exclusive must be true or false")
+        exclusive = True
+    exemption: ExemptionPolicy | None = None
+    raw_exemption = entry.get("exemptionPolicy")
+    if raw_exemption is not None:
+        if not isinstance(raw_exemption, Mapping) or not _positive_int(raw_exemption.get("maxLifetimeHours")):
+            bad("FIELD_INVALID", "exemptionPolicy = { maxLifetimeHours = N } with a positive integer")
+        else:
+            exemption = ExemptionPolicy(max_lifetime_seconds=int(raw_exemption["maxLifetimeHours"]) * 3600)
+    device_field = entry.get("deviceField")
+    command_field = entry.get("commandField")
+    for name, value in (("deviceField", device_field), ("commandField", command_field)):
+        if value is not None and not isinstance(value, str):
+            bad("FIELD_INVALID", f"{name} must be a string")
+
+    if (
+        None in (target, mode, risk, risk_class, dry_run)
+        or not isinstance(raw_id, str)
+        or not _ID.match(raw_id)
+    ):
+        return None, problems
+    capability = Capability(
+        id=raw_id,
+        description=str(description or ""),
+        target=target,
+        mode=mode,
+        risk=risk,
+        risk_class=risk_class,
+        requires_approval=bool(requires_approval),
+        approvals_required=int(approvals),
+        approval_ttl_seconds=int(ttl),
+        rate_limit=rate_limit,
+        cooldown_seconds=int(cooldown),
+        timeout_budget_seconds=float(budget),
+        dry_run=dry_run,
+        input_schema=dict(schema),
+        action=str(action or ""),
+        device_field=device_field if isinstance(device_field, str) else None,
+        command_field=command_field if isinstance(command_field, str) else None,
+        exclusive=bool(exclusive),
+        exemption_policy=exemption,
+    )
+    problems.extend(_policy_problems(capability))
+    return capability, problems
+
+
+def _policy_problems(cap: Capability) -> list[Violation]:
+    """The rules a well-formed capability must still obey (seed §4, §5)."""
+    found: list[Violation] = []
+
+    def bad(code: str, message: str) -> None:
+        found.append(Violation(capability_id=cap.id, code=code, message=message))
+
+    if cap.is_write and not cap.requires_approval and cap.is_high_risk:
+        bad(
+            "APPROVAL_CANNOT_BE_WAIVED",
+            f"a {cap.risk.value}-risk write in class {cap.risk_class.value} must set requiresApproval = true",
+        )
+    if cap.risk is Risk.CRITICAL and cap.approvals_required < 2:
+        bad("CRITICAL_NEEDS_TWO_APPROVERS", "critical capabilities need approvalsRequired ≥ 2")
+    if cap.exemption_policy is not None and cap.is_high_risk:
+        bad(
+            "EXEMPTION_NOT_ALLOWED",
+            "high/critical risk and door/lock/power/mobility classes are never exempt",
+        )
+    if not cap.exclusive and (cap.target in PHYSICAL_TARGETS or cap.is_high_risk):
+        bad("MUST_BE_EXCLUSIVE", "physical targets and high-risk capabilities run one execution at a time")
+    if cap.mode is Mode.READ and cap.risk_class in HIGH_RISK_CLASSES:
+        bad("READ_IN_HIGH_RISK_CLASS", "a read capability cannot carry a high-risk class")
+    return found
+
+
+# --- input schemas ---------------------------------------------------------------------------------
+
+
+def schema_problems(schema: Mapping[str, Any], path: str = "input") -> list[str]:
+    """What is wrong with a schema (we support a JSON-Schema subset; anything else is an error)."""
+    problems: list[str] = []
+    for key in sorted(set(schema) - _SCHEMA_KEYS):
+        problems.append(f"{path}: unsupported schema keyword {key!r}")
+    kind = schema.get("type")
+    if kind not in _SCHEMA_TYPES:
+        problems.append(f"{path}.type must be one of {sorted(_SCHEMA_TYPES)}")
+    props = schema.get("properties", {})
+    if not isinstance(props, Mapping):
+        problems.append(f"{path}.properties must be a table")
+        props = {}
+    for name, sub in props.items():
+        if not isinstance(sub, Mapping):
+            problems.append(f"{path}.properties.{name} must be a table")
+        else:
+            problems.extend(schema_problems(sub, f"{path}.{name}"))
+    required = schema.get("required", [])
+    if not isinstance(required, list) or any(r not in props for r in required):
+        problems.append(f"{path}.required must list declared properties")
+    items = schema.get("items")
+    if items is not None:
+        if isinstance(items, Mapping):
+            problems.extend(schema_problems(items, f"{path}[]"))
+        else:
+            problems.append(f"{path}.items must be a table")
+    pattern = schema.get("pattern")
+    if pattern is not None:
+        try:
+            re.compile(str(pattern))
+        except re.error:
+            problems.append(f"{path}.pattern is not a valid regular expression")
+    return problems
+
+
+def validate_input(schema: Mapping[str, Any], value: Any, path: str = "$") -> list[str]:
+    """Every way ``value`` fails ``schema`` (empty when valid). Objects reject unknown keys by default."""
+    kind = schema.get("type")
+    errors: list[str] = []
+    if kind == "object":
+        if not isinstance(value, Mapping):
+            return [f"{path}: expected an object"]
+        props: Mapping[str, Any] = schema.get("properties", {})
+        for name in schema.get("required", []):
+            if name not in value:
+                errors.append(f"{path}.{name}: required")
+        if not schema.get("additionalProperties", False):
+            errors.extend(f"{path}.{name}: not allowed" for name in value if name not in props)
+        for name, item in value.items():
+            if name in props:
+                errors.extend(validate_input(props[name], item, f"{path}.{name}"))
+        return errors
+    if kind == "string":
+        if not isinstance(value, str):
+            return [f"{path}: expected a string"]
+        if len(value) < int(schema.get("minLength", 0)):
+            errors.append(f"{path}: shorter than {schema['minLength']} characters")
+        if "maxLength" in schema and len(value) > int(schema["maxLength"]):
+            errors.append(f"{path}: longer than {schema['maxLength']} characters")
+        if "pattern" in schema and not re.fullmatch(str(schema["pattern"]), value):
+            errors.append(f"{path}: does not match {schema['pattern']}")
+    elif kind in ("integer", "number"):
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if not numeric or (kind == "integer" and not isinstance(value, int)):
+            return [f"{path}: expected an {kind}"]
+        if "minimum" in schema and value < schema["minimum"]:
+            errors.append(f"{path}: below {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            errors.append(f"{path}: above {schema['maximum']}")
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            return [f"{path}: expected true or false"]
+    elif kind == "array":
+        if not isinstance(value, list):
+            return [f"{path}: expected an array"]
+        if "maxItems" in schema and len(value) > int(schema["maxItems"]):
+            errors.append(f"{path}: more than {schema['maxItems']} items")
+        if isinstance(schema.get("items"), Mapping):
+            for i, item in enumerate(value):
+                errors.extend(validate_input(schema["items"], item, f"{path}[{i}]"))
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path}: must be one of {schema['enum']}")
+    return errors

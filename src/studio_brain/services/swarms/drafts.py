@@ -1,0 +1,384 @@
+"""The drafts API: list drafts in the Portal's row shapes, let agents add drafts, let staff review marketing
+copy. Swarms reach this service only through :meth:`DraftService.sink`, which can add and nothing else.
+
+Permissions (every refusal is audited with its reason code):
+- read: staff, or an agent with scope ``drafts:read``;
+- add: an agent with scope ``drafts:write`` (or ``drafts:<kind>:write``), or staff — same validation,
+  dedupe and cooldown as a swarm's drafts;
+- review marketing: staff only (an agent can never move a draft towards publishing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
+from studio_brain.domain.drafts import (
+    Draft,
+    DraftKind,
+    DraftOutcome,
+    DraftStatus,
+    Evidence,
+    Finding,
+    Severity,
+    copy_leaks,
+    evidence_refs,
+    review_transition,
+)
+from studio_brain.domain.errors import Conflict, InputInvalid, NotFound, PolicyRefused
+from studio_brain.domain.hashing import sha256_hex
+from studio_brain.domain.identity import Principal
+from studio_brain.domain.snapshot import metric
+from studio_brain.logging import get_logger
+from studio_brain.ports import Clock, EventStore, IdFactory, StateStore
+from studio_brain.ports.drafts import DraftSink, DraftStore
+from studio_brain.services.swarms.marketing import PRIVATE_METRICS
+
+log = get_logger("studio_brain.drafts")
+
+MAX_LIMIT = 500
+READ_SCOPE = "drafts:read"
+WRITE_SCOPE = "drafts:write"
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def ops_row(d: Draft) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "at": _iso(d.created_at),
+        "rationale": d.rationale,
+        "ruleId": d.rule_id,
+        "severity": d.severity.value,
+        "title": d.title,
+        "recommendation": d.recommendation,
+        "snapshotDate": _day(d.snapshot_date),
+        "evidence": d.evidence,
+        "confidence": d.confidence,
+        "source": f"{d.actor_type}:{d.actor_id}",
+    }
+
+
+def finance_row(d: Draft) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "at": _iso(d.created_at),
+        "ruleId": d.rule_id,
+        "severity": d.severity.value,
+        "title": d.title,
+        "rationale": d.rationale,
+        "recommendation": d.recommendation,
+        "snapshotDate": _day(d.snapshot_date),
+        "evidenceRefs": evidence_refs(d.evidence),
+        "confidence": d.confidence,
+        "evidence": d.evidence,
+        "source": f"{d.actor_type}:{d.actor_id}",
+    }
+
+
+def marketing_row(d: Draft) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "at": _iso(d.created_at),
+        "draftId": d.id,
+        "status": d.status.value,
+        "channel": d.body.get("channel", "newsletter"),
+        "title": d.title,
+        "copy": d.body.get("copy", ""),
+        "sourceSnapshotDate": _day(d.snapshot_date),
+        "sourceRefs": evidence_refs(d.evidence),
+        "confidenceNotes": d.body.get("confidenceNotes", ""),
+        "templateVersion": d.body.get("templateVersion", "agent"),
+        "ruleId": d.rule_id,
+        "source": f"{d.actor_type}:{d.actor_id}",
+    }
+
+
+_ROWS = {DraftKind.OPS: ops_row, DraftKind.FINANCE: finance_row, DraftKind.MARKETING: marketing_row}
+
+
+class _Sink:
+    """Add-only view of the service for one swarm (nothing else is reachable through it)."""
+
+    __slots__ = ("_actor", "_add")
+
+    def __init__(self, service: DraftService, actor_id: str) -> None:
+        self._add = service._record
+        self._actor = actor_id
+
+    async def add(self, finding: Finding) -> DraftOutcome:
+        outcome, _ = await self._add(finding, actor_type=ActorType.SYSTEM, actor_id=self._actor)
+        return outcome
+
+
+class DraftService:
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        store: DraftStore,
+        clock: Clock,
+        ids: IdFactory,
+        events: EventStore | None = None,
+        state_store: StateStore | None = None,
+    ) -> None:
+        self._tenant = tenant_id
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+        self._events = events
+        self._state = state_store
+
+    def sink(self, swarm: str) -> DraftSink:
+        return _Sink(self, f"swarm:{swarm}")
+
+    # --- reading ------------------------------------------------------------------------------------
+    async def list_rows(
+        self, principal: Principal, kind: DraftKind, *, limit: int = 30
+    ) -> list[dict[str, Any]]:
+        """Newest first, in the Portal's row shape for ``kind``."""
+        await self._require_read(principal, f"drafts.{kind.value}.list")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InputInvalid(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+        drafts = await self._store.list(principal.tenant_id, kind=kind, limit=limit)
+        return [_ROWS[kind](d) for d in drafts]
+
+    async def list_ops(self, principal: Principal, *, limit: int = 30) -> list[dict[str, Any]]:
+        return await self.list_rows(principal, DraftKind.OPS, limit=limit)
+
+    async def list_finance(self, principal: Principal, *, limit: int = 30) -> list[dict[str, Any]]:
+        return await self.list_rows(principal, DraftKind.FINANCE, limit=limit)
+
+    async def list_marketing(self, principal: Principal, *, limit: int = 30) -> list[dict[str, Any]]:
+        return await self.list_rows(principal, DraftKind.MARKETING, limit=limit)
+
+    async def get(self, principal: Principal, draft_id: str) -> Draft:
+        await self._require_read(principal, "drafts.get")
+        draft = await self._store.get(principal.tenant_id, draft_id)
+        if draft is None:
+            raise NotFound(f"no draft {draft_id!r}")
+        return draft
+
+    # --- agents -------------------------------------------------------------------------------------
+    async def add_agent_draft(
+        self,
+        principal: Principal,
+        *,
+        kind: DraftKind | str,
+        rule_id: str,
+        title: str,
+        rationale: str,
+        recommendation: str,
+        evidence: Mapping[str, Any],
+        confidence: float,
+        severity: Severity | str = Severity.LOW,
+        snapshot_date: date | None = None,
+        subject: str | None = None,
+        channel: str | None = None,
+        copy: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a draft for an agent (or staff): ``{outcome, draftId}``; draftId is None unless created."""
+        try:
+            kind = DraftKind(kind)
+            severity = Severity(severity)
+        except ValueError as err:
+            raise InputInvalid(f"unknown kind or severity: {err}") from None
+        allowed = (
+            principal.is_staff
+            or principal.has_scope(WRITE_SCOPE)
+            or principal.has_scope(f"drafts:{kind.value}:write")
+        )
+        if not allowed or principal.actor_type not in (ActorType.AGENT, ActorType.STAFF, ActorType.HUMAN):
+            await self._refuse(principal, "drafts.add", "SCOPE_MISSING", f"needs scope {WRITE_SCOPE}")
+        body: dict[str, Any] = {}
+        if kind is DraftKind.MARKETING:
+            if not copy or not copy.strip():
+                raise InputInvalid("a marketing draft needs copy")
+            leaks = copy_leaks(f"{title}\n{copy}", await self._private_figures(principal.tenant_id))
+            if leaks:
+                await self._refuse(
+                    principal,
+                    "drafts.add",
+                    "COPY_NOT_PUBLIC",
+                    "copy may not hold internal figures: " + "; ".join(leaks),
+                )
+            body = {"channel": channel or "newsletter", "copy": copy, "templateVersion": "agent"}
+        finding = Finding(
+            kind=kind,
+            rule_id=rule_id,
+            subject=subject or rule_id,
+            severity=severity,
+            title=title,
+            rationale=rationale,
+            recommendation=recommendation,
+            snapshot_date=snapshot_date,
+            evidence=_evidence(evidence),
+            confidence=float(confidence),
+            body=body,
+        )
+        outcome, draft_id = await self._record(
+            finding,
+            actor_type=principal.actor_type,
+            actor_id=principal.actor_id,
+            tenant_id=principal.tenant_id,
+        )
+        return {"outcome": outcome.value, "draftId": draft_id}
+
+    # --- staff review -------------------------------------------------------------------------------
+    async def review_marketing(
+        self, principal: Principal, draft_id: str, to_status: DraftStatus | str, rationale: str
+    ) -> dict[str, Any]:
+        """Move a marketing draft along ``draft → needs_review → approved_for_publish`` (staff only)."""
+        if not principal.is_staff or principal.is_agent:
+            await self._refuse(
+                principal, "marketing.draft.review", "STAFF_REQUIRED", "only staff review copy"
+            )
+        if not rationale or not rationale.strip():
+            raise InputInvalid("a review needs a rationale")
+        try:
+            wanted = DraftStatus(to_status)
+        except ValueError:
+            raise InputInvalid(
+                f"toStatus {to_status!r} is not one of draft, needs_review, approved_for_publish"
+            ) from None
+        draft = await self._store.get(principal.tenant_id, draft_id)
+        if draft is None or draft.kind is not DraftKind.MARKETING:
+            raise NotFound(f"no marketing draft {draft_id!r}")
+        review_transition(draft.status, wanted)
+        now = self._clock.now()
+        if not await self._store.set_status(
+            principal.tenant_id, draft_id, expected=draft.status, to=wanted, at=now
+        ):
+            raise Conflict(f"draft {draft_id} changed while it was being reviewed; reload and retry")
+        await self._audit(
+            principal,
+            action="marketing.draft.reviewed",
+            target=f"draft:{draft_id}",
+            rationale=rationale,
+            inputs={"draftId": draft_id, "from": draft.status.value, "to": wanted.value},
+            state=ApprovalState.APPROVED
+            if wanted is DraftStatus.APPROVED_FOR_PUBLISH
+            else ApprovalState.NOT_APPLICABLE,
+        )
+        log.info("marketing.draft.reviewed", draft_id=draft_id, from_status=draft.status, to_status=wanted)
+        return {"draftId": draft_id, "fromStatus": draft.status.value, "toStatus": wanted.value}
+
+    # --- internals ----------------------------------------------------------------------------------
+    async def _record(
+        self, finding: Finding, *, actor_type: ActorType, actor_id: str, tenant_id: str | None = None
+    ) -> tuple[DraftOutcome, str | None]:
+        tenant = tenant_id or self._tenant
+        draft_id = self._ids.new_id()
+        outcome = await self._store.add(
+            finding,
+            tenant_id=tenant,
+            draft_id=draft_id,
+            actor_type=actor_type.value,
+            actor_id=actor_id,
+            at=self._clock.now(),
+        )
+        if outcome is not DraftOutcome.CREATED:
+            log.debug("draft.suppressed", rule_id=finding.rule_id, outcome=outcome)
+            return outcome, None
+        if self._events is not None:
+            await self._events.append(
+                AuditDraft(
+                    tenant_id=tenant,
+                    actor_type=actor_type,
+                    actor_id=actor_id,
+                    action=f"draft.{finding.kind.value}.created",
+                    target=f"draft:{draft_id}",
+                    rationale=finding.title,
+                    approval_state=ApprovalState.NOT_APPLICABLE,
+                    input_hash=sha256_hex(
+                        {"evidence": finding.evidence.to_json(), "ruleId": finding.rule_id}
+                    ),
+                    output_hash=sha256_hex({"draftId": draft_id, "outcome": outcome.value}),
+                    request_id=draft_id,
+                    correlation_id=draft_id,
+                    metadata={"ruleId": finding.rule_id, "severity": finding.severity.value},
+                )
+            )
+        return outcome, draft_id
+
+    async def _private_figures(self, tenant_id: str) -> set[int]:
+        if self._state is None:
+            return set()
+        latest = await self._state.latest_snapshot(tenant_id)
+        if latest is None:
+            return set()
+        figures = {metric(latest.document, m) for m in PRIVATE_METRICS}
+        # 0 and 1 are too common in ordinary copy to count as a disclosure
+        return {f for f in figures if f is not None and f > 1}
+
+    async def _require_read(self, principal: Principal, action: str) -> None:
+        if not (
+            principal.is_staff or principal.has_scope(READ_SCOPE) or principal.actor_type is ActorType.SYSTEM
+        ):
+            await self._refuse(principal, action, "SCOPE_MISSING", f"needs scope {READ_SCOPE}")
+
+    async def _refuse(self, principal: Principal, action: str, reason: str, message: str) -> None:
+        await self._audit(
+            principal,
+            action=f"{action}.refused",
+            target="drafts",
+            rationale=f"{reason}: {message}",
+            inputs={"action": action, "reason": reason},
+            state=ApprovalState.REJECTED,
+        )
+        log.info("draft.refused", action=action, reason=reason, actor_id=principal.actor_id)
+        raise PolicyRefused(reason, message)
+
+    async def _audit(
+        self,
+        principal: Principal,
+        *,
+        action: str,
+        target: str,
+        rationale: str,
+        inputs: dict[str, Any],
+        state: ApprovalState,
+    ) -> None:
+        if self._events is None:
+            return
+        request_id = self._ids.new_id()
+        await self._events.append(
+            AuditDraft(
+                tenant_id=principal.tenant_id,
+                actor_type=principal.actor_type,
+                actor_id=principal.actor_id,
+                action=action,
+                target=target,
+                rationale=rationale,
+                approval_state=state,
+                input_hash=sha256_hex(inputs),
+                request_id=request_id,
+                correlation_id=request_id,
+                metadata=inputs,
+            )
+        )
+
+
+def _evidence(raw: Mapping[str, Any]) -> Evidence:
+    """Evidence from an API body: ``{snapshotIds?, snapshotDates?, metrics?, ruleIds?}``."""
+    if not isinstance(raw, Mapping):
+        raise InputInvalid("evidence must be an object")
+    unknown = set(raw) - {"snapshotIds", "snapshotDates", "metrics", "ruleIds"}
+    if unknown:
+        raise InputInvalid(f"evidence has unknown keys: {', '.join(sorted(unknown))}")
+    try:
+        ids = tuple(str(x) for x in raw.get("snapshotIds") or ())
+        dates = tuple(date.fromisoformat(str(x)) for x in raw.get("snapshotDates") or ())
+        metrics = dict(raw.get("metrics") or {})
+        rules = tuple(str(x) for x in raw.get("ruleIds") or ())
+    except (TypeError, ValueError) as err:
+        raise InputInvalid(f"evidence is malformed: {err}") from None
+    return Evidence(snapshot_ids=ids, snapshot_dates=dates, metrics=metrics, rule_ids=rules)

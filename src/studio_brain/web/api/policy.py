@@ -1,0 +1,195 @@
+"""/api/v1/capabilities and /api/v1/policy…: the registry and its lint, the kill switch, exemptions and
+rate buckets. Changes go through the gateway, which checks the caller and audits every decision."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from studio_brain.bootstrap import Brain
+from studio_brain.domain.errors import InputInvalid
+from studio_brain.domain.identity import Principal
+from studio_brain.web.api.proposals import gateway
+from studio_brain.web.api.shapes import (
+    bucket_json,
+    capability_json,
+    exemption_json,
+    kill_switch_json,
+    violation_json,
+)
+from studio_brain.web.auth import require_scope, require_staff
+from studio_brain.web.deps import Caller, get_brain, iso, staff_caller
+
+capabilities_router = APIRouter(prefix="/capabilities", tags=["capabilities"])
+policy_router = APIRouter(prefix="/policy", tags=["policy"])
+
+CapabilityReader = Annotated[Principal, Depends(require_scope("capabilities:read"))]
+Staff = Annotated[Principal, Depends(require_staff)]
+#: an exemption without an explicit end lasts this long (the registry may allow less: the gateway checks)
+DEFAULT_EXEMPTION_LIFETIME = timedelta(hours=24)
+
+
+class CapabilitiesResponse(BaseModel):
+    ok: bool = True
+    registryVersion: str
+    capabilities: list[dict[str, Any]]
+
+
+class LintResponse(BaseModel):
+    ok: bool = True
+    checkedAt: str | None
+    capabilitiesChecked: int
+    violations: list[dict[str, Any]]
+
+
+@capabilities_router.get("", response_model=CapabilitiesResponse, summary="The capability registry")
+async def list_capabilities(
+    principal: CapabilityReader, brain: Brain = Depends(get_brain)
+) -> CapabilitiesResponse:
+    service = gateway(brain)
+    return CapabilitiesResponse(
+        registryVersion=service.registry.version,
+        capabilities=[capability_json(c) for c in service.capabilities()],
+    )
+
+
+@capabilities_router.get("/lint", response_model=LintResponse, summary="Policy problems in the registry")
+async def lint(principal: CapabilityReader, brain: Brain = Depends(get_brain)) -> LintResponse:
+    service = gateway(brain)
+    return LintResponse(
+        checkedAt=iso(brain.clock.now()),
+        capabilitiesChecked=len(service.capabilities()),
+        violations=[violation_json(v) for v in service.lint()],
+    )
+
+
+class KillSwitchResponse(BaseModel):
+    ok: bool = True
+    killSwitch: dict[str, Any]
+
+
+class KillSwitchBody(BaseModel):
+    enabled: bool
+    rationale: str = Field(max_length=20_000)
+    capabilityId: str | None = Field(
+        default=None, min_length=1, max_length=200, description="omit: the global switch"
+    )
+
+
+@policy_router.get("/kill-switch", response_model=KillSwitchResponse, summary="The kill switches")
+async def kill_switch(principal: Staff, brain: Brain = Depends(get_brain)) -> KillSwitchResponse:
+    return KillSwitchResponse(killSwitch=kill_switch_json(await gateway(brain).kill_switch(principal)))
+
+
+@policy_router.post("/kill-switch", response_model=KillSwitchResponse, summary="Turn a kill switch on or off")
+async def set_kill_switch(
+    body: KillSwitchBody, who: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
+) -> KillSwitchResponse:
+    service = gateway(brain)
+    await service.set_kill_switch(
+        who.principal, enabled=body.enabled, rationale=body.rationale, capability_id=body.capabilityId
+    )
+    return KillSwitchResponse(killSwitch=kill_switch_json(await service.kill_switch(who.principal)))
+
+
+class ExemptionsResponse(BaseModel):
+    ok: bool = True
+    exemptions: list[dict[str, Any]]
+
+
+class ExemptionResponse(BaseModel):
+    ok: bool = True
+    exemption: dict[str, Any]
+
+
+class ExemptionBody(BaseModel):
+    capabilityId: str = Field(min_length=1, max_length=200)
+    justification: str = Field(max_length=20_000)
+    ownerUid: str | None = Field(default=None, min_length=1, max_length=512, description="only this actor")
+    target: str | None = Field(default=None, min_length=1, max_length=100)
+    expiresAt: datetime | None = Field(default=None, description="default: 24 hours from now")
+
+
+class ReasonBody(BaseModel):
+    reason: str = Field(max_length=20_000)
+
+
+def exemption_lifetime(expires_at: datetime | None, now: datetime) -> timedelta:
+    if expires_at is None:
+        return DEFAULT_EXEMPTION_LIFETIME
+    if expires_at.tzinfo is None:
+        raise InputInvalid("expiresAt needs a timezone (e.g. 2026-11-26T09:00:00Z)")
+    lifetime = expires_at - now
+    if lifetime <= timedelta(0):
+        raise InputInvalid("expiresAt must be in the future")
+    return lifetime
+
+
+@policy_router.get("/exemptions", response_model=ExemptionsResponse, summary="Every exemption")
+async def exemptions(principal: Staff, brain: Brain = Depends(get_brain)) -> ExemptionsResponse:
+    return ExemptionsResponse(
+        exemptions=[exemption_json(e) for e in await gateway(brain).exemptions(principal)]
+    )
+
+
+@policy_router.post(
+    "/exemptions", status_code=201, response_model=ExemptionResponse, summary="Waive approval, narrowly"
+)
+async def create_exemption(
+    body: ExemptionBody, who: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
+) -> ExemptionResponse:
+    exemption = await gateway(brain).create_exemption(
+        who.principal,
+        capability_id=body.capabilityId,
+        justification=body.justification,
+        lifetime=exemption_lifetime(body.expiresAt, brain.clock.now()),
+        target=body.target,
+        actor_id=body.ownerUid,
+    )
+    return ExemptionResponse(exemption=exemption_json(exemption))
+
+
+@policy_router.post(
+    "/exemptions/{exemption_id}/revoke", response_model=ExemptionResponse, summary="Revoke an exemption"
+)
+async def revoke_exemption(
+    exemption_id: str,
+    body: ReasonBody,
+    who: Caller = Depends(staff_caller),
+    brain: Brain = Depends(get_brain),
+) -> ExemptionResponse:
+    exemption = await gateway(brain).revoke_exemption(who.principal, exemption_id, body.reason)
+    return ExemptionResponse(exemption=exemption_json(exemption))
+
+
+class BucketsResponse(BaseModel):
+    ok: bool = True
+    buckets: list[dict[str, Any]]
+
+
+@policy_router.get("/rate-buckets", response_model=BucketsResponse, summary="Rate-limit counters")
+async def rate_buckets(
+    principal: Staff, brain: Brain = Depends(get_brain), limit: int = Query(default=50, ge=1, le=500)
+) -> BucketsResponse:
+    return BucketsResponse(
+        buckets=[bucket_json(b) for b in await gateway(brain).rate_buckets(principal, limit=limit)]
+    )
+
+
+class ResetResponse(BaseModel):
+    ok: bool = True
+    bucket: str
+    reset: int
+
+
+@policy_router.post(
+    "/rate-buckets/{bucket}/reset", response_model=ResetResponse, summary="Reset a rate bucket"
+)
+async def reset_rate_bucket(
+    bucket: str, body: ReasonBody, who: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
+) -> ResetResponse:
+    count = await gateway(brain).reset_rate_bucket(who.principal, bucket, body.reason)
+    return ResetResponse(bucket=bucket, reset=count)

@@ -1,0 +1,138 @@
+"""JSON shapes of gateway objects, shared by the native API and the Portal paths.
+
+Proposals carry the Portal's ``ActionProposal`` fields (with the Portal's five statuses in ``status``)
+plus our richer ones (``brainStatus``, approvals, hashes…), so one shape serves both surfaces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio_brain.domain.capabilities import Capability, Violation
+from studio_brain.domain.policy import Exemption, KillSwitchEntry, RateBucket
+from studio_brain.domain.proposals import Proposal
+from studio_brain.web.deps import iso
+
+
+def proposal_json(p: Proposal) -> dict[str, Any]:
+    last = p.approvals[-1] if p.approvals else None
+    summary = p.extra.get("previewSummary") if isinstance(p.extra.get("previewSummary"), str) else None
+    return {
+        "id": p.id,
+        "createdAt": iso(p.created_at),
+        "updatedAt": iso(p.updated_at),
+        "requestedBy": p.requested_by,
+        "requesterType": p.requester_type.value,
+        "tenantId": p.tenant_id,
+        "capabilityId": p.capability_id,
+        "registryVersion": p.registry_version,
+        "target": p.target,
+        "rationale": p.rationale,
+        "inputHash": p.input_hash,
+        "predictedEffectsHash": p.predicted_effects_hash,
+        "bindingHash": p.binding(),
+        "preview": {
+            "summary": summary or p.rationale,
+            "input": p.input,
+            "expectedEffects": p.predicted_effects,
+        },
+        # the Portal knows draft|pending_approval|approved|rejected|executed; brainStatus is ours
+        "status": p.status.portal_status,
+        "brainStatus": p.status.value,
+        "approvalState": p.approval_state.value,
+        "approvedBy": last.approver_id if last is not None and p.approved_at is not None else None,
+        "approvedAt": iso(p.approved_at),
+        "approvalExpiresAt": iso(p.approval_expires_at),
+        "approvals": [
+            {
+                "approverId": a.approver_id,
+                "approverType": a.approver_type.value,
+                "at": iso(a.at),
+                "rationale": a.rationale,
+            }
+            for a in p.approvals
+        ],
+        "decidedBy": p.decided_by,
+        "decisionRationale": p.decision_rationale,
+        "exemptionId": p.exemption_id,
+        "executedBy": p.executed_by,
+        "executionStartedAt": iso(p.execution_started_at),
+        "executionFinishedAt": iso(p.execution_finished_at),
+        "outputHash": p.output_hash,
+        "result": p.result,
+        "error": p.error,
+        "correlationId": p.correlation_id,
+        "version": p.version,
+    }
+
+
+def capability_json(c: Capability) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "target": c.target.value,
+        "description": c.description,
+        "readOnly": not c.is_write,
+        "requiresApproval": c.requires_approval,
+        "maxCallsPerHour": c.rate_limit.per_hour,
+        "risk": c.risk.value,
+        "policyMetadata": {
+            "riskClass": c.risk_class.value,
+            "approvalsRequired": c.approvals_required,
+            "approvalTtlSeconds": c.approval_ttl_seconds,
+            "burstPerMinute": c.rate_limit.burst,
+            "cooldownSeconds": c.cooldown_seconds,
+            "timeoutBudgetSeconds": c.timeout_budget_seconds,
+            "dryRun": c.dry_run.value,
+            "exclusive": c.exclusive,
+            "exemptable": c.exemptable,
+            "action": c.action,
+            "inputSchema": c.input_schema,
+        },
+    }
+
+
+def violation_json(v: Violation) -> dict[str, Any]:
+    return {"capabilityId": v.capability_id, "code": v.code, "message": v.message}
+
+
+def kill_switch_json(entries: list[KillSwitchEntry]) -> dict[str, Any]:
+    """The Portal's single ``killSwitch`` object (the global switch) plus per-capability switches."""
+    global_entry = next((e for e in entries if e.scope == "*"), None)
+    return {
+        "enabled": bool(global_entry and global_entry.enabled),
+        "updatedAt": iso(global_entry.updated_at) if global_entry else None,
+        "updatedBy": global_entry.updated_by if global_entry else None,
+        "rationale": global_entry.rationale if global_entry else None,
+        "capabilities": [
+            {
+                "capabilityId": e.scope,
+                "enabled": e.enabled,
+                "updatedAt": iso(e.updated_at),
+                "updatedBy": e.updated_by,
+                "rationale": e.rationale,
+            }
+            for e in entries
+            if e.scope != "*"
+        ],
+    }
+
+
+def exemption_json(e: Exemption) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "tenantId": e.tenant_id,
+        "capabilityId": e.capability_id,
+        "ownerUid": e.actor_id,
+        "target": e.target,
+        "justification": e.justification,
+        "createdBy": e.created_by,
+        "createdAt": iso(e.created_at),
+        "expiresAt": iso(e.expires_at),
+        "revokedAt": iso(e.revoked_at),
+        "revokedBy": e.revoked_by,
+        "revokeReason": e.revoke_reason,
+    }
+
+
+def bucket_json(b: RateBucket) -> dict[str, Any]:
+    return {"bucket": b.bucket, "windowStart": iso(b.window_start), "count": b.count}

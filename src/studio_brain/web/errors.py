@@ -1,0 +1,206 @@
+"""Every error an HTTP caller can see, mapped in one place to a status and ``{ok:false, message, reasonCode?}``.
+
+Domain errors map by type (never by message text); FastAPI's 422 becomes 400; malformed JSON is a 400;
+anything unexpected is a 500 with a request id and no internals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from studio_brain.domain.errors import (
+    ConfigError,
+    Conflict,
+    ConnectorError,
+    DatabaseUnavailable,
+    InputInvalid,
+    NotFound,
+    PermissionDenied,
+    PolicyRefused,
+    StorageError,
+    StudioBrainError,
+    Unauthenticated,
+)
+from studio_brain.logging import get_logger
+
+log = get_logger("studio_brain.web.errors")
+
+#: policy refusals that are about who is asking rather than what is asked: 403, not 409
+AUTH_LIKE_REASON_CODES = frozenset(
+    {
+        # the gateway policy's (domain/policy.py ReasonCode)
+        "ACTOR_NOT_ELIGIBLE",
+        "APPROVER_NOT_ELIGIBLE",
+        "DELEGATION_SCOPE_MISSING",
+        "TENANT_MISMATCH",
+        # this module's own
+        "ADMIN_REQUIRED",
+        "AGENT_NOT_ALLOWED",
+        "ROLE_REQUIRED",
+        "SCOPE_REQUIRED",
+        "STAFF_REQUIRED",
+    }
+)
+
+
+class ErrorResponse(BaseModel):
+    """Every error body: the Portal shows ``message``; ``reasonCode`` is stable and machine-readable."""
+
+    ok: bool = False
+    message: str
+    reasonCode: str | None = None
+    requestId: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+#: the error statuses every API route may answer (documented in the OpenAPI document)
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("malformed JSON, an invalid field or parameter"),
+    401: _documented("no credential, or one that failed verification"),
+    403: _documented("the caller lacks the role or scope"),
+    404: _documented("no such thing"),
+    409: _documented("clashes with current state, or refused by policy (reasonCode)"),
+    413: _documented("the request body is over the limit"),
+    502: _documented("a device connector failed"),
+    503: _documented("the database or a service is unavailable"),
+}
+
+
+def error_body(message: str, reason_code: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"ok": False, "message": message}
+    if reason_code is not None:
+        body["reasonCode"] = reason_code
+    body.update(extra)
+    return body
+
+
+def status_for(err: StudioBrainError) -> int:
+    """The HTTP status of a domain error."""
+    match err:
+        case Unauthenticated():
+            return 401
+        case PermissionDenied():
+            return 403
+        case InputInvalid():
+            return 400
+        case NotFound():
+            return 404
+        case PolicyRefused():
+            return 403 if err.reason_code in AUTH_LIKE_REASON_CODES else 409
+        case Conflict():
+            return 409
+        case DatabaseUnavailable():
+            return 503
+        case ConnectorError():
+            return 502
+        case ConfigError() | StorageError():
+            return 503
+        case _:
+            return 500
+
+
+def reason_code_for(err: StudioBrainError) -> str:
+    code = getattr(err, "reason_code", None)
+    return code if isinstance(code, str) else err.code
+
+
+def error_response(err: StudioBrainError, request: Request) -> JSONResponse:
+    status = status_for(err)
+    headers = {"www-authenticate": 'Bearer realm="studio-brain"'} if status == 401 else None
+    message = err.message
+    if status >= 500 and not isinstance(err, DatabaseUnavailable | ConnectorError):
+        # storage and configuration details stay in the log
+        message = "the brain cannot serve this right now; see its log"
+    if status >= 500:
+        log.warning("http.error", status=status, code=err.code, error=err.message, path=request.url.path)
+    return JSONResponse(
+        error_body(message, reason_code_for(err), requestId=_request_id(request)),
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _request_id(request: Request) -> str | None:
+    value = getattr(request.state, "request_id", None)
+    return value if isinstance(value, str) else None
+
+
+def _describe_validation(errors: list[Any]) -> str:
+    if not errors:
+        return "the request is not valid"
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return "the request body is not valid JSON"
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body",)]
+    where = ".".join(loc) if loc else "request"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{where}: {first.get('msg', 'invalid value')}{more}"
+
+
+def _validation_details(errors: list[Any]) -> list[dict[str, Any]]:
+    # only location, type and message: never echo the input back (it may hold a secret)
+    return [
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "type": str(e.get("type", "")),
+            "msg": str(e.get("msg", "")),
+        }
+        for e in errors[:20]
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``; the one place HTTP statuses for errors are decided."""
+
+    @app.exception_handler(StudioBrainError)
+    async def _domain(request: Request, err: StudioBrainError) -> JSONResponse:
+        return error_response(err, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        errors = list(err.errors())
+        reason = (
+            "INPUT_MALFORMED_JSON" if errors and errors[0].get("type") == "json_invalid" else "INPUT_INVALID"
+        )
+        return JSONResponse(
+            error_body(
+                _describe_validation(errors),
+                reason,
+                errors=_validation_details(errors),
+                requestId=_request_id(request),
+            ),
+            status_code=400,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        message = err.detail if isinstance(err.detail, str) else "request failed"
+        if err.status_code == 404:
+            message = f"no such path: {request.url.path}"
+        elif err.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        return JSONResponse(
+            error_body(message, requestId=_request_id(request)),
+            status_code=err.status_code,
+            headers=dict(err.headers) if err.headers else None,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, err: Exception) -> JSONResponse:
+        log.error("http.unexpected_error", path=request.url.path, error_type=type(err).__name__, exc_info=err)
+        return JSONResponse(
+            error_body(
+                "internal error; the request id is in the brain's log", requestId=_request_id(request)
+            ),
+            status_code=500,
+        )

@@ -1,0 +1,170 @@
+"""Shared pieces of the gateway tests: a wired GatewayService on real PostgreSQL, principals, and a
+scripted connector (a stand-in for a device at the Connector port) whose outcome each test chooses."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from studio_brain.adapters.capability_registry import load_registry
+from studio_brain.adapters.clock import UUID7Factory
+from studio_brain.adapters.local_connector import LocalNotesConnector
+from studio_brain.adapters.postgres.database import Database
+from studio_brain.adapters.postgres.event_store import PostgresEventStore
+from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
+from studio_brain.domain.audit import ActorType, AuditEvent, ChainVerifier
+from studio_brain.domain.capabilities import Registry
+from studio_brain.domain.connectors import (
+    ConnectorCommand,
+    ConnectorContext,
+    ConnectorHealth,
+    ConnectorMode,
+    ConnectorResponse,
+    DryRunSupport,
+    HealthStatus,
+)
+from studio_brain.domain.errors import ConnectorError
+from studio_brain.domain.hashing import sha256_hex
+from studio_brain.domain.identity import AuthMethod, Principal
+from studio_brain.services.gateway import DictConnectorDirectory, GatewayService
+from tests.fakes import FakeClock
+
+TENANT = "studio-a"
+
+
+def staff(actor_id: str, tenant: str = TENANT, *, admin: bool = False) -> Principal:
+    roles = {"staff", "admin"} if admin else {"staff"}
+    return Principal(
+        tenant_id=tenant, actor_type=ActorType.STAFF, actor_id=actor_id, via=AuthMethod.CLI, roles=frozenset(roles)
+    )
+
+
+def agent(actor_id: str, *scopes: str, tenant: str = TENANT) -> Principal:
+    return Principal(
+        tenant_id=tenant,
+        actor_type=ActorType.AGENT,
+        actor_id=actor_id,
+        via=AuthMethod.AGENT_TOKEN,
+        scopes=frozenset(scopes),
+    )
+
+
+ALICE = staff("alice")
+BOB = staff("bob")
+CAROL = staff("carol")
+
+
+@dataclass
+class ScriptedConnector:
+    """Implements the Connector port; ``behaviour`` says what the next execute does."""
+
+    target: str
+    mode: ConnectorMode = ConnectorMode.READ_WRITE
+    behaviour: str = "ok"  # ok | fail | timeout | connector_timeout | crash
+    delay: float = 0.0
+    calls: list[ConnectorCommand] = field(default_factory=list)
+    dry_runs: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.target
+
+    @property
+    def version(self) -> str:
+        return "test"
+
+    @property
+    def dry_run_support(self) -> DryRunSupport:
+        return DryRunSupport.SIMULATED
+
+    async def health(self, ctx: ConnectorContext) -> ConnectorHealth:
+        return ConnectorHealth(
+            connector_id=self.id, status=HealthStatus.HEALTHY, request_id=ctx.request_id, checked_at=datetime.now(UTC)
+        )
+
+    async def read_status(self, ctx: ConnectorContext, input: dict[str, Any]) -> ConnectorResponse:
+        data = {"devices": [{"id": "1", "switch": "off"}]}
+        return ConnectorResponse(
+            request_id=ctx.request_id, input_hash=sha256_hex(input), output_hash=sha256_hex(data), data=data
+        )
+
+    async def execute(self, ctx: ConnectorContext, command: ConnectorCommand) -> ConnectorResponse:
+        if ctx.dry_run:
+            self.dry_runs += 1
+            data: dict[str, Any] = {"effects": [f"{command.action} {command.device_id} {command.command}"]}
+            return ConnectorResponse(
+                request_id=ctx.request_id, input_hash=sha256_hex(command.args), output_hash=sha256_hex(data),
+                data=data, dry_run=True,
+            )
+        self.calls.append(command)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.behaviour == "fail":
+            raise ConnectorError("UNAVAILABLE", "device refused the command", retryable=True)
+        if self.behaviour == "connector_timeout":
+            raise ConnectorError("TIMEOUT", "device did not answer", retryable=True)
+        if self.behaviour == "timeout":
+            await asyncio.sleep(3600)
+        if self.behaviour == "crash":
+            raise RuntimeError("bug in a driver")
+        data = {"ok": True, "device": command.device_id, "state": command.command}
+        return ConnectorResponse(
+            request_id=ctx.request_id, input_hash=sha256_hex(command.args), output_hash=sha256_hex(data), data=data
+        )
+
+
+@dataclass
+class Kit:
+    service: GatewayService
+    store: PostgresGatewayStore
+    events: PostgresEventStore
+    clock: FakeClock
+    hubitat: ScriptedConnector
+    roborock: ScriptedConnector
+    database: Database
+
+    async def audit(self, tenant: str = TENANT) -> list[AuditEvent]:
+        return [e async for e in self.events.stream(tenant)]
+
+    async def chain_intact(self, tenant: str = TENANT) -> bool:
+        verifier = ChainVerifier(tenant)
+        for event in await self.audit(tenant):
+            if verifier.feed(event) is not None:
+                return False
+        return verifier.finish() is None
+
+    async def notes(self, tenant: str = TENANT) -> int:
+        async with self.database.connection() as conn:
+            cursor = await conn.execute("SELECT count(*) AS n FROM staff_notes WHERE tenant_id = %s", (tenant,))
+            row = await cursor.fetchone()
+        assert row is not None
+        return int(row["n"])
+
+
+def build_kit(database: Database, *, registry: Registry | None = None, clock: FakeClock | None = None) -> Kit:
+    clock = clock or FakeClock(datetime.now(UTC))
+    ids = UUID7Factory()
+    events = PostgresEventStore(database, ids)
+    store = PostgresGatewayStore(database, events)
+    hubitat = ScriptedConnector("hubitat")
+    roborock = ScriptedConnector("roborock")
+
+    def local(tenant_id: str) -> LocalNotesConnector:
+        return LocalNotesConnector(database, tenant_id=tenant_id, clock=clock, ids=ids)
+
+    service = GatewayService(
+        store=store,
+        registry=registry or load_registry(None),
+        connectors=DictConnectorDirectory({"hubitat": hubitat, "roborock": roborock}, local_factory=local),
+        clock=clock,
+        ids=ids,
+        tenant_id=TENANT,
+        events=events,
+    )
+    return Kit(service=service, store=store, events=events, clock=clock, hubitat=hubitat, roborock=roborock, database=database)
+
+
+NOTE = {"text": "Kiln 2 shelf cracked; replaced.", "topic": "kilns"}
+WHY = "staff log of a maintenance job"
