@@ -3,9 +3,9 @@
 Run: .venv/bin/python bench/cockpit_pages.py [--events 1000000] [--days 365] [--requests 200]
                                              [--server postgresql://postgres@127.0.0.1:5432/test] [--fresh]
 
-- data: a database ``sb_bench_cockpit`` on the server (kept between runs, reseeded only when it holds
-  fewer events or snapshots than asked, or with --fresh), filled through the real EventStore and
-  StateStore; proposals through the gateway when the brain has one;
+- data: a database ``sb_bench_cockpit`` on the server (kept between runs, topped up only when it holds
+  fewer events or snapshots than asked; --fresh starts over), filled through the real EventStore and
+  StateStore, plus 300 proposals through the real gateway;
 - server: ``uvicorn studio_brain.web.app:app_from_environment --factory`` in a second process on a free
   loopback port, so the client's work is not counted against the server;
 - client: one keep-alive connection with the admin-token header (a staff principal), sequential GETs,
@@ -33,15 +33,20 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.seed import audit_draft, snapshot_run  # noqa: E402
+from tests.e2e.seed import audit_draft, propose_note, snapshot_run  # noqa: E402
 
 from studio_brain.adapters.postgres.database import Database, libpq_url, with_database  # noqa: E402
 from studio_brain.adapters.postgres.migrate import upgrade_to_head  # noqa: E402
 from studio_brain.bootstrap import DatabaseTarget, open_brain  # noqa: E402
+from studio_brain.domain.audit import ActorType  # noqa: E402
+from studio_brain.domain.identity import AuthMethod, Principal  # noqa: E402
+from studio_brain.ports.gateway import ProposalFilter  # noqa: E402
 from studio_brain.settings import load_settings  # noqa: E402
 
 BENCH_DB = "sb_bench_cockpit"
 TENANT = "monsoonfire-main"
+#: proposals in the queue (the Proposals page shows the newest 100)
+PROPOSALS = 300
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"  # noqa: S105 - a throwaway token for a loopback benchmark
 
 
@@ -94,6 +99,17 @@ async def seed(url: str, events: int, days: int) -> dict[str, Any]:
                 day = today - timedelta(days=back)
                 if day not in existing:
                     await brain.state_store.save_run(snapshot_run(day, days - back, tenant_id=TENANT))
+        if brain.gateway is not None:
+            staff = Principal(
+                tenant_id=TENANT,
+                actor_type=ActorType.STAFF,
+                actor_id="bench-staff",
+                via=AuthMethod.SESSION,
+                roles=frozenset({"staff"}),
+            )
+            have = await brain.gateway.list_proposals(staff, ProposalFilter(limit=PROPOSALS))
+            for i in range(len(have), PROPOSALS):
+                await propose_note(brain.gateway, staff, text=f"bench note {i}")
         batch = 5000
         n = have_events
         actions = ("state.snapshot.computed", "capability.proposal.created", "connector.health.checked")
@@ -208,6 +224,7 @@ def main() -> None:
                 ("Audit, filtered by action", "/audit?action=capability.proposal"),
                 ("Audit, filtered by actor", "/audit?actor=actor-7"),
                 ("Proposals", "/proposals"),
+                ("Proposals, pending only", "/proposals?status=pending_approval"),
                 ("Connectors", "/connectors"),
                 ("Policy", "/policy"),
             ]

@@ -260,10 +260,13 @@ class Settings(BaseSettings):
     @field_validator("hubitat_write_allowlist", "roborock_write_allowlist")
     @classmethod
     def _allowlist_pairs(cls, value: str) -> str:
-        for entry in value.split(","):
-            device, sep, command = entry.strip().rpartition(":")
-            if entry.strip() and (not sep or not device.strip() or not command.strip()):
-                raise ValueError(f"entry {entry.strip()!r} is not device:command")
+        from studio_brain.domain.connectors import WriteAllowlist  # the one parser of device:command pairs
+        from studio_brain.domain.errors import InputInvalid
+
+        try:
+            WriteAllowlist.parse(value.split(","))
+        except InputInvalid as err:
+            raise ValueError(err.message) from None
         return value
 
 
@@ -321,7 +324,7 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=300, description="How often the leader verifies it still holds its lock."
     )
     swarm_ops_z_threshold: float = Field(
-        default=4.0, ge=2.0, le=20.0, description="Robust z (median/MAD·1.4826) at which a metric is unusual."
+        default=3.5, ge=2.0, le=20.0, description="Robust z (median/MAD·1.4826) at which a metric is unusual."
     )
     swarm_ops_min_history_days: int = Field(
         default=14, ge=14, le=365, description="Earlier usable days needed before a metric is judged."
@@ -334,7 +337,7 @@ class Settings(BaseSettings):
     swarm_ops_agent_queue_min: int = Field(default=8, ge=1, description="Agent-queue spike rule: minimum.")
     swarm_ops_blocked_tickets_min: int = Field(default=5, ge=1, description="Blocked tickets rule.")
     swarm_cooldown_hours: float = Field(
-        default=20.0, ge=0, le=24 * 90, description="A finding is not drafted again within this cooldown."
+        default=72.0, ge=0, le=24 * 90, description="A finding is not drafted again within this cooldown."
     )
     swarm_finance_max_read_age_hours: float = Field(
         default=24.0, gt=0, description="Finance figures older than this are flagged stale."

@@ -30,7 +30,7 @@ from studio_brain.domain.connectors import (
     HealthStatus,
     WriteAllowlist,
 )
-from studio_brain.domain.errors import ConnectorError
+from studio_brain.domain.errors import Conflict, ConnectorError
 from studio_brain.domain.hashing import is_sha256_hex, sha256_hex
 from studio_brain.logging import configure_logging
 from tests.fakes import FakeClock
@@ -132,6 +132,16 @@ class ConnectorContract:
         assert health.mode is ConnectorMode.READ_ONLY
         assert health.to_dict()["status"] == "healthy"
 
+    async def test_a_slow_but_answering_device_is_degraded(
+        self, make_connector: MakeConnector, fake: FakeDeviceServer
+    ) -> None:
+        connector = make_connector(policy=HttpPolicy(degraded_after_ms=50.0, attempt_timeout_seconds=2.0))
+        fake.inject_latency(0.15)
+        health = await connector.health(ctx())
+        assert health.status is HealthStatus.DEGRADED
+        assert health.latency_ms is not None
+        assert health.latency_ms >= 150
+
     # --- reads -----------------------------------------------------------------------------------------
     async def test_a_read_echoes_the_request_id_and_carries_real_digests(
         self, connector: HttpConnector
@@ -209,6 +219,19 @@ class ConnectorContract:
         assert again == response
         assert len(fake.writes) == 1
         assert fake.writes[0].authorised
+
+    async def test_an_idempotency_key_reused_for_another_command_is_refused_and_nothing_is_sent(
+        self, make_connector: MakeConnector, fake: FakeDeviceServer
+    ) -> None:
+        both = WriteAllowlist(
+            pairs=self.allowlist.pairs
+            | {(self.disallowed_write.device_id or "", self.disallowed_write.command or "")}
+        )
+        writer = make_connector(mode=ConnectorMode.READ_WRITE, allowlist=both)
+        await writer.execute(ctx(key="idem-2"), self.allowed_write)
+        with pytest.raises(Conflict):
+            await writer.execute(ctx(key="idem-2"), self.disallowed_write)
+        assert len(fake.writes) == 1
 
     async def test_a_dry_run_validates_and_sends_nothing(
         self, writer: HttpConnector, fake: FakeDeviceServer
@@ -361,6 +384,9 @@ class ConnectorContract:
         # someone turns the chatty HTTP loggers up: the token must still not show
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.DEBUG)
+        # configure_logging replaced the root handlers: plug pytest's raw capture back in, so a line is
+        # seen both through the structlog pipeline and as a plain stdlib record (no redaction processor)
+        logging.getLogger().addHandler(caplog.handler)
         caplog.set_level(logging.DEBUG)
         texts: list[str] = []
         try:
@@ -389,9 +415,11 @@ class ConnectorContract:
             except ConnectorError as err:
                 texts += [str(err), repr(err), "".join(traceback.format_exception(err))]
         finally:
+            logging.getLogger().removeHandler(caplog.handler)
             for name in ("httpx", "httpcore"):
                 logging.getLogger(name).setLevel(logging.WARNING)
         logged = stream.getvalue() + caplog.text
-        assert "connector.request" in logged  # the capture really saw the connector's lines
+        assert "connector.request" in stream.getvalue()  # the capture really saw the connector's lines...
+        assert "HTTP Request" in caplog.text  # ...and httpx's own request-URL lines, raw
         for text in [logged, *texts]:
             assert self.secret not in text

@@ -51,8 +51,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
+    # module scope, not session: sync Playwright holds an event loop on this thread while it runs, and
+    # the asyncio tests of later modules need the thread free again
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from studio_brain.adapters.connectors.fakes.demo import DemoDevices, start_demo_devices
+from studio_brain.adapters.connectors.registry import build_connectors
+from studio_brain.bootstrap import Brain
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import Principal
@@ -107,3 +110,14 @@ async def propose_note(
         predicted_effects=["one staff note appended to the local note store"],
     )
     return created.proposal
+
+
+async def aim_connectors_at_fakes(brain: Brain) -> DemoDevices:
+    """Start the fake Hubitat and Home Assistant servers on loopback and point the real connectors at
+    them (read-only), as ``studio-brain demo`` does. The caller stops them."""
+    devices = start_demo_devices()
+    settings = brain.settings.model_copy(update=devices.settings_update())
+    assert brain.connectors is not None
+    for connector in build_connectors(settings, clock=brain.clock).values():
+        brain.connectors.replace(connector)
+    return devices

@@ -9,23 +9,31 @@ from typing import Any
 
 import pytest
 
+from studio_brain.adapters.connectors.fakes.demo import DemoDevices
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.audit import ActorType
 from studio_brain.domain.identity import AuthMethod, Principal
 from tests.e2e.conftest import CockpitServer, screenshot, start_server
-from tests.e2e.seed import propose_note, seed_snapshots, snapshot_document
+from tests.e2e.seed import aim_connectors_at_fakes, propose_note, seed_snapshots, snapshot_document
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 
 
-async def prepare(brain: Brain) -> None:
-    today = datetime.now(brain.settings.zone).date()
-    await seed_snapshots(brain.state_store, tenant_id=brain.tenant_id, last_day=today, days=30)
-
-
 @pytest.fixture
 def server(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CockpitServer]:
-    yield from start_server(database_url, tmp_path, prepare, monkeypatch)
+    """The cockpit over 30 days of snapshots, with the connectors aimed at the fake device servers."""
+    started: list[DemoDevices] = []
+
+    async def prepare(brain: Brain) -> None:
+        today = datetime.now(brain.settings.zone).date()
+        await seed_snapshots(brain.state_store, tenant_id=brain.tenant_id, last_day=today, days=30)
+        started.append(await aim_connectors_at_fakes(brain))
+
+    try:
+        yield from start_server(database_url, tmp_path, prepare, monkeypatch)
+    finally:
+        for devices in started:
+            devices.stop()
 
 
 @pytest.fixture
@@ -79,17 +87,14 @@ def test_a_second_staff_member_approves_executes_and_finds_it_in_the_audit_log(
     ada, grace = staff("ada", "Ada"), staff("grace", "Grace")
     proposal = server.call(lambda: propose_note(gateway, ada))
 
-    # the requester may not approve her own proposal: the page says why, in words
+    # the requester is not offered the approval: another staff member must give it
     first = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = first.new_page()
-    page.goto(server.login_url(ada))
-    page.get_by_role("link", name="Proposals").click()
-    page.get_by_role("link", name="studio.note.append").click()
-    page.get_by_label("Why approve?").fill("I wrote it and I like it")
-    page.get_by_role("button", name="Approve").click()
-    assert "Whoever asked for this cannot also approve it" in page.get_by_test_id("refusal").inner_text()
-    screenshot(page, "04-proposal-refused-self-approval")
-    first.close()
+    ada_page = first.new_page()
+    ada_page.goto(server.login_url(ada))
+    ada_page.get_by_role("link", name="Proposals").click()
+    ada_page.get_by_role("link", name="studio.note.append").click()
+    assert "another staff member must approve it" in ada_page.get_by_test_id("own-proposal").inner_text()
+    assert ada_page.get_by_role("button", name="Approve").count() == 0
 
     second = browser.new_context(viewport={"width": 1280, "height": 900})
     page = second.new_page()
@@ -100,20 +105,41 @@ def test_a_second_staff_member_approves_executes_and_finds_it_in_the_audit_log(
     page.get_by_label("Why approve?").fill("Checked the kiln log: the shelf is cracked")
     page.get_by_role("button", name="Approve").click()
     assert page.get_by_test_id("proposal-status").inner_text() == "approved"
-    # execute asks for a confirmation first; the browser refuses to submit without the box ticked
+    detail = page.url.split("?")[0]
+    assert detail.endswith(f"/proposals/{proposal.id}")
+
+    # meanwhile Ada stops everything with the kill switch (confirmation and rationale required)
+    ada_page.get_by_role("link", name="Policy").click()
+    ada_page.get_by_label("Why turn it on?").fill("Water on the kiln room floor")
+    ada_page.get_by_label("I confirm every execution should stop now.").check()
+    ada_page.get_by_role("button", name="Turn the kill switch on").click()
+    assert "ON — nothing is executed." in ada_page.get_by_test_id("kill-state").inner_text()
+    screenshot(ada_page, "06-policy-kill-switch-on")
+
+    # execute asks for a confirmation first; the browser will not submit without the box ticked
+    page.goto(detail)
     page.get_by_role("button", name="Execute").click()
     assert page.get_by_test_id("proposal-status").inner_text() == "approved"
     page.get_by_label("I have checked the input").check()
     page.get_by_role("button", name="Execute").click()
+    assert "The kill switch is on" in page.get_by_test_id("refusal").inner_text()
+    screenshot(page, "04-proposal-refused-kill-switch")
+
+    ada_page.get_by_label("Why turn it off?").fill("Floor is dry, kilns checked")
+    ada_page.get_by_label("I confirm executions may resume.").check()
+    ada_page.get_by_role("button", name="Turn the kill switch off").click()
+    assert ada_page.get_by_test_id("kill-state").inner_text().startswith("Off")
+    first.close()
+
+    page.goto(detail)
+    page.get_by_label("I have checked the input").check()
+    page.get_by_role("button", name="Execute").click()
     assert page.get_by_test_id("proposal-status").inner_text() == "executed"
-    timeline = page.get_by_test_id("timeline")
-    actions = [
-        timeline.locator("li").nth(i).get_attribute("data-action")
-        for i in range(timeline.locator("li").count())
-    ]
+    timeline = page.get_by_test_id("timeline").locator("li")
+    actions = [timeline.nth(i).get_attribute("data-action") for i in range(timeline.count())]
     assert actions[0] == "capability.proposal.created"
-    assert "capability.decision.refused" in actions
     assert "capability.proposal.approved" in actions
+    assert "capability.decision.refused" in actions
     assert actions[-1] == "capability.proposal.executed"
     screenshot(page, "04-proposal-executed")
 
@@ -134,11 +160,44 @@ def test_every_page_answers_and_is_reachable_by_keyboard(server: CockpitServer, 
     page.goto(server.login_url())
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
-    for path, heading, name in (
-        ("/connectors", "Connectors", "05-connectors"),
-        ("/policy", "Policy", "06-policy"),
-    ):
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Proposals"
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/proposals")
+
+    page.goto(server.base_url + "/connectors")
+    # htmx fetches the device readings after the page has loaded
+    page.locator("#devices section").first.wait_for()
+    assert page.locator("#devices section").count() == 2
+    screenshot(page, "05-connectors")
+    page.goto(server.base_url + "/policy")
+    screenshot(page, "06-policy")
+    # every form control has a label a screen reader can announce
+    for path in ("/", "/proposals", "/audit", "/connectors", "/policy"):
         page.goto(server.base_url + path)
-        assert page.locator("h1").inner_text() == heading
-        page.wait_for_load_state("networkidle")
-        screenshot(page, name)
+        unlabelled = page.evaluate(
+            """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                 .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+                 .map(el => el.name)"""
+        )
+        assert unlabelled == [], (path, unlabelled)
+
+
+def test_the_cockpit_works_without_javascript(server: CockpitServer, browser: Any) -> None:
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(server.login_url())
+        assert page.get_by_test_id("value-counts.batchesActive").inner_text() != ""
+        page.goto(server.base_url + "/audit")
+        page.get_by_label("Action starts with").fill("state.snapshot")
+        page.get_by_role("button", name="Filter").click()
+        assert "action=state.snapshot" in page.url
+        page.goto(server.base_url + "/connectors")
+        page.get_by_role("link", name="Read the devices now").click()
+        assert page.locator("#devices section").count() == 2
+        screenshot(page, "07-connectors-without-javascript")
+    finally:
+        context.close()

@@ -37,7 +37,11 @@ TENANT = "studio-a"
 def staff(actor_id: str, tenant: str = TENANT, *, admin: bool = False) -> Principal:
     roles = {"staff", "admin"} if admin else {"staff"}
     return Principal(
-        tenant_id=tenant, actor_type=ActorType.STAFF, actor_id=actor_id, via=AuthMethod.CLI, roles=frozenset(roles)
+        tenant_id=tenant,
+        actor_type=ActorType.STAFF,
+        actor_id=actor_id,
+        via=AuthMethod.CLI,
+        roles=frozenset(roles),
     )
 
 
@@ -81,7 +85,10 @@ class ScriptedConnector:
 
     async def health(self, ctx: ConnectorContext) -> ConnectorHealth:
         return ConnectorHealth(
-            connector_id=self.id, status=HealthStatus.HEALTHY, request_id=ctx.request_id, checked_at=datetime.now(UTC)
+            connector_id=self.id,
+            status=HealthStatus.HEALTHY,
+            request_id=ctx.request_id,
+            checked_at=datetime.now(UTC),
         )
 
     async def read_status(self, ctx: ConnectorContext, input: dict[str, Any]) -> ConnectorResponse:
@@ -95,8 +102,11 @@ class ScriptedConnector:
             self.dry_runs += 1
             data: dict[str, Any] = {"effects": [f"{command.action} {command.device_id} {command.command}"]}
             return ConnectorResponse(
-                request_id=ctx.request_id, input_hash=sha256_hex(command.args), output_hash=sha256_hex(data),
-                data=data, dry_run=True,
+                request_id=ctx.request_id,
+                input_hash=sha256_hex(command.args),
+                output_hash=sha256_hex(data),
+                data=data,
+                dry_run=True,
             )
         self.calls.append(command)
         if self.delay:
@@ -111,7 +121,10 @@ class ScriptedConnector:
             raise RuntimeError("bug in a driver")
         data = {"ok": True, "device": command.device_id, "state": command.command}
         return ConnectorResponse(
-            request_id=ctx.request_id, input_hash=sha256_hex(command.args), output_hash=sha256_hex(data), data=data
+            request_id=ctx.request_id,
+            input_hash=sha256_hex(command.args),
+            output_hash=sha256_hex(data),
+            data=data,
         )
 
 
@@ -137,7 +150,9 @@ class Kit:
 
     async def notes(self, tenant: str = TENANT) -> int:
         async with self.database.connection() as conn:
-            cursor = await conn.execute("SELECT count(*) AS n FROM staff_notes WHERE tenant_id = %s", (tenant,))
+            cursor = await conn.execute(
+                "SELECT count(*) AS n FROM staff_notes WHERE tenant_id = %s", (tenant,)
+            )
             row = await cursor.fetchone()
         assert row is not None
         return int(row["n"])
@@ -163,7 +178,15 @@ def build_kit(database: Database, *, registry: Registry | None = None, clock: Fa
         tenant_id=TENANT,
         events=events,
     )
-    return Kit(service=service, store=store, events=events, clock=clock, hubitat=hubitat, roborock=roborock, database=database)
+    return Kit(
+        service=service,
+        store=store,
+        events=events,
+        clock=clock,
+        hubitat=hubitat,
+        roborock=roborock,
+        database=database,
+    )
 
 
 NOTE = {"text": "Kiln 2 shelf cracked; replaced.", "topic": "kilns"}

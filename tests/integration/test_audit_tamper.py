@@ -176,7 +176,7 @@ async def test_inserting_a_forged_row_is_detected_as_inserted(
         for seq in range(20, 12, -1):
             move(conn, seq, seq + 1)
         conn.execute(
-            f"INSERT INTO audit_events ({COLUMNS}) SELECT %s, seq, tenant_id, at, actor_type, actor_id, action, capability_id,"
+            f"INSERT INTO audit_events ({COLUMNS}) SELECT %s, 999, tenant_id, at, actor_type, actor_id, action, capability_id,"
             " target, %s, approval_state, input_hash, output_hash, request_id, correlation_id, metadata,"
             " prev_hash, %s FROM audit_events WHERE tenant_id = %s AND seq = 14",
             (forged.id, forged.rationale, forged.hash, T),
@@ -206,9 +206,9 @@ async def test_swapping_two_adjacent_rows_is_detected_as_reordered(
     service: AuditService, chain: list[AuditEvent], database_url: str
 ) -> None:
     with attacker(database_url) as conn:
-        move(conn, 5, -5)
+        move(conn, 5, 999)
         move(conn, 6, 5)
-        move(conn, -5, 6)
+        move(conn, 999, 6)
     assert_break(await verdict(service), BreakKind.REORDERED, 5)
 
 
@@ -216,9 +216,9 @@ async def test_swapping_two_distant_rows_is_detected_as_reordered(
     service: AuditService, chain: list[AuditEvent], database_url: str
 ) -> None:
     with attacker(database_url) as conn:
-        move(conn, 4, -4)
+        move(conn, 4, 999)
         move(conn, 15, 4)
-        move(conn, -4, 15)
+        move(conn, 999, 15)
     assert_break(await verdict(service), BreakKind.REORDERED, 4)
 
 

@@ -239,3 +239,22 @@ async def test_an_agent_token_of_another_tenant_is_401(api_client: httpx.AsyncCl
     response = await api_client.get(PROTECTED, headers={"authorization": "Bearer sbat_good"})
     assert response.status_code == 401
     assert response.json()["reasonCode"] == "AUTH_TENANT_MISMATCH"
+
+
+async def test_the_login_link_printed_at_start_up_is_accepted_by_the_running_app(
+    api_client: httpx.AsyncClient, api_brain: Brain
+) -> None:
+    printed = Authenticator.for_brain(api_brain).login_url("http://127.0.0.1:8000")  # as `serve` does
+    response = await api_client.get(printed)
+    assert response.status_code == 303
+    assert (await api_client.get(PROTECTED)).status_code == 200
+
+
+async def test_a_session_from_a_login_link_for_a_member_is_not_staff(
+    api_client: httpx.AsyncClient, api_brain: Brain
+) -> None:
+    member = Principal(
+        tenant_id=api_brain.tenant_id, actor_type=ActorType.HUMAN, actor_id="member-9", via=AuthMethod.SESSION
+    )
+    await api_client.get(authenticator(api_client).login_url("http://127.0.0.1:8000", member))
+    assert (await api_client.get(PROTECTED)).status_code == 403

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from studio_brain.bootstrap import Brain, DatabaseTarget, open_brain
@@ -15,9 +16,17 @@ from studio_brain.domain.audit import ActorType, AuditQuery
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.domain.state import Completeness
 from studio_brain.settings import load_settings
+from studio_brain.web import pages
 from studio_brain.web.app import create_app
 from studio_brain.web.auth import Authenticator
-from tests.e2e.seed import audit_draft, propose_note, seed_snapshots, snapshot_document, snapshot_run
+from tests.e2e.seed import (
+    aim_connectors_at_fakes,
+    audit_draft,
+    propose_note,
+    seed_snapshots,
+    snapshot_document,
+    snapshot_run,
+)
 from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.postgres
@@ -274,6 +283,10 @@ async def test_the_requester_cannot_approve_their_own_proposal_and_is_told_why(
     proposal = await propose_note(brain.gateway, staff("ada"))
     await sign_in(client, staff("ada"))
     page = f"/proposals/{proposal.id}"
+    offered = (await client.get(page)).text
+    assert "another staff member must approve it" in offered
+    assert 'action="/proposals/' + proposal.id + '/approve"' not in offered
+    # a hand-made post is still refused by the gateway, audited, and explained
     response = await post_form(client, f"{page}/approve", page, rationale="looks fine to me, go ahead")
     assert response.status_code == 409
     assert "Whoever asked for this cannot also approve it" in response.text
@@ -373,3 +386,125 @@ async def test_staff_add_and_revoke_an_exemption_and_a_forbidden_one_is_explaine
     )
     assert forbidden.status_code == 409
     assert "can never be exempt" in forbidden.text
+
+
+async def test_connectors_show_health_breaker_and_device_readings(
+    client: httpx.AsyncClient, brain: Brain
+) -> None:
+    devices = await aim_connectors_at_fakes(brain)
+    try:
+        await sign_in(client, staff("grace"))
+        checked = await post_form(client, "/connectors/check", "/connectors")
+        assert checked.status_code == 303
+        html = (await client.get(checked.headers["location"])).text
+        assert "Health checked just now." in html
+        for connector in ("hubitat", "roborock"):
+            row = re.search(rf'<tr data-connector="{connector}">(.*?)</tr>', html, re.S)
+            assert row is not None
+            assert "healthy" in row.group(1)
+            assert "closed" in row.group(1)
+            assert "read only" in row.group(1)
+        # without JavaScript the devices come with the page on request; with htmx as a fragment
+        assert 'hx-get="/connectors/devices"' in html
+        with_devices = (await client.get("/connectors", params={"devices": "1"})).text
+        fragment = await client.get("/connectors/devices", headers={"hx-request": "true"})
+        assert fragment.text.lstrip().startswith('<div id="devices">')
+        for page in (with_devices, fragment.text):
+            assert page.count('<section class="panel" aria-labelledby="dev-') == 2
+            assert "Could not read devices" not in page
+            assert "online" in page
+    finally:
+        devices.stop()
+
+
+async def test_connectors_not_configured_say_what_to_set(client: httpx.AsyncClient) -> None:
+    await sign_in(client, staff("grace"))
+    html = (await client.get("/connectors")).text
+    assert "not configured" in html
+    assert "STUDIO_BRAIN_HUBITAT_URL" in html
+
+
+async def test_an_admin_sees_a_tenant_selector_when_several_studios_have_data(
+    client: httpx.AsyncClient, brain: Brain
+) -> None:
+    assert brain.events is not None
+    await brain.events.append_many([audit_draft(brain.tenant_id, 1), audit_draft("studio-two", 2)])
+    await sign_in(client, staff("grace"))
+    assert 'id="tenant-picker"' not in (await client.get("/audit")).text  # staff see their own studio only
+    await sign_in(client, staff("root", admin=True))
+    own = (await client.get("/audit")).text
+    assert 'id="tenant-picker"' in own
+    assert '<option value="studio-two">' in own
+    other = (await client.get("/audit", params={"tenant": "studio-two"})).text
+    assert re.findall(r'data-seq="(\d+)"', other) == ["1"]
+    assert "demo event 2" in other
+    assert 'href="/proposals?tenant=studio-two"' in other
+    # proposals and policy stay with the studio the admin is signed in for, and the page says so
+    assert (
+        "managed by a cockpit signed in for that studio"
+        in (await client.get("/proposals", params={"tenant": "studio-two"})).text
+    )
+    unknown = (await client.get("/audit", params={"tenant": "nobody-here"})).text
+    assert "demo event 1" in unknown
+
+
+# --- audit verification badge --------------------------------------------------------------------
+
+
+def verification_of(html: str) -> str:
+    match = re.search(r'data-testid="verification">([^<]*)<', html)
+    assert match is not None
+    return match.group(1)
+
+
+async def test_the_audit_badge_says_how_far_the_chain_is_intact_and_when_it_was_last_checkpointed(
+    client: httpx.AsyncClient, brain: Brain
+) -> None:
+    assert brain.events is not None
+    assert brain.audit is not None
+    await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 8)])
+    await sign_in(client, staff("grace"))
+    html = (await client.get("/audit")).text
+    assert verification_of(html) == "Chain intact up to seq 7"
+    assert "no signed checkpoint yet" in html
+    await brain.audit.checkpoint(brain.tenant_id)
+    await brain.events.append(audit_draft(brain.tenant_id, 8))
+    html = (await client.get("/audit")).text
+    assert verification_of(html) == "Chain intact up to seq 8"
+    assert re.search(r"last checkpoint at \d{4}-\d\d-\d\d \d\d:\d\d \(seq 7\)", html)
+
+
+async def test_a_tampered_row_shows_the_chain_broken_after_a_full_verification(
+    client: httpx.AsyncClient, brain: Brain, database_url: str
+) -> None:
+    assert brain.events is not None
+    await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 6)])
+    await sign_in(client, staff("grace"))
+    assert verification_of((await client.get("/audit")).text) == "Chain intact up to seq 5"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
+        try:
+            conn.execute("UPDATE audit_events SET rationale = 'nothing happened' WHERE seq = 3")
+        finally:
+            conn.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
+    verified = await post_form(client, "/audit/verify", "/audit")
+    assert verified.status_code == 303
+    badge = verification_of((await client.get("/audit")).text)
+    assert badge == "Chain broken at seq 3 (modified)"
+
+
+async def test_a_long_unverified_stretch_waits_for_verify_now_instead_of_slowing_the_page(
+    client: httpx.AsyncClient, brain: Brain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "VERIFY_INLINE_MAX", 10)
+    assert brain.events is not None
+    await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 26)])
+    await sign_in(client, staff("grace"))
+    html = (await client.get("/audit")).text
+    assert verification_of(html) == "Verification pending"
+    assert "25 newer events not yet verified" in html
+    await post_form(client, "/audit/verify", "/audit")
+    assert verification_of((await client.get("/audit")).text) == "Chain intact up to seq 25"
+    await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(26, 31)])
+    # five new events are within the page's budget: verified from the remembered position
+    assert verification_of((await client.get("/audit")).text) == "Chain intact up to seq 30"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
+
 import psycopg
 import pytest
 from psycopg import sql
@@ -12,7 +14,7 @@ from psycopg import sql
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.domain.errors import PolicyRefused
 from studio_brain.domain.proposals import Status
-from tests.integration.gateway_kit import ALICE, BOB, NOTE, WHY, Kit, build_kit, staff
+from tests.integration.gateway_kit import ALICE, BOB, NOTE, WHY, build_kit, staff
 from tests.unit.test_capabilities_registry import registry_with
 
 pytestmark = pytest.mark.postgres
@@ -51,13 +53,23 @@ async def test_fifty_simultaneous_executes_of_one_approved_proposal_cause_exactl
 async def test_two_hundred_simultaneous_executes_against_a_limit_of_ten_an_hour_allow_exactly_ten(
     database: Database,
 ) -> None:
-    kit = build_kit(database, registry=registry_with(rateLimit={"perHour": 10, "burst": 10}, exclusive=False))
+    kit = build_kit(
+        database,
+        registry=registry_with(
+            rateLimit={"perHour": 10, "burst": 10}, exclusive=False, exemptionPolicy={"maxLifetimeHours": 1}
+        ),
+    )
+    # an exemption instead of 200 approvals keeps the set-up short; the limiter is the same either way
+    await kit.service.create_exemption(
+        ALICE,
+        capability_id="studio.test.write",
+        justification="load test of the limiter",
+        lifetime=timedelta(hours=1),
+    )
     ids = []
     for i in range(200):
         created = await kit.service.create_proposal(ALICE, "studio.test.write", {"text": f"n{i}"}, WHY)
         ids.append(created.proposal.id)
-    for proposal_id in ids:
-        await kit.service.approve(BOB, proposal_id, "approved for the limiter test")
     results = await outcomes([kit.service.execute(BOB, proposal_id) for proposal_id in ids])
     assert results.count("OK") == 10
     assert results.count("RATE_LIMITED") == 190
@@ -73,8 +85,12 @@ async def test_an_exclusive_target_runs_one_execution_at_a_time(database: Databa
     await kit.service.approve(BOB, first.proposal.id, "clean the studio floor")
     from dataclasses import replace
 
+    from studio_brain.domain.capabilities import RateLimit
+
     cap = kit.service.registry.capabilities["roborock.clean.start"]
-    kit.service.registry.capabilities["roborock.clean.start"] = replace(cap, cooldown_seconds=0)  # type: ignore[index]
+    kit.service.registry.capabilities["roborock.clean.start"] = replace(
+        cap, cooldown_seconds=0, rate_limit=RateLimit(per_hour=10, burst=10)
+    )  # type: ignore[index]
     second = await kit.service.create_proposal(ALICE, "roborock.clean.start", {"segments": [1]}, WHY)
     await kit.service.approve(BOB, second.proposal.id, "clean the kitchen too")
     running = asyncio.ensure_future(kit.service.execute(BOB, first.proposal.id))
@@ -86,18 +102,27 @@ async def test_an_exclusive_target_runs_one_execution_at_a_time(database: Databa
     assert (await kit.service.execute(BOB, second.proposal.id)).proposal.status is Status.EXECUTED
 
 
-async def test_row_level_security_hides_one_tenants_proposals_from_another(database: Database, database_url: str) -> None:
+async def test_row_level_security_hides_one_tenants_proposals_from_another(
+    database: Database, database_url: str
+) -> None:
     kit = build_kit(database)
     await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
     await kit.service.create_proposal(staff("zed", tenant="studio-b"), "studio.note.append", NOTE, WHY)
     role = f"sb_app_{uuid.uuid4().hex[:8]}"
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin:
-        await admin.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS").format(sql.Identifier(role)))
-        await admin.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {}").format(sql.Identifier(role)))
+        await admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS").format(sql.Identifier(role))
+        )
+        await admin.execute(
+            sql.SQL("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {}").format(
+                sql.Identifier(role)
+            )
+        )
     try:
         app_url = database_url.replace("postgres@", f"{role}@", 1)
         assert role in app_url
         async with await psycopg.AsyncConnection.connect(app_url) as conn:
+
             async def visible(tenant: str | None) -> set[str]:
                 if tenant is not None:
                     await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (tenant,))

@@ -34,7 +34,9 @@ async def refusal(coro: object) -> str:
 
 
 async def test_a_note_goes_from_proposal_to_executed_with_an_audit_row_for_every_step(kit: Kit) -> None:
-    created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY, correlation_id="corr-1")
+    created = await kit.service.create_proposal(
+        ALICE, "studio.note.append", NOTE, WHY, correlation_id="corr-1"
+    )
     proposal = created.proposal
     assert proposal.status is Status.PENDING_APPROVAL
     assert proposal.predicted_effects == ["append one staff note (31 characters) under topic 'kilns'"]
@@ -77,18 +79,33 @@ async def test_execute_refuses_a_proposal_that_was_never_approved_and_audits_the
 
 async def test_a_requester_cannot_approve_their_own_proposal(kit: Kit) -> None:
     created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
-    assert await refusal(kit.service.approve(ALICE, created.proposal.id, "I trust myself")) == "SELF_APPROVAL_FORBIDDEN"
+    assert (
+        await refusal(kit.service.approve(ALICE, created.proposal.id, "I trust myself"))
+        == "SELF_APPROVAL_FORBIDDEN"
+    )
     assert (await kit.audit())[-1].metadata["decision"]["reasonCode"] == "SELF_APPROVAL_FORBIDDEN"
 
 
 async def test_an_agent_may_propose_with_its_scope_but_never_approve_or_execute_a_write(kit: Kit) -> None:
     bot = agent("ops-bot", "capability:studio.note.append:propose")
     created = await kit.service.create_proposal(bot, "studio.note.append", NOTE, WHY)
-    assert await refusal(kit.service.approve(agent("other-bot", "capability:studio.note.append:propose"), created.proposal.id, "approve by bot")) == "APPROVER_NOT_ELIGIBLE"
+    assert (
+        await refusal(
+            kit.service.approve(
+                agent("other-bot", "capability:studio.note.append:propose"),
+                created.proposal.id,
+                "approve by bot",
+            )
+        )
+        == "APPROVER_NOT_ELIGIBLE"
+    )
     await kit.service.approve(BOB, created.proposal.id, "fine by a human")
     assert await refusal(kit.service.execute(bot, created.proposal.id)) == "ACTOR_NOT_ELIGIBLE"
     unscoped = agent("rogue", "capability:hubitat.devices.read:propose")
-    assert await refusal(kit.service.create_proposal(unscoped, "studio.note.append", NOTE, WHY)) == "DELEGATION_SCOPE_MISSING"
+    assert (
+        await refusal(kit.service.create_proposal(unscoped, "studio.note.append", NOTE, WHY))
+        == "DELEGATION_SCOPE_MISSING"
+    )
 
 
 async def test_critical_capabilities_need_two_distinct_approvers(database: Database) -> None:
@@ -98,7 +115,10 @@ async def test_critical_capabilities_need_two_distinct_approvers(database: Datab
     created = await kit.service.create_proposal(ALICE, "studio.test.write", {"text": "x"}, WHY)
     first = await kit.service.approve(BOB, created.proposal.id, "first approval")
     assert first.status is Status.PENDING_APPROVAL
-    assert await refusal(kit.service.approve(BOB, created.proposal.id, "again, still me")) == "APPROVER_NOT_ELIGIBLE"
+    assert (
+        await refusal(kit.service.approve(BOB, created.proposal.id, "again, still me"))
+        == "APPROVER_NOT_ELIGIBLE"
+    )
     assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "APPROVAL_REQUIRED"
     second = await kit.service.approve(CAROL, created.proposal.id, "second approval")
     assert second.status is Status.APPROVED
@@ -150,26 +170,42 @@ async def test_an_executed_proposal_never_runs_again_but_its_key_replays_the_res
     assert await kit.notes() == 1
 
 
-async def test_creating_twice_with_one_key_returns_the_first_and_a_different_payload_is_refused(kit: Kit) -> None:
+async def test_creating_twice_with_one_key_returns_the_first_and_a_different_payload_is_refused(
+    kit: Kit,
+) -> None:
     first = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY, idempotency_key="c-1")
     again = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY, idempotency_key="c-1")
     assert again.replayed
     assert again.proposal.id == first.proposal.id
     changed = {"text": "something else entirely"}
-    assert await refusal(kit.service.create_proposal(ALICE, "studio.note.append", changed, WHY, idempotency_key="c-1")) == "IDEMPOTENCY_KEY_REUSED"
+    assert (
+        await refusal(
+            kit.service.create_proposal(ALICE, "studio.note.append", changed, WHY, idempotency_key="c-1")
+        )
+        == "IDEMPOTENCY_KEY_REUSED"
+    )
 
 
 @pytest.mark.parametrize(
     ("behaviour", "status"),
-    [("fail", Status.FAILED), ("connector_timeout", Status.OUTCOME_UNKNOWN), ("timeout", Status.OUTCOME_UNKNOWN), ("crash", Status.OUTCOME_UNKNOWN)],
+    [
+        ("fail", Status.FAILED),
+        ("connector_timeout", Status.OUTCOME_UNKNOWN),
+        ("timeout", Status.OUTCOME_UNKNOWN),
+        ("crash", Status.OUTCOME_UNKNOWN),
+    ],
 )
-async def test_a_connector_that_fails_or_times_out_never_leaves_executed(kit: Kit, behaviour: str, status: Status) -> None:
+async def test_a_connector_that_fails_or_times_out_never_leaves_executed(
+    kit: Kit, behaviour: str, status: Status
+) -> None:
     from dataclasses import replace
 
     cap = kit.service.registry.capabilities["hubitat.switch.set"]
     kit.service.registry.capabilities["hubitat.switch.set"] = replace(cap, timeout_budget_seconds=0.3)  # type: ignore[index]
     kit.hubitat.behaviour = behaviour
-    created = await kit.service.create_proposal(ALICE, "hubitat.switch.set", {"deviceId": "12", "state": "off"}, WHY)
+    created = await kit.service.create_proposal(
+        ALICE, "hubitat.switch.set", {"deviceId": "12", "state": "off"}, WHY
+    )
     await kit.service.approve(BOB, created.proposal.id, "power off the glaze fan")
     result = await kit.service.execute(BOB, created.proposal.id)
     assert result.proposal.status is status
@@ -183,7 +219,9 @@ async def test_a_connector_that_fails_or_times_out_never_leaves_executed(kit: Ki
 
 
 async def test_a_capability_without_an_adapter_is_refused_with_adapter_missing(kit: Kit) -> None:
-    created = await kit.service.create_proposal(ALICE, "firestore.ops_note.append", {"text": "cloud note"}, WHY)
+    created = await kit.service.create_proposal(
+        ALICE, "firestore.ops_note.append", {"text": "cloud note"}, WHY
+    )
     assert created.proposal.extra == {"dryRun": "unavailable"}
     await kit.service.approve(BOB, created.proposal.id, "ok for the cloud")
     assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "ADAPTER_MISSING"
@@ -194,7 +232,9 @@ async def test_a_read_only_connector_refuses_writes_before_any_call(kit: Kit) ->
     from studio_brain.domain.connectors import ConnectorMode
 
     kit.hubitat.mode = ConnectorMode.READ_ONLY
-    created = await kit.service.create_proposal(ALICE, "hubitat.switch.set", {"deviceId": "3", "state": "on"}, WHY)
+    created = await kit.service.create_proposal(
+        ALICE, "hubitat.switch.set", {"deviceId": "3", "state": "on"}, WHY
+    )
     await kit.service.approve(BOB, created.proposal.id, "turn on the fan")
     assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "CONNECTOR_READ_ONLY"
     assert kit.hubitat.calls == []
@@ -204,8 +244,13 @@ async def test_the_kill_switch_blocks_create_approve_and_execute_of_writes_but_n
     pending = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
     approved = await approved_note(kit)
     await kit.service.set_kill_switch(ALICE, enabled=True, rationale="storm coming, stop everything")
-    assert await refusal(kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)) == "KILL_SWITCH_ACTIVE"
-    assert await refusal(kit.service.approve(BOB, pending.proposal.id, "approve anyway")) == "KILL_SWITCH_ACTIVE"
+    assert (
+        await refusal(kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY))
+        == "KILL_SWITCH_ACTIVE"
+    )
+    assert (
+        await refusal(kit.service.approve(BOB, pending.proposal.id, "approve anyway")) == "KILL_SWITCH_ACTIVE"
+    )
     assert await refusal(kit.service.execute(BOB, approved)) == "KILL_SWITCH_ACTIVE"
     read = await kit.service.create_proposal(ALICE, "hubitat.devices.read", {}, "check the devices")
     assert (await kit.service.execute(ALICE, read.proposal.id)).proposal.status is Status.EXECUTED
@@ -214,8 +259,15 @@ async def test_the_kill_switch_blocks_create_approve_and_execute_of_writes_but_n
 
 
 async def test_a_per_capability_kill_switch_blocks_only_that_capability(kit: Kit) -> None:
-    await kit.service.set_kill_switch(ALICE, enabled=True, rationale="fan misbehaving today", capability_id="hubitat.switch.set")
-    assert await refusal(kit.service.create_proposal(ALICE, "hubitat.switch.set", {"deviceId": "1", "state": "on"}, WHY)) == "KILL_SWITCH_ACTIVE"
+    await kit.service.set_kill_switch(
+        ALICE, enabled=True, rationale="fan misbehaving today", capability_id="hubitat.switch.set"
+    )
+    assert (
+        await refusal(
+            kit.service.create_proposal(ALICE, "hubitat.switch.set", {"deviceId": "1", "state": "on"}, WHY)
+        )
+        == "KILL_SWITCH_ACTIVE"
+    )
     await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
 
 
@@ -229,7 +281,10 @@ async def test_an_unreadable_kill_switch_counts_as_on(kit: Kit) -> None:
 
 async def test_an_exemption_lets_a_low_risk_write_run_without_approval_until_revoked(kit: Kit) -> None:
     exemption = await kit.service.create_exemption(
-        ALICE, capability_id="studio.note.append", justification="nightly log notes from the scheduler", lifetime=timedelta(hours=24)
+        ALICE,
+        capability_id="studio.note.append",
+        justification="nightly log notes from the scheduler",
+        lifetime=timedelta(hours=24),
     )
     first = await kit.service.create_proposal(CAROL, "studio.note.append", NOTE, WHY)
     result = await kit.service.execute(BOB, first.proposal.id)
@@ -243,10 +298,34 @@ async def test_an_exemption_lets_a_low_risk_write_run_without_approval_until_rev
 
 async def test_exemptions_are_forbidden_for_high_risk_classes_and_capped_in_lifetime(kit: Kit) -> None:
     for capability in ("hubitat.switch.set", "roborock.clean.start"):
-        assert await refusal(kit.service.create_exemption(ALICE, capability_id=capability, justification="automate it please", lifetime=timedelta(hours=1))) == "EXEMPTION_FORBIDDEN"
-    assert await refusal(kit.service.create_exemption(ALICE, capability_id="studio.note.append", justification="for a whole year", lifetime=timedelta(days=365))) == "INPUT_INVALID"
+        assert (
+            await refusal(
+                kit.service.create_exemption(
+                    ALICE,
+                    capability_id=capability,
+                    justification="automate it please",
+                    lifetime=timedelta(hours=1),
+                )
+            )
+            == "EXEMPTION_FORBIDDEN"
+        )
+    assert (
+        await refusal(
+            kit.service.create_exemption(
+                ALICE,
+                capability_id="studio.note.append",
+                justification="for a whole year",
+                lifetime=timedelta(days=365),
+            )
+        )
+        == "INPUT_INVALID"
+    )
     refusals = [e for e in await kit.audit() if e.action == "capability.decision.refused"]
-    assert [e.metadata["decision"]["reasonCode"] for e in refusals] == ["EXEMPTION_FORBIDDEN", "EXEMPTION_FORBIDDEN", "INPUT_INVALID"]
+    assert [e.metadata["decision"]["reasonCode"] for e in refusals] == [
+        "EXEMPTION_FORBIDDEN",
+        "EXEMPTION_FORBIDDEN",
+        "INPUT_INVALID",
+    ]
 
 
 async def test_a_cross_tenant_execute_is_refused_and_audited_in_both_tenants(kit: Kit) -> None:
@@ -264,7 +343,9 @@ async def test_a_cross_tenant_execute_is_refused_and_audited_in_both_tenants(kit
 
 async def test_a_target_cooling_down_refuses_with_cooldown_active(kit: Kit) -> None:
     async def approved_switch() -> str:
-        created = await kit.service.create_proposal(ALICE, "hubitat.switch.set", {"deviceId": "9", "state": "on"}, WHY)
+        created = await kit.service.create_proposal(
+            ALICE, "hubitat.switch.set", {"deviceId": "9", "state": "on"}, WHY
+        )
         await kit.service.approve(BOB, created.proposal.id, "switch it on please")
         return created.proposal.id
 
@@ -275,7 +356,9 @@ async def test_a_target_cooling_down_refuses_with_cooldown_active(kit: Kit) -> N
     assert (await kit.service.execute(BOB, second)).proposal.status is Status.EXECUTED
 
 
-async def test_the_rate_limit_refuses_with_rate_limited_and_a_reset_frees_the_bucket(database: Database) -> None:
+async def test_the_rate_limit_refuses_with_rate_limited_and_a_reset_frees_the_bucket(
+    database: Database,
+) -> None:
     from tests.unit.test_capabilities_registry import registry_with
 
     kit = build_kit(database, registry=registry_with(rateLimit={"perHour": 3, "burst": 3}))
@@ -307,24 +390,53 @@ async def test_rejected_and_cancelled_proposals_cannot_run(kit: Kit) -> None:
 async def test_a_draft_must_be_submitted_before_it_can_be_approved(kit: Kit) -> None:
     draft = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY, as_draft=True)
     assert draft.proposal.status is Status.DRAFT
-    assert await refusal(kit.service.approve(BOB, draft.proposal.id, "approving a draft")) == "INVALID_TRANSITION"
+    assert (
+        await refusal(kit.service.approve(BOB, draft.proposal.id, "approving a draft"))
+        == "INVALID_TRANSITION"
+    )
     submitted = await kit.service.submit(ALICE, draft.proposal.id)
     assert submitted.status is Status.PENDING_APPROVAL
 
 
 async def test_bad_input_is_refused_with_input_invalid_and_rationale_is_required(kit: Kit) -> None:
-    assert await refusal(kit.service.create_proposal(ALICE, "studio.note.append", {"text": ""}, WHY)) == "INPUT_INVALID"
-    assert await refusal(kit.service.create_proposal(ALICE, "studio.note.append", {"text": "x", "extra": 1}, WHY)) == "INPUT_INVALID"
-    assert await refusal(kit.service.create_proposal(ALICE, "studio.note.append", NOTE, "short")) == "RATIONALE_REQUIRED"
-    assert await refusal(kit.service.create_proposal(ALICE, "no.such.thing", NOTE, WHY)) == "CAPABILITY_UNKNOWN"
-    assert await refusal(kit.service.create_proposal(ALICE, "studio.note.append", {"text": 2**60}, WHY)) == "INPUT_INVALID"
+    assert (
+        await refusal(kit.service.create_proposal(ALICE, "studio.note.append", {"text": ""}, WHY))
+        == "INPUT_INVALID"
+    )
+    assert (
+        await refusal(
+            kit.service.create_proposal(ALICE, "studio.note.append", {"text": "x", "extra": 1}, WHY)
+        )
+        == "INPUT_INVALID"
+    )
+    assert (
+        await refusal(kit.service.create_proposal(ALICE, "studio.note.append", NOTE, "short"))
+        == "RATIONALE_REQUIRED"
+    )
+    assert (
+        await refusal(kit.service.create_proposal(ALICE, "no.such.thing", NOTE, WHY)) == "CAPABILITY_UNKNOWN"
+    )
+    assert (
+        await refusal(kit.service.create_proposal(ALICE, "studio.note.append", {"text": 2**60}, WHY))
+        == "INPUT_INVALID"
+    )
     refused = [e.metadata["decision"]["reasonCode"] for e in await kit.audit()]
-    assert refused == ["INPUT_INVALID", "INPUT_INVALID", "RATIONALE_REQUIRED", "CAPABILITY_UNKNOWN", "INPUT_INVALID"]
+    assert refused == [
+        "INPUT_INVALID",
+        "INPUT_INVALID",
+        "RATIONALE_REQUIRED",
+        "CAPABILITY_UNKNOWN",
+        "INPUT_INVALID",
+    ]
 
 
 async def test_agent_tokens_are_hashed_scoped_expiring_and_revocable(kit: Kit) -> None:
     issued = await kit.service.issue_agent_token(
-        ALICE, agent_id="ops-bot", scopes=["capability:studio.note.append:propose"], lifetime=timedelta(days=1), reason="ops swarm drafts notes"
+        ALICE,
+        agent_id="ops-bot",
+        scopes=["capability:studio.note.append:propose"],
+        lifetime=timedelta(days=1),
+        reason="ops swarm drafts notes",
     )
     assert issued.raw not in repr(issued)
     async with kit.database.connection() as conn:
@@ -342,16 +454,40 @@ async def test_agent_tokens_are_hashed_scoped_expiring_and_revocable(kit: Kit) -
     kit.clock.advance(-86401)
     await kit.service.revoke_agent_token(ALICE, issued.token.id, "bot retired today")
     assert await kit.service.verify_agent_token(issued.raw) is None
-    assert await refusal(kit.service.issue_agent_token(ALICE, agent_id="x", scopes=["capability:studio.note.append:approve"], lifetime=timedelta(days=1), reason="an approving agent")) == "INPUT_INVALID"
+    assert (
+        await refusal(
+            kit.service.issue_agent_token(
+                ALICE,
+                agent_id="x",
+                scopes=["capability:studio.note.append:approve"],
+                lifetime=timedelta(days=1),
+                reason="an approving agent",
+            )
+        )
+        == "INPUT_INVALID"
+    )
     bot = agent("ops-bot", "capability:studio.note.append:propose")
-    assert await refusal(kit.service.issue_agent_token(bot, agent_id="y", scopes=["state:read"], lifetime=timedelta(days=1), reason="bots minting bots")) == "ACTOR_NOT_ELIGIBLE"
+    assert (
+        await refusal(
+            kit.service.issue_agent_token(
+                bot,
+                agent_id="y",
+                scopes=["state:read"],
+                lifetime=timedelta(days=1),
+                reason="bots minting bots",
+            )
+        )
+        == "ACTOR_NOT_ELIGIBLE"
+    )
 
 
 async def test_the_proposals_table_rebuilds_from_the_audit_log_alone(kit: Kit) -> None:
     executed = await approved_note(kit)
     await kit.service.execute(BOB, executed)
     await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
-    rejected = await kit.service.create_proposal(ALICE, "hubitat.switch.set", {"deviceId": "1", "state": "on"}, WHY)
+    rejected = await kit.service.create_proposal(
+        ALICE, "hubitat.switch.set", {"deviceId": "1", "state": "on"}, WHY
+    )
     await kit.service.reject(BOB, rejected.proposal.id, "not during firing")
     from studio_brain.ports.gateway import ProposalFilter
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,7 +52,7 @@ async def _everything(store: PostgresStateStore, days: list[date]) -> dict[str, 
     diffs = []
     for day in days:
         runs.extend(await store.runs_for_date(TENANT, day))
-    for older, newer in zip(days, days[1:], strict=False):
+    for older, newer in pairwise(days):
         diff = await store.get_diff(TENANT, older, newer)
         diffs.append(None if diff is None else (diff.from_run_id, diff.to_run_id, diff.changes))
     return {"runs": runs, "diffs": diffs}
@@ -63,7 +64,8 @@ async def test_wiping_and_rebuilding_restores_every_run_and_diff(parts: Any) -> 
     await service.compute("degraded")
     days = [date(2026, 11, 18 + d) for d in range(8)]
     before = await _everything(store, days)
-    assert len(before["runs"]) == 9 and all(before["diffs"])
+    assert len(before["runs"]) == 9
+    assert all(before["diffs"])
 
     await store.wipe(TENANT)
     assert (await _everything(store, days))["runs"] == []
@@ -87,11 +89,13 @@ async def test_a_rebuild_with_a_source_also_takes_a_fresh_snapshot(parts: Any) -
 
 
 async def test_a_rebuild_is_idempotent(parts: Any) -> None:
-    service, rebuild, store, _ = parts
+    service, rebuild, _, _ = parts
     await service.backfill(3, service.source("demo").at)  # type: ignore[attr-defined]
     first = await rebuild.rebuild()
     second = await rebuild.rebuild()
-    assert (first.runs_restored, first.diffs_rebuilt) == (second.runs_restored, second.diffs_rebuilt) == (4, 3)
+    assert (
+        (first.runs_restored, first.diffs_rebuilt) == (second.runs_restored, second.diffs_rebuilt) == (4, 3)
+    )
 
 
 async def test_an_event_whose_document_does_not_match_its_hash_is_never_restored(parts: Any) -> None:
@@ -100,7 +104,10 @@ async def test_an_event_whose_document_does_not_match_its_hash_is_never_restored
     [event] = (await events.query(TENANT, AuditQuery(action_prefix=COMPUTED_ACTION))).events
     assert run_from_event(event).snapshot_hash == event.output_hash
 
-    forged_document = {**event.metadata["document"], "counts": {**event.metadata["document"]["counts"], "reportsOpen": 0}}
+    forged_document = {
+        **event.metadata["document"],
+        "counts": {**event.metadata["document"]["counts"], "reportsOpen": 0},
+    }
     forged = dataclasses.replace(event, metadata={**event.metadata, "document": forged_document})
     with pytest.raises(ValueError, match="output_hash"):
         run_from_event(forged)

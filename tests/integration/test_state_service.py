@@ -113,7 +113,10 @@ async def test_a_partial_run_is_stored_as_partial_and_never_becomes_the_days_sna
     assert partial.document["counts"]["reportsOpen"] is None
     assert partial.document["diagnostics"]["failedCollections"] == ["communityReports"]
     assert await world.store.daily_snapshot(TENANT, date(2026, 11, 25)) == full
-    assert [r.id for r in await world.store.runs_for_date(TENANT, date(2026, 11, 25))] == [full.id, partial.id]
+    assert [r.id for r in await world.store.runs_for_date(TENANT, date(2026, 11, 25))] == [
+        full.id,
+        partial.id,
+    ]
 
 
 async def test_an_unreachable_source_stores_nothing_and_audits_nothing(
@@ -130,7 +133,9 @@ async def test_an_unreachable_source_stores_nothing_and_audits_nothing(
 
 
 async def test_consecutive_daily_snapshots_get_a_key_level_diff(world: World) -> None:
-    yesterday = await world.service.compute(reader=world.demo.at(date(2026, 11, 24)), at=NOON_25TH - timedelta(days=1))
+    yesterday = await world.service.compute(
+        reader=world.demo.at(date(2026, 11, 24)), at=NOON_25TH - timedelta(days=1)
+    )
     today = await world.service.compute()
 
     diff = await world.store.get_diff(TENANT, date(2026, 11, 24), date(2026, 11, 25))
@@ -172,7 +177,9 @@ async def test_the_demo_backfill_computes_history_once_and_is_fast(world: World)
     assert len(computed) == 61
     assert elapsed < 10
     history = await world.service.history(61)
-    assert [r.snapshot_date for r in history] == [date(2026, 11, 25) - timedelta(days=d) for d in range(60, -1, -1)]
+    assert [r.snapshot_date for r in history] == [
+        date(2026, 11, 25) - timedelta(days=d) for d in range(60, -1, -1)
+    ]
     assert all(r.generated_at <= world.clock.now() for r in history)
     diff = await world.store.get_diff(TENANT, date(2026, 11, 1), date(2026, 11, 2))
     assert diff is not None

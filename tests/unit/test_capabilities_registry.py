@@ -20,7 +20,11 @@ BASE: dict[str, Any] = {
     "action": "note.append",
     "timeoutBudgetSeconds": 5,
     "rateLimit": {"perHour": 100, "burst": 100},
-    "input": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "minLength": 1}}},
+    "input": {
+        "type": "object",
+        "required": ["text"],
+        "properties": {"text": {"type": "string", "minLength": 1}},
+    },
 }
 
 
@@ -59,7 +63,10 @@ def test_the_shipped_registry_is_valid_and_has_the_required_capabilities() -> No
 def test_the_registry_version_changes_when_the_registry_changes() -> None:
     _, text = registry_text(None)
     assert parse_registry_toml(text).version == parse_registry_toml(text).version
-    assert parse_registry_toml(text.replace("burst = 120", "burst = 121")).version != parse_registry_toml(text).version
+    assert (
+        parse_registry_toml(text.replace("burst = 120", "burst = 121")).version
+        != parse_registry_toml(text).version
+    )
 
 
 def test_a_valid_capability_has_no_violations() -> None:

@@ -29,7 +29,14 @@ ALLOWED = {
         "CLOSED_OTHER",
     },
     ("batches", "status"): {"CLOSED_OTHER"},
-    ("reservations", "status"): {"REQUESTED", "CONFIRMED", "WAITLISTED", "CANCELLED", "CONFIRMED_ARRIVED", "LOADED"},
+    ("reservations", "status"): {
+        "REQUESTED",
+        "CONFIRMED",
+        "WAITLISTED",
+        "CANCELLED",
+        "CONFIRMED_ARRIVED",
+        "LOADED",
+    },
     ("kilnFirings", "status"): {
         "scheduled",
         "in-progress",

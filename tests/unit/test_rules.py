@@ -69,7 +69,9 @@ def test_the_hash_is_stable_and_changes_with_the_version_or_any_rule() -> None:
     again = parse_rule_table_toml(text, source="b")
     assert first.hash == again.hash
     assert len(first.hash) == 64
-    bumped = parse_rule_table_toml(text.replace('version = "2026-11-25.1"', 'version = "2026-11-25.2"'), source="c")
+    bumped = parse_rule_table_toml(
+        text.replace('version = "2026-11-25.1"', 'version = "2026-11-25.2"'), source="c"
+    )
     assert bumped.hash != first.hash
     narrowed = parse_rule_table_toml(text.replace('"blocked", "on_hold", "waiting"', '"blocked"'), source="d")
     assert narrowed.hash != first.hash
@@ -97,7 +99,10 @@ def _with_rules(*replacements: tuple[str, str]) -> str:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (_with_rules(('target = "ops.blockedTickets"', 'target = "ops.blockedTikets"')), "unknown snapshot field"),
+        (
+            _with_rules(('target = "ops.blockedTickets"', 'target = "ops.blockedTikets"')),
+            "unknown snapshot field",
+        ),
         (
             _with_rules(('target = "ops.blockedTickets"', 'target = "ops.agentRequestsPending"')),
             "duplicate rule for ops.agentRequestsPending",
@@ -114,7 +119,10 @@ def _with_rules(*replacements: tuple[str, str]) -> str:
         (_with_rules(('op = "==", value = false', 'op = "!=", value = false')), "op '!=' is not supported"),
         (_with_rules(('collection = "payments"', 'collection = "pay/ments"')), "is not a collection id"),
         (_with_rules(('field = "isClosed"', 'field = "is.Closed"')), "must be a top-level field name"),
-        (_with_rules(('target = "ops.blockedTickets"', 'target = "ops.blockedTickets"\ncolour = "red"')), "unknown key"),
+        (
+            _with_rules(('target = "ops.blockedTickets"', 'target = "ops.blockedTickets"\ncolour = "red"')),
+            "unknown key",
+        ),
         (_with_rules(('version = "2026-11-25.1"', "")), "'version' must be a non-empty string"),
         ("rules = [", "not valid TOML"),
     ],
@@ -161,8 +169,12 @@ def test_unclassified_is_knowable_for_disjoint_or_nested_rules_only() -> None:
     assert reports is not None
     assert [r.target for r in reports] == ["counts.reportsOpen"], "high severity lies inside open reports"
 
-    a = CountRule(target="counts.reportsOpen", collection="c", filters=(Filter(field="x", op=Op.EQ, value=1),))
-    b = CountRule(target="ops.highSeverityReports", collection="c", filters=(Filter(field="y", op=Op.EQ, value=1),))
+    a = CountRule(
+        target="counts.reportsOpen", collection="c", filters=(Filter(field="x", op=Op.EQ, value=1),)
+    )
+    b = CountRule(
+        target="ops.highSeverityReports", collection="c", filters=(Filter(field="y", op=Op.EQ, value=1),)
+    )
     overlapping = parse_rule_table(
         {
             "version": "v",

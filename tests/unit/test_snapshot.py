@@ -70,7 +70,11 @@ def a_read(
         for c in table.collections
     )
     return CloudRead(
-        source="firestore", read_at=read_at, rule_counts=rules, totals=collection_totals, duration_ms=duration_ms
+        source="firestore",
+        read_at=read_at,
+        rule_counts=rules,
+        totals=collection_totals,
+        duration_ms=duration_ms,
     )
 
 
@@ -104,7 +108,9 @@ def test_a_complete_read_gives_a_full_snapshot_that_matches_the_published_schema
 
 
 def test_a_failed_collection_is_null_and_partial_never_zero() -> None:
-    snapshot = build(a_read(failing={"communityReports": QueryStatus.FAILED, "batches": QueryStatus.TIMED_OUT}))
+    snapshot = build(
+        a_read(failing={"communityReports": QueryStatus.FAILED, "batches": QueryStatus.TIMED_OUT})
+    )
     document = snapshot.document
 
     validate(document)
@@ -121,7 +127,8 @@ def test_a_failed_collection_is_null_and_partial_never_zero() -> None:
 def test_hashes_cover_what_was_read_and_never_when_or_how_fast() -> None:
     early = build(a_read(read_at=READ_AT, duration_ms=5.0), generated_at=READ_AT)
     late = build(
-        a_read(read_at=READ_AT + timedelta(hours=3), duration_ms=900.0), generated_at=READ_AT + timedelta(hours=3)
+        a_read(read_at=READ_AT + timedelta(hours=3), duration_ms=900.0),
+        generated_at=READ_AT + timedelta(hours=3),
     )
     assert early.document["sourceHashes"] == late.document["sourceHashes"]
     assert early.snapshot_hash != late.snapshot_hash, "the stored document does record its times"
@@ -192,7 +199,8 @@ def test_a_diff_lists_only_the_keys_that_changed_as_from_and_to() -> None:
 
     assert changes["counts.batchesActive"] == {"from": 3, "to": 5}
     assert "finance.pendingOrders" not in changes
-    assert "generatedAt" not in changes and "snapshotDate" not in changes
+    assert "generatedAt" not in changes
+    assert "snapshotDate" not in changes
     assert set(changes) == {"counts.batchesActive", "sourceHashes.firestore"}
 
 

@@ -112,6 +112,9 @@ class FirestoreReader:
 
     # --- the client --------------------------------------------------------------------------------
     def _client(self) -> Any:
+        if os.environ.get(EMULATOR_ENV) == "":
+            # the client would treat an empty value as "use the emulator at ''"
+            raise CloudReadError(f"{EMULATOR_ENV} is set but empty: unset it, or set it to host:port")
         import google.auth.exceptions
         from google.cloud import firestore
 

@@ -134,16 +134,19 @@ class LocalNotesConnector:
         try:
             async with self._db.connection() as conn:
                 await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (self._tenant,))
-                await conn.execute(
+                cursor = await conn.execute(
                     "INSERT INTO staff_notes (id, tenant_id, text, topic, idempotency_key, created_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
+                    " RETURNING id, created_at",
                     (self._ids.new_id(), self._tenant, text, topic, ctx.idempotency_key, self._clock.now()),
                 )
-                cursor = await conn.execute(
-                    "SELECT id, created_at FROM staff_notes WHERE tenant_id = %s AND idempotency_key = %s",
-                    (self._tenant, ctx.idempotency_key),
-                )
                 row = await cursor.fetchone()
+                if row is None:  # a replay: return the note the first call wrote
+                    cursor = await conn.execute(
+                        "SELECT id, created_at FROM staff_notes WHERE tenant_id = %s AND idempotency_key = %s",
+                        (self._tenant, ctx.idempotency_key),
+                    )
+                    row = await cursor.fetchone()
         except psycopg.Error as err:
             raise ConnectorError(
                 "UNAVAILABLE", f"cannot append the note ({translate(err, 'appending')})", retryable=True

@@ -100,3 +100,13 @@ def run_job(
 def register(app: typer.Typer) -> None:
     """Add the ``jobs`` group to the root app."""
     app.add_typer(jobs_app, name="jobs")
+
+
+async def prepare_demo_swarms(brain: Brain) -> dict[str, Any]:
+    """``studio-brain demo``: run the swarms over the demo history (each of the last two weeks as it
+    happened, then today as a recorded job run), so the queue shows drafts from every swarm."""
+    if brain.swarms is None:  # pragma: no cover - always wired by open_brain
+        fail("the swarms are not available")
+    replayed = await brain.swarms.replay(days=14)
+    runs = await _service(brain).run("swarms", trigger="demo")
+    return {"replayed": replayed, **runs[0].summary}

@@ -211,6 +211,8 @@ async def _prepare_demo(brain: Brain) -> None:
     # --- connectors fakes (issue 6) ---
     await connectors.prepare_demo_devices(brain)
     # --- swarms (issue 8) ---
+    swarms = await jobs.prepare_demo_swarms(brain)
+    log.info("demo.swarms.ran", replayed=swarms["replayed"])
 
 
 @app.command()

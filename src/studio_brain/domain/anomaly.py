@@ -28,7 +28,7 @@ class DetectorConfig:
     min_history_days: int = 14
     window_days: int = 56
     #: |robust z| at or above this is an anomaly
-    threshold: float = 4.0
+    threshold: float = 3.5
     #: the smallest scale, in the metric's own units (counts): a change of less than
     #: ``threshold * scale_floor`` on a flat metric is never an anomaly
     scale_floor: float = 1.0
@@ -126,13 +126,20 @@ def baseline(history: Sequence[Observation], day: date, config: DetectorConfig) 
     scale = flat
     seasonal = False
     if len(groups) == 7 and min(len(g) for g in groups.values()) >= config.min_per_weekday:
-        candidate = tuple(median(groups[w]) - offset for w in range(7))
-        adjusted = [r - candidate[d.weekday()] for d, r in pairs]
-        # fitting one effect per weekday eats degrees of freedom; undo the shrinkage of the residuals
-        per_group = len(pairs) / 7
-        corrected = _residual_scale(adjusted, math.sqrt(per_group / (per_group - 1)))
-        if corrected < flat:
-            effect, scale, seasonal = candidate, corrected, True
+        # keep a weekday's effect only when it stands out from the noise (about two standard errors of a
+        # median of that many days): a real rhythm is kept, chance differences are not fitted
+        kept = []
+        for w in range(7):
+            raw = median(groups[w]) - offset
+            kept.append(raw if abs(raw) > 2.5 * max(flat, config.scale_floor) / math.sqrt(len(groups[w])) else 0.0)
+        if any(kept):
+            effect, seasonal = tuple(kept), True
+            adjusted = [r - effect[d.weekday()] for d, r in pairs]
+            # fitting an effect eats degrees of freedom; undo the shrinkage of those weekdays' residuals
+            fitted = sum(len(groups[w]) for w in range(7) if effect[w])
+            per_group = len(pairs) / 7
+            share = fitted / len(pairs)
+            scale = _residual_scale(adjusted, math.sqrt(1 + share / (per_group - 1)))
     return Baseline(
         center=today_level + offset,
         weekday_effect=effect,

@@ -23,6 +23,7 @@ from studio_brain.domain.capabilities import Capability, Registry, Violation
 from studio_brain.domain.connectors import ConnectorCommand, ConnectorContext, ConnectorMode, DryRunSupport
 from studio_brain.domain.errors import (
     CanonicalisationError,
+    ConfigError,
     Conflict,
     ConnectorError,
     InputInvalid,
@@ -178,6 +179,10 @@ class GatewayService:
         self._tenant_id = tenant_id
         self._events = events
         self._token_source = token_source
+        #: targets some capability keeps a cooldown on: only these need their last start recorded
+        self._cooled_targets = frozenset(
+            c.target.value for c in registry.capabilities.values() if c.cooldown_seconds
+        )
 
     # --- registry ------------------------------------------------------------------------------------
 
@@ -348,16 +353,16 @@ class GatewayService:
             request_id=request_id,
             rationale=rationale,
         )
-        async with self._store.transaction(principal.tenant_id) as tx:
-            kill = await self._kill(tx)
+        # a first decision without the kill switch, before any dry-run; the transaction that inserts
+        # decides again with the switch read in it
         decision = decide_create(
-            principal=principal, capability=capability, input=input, rationale=rationale, kill=kill
+            principal=principal, capability=capability, input=input, rationale=rationale, kill=KillSwitch()
         )
-        if input is None and decision.allowed:
+        if decision.allowed and not isinstance(input, dict):
             decision = refuse(
-                ReasonCode.INPUT_INVALID, "input cannot be hashed canonically", decision.approval_state
+                ReasonCode.INPUT_INVALID, "input must be a JSON object", decision.approval_state
             )
-        if not decision.allowed or capability is None:
+        if not decision.allowed or capability is None or not isinstance(input, dict):
             await self._audit_refusal(principal, subject, decision)
         effects = predicted_effects
         extra: dict[str, Any] = {}
@@ -394,11 +399,23 @@ class GatewayService:
             created_at=now,
             updated_at=now,
             idempotency_key=idempotency_key,
-            approval_state=decision.approval_state,
+            approval_state=ApprovalState.REQUIRED
+            if capability.requires_approval
+            else ApprovalState.NOT_APPLICABLE,
             extra=extra,
         )
         try:
             async with self._store.transaction(principal.tenant_id) as tx:
+                # decided inside the transaction that inserts, so the kill switch read is current
+                decision = decide_create(
+                    principal=principal,
+                    capability=capability,
+                    input=input,
+                    rationale=rationale,
+                    kill=await self._kill(tx),
+                )
+                if not decision.allowed:
+                    raise _Refused(decision)
                 if idempotency_key is not None:
                     earlier = await tx.proposal_by_idempotency_key(idempotency_key)
                     if earlier is not None:
@@ -473,7 +490,9 @@ class GatewayService:
             raise NotFound(f"no proposal {proposal_id}")
         return proposal
 
-    async def list_proposals(self, principal: Principal, where: ProposalFilter | None = None) -> list[Proposal]:
+    async def list_proposals(
+        self, principal: Principal, where: ProposalFilter | None = None
+    ) -> list[Proposal]:
         where = where or ProposalFilter()
         if not 1 <= where.limit <= MAX_PAGE:
             raise InputInvalid(f"limit must be between 1 and {MAX_PAGE}")
@@ -729,7 +748,10 @@ class GatewayService:
             else None
         )
         exemption: Exemption | None = None
-        if capability is not None and capability.exemptable and proposal.status is not Status.EXECUTED:
+        approval_current = proposal.status is Status.APPROVED and (
+            proposal.approval_expires_at is not None and now < proposal.approval_expires_at
+        )
+        if capability is not None and capability.exemptable and not approval_current:
             for candidate in await tx.exemptions(capability_id=capability.id):
                 if candidate.covers(
                     tenant_id=proposal.tenant_id,
@@ -795,7 +817,8 @@ class GatewayService:
             raise _Refused(
                 refuse(ReasonCode.IDEMPOTENCY_KEY_REUSED, err.message, decision.approval_state)
             ) from err
-        await tx.mark_target_started(target, now)
+        if target in self._cooled_targets:
+            await tx.mark_target_started(target, now)
         await tx.audit(
             self._draft(
                 principal, subject, decision, action="capability.proposal.executing", proposal=running
@@ -839,6 +862,9 @@ class GatewayService:
             unknown = err.kind in ("TIMEOUT", "UNKNOWN")
             event = Event.LOSE_TRACK if unknown else Event.FAIL
             changes = {"error": f"{err.kind}: {err.message}"}
+        except (Conflict, ConfigError, InputInvalid) as err:
+            # connectors raise these before sending anything (e.g. a reused idempotency key)
+            event, changes = Event.FAIL, {"error": f"{err.code}: {err.message}"}
         except asyncio.CancelledError:
             await asyncio.shield(
                 self._finish(

@@ -233,7 +233,7 @@ class JobService:
                 actor_type=ActorType.SYSTEM,
                 actor_id=SCHEDULER_ACTOR,
                 action=f"scheduler.job.{run.status.value}",
-                target=f"job:{run.job}",
+                target="local",
                 rationale=run.error or f"{run.job} {run.status.value} ({trigger})",
                 approval_state=ApprovalState.NOT_APPLICABLE,
                 input_hash=sha256_hex(inputs),
@@ -243,6 +243,7 @@ class JobService:
                 request_id=run.id,
                 correlation_id=run.id,
                 metadata={
+                    "job": run.job,
                     "status": run.status.value,
                     "trigger": trigger,
                     "durationMs": round(run.duration_ms or 0.0, 1),

@@ -213,7 +213,14 @@ async def scheduler_running(
         log.info("scheduler.disabled")
         yield None
         return
-    scheduler = Scheduler(jobs, leader, clock, leader_check_seconds=leader_check_seconds)
+    scheduler = Scheduler(
+        jobs,
+        leader,
+        clock,
+        leader_check_seconds=leader_check_seconds,
+        # a follower retries as often as a leader checks, so a crashed leader is replaced quickly
+        leader_retry_seconds=leader_check_seconds,
+    )
     task = asyncio.create_task(scheduler.run(), name="studio-brain-scheduler")
     try:
         yield scheduler

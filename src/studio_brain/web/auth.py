@@ -150,19 +150,18 @@ class Authenticator:
     """Turns a request's credentials into a Principal. One per app, built from the Brain."""
 
     settings: Settings
-    admin_token: SecretStr
     firebase: FirebaseTokenVerifier
     agents: AgentTokenVerifier | None = None
     #: a wall clock in seconds; replaced in tests
     now: Callable[[], float] = time.time
     _used_logins: dict[str, float] = field(default_factory=dict)
+    _admin_token: SecretStr | None = None
 
     @classmethod
     def for_brain(cls, brain: Brain) -> Authenticator:
         settings = brain.settings
         return cls(
             settings=settings,
-            admin_token=load_or_create_admin_token(settings.admin_token, settings.home),
             firebase=FirebaseTokenVerifier(
                 project_id=settings.firebase_project_id or settings.firestore_project_id,
                 tenant_id=settings.tenant_id,
@@ -171,6 +170,13 @@ class Authenticator:
             ),
             agents=getattr(brain, "gateway", None),
         )
+
+    @property
+    def admin_token(self) -> SecretStr:
+        """Read (or, at first run, generated and stored 0600) when first needed, not at import or app build."""
+        if self._admin_token is None:
+            self._admin_token = load_or_create_admin_token(self.settings.admin_token, self.settings.home)
+        return self._admin_token
 
     @property
     def tenant_id(self) -> str:

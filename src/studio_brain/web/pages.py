@@ -83,6 +83,8 @@ TEMPLATES.env.globals["reason_words"] = view.reason_words
 TEMPLATES.env.globals["refusal_code"] = view.refusal_code
 TEMPLATES.env.filters["short_hash"] = view.short_hash
 TEMPLATES.env.filters["number"] = view.format_number
+TEMPLATES.env.filters["reading"] = view.reading
+TEMPLATES.env.globals["parse_iso"] = view.parse_iso
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -427,7 +429,7 @@ _APPROVAL_VALUES = [state.value for state in ApprovalState]
 
 
 #: events verified during a page load; a longer unverified stretch waits for "Verify now"
-VERIFY_INLINE_MAX = 20_000
+VERIFY_INLINE_MAX = 5_000
 #: how long a verified position is trusted before the whole chain is checked again
 VERIFIED_TTL_SECONDS = 24 * 3600
 
@@ -767,6 +769,8 @@ async def _proposal_view(
     capability = gateway.registry.get(proposal.capability_id)
     status = proposal.status
     approved_already = any(a.approver_id == page.principal.actor_id for a in proposal.approvals)
+    # the gateway refuses self-approval (SELF_APPROVAL_FORBIDDEN); the page does not offer it either
+    own = proposal.requested_by == page.principal.actor_id
     return render(
         request,
         "proposal.html",
@@ -786,7 +790,8 @@ async def _proposal_view(
         refusal=refusal,
         form=form or {},
         # offer only what the state machine allows; the gateway still decides (and explains) the rest
-        can_approve=can(status, Event.APPROVE) and not approved_already,
+        can_approve=can(status, Event.APPROVE) and not approved_already and not own,
+        own=own and can(status, Event.APPROVE),
         can_reject=can(status, Event.REJECT),
         can_execute=status is Status.APPROVED
         or (

@@ -5,6 +5,7 @@ Pure functions (no I/O, no clock: ``now`` is passed in), so the pages stay thin 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -329,6 +330,28 @@ def refusal_code(metadata: Mapping[str, Any]) -> str | None:
     if not isinstance(code, str) or code == "ALLOWED":
         return None
     return code
+
+
+def reading(value: Any) -> str:
+    """A device reading as text: numbers and words as they are, nothing as a dash, structures as JSON."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def parse_iso(text: Any) -> datetime | None:
+    """An aware datetime from ISO-8601 text (as devices report it), or None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def short_hash(value: str | None, length: int = 12) -> str:

@@ -39,7 +39,7 @@ from studio_brain.domain.connectors import (
     connector_error,
     error_kind,
 )
-from studio_brain.domain.errors import ConnectorError
+from studio_brain.domain.errors import Conflict, ConnectorError
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.logging import get_logger, redact_text
 from studio_brain.ports import Clock
@@ -258,8 +258,13 @@ class HttpConnector:
         request = self._write_request(command)
         self._require_path(request.path, write=True)
         if ctx.idempotency_key is not None and ctx.idempotency_key in self._done:
+            done = self._done[ctx.idempotency_key]
+            if done.input_hash != self._input_hash(command.as_input()):
+                raise Conflict(
+                    f"{self._id}: idempotency key reused for a different command; nothing was sent"
+                )
             self._log.info("connector.write.replayed", action=command.action, request_id=ctx.request_id)
-            return self._done[ctx.idempotency_key]
+            return done
         if ctx.dry_run:
             data = {"dryRun": True, "wouldSend": request.describe()}
             return self._respond(ctx, command.as_input(), data, started=started, dry_run=True)
@@ -288,12 +293,15 @@ class HttpConnector:
     ) -> ConnectorResponse:
         return ConnectorResponse(
             request_id=ctx.request_id,
-            input_hash=sha256_hex({"connector": self._id, "input": input}),
+            input_hash=self._input_hash(input),
             output_hash=sha256_hex(data),
             data=data,
             dry_run=dry_run,
             latency_ms=(time.perf_counter() - started) * 1000.0,
         )
+
+    def _input_hash(self, input: dict[str, Any]) -> str:
+        return sha256_hex({"connector": self._id, "input": input})
 
     def _require_path(self, path: str, *, write: bool) -> None:
         patterns = self.write_paths if write else self.read_paths

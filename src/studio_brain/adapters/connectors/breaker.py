@@ -123,12 +123,9 @@ class CircuitBreaker:
     def record_failure(self, kind: ErrorKind) -> None:
         """Count a failed call. Only device-side failures count (AUTH or NOT_ALLOWED say nothing
         about the device's health), but any failure ends a half-open trial."""
-        was_trial = self._trial_in_flight
         self._trial_in_flight = False
         if not kind.trips_breaker:
-            if was_trial:
-                # the trial got an answer, just not a usable one: let the next call try again
-                return
+            # the device answered (e.g. 401): nothing to count; a half-open breaker lets the next call try
             return
         self._failures += 1
         if self._state is BreakerState.HALF_OPEN or self._failures >= self._threshold:

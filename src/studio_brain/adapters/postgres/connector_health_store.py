@@ -1,4 +1,7 @@
-"""ConnectorHealthStore on PostgreSQL: every health-check result, newest per connector for the cockpit."""
+"""ConnectorHealthStore on PostgreSQL: every health-check result, newest per connector for the cockpit.
+
+Each transaction sets ``studio_brain.tenant_id`` so the table's row-level security policy applies to a
+non-superuser application role, as on the gateway's tables."""
 
 from __future__ import annotations
 
@@ -33,6 +36,10 @@ def _health(row: dict[str, Any]) -> ConnectorHealth:
     )
 
 
+async def _scope(conn: psycopg.AsyncConnection[dict[str, Any]], tenant_id: str) -> None:
+    await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (tenant_id,))
+
+
 class PostgresConnectorHealthStore:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -40,6 +47,7 @@ class PostgresConnectorHealthStore:
     async def record(self, tenant_id: str, health: ConnectorHealth) -> None:
         try:
             async with self._db.connection() as conn:
+                await _scope(conn, tenant_id)
                 await conn.execute(
                     f"INSERT INTO connector_health_checks (id, tenant_id, {_COLUMNS})"
                     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -60,9 +68,10 @@ class PostgresConnectorHealthStore:
         except psycopg.Error as err:
             raise translate(err, "recording a connector health check") from err
 
-    async def _rows(self, query: str, params: tuple[Any, ...]) -> list[ConnectorHealth]:
+    async def _rows(self, tenant_id: str, query: str, params: tuple[Any, ...]) -> list[ConnectorHealth]:
         try:
             async with self._db.connection() as conn:
+                await _scope(conn, tenant_id)
                 cursor = await conn.execute(query, params)
                 return [_health(row) for row in await cursor.fetchall()]
         except psycopg.Error as err:
@@ -70,6 +79,7 @@ class PostgresConnectorHealthStore:
 
     async def latest(self, tenant_id: str) -> list[ConnectorHealth]:
         return await self._rows(
+            tenant_id,
             f"SELECT DISTINCT ON (connector_id) {_COLUMNS} FROM connector_health_checks WHERE tenant_id = %s"
             " ORDER BY connector_id, checked_at DESC, id DESC",
             (tenant_id,),
@@ -77,6 +87,7 @@ class PostgresConnectorHealthStore:
 
     async def history(self, tenant_id: str, connector_id: str, *, limit: int = 50) -> list[ConnectorHealth]:
         return await self._rows(
+            tenant_id,
             f"SELECT {_COLUMNS} FROM connector_health_checks WHERE tenant_id = %s AND connector_id = %s"
             " ORDER BY checked_at DESC, id DESC LIMIT %s",
             (tenant_id, connector_id, max(1, min(limit, 1000))),

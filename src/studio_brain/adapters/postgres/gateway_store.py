@@ -261,16 +261,21 @@ class PostgresGatewayTransaction:
         )
 
     async def take_rate_tokens(self, takes: Sequence[tuple[str, datetime, int]]) -> bool:
-        for bucket, window_start, limit in takes:
-            row = await self._one(
-                "INSERT INTO gateway_rate_buckets AS b (tenant_id, bucket, window_start, count)"
-                " VALUES (%s, %s, %s, 1) ON CONFLICT (tenant_id, bucket, window_start)"
-                " DO UPDATE SET count = b.count + 1 WHERE b.count < %s RETURNING count",
-                (self._tenant, bucket, window_start, limit),
-            )
-            if row is None or row["count"] > limit:
-                return False
-        return True
+        if not takes:
+            return True
+        # one statement: every bucket counts one use unless it is at its limit; all must count
+        values = ", ".join(["(%s, %s::timestamptz, %s::int)"] * len(takes))
+        params: list[Any] = [v for take in takes for v in take]
+        rows = await self._all(
+            f"WITH t(bucket, window_start, lim) AS (VALUES {values})"
+            " INSERT INTO gateway_rate_buckets AS b (tenant_id, bucket, window_start, count)"
+            " SELECT %s, bucket, window_start, 1 FROM t WHERE lim > 0"
+            " ON CONFLICT (tenant_id, bucket, window_start) DO UPDATE SET count = b.count + 1"
+            " WHERE b.count < (SELECT lim FROM t WHERE t.bucket = EXCLUDED.bucket)"
+            " RETURNING bucket",
+            [*params, self._tenant],
+        )
+        return len(rows) == len(takes)
 
     async def rate_buckets(self, *, limit: int) -> list[RateBucket]:
         rows = await self._all(

@@ -108,14 +108,15 @@ _ROWS = {DraftKind.OPS: ops_row, DraftKind.FINANCE: finance_row, DraftKind.MARKE
 class _Sink:
     """Add-only view of the service for one swarm (nothing else is reachable through it)."""
 
-    __slots__ = ("_actor", "_add")
+    __slots__ = ("_actor", "_add", "_at")
 
-    def __init__(self, service: DraftService, actor_id: str) -> None:
+    def __init__(self, service: DraftService, actor_id: str, at: datetime | None) -> None:
         self._add = service._record
         self._actor = actor_id
+        self._at = at
 
     async def add(self, finding: Finding) -> DraftOutcome:
-        outcome, _ = await self._add(finding, actor_type=ActorType.SYSTEM, actor_id=self._actor)
+        outcome, _ = await self._add(finding, actor_type=ActorType.SYSTEM, actor_id=self._actor, at=self._at)
         return outcome
 
 
@@ -137,8 +138,9 @@ class DraftService:
         self._events = events
         self._state = state_store
 
-    def sink(self, swarm: str) -> DraftSink:
-        return _Sink(self, f"swarm:{swarm}")
+    def sink(self, swarm: str, *, at: datetime | None = None) -> DraftSink:
+        """The add-only sink a swarm writes through; ``at`` dates its drafts (replaying a past day)."""
+        return _Sink(self, f"swarm:{swarm}", at)
 
     # --- reading ------------------------------------------------------------------------------------
     async def list_rows(
@@ -261,7 +263,7 @@ class DraftService:
         await self._audit(
             principal,
             action="marketing.draft.reviewed",
-            target=f"draft:{draft_id}",
+            target="local",
             rationale=rationale,
             inputs={"draftId": draft_id, "from": draft.status.value, "to": wanted.value},
             state=ApprovalState.APPROVED
@@ -273,7 +275,13 @@ class DraftService:
 
     # --- internals ----------------------------------------------------------------------------------
     async def _record(
-        self, finding: Finding, *, actor_type: ActorType, actor_id: str, tenant_id: str | None = None
+        self,
+        finding: Finding,
+        *,
+        actor_type: ActorType,
+        actor_id: str,
+        tenant_id: str | None = None,
+        at: datetime | None = None,
     ) -> tuple[DraftOutcome, str | None]:
         tenant = tenant_id or self._tenant
         draft_id = self._ids.new_id()
@@ -283,7 +291,7 @@ class DraftService:
             draft_id=draft_id,
             actor_type=actor_type.value,
             actor_id=actor_id,
-            at=self._clock.now(),
+            at=at or self._clock.now(),
         )
         if outcome is not DraftOutcome.CREATED:
             log.debug("draft.suppressed", rule_id=finding.rule_id, outcome=outcome)
@@ -295,7 +303,7 @@ class DraftService:
                     actor_type=actor_type,
                     actor_id=actor_id,
                     action=f"draft.{finding.kind.value}.created",
-                    target=f"draft:{draft_id}",
+                    target="local",
                     rationale=finding.title,
                     approval_state=ApprovalState.NOT_APPLICABLE,
                     input_hash=sha256_hex(
@@ -304,7 +312,12 @@ class DraftService:
                     output_hash=sha256_hex({"draftId": draft_id, "outcome": outcome.value}),
                     request_id=draft_id,
                     correlation_id=draft_id,
-                    metadata={"ruleId": finding.rule_id, "severity": finding.severity.value},
+                    metadata={
+                        "draftId": draft_id,
+                        "kind": finding.kind.value,
+                        "ruleId": finding.rule_id,
+                        "severity": finding.severity.value,
+                    },
                 )
             )
         return outcome, draft_id
@@ -329,7 +342,7 @@ class DraftService:
         await self._audit(
             principal,
             action=f"{action}.refused",
-            target="drafts",
+            target="local",
             rationale=f"{reason}: {message}",
             inputs={"action": action, "reason": reason},
             state=ApprovalState.REJECTED,

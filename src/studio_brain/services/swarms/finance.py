@@ -33,7 +33,7 @@ class FinanceRules:
     #: pending orders present on each of this many consecutive days without ever draining below today's count
     ageing_days: int = 7
     max_read_age: timedelta = timedelta(hours=24)
-    cooldown_hours: float = 20.0
+    cooldown_hours: float = 72.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -52,7 +52,7 @@ class OpsRules:
     #: any open high-severity report is worth a draft
     high_severity_min: int = 1
     blocked_tickets_min: int = 5
-    cooldown_hours: float = 20.0
+    cooldown_hours: float = 72.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta, tzinfo
 from typing import Any
 
@@ -55,6 +56,28 @@ class SwarmService:
             newest_run=newest,
             freshness=self._freshness,
         )
+
+    async def replay(self, days: int) -> dict[str, Any]:
+        """Run every swarm as it would have run on each of the last ``days`` stored days, oldest first,
+        dating each day's drafts at that day's snapshot (dedupe and cooldown apply as if live). Used by
+        ``studio-brain demo`` so a fresh cockpit shows what the swarms drafted over the recent history."""
+        data = await self.load_input()
+        totals: dict[str, dict[str, int]] = {s.name: {"created": 0, "findings": 0} for s in self._swarms}
+        judged = [run for run in data.history if run.snapshot_date > data.today - timedelta(days=days)]
+        for run in judged:
+            past = replace(
+                data,
+                now=run.generated_at,
+                today=run.snapshot_date,
+                history=[r for r in data.history if r.snapshot_date <= run.snapshot_date],
+                newest_run=run,
+            )
+            for swarm in self._swarms:
+                report = await run_swarm(swarm, past, self._drafts.sink(swarm.name, at=run.generated_at))
+                totals[swarm.name]["created"] += report.created
+                totals[swarm.name]["findings"] += report.findings
+        log.info("swarm.replayed", days=len(judged), **{k: v["created"] for k, v in totals.items()})
+        return {"days": len(judged), **totals}
 
     async def run(self) -> dict[str, Any]:
         """Run every swarm once; the summary (per swarm: findings, created, duplicates, cooling down)."""

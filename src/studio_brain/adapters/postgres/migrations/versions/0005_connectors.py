@@ -45,8 +45,17 @@ def upgrade() -> None:
         "connector_health_checks",
         ["tenant_id", "connector_id", "checked_at"],
     )
+    # Row-level security as on the gateway's tables: a second wall behind the store's tenant filter.
+    op.execute("ALTER TABLE connector_health_checks ENABLE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE connector_health_checks FORCE ROW LEVEL SECURITY")
+    op.execute(
+        "CREATE POLICY tenant_isolation ON connector_health_checks"
+        " USING (tenant_id = current_setting('studio_brain.tenant_id', true))"
+        " WITH CHECK (tenant_id = current_setting('studio_brain.tenant_id', true))"
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP POLICY IF EXISTS tenant_isolation ON connector_health_checks")
     op.drop_index("ix_connector_health_checks_latest", table_name="connector_health_checks")
     op.drop_table("connector_health_checks")

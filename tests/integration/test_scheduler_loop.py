@@ -1,0 +1,199 @@
+"""The scheduler loop on real PostgreSQL and real time (short schedules): catch-up once at start, ticks,
+back-off after a failure, stepping down when the leader lock is lost, and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from studio_brain.adapters.clock import SystemClock, UUID7Factory
+from studio_brain.adapters.postgres.database import Database
+from studio_brain.adapters.postgres.event_store import PostgresEventStore
+from studio_brain.adapters.postgres.leader import PostgresJobLocks, PostgresLeaderLock
+from studio_brain.adapters.postgres.state_store import PostgresStateStore
+from studio_brain.domain.schedule import Every
+from studio_brain.domain.state import JobRun, JobStatus
+from studio_brain.services.jobs import JobContext, JobDefinition, JobService
+from studio_brain.services.scheduling import Scheduler, scheduler_running
+
+pytestmark = pytest.mark.postgres
+
+TENANT = "monsoonfire-main"
+
+
+def make_jobs(database: Database, *, backoff: float = 60.0) -> JobService:
+    return JobService(
+        tenant_id=TENANT,
+        state_store=PostgresStateStore(database),
+        locks=PostgresJobLocks(database),
+        clock=SystemClock(),
+        ids=UUID7Factory(),
+        zone=UTC,
+        events=PostgresEventStore(database, UUID7Factory()),
+        backoff_base_seconds=backoff,
+        backoff_cap_seconds=backoff * 8,
+    )
+
+
+async def runs(database: Database, job: str) -> list[JobRun]:
+    return list(reversed(await PostgresStateStore(database).recent_jobs(TENANT, job=job, limit=500)))
+
+
+async def wait_for(predicate: Any, *, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def ok(_ctx: JobContext) -> Mapping[str, Any]:
+    return {}
+
+
+async def test_a_job_that_missed_its_run_is_caught_up_once_at_start(
+    database: Database, database_url: str
+) -> None:
+    jobs = make_jobs(database)
+    jobs.register(JobDefinition(name="hourly", description="", action=ok, schedule=Every(seconds=3600)))
+    async with scheduler_running(jobs, PostgresLeaderLock(database_url, tenant_id=TENANT), SystemClock()):
+        await wait_for(lambda: _count(database, "hourly", 1))
+        await asyncio.sleep(1.0)
+    recorded = await runs(database, "hourly")
+    assert [r.summary["trigger"] for r in recorded] == ["catch_up"]
+
+
+async def test_a_job_that_already_ran_this_period_is_not_caught_up(
+    database: Database, database_url: str
+) -> None:
+    jobs = make_jobs(database)
+    jobs.register(JobDefinition(name="hourly", description="", action=ok, schedule=Every(seconds=3600)))
+    await jobs.run("hourly")  # ran just now: nothing is missed
+    async with scheduler_running(jobs, PostgresLeaderLock(database_url, tenant_id=TENANT), SystemClock()):
+        await asyncio.sleep(1.5)
+    assert len(await runs(database, "hourly")) == 1
+
+
+async def test_a_scheduled_job_runs_once_per_tick(database: Database, database_url: str) -> None:
+    jobs = make_jobs(database)
+    jobs.register(JobDefinition(name="tick", description="", action=ok, schedule=Every(seconds=1)))
+    async with scheduler_running(jobs, PostgresLeaderLock(database_url, tenant_id=TENANT), SystemClock()):
+        await wait_for(lambda: _count(database, "tick", 4))
+    ticks = [
+        r.summary["scheduledFor"] for r in await runs(database, "tick") if r.summary["trigger"] == "schedule"
+    ]
+    assert len(ticks) >= 2
+    assert len(ticks) == len(set(ticks))
+
+
+async def test_a_failing_job_backs_off_instead_of_running_every_tick(
+    database: Database, database_url: str
+) -> None:
+    async def broken(_ctx: JobContext) -> Mapping[str, Any]:
+        raise RuntimeError("down")
+
+    jobs = make_jobs(database, backoff=30.0)
+    jobs.register(JobDefinition(name="tick", description="", action=broken, schedule=Every(seconds=1)))
+    async with scheduler_running(
+        jobs, PostgresLeaderLock(database_url, tenant_id=TENANT), SystemClock()
+    ) as sched:
+        assert sched is not None
+        await wait_for(lambda: _count(database, "tick", 1))
+        await asyncio.sleep(2.5)
+        due = sched.status.next_due["tick"]
+    # one real attempt; a tick that came while it ran is recorded as a skipped overlap, nothing more
+    attempts = [r for r in await runs(database, "tick") if r.status is not JobStatus.SKIPPED]
+    assert len(attempts) == 1
+    assert due > datetime.now(UTC) + timedelta(seconds=20)
+    [health] = await jobs.health()
+    assert health.consecutive_failures == 1
+    assert health.backoff_until is not None
+
+
+async def test_losing_the_leader_lock_stops_the_running_jobs(database: Database, database_url: str) -> None:
+    started = asyncio.Event()
+
+    async def long(_ctx: JobContext) -> Mapping[str, Any]:
+        started.set()
+        await asyncio.sleep(60)
+        return {}
+
+    jobs = make_jobs(database)
+    jobs.register(JobDefinition(name="long", description="", action=long, schedule=Every(seconds=3600)))
+    lock = PostgresLeaderLock(database_url, tenant_id=TENANT)
+    scheduler = Scheduler(jobs, lock, SystemClock(), leader_check_seconds=0.2, leader_retry_seconds=60)
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.wait_for(started.wait(), timeout=10)
+        assert scheduler.status.leader
+        # the database drops the leader's session (a network cut, a failover, an operator)
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'studio-brain-leader' AND datname = current_database()"
+            )
+        await wait_for(lambda: _status(database, "long", JobStatus.FAILED))
+        assert scheduler.status.running_jobs == set()
+        [run] = await runs(database, "long")
+        assert run.error is not None
+        assert "lost leadership" in run.error
+    finally:
+        scheduler.stop()
+        await asyncio.wait_for(task, timeout=15)
+
+
+async def test_stopping_releases_the_lock_for_another_brain(database: Database, database_url: str) -> None:
+    jobs = make_jobs(database)
+    async with scheduler_running(
+        jobs, PostgresLeaderLock(database_url, tenant_id=TENANT), SystemClock()
+    ) as sched:
+        assert sched is not None
+        await wait_for(lambda: _true(sched.status.leader))
+    other = PostgresLeaderLock(database_url, tenant_id=TENANT)
+    try:
+        assert await other.try_acquire()
+        assert await other.still_held()
+    finally:
+        await other.release()
+
+
+async def test_only_one_lock_holder_at_a_time(database_url: str) -> None:
+    first = PostgresLeaderLock(database_url, tenant_id=TENANT)
+    second = PostgresLeaderLock(database_url, tenant_id=TENANT)
+    other_tenant = PostgresLeaderLock(database_url, tenant_id="another-studio")
+    try:
+        assert await first.try_acquire()
+        assert not await second.try_acquire()
+        assert await other_tenant.try_acquire()
+        await first.release()
+        assert await second.try_acquire()
+    finally:
+        for lock in (first, second, other_tenant):
+            await lock.release()
+
+
+async def test_a_disabled_scheduler_runs_nothing(database: Database, database_url: str) -> None:
+    jobs = make_jobs(database)
+    jobs.register(JobDefinition(name="hourly", description="", action=ok, schedule=Every(seconds=3600)))
+    lock = PostgresLeaderLock(database_url, tenant_id=TENANT)
+    async with scheduler_running(jobs, lock, SystemClock(), enabled=False) as sched:
+        assert sched is None
+        await asyncio.sleep(0.3)
+    assert await runs(database, "hourly") == []
+
+
+async def _count(database: Database, job: str, at_least: int) -> bool:
+    return len(await runs(database, job)) >= at_least
+
+
+async def _status(database: Database, job: str, status: JobStatus) -> bool:
+    return any(r.status is status for r in await runs(database, job))
+
+
+async def _true(value: bool) -> bool:
+    return value
