@@ -223,6 +223,8 @@ def main() -> None:
                 ("Audit, page in the middle", f"/audit?before={middle}"),
                 ("Audit, filtered by action", "/audit?action=capability.proposal"),
                 ("Audit, filtered by actor", "/audit?actor=actor-7"),
+                ("Audit, actor with no events", "/audit?actor=nobody"),
+                ("Audit, capability with no events", "/audit?capability=hubitat.switch.set"),
                 ("Proposals", "/proposals"),
                 ("Proposals, pending only", "/proposals?status=pending_approval"),
                 ("Connectors", "/connectors"),

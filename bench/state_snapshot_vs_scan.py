@@ -34,11 +34,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from studio_brain.adapters.clock import SystemClock  # noqa: E402
-from studio_brain.adapters.firestore import FirestoreReader  # noqa: E402
-from studio_brain.adapters.rule_files import load_rule_table  # noqa: E402
-from studio_brain.domain.rules import RuleTable  # noqa: E402
-from studio_brain.domain.snapshot import CloudRead, QueryStatus  # noqa: E402
+from studio_brain.adapters.clock import SystemClock
+from studio_brain.adapters.firestore import FirestoreReader
+from studio_brain.adapters.rule_files import load_rule_table
+from studio_brain.domain.rules import RuleTable
+from studio_brain.domain.snapshot import CloudRead, QueryStatus
 
 JAR = Path("/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar")
 
@@ -176,7 +176,7 @@ def start_emulator() -> tuple[str, subprocess.Popen[bytes] | None]:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://{host}/", timeout=1):  # noqa: S310 - loopback
+            with urllib.request.urlopen(f"http://{host}/", timeout=1):
                 return host, process
         except OSError:
             time.sleep(0.3)

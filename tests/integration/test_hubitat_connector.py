@@ -152,3 +152,15 @@ async def test_the_fake_records_an_unauthorised_write_attempt_too(hub: FakeMaker
     assert response.status_code == 401
     assert [(w.path, w.authorised) for w in hub.writes] == [("/apps/api/7/devices/21/off", False)]
     assert hub.devices["21"].attributes["switch"][0] == "on"
+
+
+async def test_commands_shaped_as_the_gateway_builds_them_work(hub: FakeMakerApi, clock: FakeClock) -> None:
+    # the gateway passes the capability input as args and maps deviceField/commandField
+    writer = connect(hub, clock, mode=ConnectorMode.READ_WRITE, allowlist=WriteAllowlist.parse(["21:off"]))
+    switch = ConnectorCommand(
+        action="switch.set", device_id="21", command="off", args={"deviceId": "21", "state": "off"}
+    )
+    assert (await writer.execute(ctx(), switch)).data["device"]["attributes"]["switch"] == "off"
+    read = ConnectorCommand(action="devices.read", args={"deviceId": "14"}, write=False)
+    assert (await writer.execute(ctx(), read)).data["device"]["label"] == "Front Door Lock"
+    assert len(hub.writes) == 1

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from studio_brain.bootstrap import DatabaseTarget, open_brain
 from studio_brain.cli.main import app
 from studio_brain.cli.state import prepare_demo_state, render_history
+from studio_brain.domain.errors import ConfigError
 from studio_brain.domain.state import Completeness, SnapshotRun
 from studio_brain.logging import configure_logging
 from studio_brain.settings import load_settings
@@ -182,3 +183,19 @@ def test_the_history_table_marks_trends_day_over_day_on_a_terminal() -> None:
     assert [line.split()[1] for line in with_arrows[1:]] == ["5", "7↑", "4↓", "4"]
     plain = render_history(runs, arrows=False)
     assert [line.split()[1] for line in plain[1:]] == ["5", "7", "4", "4"]
+
+
+async def test_a_finance_endpoint_without_a_refresh_token_stops_start_up(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        database_url=database_url, home=tmp_path, functions_finance_url="https://functions.example/finance"
+    )
+    with pytest.raises(ConfigError, match="STUDIO_BRAIN_FUNCTIONS_REFRESH_TOKEN"):
+        async with open_brain(settings, target=DatabaseTarget(url=database_url, embedded=None)):
+            pass
+
+
+def test_a_finance_endpoint_must_be_a_url() -> None:
+    with pytest.raises(ConfigError, match="STUDIO_BRAIN_FUNCTIONS_FINANCE_URL"):
+        load_settings(functions_finance_url="functions.example/finance")

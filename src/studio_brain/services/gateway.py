@@ -742,6 +742,9 @@ class GatewayService:
         now = self._clock.now()
         capability = self._registry.get(proposal.capability_id)
         kill = await self._kill(tx)
+        if kill.unreadable:
+            # fail closed, and leave the (aborted) transaction before anything else reads
+            raise _Refused(refuse(ReasonCode.KILL_SWITCH_ACTIVE, "the kill switch state cannot be read"))
         connector = (
             self._connectors.connector_for(proposal.tenant_id, capability.target.value)
             if capability
@@ -944,7 +947,7 @@ class GatewayService:
                 await self._missing(principal, proposal_id, "capability.proposal.dry_run", request_id)
             capability = self._registry.get(proposal.capability_id)
             kill = await self._kill(tx)
-            exemptions = await tx.exemptions(capability_id=proposal.capability_id)
+            exemptions = [] if kill.unreadable else await tx.exemptions(capability_id=proposal.capability_id)
         now = self._clock.now()
         connector = self._connectors.connector_for(proposal.tenant_id, proposal.target)
         exemption = next(

@@ -31,6 +31,7 @@ from studio_brain.web.api.proposals import gateway
 from studio_brain.web.api.shapes import (
     bucket_json,
     capability_json,
+    event_json,
     exemption_json,
     kill_switch_json,
     proposal_json,
@@ -45,28 +46,6 @@ router = APIRouter(
 )
 
 Limit = Query(default=50, ge=1, le=10_000, description="most rows to return (no hidden cap)")
-
-
-def audit_row(event: AuditEvent) -> dict[str, Any]:
-    """An audit event in the Portal's ``AuditEvent`` shape (plus seq, hashes and ids for the curious)."""
-    return {
-        "id": event.id,
-        "seq": event.seq,
-        "at": iso(event.at),
-        "actorType": event.actor_type.value,
-        "actorId": event.actor_id,
-        "action": event.action,
-        "rationale": event.rationale,
-        "target": event.target,
-        "capabilityId": event.capability_id,
-        "approvalState": event.approval_state.value,
-        "inputHash": event.input_hash,
-        "outputHash": event.output_hash,
-        "requestId": event.request_id,
-        "correlationId": event.correlation_id,
-        "metadata": event.metadata,
-        "hash": event.hash,
-    }
 
 
 class RowsResponse(BaseModel):
@@ -134,7 +113,7 @@ async def ops_audit(
     page = await events(brain).query(
         caller.tenant_id, AuditQuery(action_prefix="ops", newest_first=True, limit=limit)
     )
-    return RowsResponse(rows=[audit_row(e) for e in page.events])
+    return RowsResponse(rows=[event_json(e) for e in page.events])
 
 
 class DegradedBody(BaseModel):
@@ -321,7 +300,7 @@ async def capabilities_audit(
         ),
         limit,
     )
-    return RowsResponse(rows=[audit_row(e) for e in rows])
+    return RowsResponse(rows=[event_json(e) for e in rows])
 
 
 async def _newest_events(
@@ -366,7 +345,7 @@ async def capabilities_audit_export(
     limit: int = Query(default=500, ge=1, le=10_000, description="newest events; honoured exactly"),
 ) -> ExportResponse:
     newest = await _newest_events(brain, caller.tenant_id, AuditQuery(newest_first=True), limit)
-    rows = [audit_row(e) for e in reversed(newest)]  # oldest first, as a chain reads
+    rows = [event_json(e) for e in reversed(newest)]  # oldest first, as a chain reads
     audit = getattr(brain, "audit", None)
     public_key: str | None = audit.public_key if audit is not None else None
     manifest = {
@@ -396,7 +375,7 @@ async def delegation_traces(
         limit,
         keep=lambda e: e.actor_type is ActorType.AGENT,
     )
-    return RowsResponse(rows=[audit_row(e) for e in rows])
+    return RowsResponse(rows=[event_json(e) for e in rows])
 
 
 @router.get("/capabilities/rate-limits/events", response_model=RowsResponse, summary="Rate-limit refusals")
@@ -410,7 +389,7 @@ async def rate_limit_events(
         limit,
         keep=_rate_limited,
     )
-    return RowsResponse(rows=[audit_row(e) for e in rows])
+    return RowsResponse(rows=[event_json(e) for e in rows])
 
 
 def _rate_limited(event: AuditEvent) -> bool:

@@ -241,9 +241,11 @@ class HttpConnector:
     async def execute(self, ctx: ConnectorContext, command: ConnectorCommand) -> ConnectorResponse:
         started = time.perf_counter()
         if not command.write:
-            data = await self._read(
-                ctx, {"action": command.action, "deviceId": command.device_id, **command.args}
-            )
+            # a parametrised read: the command's own fields win over anything of the same name in args
+            read_input: dict[str, Any] = {**command.args, "action": command.action}
+            if command.device_id is not None:
+                read_input["deviceId"] = command.device_id
+            data = await self._read(ctx, read_input)
             return self._respond(ctx, command.as_input(), data, started=started)
         # Safety order matters: read-only first, before anything is parsed or sent.
         if self._mode is not ConnectorMode.READ_WRITE:

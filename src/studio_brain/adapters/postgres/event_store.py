@@ -9,6 +9,7 @@ fork impossible even if the lock were bypassed; triggers refuse UPDATE, DELETE a
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -43,6 +44,9 @@ COLUMNS = (
     " approval_state, input_hash, output_hash, request_id, correlation_id, metadata, prev_hash, hash"
 )
 _INSERT = f"INSERT INTO audit_events ({COLUMNS}) VALUES ({', '.join(['%s'] * 18)})"
+#: what reads select: metadata as JSON text, parsed by :func:`event_from_row` (twice as fast as the
+#: driver's JSONB loader over a million rows, which matters to ``audit verify``)
+READ_COLUMNS = COLUMNS.replace("metadata,", "metadata::text,")
 #: rows fetched per round trip by the server-side cursor of :meth:`PostgresEventStore.stream`
 STREAM_BATCH = 5000
 
@@ -50,6 +54,7 @@ _ACTOR_TYPES = {a.value: a for a in ActorType}
 _APPROVAL_STATES = {a.value: a for a in ApprovalState}
 
 AnyConnection = psycopg.AsyncConnection[Any]
+_loads = json.loads
 
 
 def event_from_row(row: TupleRow) -> AuditEvent:
@@ -90,7 +95,7 @@ def event_from_row(row: TupleRow) -> AuditEvent:
         output_hash=output_hash,
         request_id=request_id,
         correlation_id=correlation_id,
-        metadata=metadata,
+        metadata=_loads(metadata) if isinstance(metadata, str) else metadata,
         prev_hash=prev_hash,
         hash=hash_,
     )
@@ -246,7 +251,7 @@ class PostgresEventStore:
                 params.append(query.after_seq)
             order = "seq"
         params.append(query.limit + 1)  # one more than asked tells whether another page exists
-        sql = f"SELECT {COLUMNS} FROM audit_events WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s"
+        sql = f"SELECT {READ_COLUMNS} FROM audit_events WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s"
         try:
             async with self._db.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
                 await cur.execute(sql, params)
@@ -260,22 +265,23 @@ class PostgresEventStore:
     async def stream(
         self, tenant_id: str, *, from_seq: int = 1, to_seq: int | None = None
     ) -> AsyncIterator[AuditEvent]:
-        sql = f"SELECT {COLUMNS} FROM audit_events WHERE tenant_id = %s AND seq >= %s"
+        sql = f"SELECT {READ_COLUMNS} FROM audit_events WHERE tenant_id = %s AND seq >= %s"
         params: list[Any] = [tenant_id, from_seq]
         if to_seq is not None:
             sql += " AND seq <= %s"
             params.append(to_seq)
         sql += " ORDER BY seq"
         try:
-            async with (
-                self._db.connection() as conn,
-                conn.cursor("audit_stream", row_factory=tuple_row) as cur,
-            ):
-                cur.itersize = STREAM_BATCH
-                await cur.execute(sql, params)
-                while rows := await cur.fetchmany(STREAM_BATCH):
-                    for row in rows:
-                        yield event_from_row(row)
+            async with self._db.connection() as conn:
+                # In UTC the driver stamps rows with datetime.timezone.utc, not a ZoneInfo lookup per row
+                # (SET LOCAL: the pooled connection returns to its own zone when this transaction ends).
+                await conn.execute("SET LOCAL TIME ZONE 'UTC'")
+                async with conn.cursor("audit_stream", row_factory=tuple_row) as cur:
+                    cur.itersize = STREAM_BATCH
+                    await cur.execute(sql, params)
+                    while rows := await cur.fetchmany(STREAM_BATCH):
+                        for row in rows:
+                            yield event_from_row(row)
         except psycopg.Error as err:
             raise translate(err, "streaming the audit log") from err
 
@@ -283,7 +289,7 @@ class PostgresEventStore:
         try:
             async with self._db.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
                 await cur.execute(
-                    f"SELECT {COLUMNS} FROM audit_events WHERE tenant_id = %s ORDER BY seq DESC LIMIT 1",
+                    f"SELECT {READ_COLUMNS} FROM audit_events WHERE tenant_id = %s ORDER BY seq DESC LIMIT 1",
                     (tenant_id,),
                 )
                 row = await cur.fetchone()

@@ -186,14 +186,13 @@ class PostgresGatewayTransaction:
 
     async def kill_switch_entries(self) -> list[KillSwitchEntry]:
         try:
-            # a savepoint, so a failed read leaves the transaction usable (the caller fails closed)
-            async with self._conn.transaction():
-                rows = await self._all(
-                    "SELECT scope, enabled, rationale, updated_by, updated_at FROM gateway_kill_switch"
-                    " WHERE tenant_id = %s ORDER BY scope",
-                    (self._tenant,),
-                )
+            rows = await self._all(
+                "SELECT scope, enabled, rationale, updated_by, updated_at FROM gateway_kill_switch"
+                " WHERE tenant_id = %s ORDER BY scope",
+                (self._tenant,),
+            )
         except psycopg.Error as err:
+            # the transaction is aborted now; the caller fails closed and leaves it
             raise translate(err, "reading the kill switch") from err
         return [KillSwitchEntry(**r) for r in rows]
 

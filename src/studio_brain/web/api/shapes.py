@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from studio_brain.domain.audit import AuditEvent
 from studio_brain.domain.capabilities import Capability, Violation
 from studio_brain.domain.policy import Exemption, KillSwitchEntry, RateBucket
 from studio_brain.domain.proposals import Proposal
@@ -136,3 +137,31 @@ def exemption_json(e: Exemption) -> dict[str, Any]:
 
 def bucket_json(b: RateBucket) -> dict[str, Any]:
     return {"bucket": b.bucket, "windowStart": iso(b.window_start), "count": b.count}
+
+
+def event_json(event: AuditEvent) -> dict[str, Any]:
+    """An audit event for reading: the Portal's ``AuditEvent`` fields plus seq, ids and chain hashes.
+
+    Deliberately not the canonical export form (``event_to_json``): that one is for verification and
+    costs several times more CPU per row; downloads use it, pages do not need it.
+    """
+    return {
+        "id": event.id,
+        "seq": event.seq,
+        "tenantId": event.tenant_id,
+        "at": iso(event.at),
+        "actorType": event.actor_type.value,
+        "actorId": event.actor_id,
+        "action": event.action,
+        "capabilityId": event.capability_id,
+        "target": event.target,
+        "rationale": event.rationale,
+        "approvalState": event.approval_state.value,
+        "inputHash": event.input_hash,
+        "outputHash": event.output_hash,
+        "requestId": event.request_id,
+        "correlationId": event.correlation_id,
+        "metadata": event.metadata,
+        "prevHash": event.prev_hash,
+        "hash": event.hash,
+    }

@@ -1,4 +1,9 @@
-"""StudioState (rule tables, cloud reads) (issue 4). A no-op until that issue adds its tables.
+"""StudioState (issue 4): intentionally no tables of its own.
+
+Snapshot runs and diffs live in the foundation's ``snapshot_runs``/``snapshot_diffs`` (0001); every run records
+its rule table's version and hash, and the full rule-table definition travels in the run's
+``studio_state.computed`` audit event, so no separate rule-table store is needed. The revision is kept so the
+chain of revision ids stays stable.
 
 Revision ID: 0003_studio_state
 Revises: 0002_audit
