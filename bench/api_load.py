@@ -7,8 +7,8 @@ Run: .venv/bin/python bench/api_load.py [--clients 16] [--seconds 10] [--events 
 
 - data: the cockpit benchmark's database (``sb_bench_cockpit``, seeded through the real EventStore,
   StateStore and gateway by ``bench/cockpit_pages.py``; topped up only when it holds less than asked);
-- server: ``uvicorn studio_brain.web.app:app_from_environment --factory`` in its own process (one worker)
-  on a free loopback port;
+- server: ``uvicorn studio_brain.web.app:app_from_environment --factory`` in its own process
+  (``--workers``, default 1) on a free loopback port, scheduler off; planner statistics refreshed first;
 - load: a second process — ``wrk`` (Debian package ``wrk``) when installed, else an httpx client in a
   subprocess — holding ``--clients`` keep-alive connections, each sending its next request as soon as the
   previous one answered (closed loop, no think time: the hardest reading of "16 concurrent clients"). With
@@ -33,12 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# the data set and server start-up are shared with the cockpit benchmark (same seed, same database)
-from bench.cockpit_pages import ADMIN_TOKEN, ensure_database, seed, start_server  # noqa: E402
+# the data set is shared with the cockpit benchmark (same seed, same database)
+from bench.cockpit_pages import ADMIN_TOKEN, ensure_database, free_port, seed  # noqa: E402
+
+from studio_brain.adapters.postgres.database import libpq_url  # noqa: E402
 
 ADMIN_HEADER = "x-studio-brain-admin-token"
 
@@ -64,6 +67,53 @@ def endpoints(events: int) -> list[tuple[str, str]]:
         ("capabilities", "/api/v1/capabilities"),
         ("portal: audit 100", "/api/capabilities/audit?limit=100"),
     ]
+
+
+def analyze(url: str) -> None:
+    """Fresh planner statistics, as autovacuum would have gathered on a live brain: right after a bulk
+    seed the planner believes the audit table is tiny and picks a full-scan plan for filtered pages."""
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("ANALYZE")
+
+
+def start_server(url: str, home: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """``uvicorn … --factory --workers N`` in its own process group on a free loopback port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STUDIO_BRAIN_")}
+    env.update(
+        STUDIO_BRAIN_DATABASE_URL=url,
+        STUDIO_BRAIN_ADMIN_TOKEN=ADMIN_TOKEN,
+        STUDIO_BRAIN_HOME=str(home),
+        STUDIO_BRAIN_LOG_LEVEL="warning",
+        STUDIO_BRAIN_SCHEDULER_ENABLED="false",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "studio_brain.web.app:app_from_environment",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("the API server did not start within 60 s")
 
 
 # --- load generators (each runs in its own process) -----------------------------------------------
@@ -201,6 +251,7 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=0.0, help="httpx only: requests/s per client (0: closed loop)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     parser.add_argument("--worker", metavar="BASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -219,11 +270,15 @@ def main() -> None:
     print(
         f"data: {args.events:,} audit events, {args.days} daily snapshots (seeding took {seeded['seed_seconds']:.0f} s)"
     )
+    analyze(url)
     home = ROOT / "bench" / "results" / "api-home"
     home.mkdir(parents=True, exist_ok=True)
-    process, base = start_server(url, home)
+    process, base = start_server(url, home, args.workers)
     mode = "closed loop" if args.rate == 0 else f"{args.rate:g} req/s per client"
-    print(f"load: {args.tool}, {args.clients} concurrent clients, {mode}, {args.seconds} s per endpoint")
+    print(
+        f"load: {args.tool}, {args.clients} concurrent clients, {mode}, {args.seconds} s per endpoint; "
+        f"server: {args.workers} uvicorn worker(s)"
+    )
 
     def load(paths: list[str], seconds: int) -> dict[str, Any]:
         if args.tool == "wrk":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import tempfile
@@ -134,10 +135,15 @@ async def verify(url: str, head: AuditEvent, home: Path) -> dict[str, Any]:
             verifier=Ed25519Verifier(),
             clock=SystemClock(),
         )
+        backends = await _backends(db)
+        server_before = _cpu_seconds(backends)
         rss_before = process.memory_info().rss
+        client_before = time.process_time()
         started = time.perf_counter()
         (report,) = await service.verify(TENANT, progress=progress)
         elapsed = time.perf_counter() - started
+        client_cpu = time.process_time() - client_before
+        server_cpu = _cpu_seconds(backends) - server_before
     tenth = rss[: max(1, len(rss) // 10)]
     return {
         "intact": report.intact,
@@ -145,10 +151,35 @@ async def verify(url: str, head: AuditEvent, home: Path) -> dict[str, Any]:
         "checkpoints_trusted": report.checkpoints_trusted,
         "seconds": round(elapsed, 2),
         "events_per_second": round(report.checked / elapsed),
+        "client_cpu_us_per_event": round(client_cpu / report.checked * 1e6, 2),
+        "server_cpu_us_per_event": round(server_cpu / report.checked * 1e6, 2),
         "rss_mib_before": round(rss_before / 2**20, 1),
         "rss_mib_after_first_tenth": round(max(tenth) / 2**20, 1),
         "rss_mib_peak": round(max(rss) / 2**20, 1),
     }
+
+
+async def _backends(db: Database) -> list[psutil.Process]:
+    """The PostgreSQL server processes serving this benchmark's pool (same machine), to count their CPU."""
+    async with db.connection() as conn:
+        cursor = await conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        pids = [row["pid"] for row in await cursor.fetchall()]
+    found: list[psutil.Process] = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(pid))
+    return found
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in processes:
+        try:
+            times = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def raw_sha256(sample: bytes, count: int) -> dict[str, Any]:
@@ -216,6 +247,10 @@ def main() -> None:
     print(
         f"verify: {result['checked']} events in {result['seconds']} s = {result['events_per_second']} events/s, "
         f"intact={result['intact']}, checkpoints trusted={result['checkpoints_trusted']}"
+    )
+    print(
+        f"CPU per event: client (Python) {result['client_cpu_us_per_event']} us, "
+        f"PostgreSQL server {result['server_cpu_us_per_event']} us"
     )
     print(
         f"memory (RSS MiB): before {result['rss_mib_before']}, after first tenth {result['rss_mib_after_first_tenth']},"

@@ -192,6 +192,10 @@ def measure(client: httpx.Client, path: str, requests: int) -> dict[str, float]:
     }
 
 
+def report(label: str, result: dict[str, float]) -> None:
+    print(f"{label:36} {result['p50']:8.1f} {result['p95']:8.1f} {result['max']:8.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -232,10 +236,15 @@ def main() -> None:
             ]
             print(f"{'page':36} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
             for label, path in pages:
-                result = measure(client, path, args.requests)
-                print(
-                    f"{label:36} {result['p50']:8.1f} {result['p95']:8.1f} {result['max']:8.1f}", flush=True
-                )
+                report(label, measure(client, path, args.requests))
+            start = time.perf_counter()
+            verified = client.post("/audit/verify", timeout=900)
+            seconds = time.perf_counter() - start
+            badge = client.get("/audit").text.split('data-testid="verification">', 1)[-1].split("<", 1)[0]
+            print(
+                f"Verify whole chain now (one POST): {seconds:.1f} s, HTTP {verified.status_code}; badge: {badge}"
+            )
+            report("Audit, newest page, chain verified", measure(client, "/audit", args.requests))
     finally:
         process.terminate()
         process.wait(10)

@@ -27,6 +27,7 @@ from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
 from studio_brain.adapters.postgres.migrate import upgrade_to_head
 from studio_brain.domain.audit import ActorType
 from studio_brain.domain.capabilities import parse_registry_toml
+from studio_brain.domain.connectors import ConnectorMode
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.domain.proposals import Status
 from studio_brain.logging import configure_logging
@@ -53,7 +54,9 @@ async def bench(url: str, clients: int, seconds: float) -> None:
         store=PostgresGatewayStore(database, PostgresEventStore(database, ids)),
         registry=registry,
         connectors=DictConnectorDirectory(
-            local_factory=lambda t: LocalNotesConnector(database, tenant_id=t, clock=clock, ids=ids)
+            local_factory=lambda t: LocalNotesConnector(
+                database, tenant_id=t, clock=clock, ids=ids, mode=ConnectorMode.READ_WRITE
+            )
         ),
         clock=clock,
         ids=ids,

@@ -50,7 +50,8 @@ def history(seed: int, days: int) -> dict[str, list[tuple[date, float, str]]]:
             continue
         for name in OPS_METRICS:
             result = read.rule(name)
-            assert result is not None and result.count is not None
+            assert result is not None
+            assert result.count is not None
             series[name].append((day, float(result.count), f"{seed}:{day}"))
     return series
 
@@ -64,7 +65,9 @@ def mad_unit(values: dict[date, float], day: date, window: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=12)
     parser.add_argument("--threshold", type=float, default=DetectorConfig().threshold)
     parser.add_argument("--window", type=int, default=DetectorConfig().window_days)
@@ -120,9 +123,13 @@ def main() -> None:
                         true_flags[mode] += int(ok)
     seconds = time.perf_counter() - started
     metrics = len(OPS_METRICS)
-    print(f"detector: threshold {config.threshold} robust SD, window {config.window_days} days, "
-          f"min history {config.min_history_days}, scale floor {config.scale_floor}")
-    print(f"histories: {args.seeds} seeds x {metrics} metrics, {EVAL_DAYS} evaluation days each; {seconds:.1f} s")
+    print(
+        f"detector: threshold {config.threshold} robust SD, window {config.window_days} days, "
+        f"min history {config.min_history_days}, scale floor {config.scale_floor}"
+    )
+    print(
+        f"histories: {args.seeds} seeds x {metrics} metrics, {EVAL_DAYS} evaluation days each; {seconds:.1f} s"
+    )
     print("\nfalse positives per 90 calm days:")
     for name in OPS_METRICS:
         print(f"  {name:<28} {calm_flags[name] / args.seeds * 90 / EVAL_DAYS:5.2f}")
@@ -136,8 +143,10 @@ def main() -> None:
             print(f"  k = {k:<4} recall {found / total if total else float('nan'):.3f}  ({found}/{total})")
         big = [hits[(mode, k)] for k in SIZES if k >= 4]
         print(f"  k >= 4 recall {sum(f for f, _ in big) / max(1, sum(t for _, t in big)):.3f}")
-        print(f"  precision {true_flags[mode] / max(1, all_flags[mode]):.3f} "
-              f"({true_flags[mode]} right flags of {all_flags[mode]}; {injected_total // 1} injections)")
+        print(
+            f"  precision {true_flags[mode] / max(1, all_flags[mode]):.3f} "
+            f"({true_flags[mode]} right flags of {all_flags[mode]}; {injected_total // 1} injections)"
+        )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from studio_brain.services.gateway import GatewayService
 from studio_brain.services.jobs import JobService
 from studio_brain.services.rebuild import RebuildService
 from studio_brain.services.state import StateService
-from studio_brain.services.swarms.drafts import DraftService
+from studio_brain.services.swarms.drafts import DraftService, GatewayProposalDrafter
 from studio_brain.services.swarms.runner import SwarmService
 from studio_brain.settings import Settings
 
@@ -135,6 +135,7 @@ def _wire_scheduler_and_swarms(brain: Brain) -> None:
         ids=brain.ids,
         events=brain.events,
         state_store=brain.state_store,
+        proposals=GatewayProposalDrafter(brain.gateway) if brain.gateway is not None else None,
     )
     ops = OpsSwarm(
         rules=OpsRules(
@@ -190,7 +191,7 @@ def _wire_scheduler_and_swarms(brain: Brain) -> None:
         snapshot=j.snapshot_job(brain.state) if brain.state is not None else None,
         daily_close=j.daily_close_job(brain.state, s.zone) if brain.state is not None else None,
         connector_health=j.connector_health_job(brain.connector_health) if brain.connector_health else None,
-        audit_checkpoint=None,  # registered once the audit service offers a checkpoint (issue 3)
+        audit_checkpoint=j.audit_checkpoint_job(brain.audit, s.tenant_id) if brain.audit else None,
         swarms=j.swarms_job(brain.swarms),
     ):
         brain.jobs.register(job)
@@ -277,10 +278,13 @@ async def open_brain(
             from studio_brain.adapters.capability_registry import load_registry
             from studio_brain.adapters.local_connector import LocalNotesConnector
             from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
+            from studio_brain.domain.connectors import ConnectorMode
             from studio_brain.services.gateway import DictConnectorDirectory
 
             def _local_notes(tenant_id: str) -> LocalNotesConnector:
-                return LocalNotesConnector(database, tenant_id=tenant_id, clock=clock, ids=brain.ids)
+                return LocalNotesConnector(
+                    database, tenant_id=tenant_id, clock=clock, ids=brain.ids, mode=ConnectorMode.READ_WRITE
+                )
 
             brain.gateway = GatewayService(
                 # the same transaction carries a proposal change and its audit row

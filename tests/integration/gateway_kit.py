@@ -167,7 +167,9 @@ def build_kit(database: Database, *, registry: Registry | None = None, clock: Fa
     roborock = ScriptedConnector("roborock")
 
     def local(tenant_id: str) -> LocalNotesConnector:
-        return LocalNotesConnector(database, tenant_id=tenant_id, clock=clock, ids=ids)
+        return LocalNotesConnector(
+            database, tenant_id=tenant_id, clock=clock, ids=ids, mode=ConnectorMode.READ_WRITE
+        )
 
     service = GatewayService(
         store=store,

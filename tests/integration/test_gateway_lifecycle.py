@@ -9,7 +9,7 @@ import pytest
 
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.domain.audit import ApprovalState
-from studio_brain.domain.errors import NotFound, PolicyRefused
+from studio_brain.domain.errors import InputInvalid, NotFound, PolicyRefused
 from studio_brain.domain.proposals import Status
 from tests.integration.gateway_kit import ALICE, BOB, CAROL, NOTE, TENANT, WHY, Kit, agent, build_kit, staff
 
@@ -515,3 +515,32 @@ async def test_listing_pages_by_keyset_without_hidden_caps(kit: Kit) -> None:
             break
         cursor = (page[-1].created_at, page[-1].id)
     assert len(seen) == len(set(seen)) == 7
+
+
+async def test_a_proposal_that_needs_no_approval_still_runs_only_once(kit: Kit) -> None:
+    read = await kit.service.create_proposal(ALICE, "hubitat.devices.read", {}, "check the devices now")
+    assert read.proposal.status is Status.APPROVED
+    assert read.proposal.tenant_id == ALICE.tenant_id
+    assert (await kit.service.execute(ALICE, read.proposal.id)).proposal.status is Status.EXECUTED
+    assert await refusal(kit.service.execute(ALICE, read.proposal.id)) == "ALREADY_EXECUTED"
+
+
+async def test_a_dry_run_predicts_without_acting_and_reports_the_decision(kit: Kit) -> None:
+    created = await kit.service.create_proposal(
+        ALICE, "hubitat.switch.set", {"deviceId": "5", "state": "off"}, WHY
+    )
+    report = await kit.service.dry_run(BOB, created.proposal.id)
+    assert report["decision"]["reasonCode"] == "APPROVAL_REQUIRED"
+    assert report["predictedEffects"] == ["switch.set 5 off"]
+    assert kit.hubitat.calls == []
+    assert (await kit.audit())[-1].action == "capability.proposal.dry_run"
+
+
+async def test_text_the_database_cannot_store_is_refused_as_bad_input_and_nothing_is_stored(kit: Kit) -> None:
+    assert (
+        await refusal(kit.service.create_proposal(ALICE, "studio.note.append", {"text": "a\x00b"}, WHY))
+        == "INPUT_INVALID"
+    )
+    with pytest.raises(InputInvalid):
+        await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, "a reason with \x00 in it")
+    assert await kit.service.list_proposals(ALICE) == []

@@ -27,9 +27,10 @@ def test_jobs_list_shows_the_catalogue_and_a_run_by_hand_is_recorded(
     listed = cli("jobs", "list", "--json", env=env(database_url, tmp_path))
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
-    assert {"snapshot", "daily-close", "connector-health", "swarms"} <= set(rows)
+    assert {"snapshot", "daily-close", "connector-health", "audit-checkpoint", "swarms"} <= set(rows)
     assert rows["snapshot"]["schedule"] == "every 1h"
     assert rows["daily-close"]["schedule"] == "daily 00:05"
+    assert rows["audit-checkpoint"]["schedule"] == "daily 00:15"
     assert rows["swarms"]["schedule"] == "after snapshot, daily-close"
     assert rows["snapshot"]["lastStatus"] is None
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from studio_brain.adapters.audit_files import CheckpointFile
 from studio_brain.adapters.clock import UUID7Factory
+from studio_brain.adapters.keys import Ed25519Verifier, load_signing_key
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.adapters.postgres.event_store import PostgresEventStore
 from studio_brain.adapters.postgres.leader import PostgresJobLocks
@@ -20,7 +23,8 @@ from studio_brain.domain.audit import AuditQuery
 from studio_brain.domain.errors import NotFound, StudioBrainError
 from studio_brain.domain.schedule import Every
 from studio_brain.domain.state import JobStatus
-from studio_brain.services.jobs import JobContext, JobDefinition, JobService
+from studio_brain.services.audit import AuditService
+from studio_brain.services.jobs import JobContext, JobDefinition, JobService, audit_checkpoint_job
 from tests.fakes import FakeClock, SequentialIds
 
 pytestmark = pytest.mark.postgres
@@ -201,3 +205,24 @@ async def test_an_unknown_job_is_named_with_the_known_ones(service: JobService) 
     service.register(job("snapshot", succeed))
     with pytest.raises(NotFound, match="known: snapshot"):
         await service.run("snapshto")
+
+
+async def test_the_audit_checkpoint_job_signs_the_head_of_a_real_audit_log(
+    service: JobService, database: Database, tmp_path: Path
+) -> None:
+    signer = load_signing_key(tmp_path / "audit.key", secret_hex=None)
+    events = PostgresEventStore(database, UUID7Factory())
+    audit = AuditService(
+        events=events,
+        checkpoint_stores=[CheckpointFile(tmp_path / "checkpoints.jsonl")],
+        signer=signer,
+        verifier=Ed25519Verifier(),
+        clock=FakeClock(),
+    )
+    service.register(job("audit-checkpoint", audit_checkpoint_job(audit, TENANT)))
+    service.register(job("snapshot", succeed))
+    await service.run("snapshot")  # puts an event in the log
+    [run] = await service.run("audit-checkpoint")
+    assert run.status is JobStatus.SUCCEEDED, run.error
+    assert run.summary["checkpoint"]["seq"] == 1
+    assert (tmp_path / "checkpoints.jsonl").read_text().count("\n") == 1

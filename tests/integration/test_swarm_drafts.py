@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -341,3 +342,33 @@ async def test_the_swarms_draft_from_stored_history_once_per_day(world: World) -
     assert all(second[s]["created"] == 0 for s in ("ops", "finance", "marketing"))
     assert second["ops"]["duplicates"] + second["ops"]["coolingDown"] == first["ops"]["created"]
     assert "draft.ops.created" in await actions(world)
+
+
+async def test_a_finance_draft_also_drafts_a_review_proposal_a_human_must_submit(
+    database_url: str, tmp_path: Path
+) -> None:
+    from studio_brain.bootstrap import open_brain
+    from studio_brain.domain.proposals import Status
+    from studio_brain.ports.gateway import ProposalFilter
+    from studio_brain.settings import load_settings
+
+    settings = load_settings(database_url=database_url, home=tmp_path, state_source="demo")
+    async with open_brain(settings) as brain:
+        assert brain.swarms is not None
+        assert brain.gateway is not None
+        today = brain.clock.now().astimezone(settings.zone).date()
+        history = calm_history(30, end=today)
+        last = history[-1]
+        values = {t: last.document[t.split(".")[0]][t.split(".")[1]] for t in SNAPSHOT_FIELDS}
+        stale = snapshot_run(today, values, stripe_read_at=brain.clock.now() - timedelta(days=3))
+        for run in [*history[:-1], stale]:
+            await brain.state_store.save_run(run)
+        summary = await brain.swarms.run()
+        assert summary["finance"]["created"] >= 1
+        proposals = await brain.gateway.list_proposals(
+            STAFF, ProposalFilter(capability_id="studio.note.append")
+        )
+        assert proposals
+        assert {p.status for p in proposals} == {Status.DRAFT}
+        assert all(p.requested_by == "swarm:finance" for p in proposals)
+        assert "Reconciliation review" in proposals[0].input["text"]

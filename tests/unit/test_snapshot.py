@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from studio_brain.adapters.rule_files import load_rule_table
 from studio_brain.domain.hashing import sha256_hex
@@ -216,3 +218,29 @@ def test_the_schema_refuses_a_negative_count(field: str) -> None:
     document[section][name] = -1
     with pytest.raises(jsonschema.ValidationError):
         validate(document)
+
+
+_counts = st.one_of(st.none(), st.integers(min_value=0, max_value=10**6))
+_documents = st.fixed_dictionaries(
+    {
+        section: st.fixed_dictionaries(
+            {t.split(".")[1]: _counts for t in SNAPSHOT_FIELDS if t.startswith(section)}
+        )
+        for section in ("counts", "ops", "finance")
+    }
+    | {"sourceHashes": st.fixed_dictionaries({"firestore": st.sampled_from(["a" * 64, "b" * 64])})}
+)
+
+
+@given(old=_documents, new=_documents)
+def test_applying_a_diff_to_the_old_snapshot_gives_the_new_one(
+    old: dict[str, Any], new: dict[str, Any]
+) -> None:
+    changes = diff_documents(old, new)
+    patched = {section: dict(values) for section, values in old.items()}
+    for key, change in changes.items():
+        section, name = key.split(".", 1)
+        assert patched[section][name] == change["from"]
+        patched[section][name] = change["to"]
+    assert patched == new
+    assert (changes == {}) == (old == new)

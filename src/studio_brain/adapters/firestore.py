@@ -62,6 +62,7 @@ class FirestoreReader:
         self._retry_wait = retry_wait_seconds
         #: the most queries that were ever in flight at once during the last read (concurrency evidence)
         self.peak_in_flight = 0
+        self._in_flight = 0
 
     def __repr__(self) -> str:
         return f"FirestoreReader(project={self._project!r}, emulator={self.emulator_host!r})"

@@ -30,7 +30,8 @@ ACTIONS = frozenset({"note.append"})
 
 
 class LocalNotesConnector:
-    """Connector for target ``local`` of one tenant."""
+    """Connector for target ``local`` of one tenant. Read-only unless configured otherwise, like every
+    connector; bootstrap configures it read-write because its only write is the safe note append."""
 
     def __init__(
         self,
@@ -39,7 +40,7 @@ class LocalNotesConnector:
         tenant_id: str,
         clock: Clock,
         ids: IdFactory,
-        mode: ConnectorMode = ConnectorMode.READ_WRITE,
+        mode: ConnectorMode = ConnectorMode.READ_ONLY,
     ) -> None:
         self._db = database
         self._tenant = tenant_id

@@ -61,6 +61,8 @@ def _progress_bar(enabled: bool) -> Iterator[Progress | None]:
 
 
 def _describe(report: VerifyReport) -> str:
+    if report.problem is None and report.checked == 0:
+        return f"{report.tenant_id}: no events (and no checkpoint expecting any)"
     if report.problem is None:
         return (
             f"{report.tenant_id}: intact — {report.checked} events, head seq {report.last_seq or 0}, "

@@ -172,7 +172,9 @@ def diff(
     typer.echo(f"StudioState diff {found.from_date} → {found.to_date}")
     if not found.changes:
         typer.echo("  no changes")
-    for key, change in found.changes.items():
+    order = {target: i for i, target in enumerate(SNAPSHOT_FIELDS)}
+    for key in sorted(found.changes, key=lambda k: (order.get(k, len(order)), k)):
+        change = found.changes[key]
         typer.echo(f"  {key:<28} {change['from']} → {change['to']}")
 
 
@@ -273,6 +275,8 @@ async def prepare_demo_state(brain: Brain) -> int:
     cloud = service.source("demo")
     if not isinstance(cloud, DemoCloud):  # pragma: no cover - bootstrap wires DemoCloud
         raise ConfigError("the demo source is not the demo studio")
+    # in the demo the demo studio *is* the cloud: scheduled snapshots and daily close read it too
+    service.set_default_source("demo")
     computed = await service.backfill(brain.settings.demo_history_days, cloud.at)
     return len(computed)
 

@@ -1,10 +1,10 @@
 """Statistical anomaly detection per metric: robust z-scores (median/MAD) with day-of-week seasonality.
 
 For the day under test, the baseline is the trailing window of *earlier* days only (never the day
-itself). Each day's residual is its value minus its local level (the median of the preceding
-``level_days`` days), so slow drift is not an anomaly. Expected value = today's local level + the median
-residual + that weekday's effect (median residual of the weekday), the weekday effect used only when it
-makes the residuals tighter than no seasonality at all. Scale = 1.4826·MAD of the residuals (a consistent estimate of the standard deviation, so "4 MAD" below means
+itself). Each day's residual is its value minus the window median (or, with ``level_days`` set, minus
+its local level — the median of the preceding days — so that slow drift is not an anomaly). Expected
+value = level + the median residual + that weekday's effect (the weekday's median residual), an effect
+kept only when it stands out from the noise. Scale = 1.4826·MAD of the residuals (a consistent estimate of the standard deviation, so "4 MAD" below means
 four robust standard deviations), never below ``scale_floor`` so a flat metric does not flag every +1.
 Pure: history comes in as values; which values may be used (complete, fresh snapshots only) is the
 caller's decision.
@@ -34,8 +34,10 @@ class DetectorConfig:
     scale_floor: float = 1.0
     #: each weekday needs this many earlier samples before a weekday effect is estimated
     min_per_weekday: int = 2
-    #: judge each day against the median of this many preceding days (0: against the window median)
-    level_days: int = 7
+    #: judge each day against the median of this many preceding days (0: against the window median).
+    #: Off by default: on the demo studio's histories the window median gave fewer false positives and
+    #: a higher recall (docs/benchmarks.md); a studio whose queues drift steadily may want 7.
+    level_days: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,7 +110,9 @@ def baseline(history: Sequence[Observation], day: date, config: DetectorConfig) 
         # Residuals against the local level (median of the previous days): queues and counts wander,
         # and judging today against last week rather than against two months ago keeps slow drift
         # from reading as an anomaly.
-        pairs = [(d, by_day[d] - lvl) for d in window if (lvl := _level(by_day, d, config.level_days)) is not None]
+        pairs = [
+            (d, by_day[d] - lvl) for d in window if (lvl := _level(by_day, d, config.level_days)) is not None
+        ]
         today_level = _level(by_day, day, config.level_days)
         if len(pairs) < config.min_history_days or today_level is None:
             return None
@@ -131,7 +135,9 @@ def baseline(history: Sequence[Observation], day: date, config: DetectorConfig) 
         kept = []
         for w in range(7):
             raw = median(groups[w]) - offset
-            kept.append(raw if abs(raw) > 2.5 * max(flat, config.scale_floor) / math.sqrt(len(groups[w])) else 0.0)
+            kept.append(
+                raw if abs(raw) > 2.5 * max(flat, config.scale_floor) / math.sqrt(len(groups[w])) else 0.0
+            )
         if any(kept):
             effect, seasonal = tuple(kept), True
             adjusted = [r - effect[d.weekday()] for d, r in pairs]

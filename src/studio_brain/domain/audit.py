@@ -300,9 +300,11 @@ def _jtime(value: datetime) -> str:
     offset = value.utcoffset() if isinstance(value, datetime) else None
     if offset is None:
         raise InputInvalid(f"audit event at: {value!r} is not a timezone-aware datetime")
-    # Same text as the hashing rule (UTC, ``%Y-%m-%dT%H:%M:%S.%fZ``), without a zone lookup per event.
-    utc = value.replace(tzinfo=None) - offset if offset else value.replace(tzinfo=None)
-    return '"' + utc.isoformat(timespec="microseconds") + 'Z"'
+    # Same text as the hashing rule (UTC, ``%Y-%m-%dT%H:%M:%S.%fZ``), several times faster than strftime.
+    if offset:
+        return '"' + (value.replace(tzinfo=None) - offset).isoformat(timespec="microseconds") + 'Z"'
+    text = value.isoformat()[:-6]  # drop "+00:00"
+    return '"' + text + ('.000000Z"' if len(text) == 19 else 'Z"')
 
 
 class _NotFast(Exception):
@@ -311,28 +313,26 @@ class _NotFast(Exception):
 
 def _fast_json(value: object) -> str:
     """RFC 8785 text of plain JSON made of dicts with ASCII keys, lists, str, int, bool and None."""
-    if isinstance(value, str):
-        return _jstr(value)
+    kind = type(value)
+    if kind is str:
+        return _quote(value) if value.isascii() else _jstr(value)  # type: ignore[attr-defined, arg-type]
+    if kind is dict:
+        items = value.items()  # type: ignore[attr-defined]
+        for key, _ in items:
+            if type(key) is not str or not key.isascii():
+                raise _NotFast  # non-ASCII keys sort by UTF-16 code units and need NFC: general path
+        return "{" + ",".join([_quote(k) + ":" + _fast_json(v) for k, v in sorted(items)]) + "}"
     if value is None:
         return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if type(value) is int:
-        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:  # type: ignore[operator]
             return str(value)
         raise _NotFast
-    if isinstance(value, dict):
-        keys = list(value)
-        for key in keys:
-            if not isinstance(key, str) or not key.isascii():
-                raise _NotFast  # non-ASCII keys sort by UTF-16 code units and need NFC: general path
-        keys.sort()
-        return "{" + ",".join(_quote(k) + ":" + _fast_json(value[k]) for k in keys) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_fast_json(item) for item in value) + "]"
-    raise _NotFast
+    if kind is list:
+        return "[" + ",".join([_fast_json(item) for item in value]) + "]"  # type: ignore[attr-defined]
+    raise _NotFast  # floats (ES number formatting), subclasses and other types
 
 
 def _canonical_metadata(metadata: Mapping[str, Any]) -> str:

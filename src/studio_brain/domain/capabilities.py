@@ -463,6 +463,8 @@ def validate_input(schema: Mapping[str, Any], value: Any, path: str = "$") -> li
     if kind == "string":
         if not isinstance(value, str):
             return [f"{path}: expected a string"]
+        if "\x00" in value:  # PostgreSQL text and jsonb cannot store NUL
+            return [f"{path}: contains a NUL character"]
         if len(value) < int(schema.get("minLength", 0)):
             errors.append(f"{path}: shorter than {schema['minLength']} characters")
         if "maxLength" in schema and len(value) > int(schema["maxLength"]):

@@ -53,7 +53,12 @@ def to_json_value(value: Any, *, _path: str = "$") -> JSONValue:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise CanonicalisationError(f"{_path}: datetime {value!r} has no timezone")
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:
+            raise CanonicalisationError(f"{_path}: datetime {value!r} is outside the UTC range") from None
+        # isoformat, not strftime: glibc's %Y does not zero-pad years before 1000 ("1-01-01T...").
+        return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -163,6 +163,8 @@ def decide_create(
             f"rationale must be at least {MIN_RATIONALE_LENGTH} characters",
             state,
         )
+    if "\x00" in rationale:
+        return refuse(ReasonCode.INPUT_INVALID, "rationale contains a NUL character", state)
     errors = validate_input(capability.input_schema, input)
     if errors:
         return refuse(ReasonCode.INPUT_INVALID, "; ".join(errors[:10]), state)

@@ -51,7 +51,9 @@ def parse_schedule(text: str) -> Schedule:
     if match := _EVERY.match(normal):
         seconds = int(match.group(1)) * _UNITS[match.group(2)]
         if seconds < 1:
-            raise InputInvalid(f"schedule {text!r}: the interval must be at least one second (e.g. 'every 5m')")
+            raise InputInvalid(
+                f"schedule {text!r}: the interval must be at least one second (e.g. 'every 5m')"
+            )
         return Every(seconds=seconds)
     if match := _DAILY.match(normal):
         return DailyAt(at=time(int(match.group(1)), int(match.group(2))))

@@ -33,3 +33,12 @@ class DraftStore(Protocol):
     ) -> bool:
         """Compare-and-set the status; False when the draft was not in ``expected`` any more."""
         ...
+
+
+class ProposalDrafter(Protocol):
+    """Drafts a gateway proposal (status ``draft``: a human must submit it). Given to the drafts service,
+    never to a swarm."""
+
+    async def draft_proposal(self, *, tenant_id: str, text: str, rationale: str, idempotency_key: str) -> str:
+        """The id of the draft proposal (the same one again for a repeated idempotency key)."""
+        ...

@@ -10,16 +10,13 @@ attempted change back, is audited in its own transaction, and then raises ``Poli
 from __future__ import annotations
 
 import asyncio
-import hmac
-import re
-import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
-from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
-from studio_brain.domain.capabilities import Capability, Registry, Violation
+from studio_brain.domain.audit import ApprovalState
+from studio_brain.domain.capabilities import Capability
 from studio_brain.domain.connectors import ConnectorCommand, ConnectorContext, ConnectorMode, DryRunSupport
 from studio_brain.domain.errors import (
     CanonicalisationError,
@@ -28,31 +25,23 @@ from studio_brain.domain.errors import (
     ConnectorError,
     InputInvalid,
     NotFound,
-    PolicyRefused,
-    StorageError,
 )
-from studio_brain.domain.hashing import is_sha256_hex, sha256_bytes_hex, sha256_hex
-from studio_brain.domain.identity import AuthMethod, Principal
+from studio_brain.domain.hashing import is_sha256_hex, sha256_hex
+from studio_brain.domain.identity import Principal
 from studio_brain.domain.policy import (
-    AgentToken,
     ConnectorFacts,
     Decision,
     Exemption,
     KillSwitch,
-    KillSwitchEntry,
-    RateBucket,
     ReasonCode,
     Throttle,
     decide_approve,
     decide_cancel,
     decide_create,
     decide_execute,
-    decide_exemption,
     decide_reject,
-    decide_staff_action,
     decide_submit,
     decide_throttle,
-    kill_switch_from,
     refuse,
 )
 from studio_brain.domain.proposals import (
@@ -61,21 +50,20 @@ from studio_brain.domain.proposals import (
     Proposal,
     Status,
     execution_key_for,
-    from_record,
-    to_record,
 )
-from studio_brain.logging import get_logger
-from studio_brain.ports.audit import EventStore
-from studio_brain.ports.clock import Clock, IdFactory
 from studio_brain.ports.connectors import Connector
-from studio_brain.ports.gateway import ConnectorDirectory, GatewayStore, GatewayTransaction, ProposalFilter
+from studio_brain.ports.gateway import ConnectorDirectory, GatewayTransaction, ProposalFilter
+from studio_brain.services.gateway_admin import AGENT_TOKEN_PREFIX, GatewayAdmin, IssuedToken
+from studio_brain.services.gateway_core import MAX_PAGE, NotVisible, Refusal, Subject, log
 
-log = get_logger("studio_brain.services.gateway")
-
-AGENT_TOKEN_PREFIX = "sbat_"  # noqa: S105 - a prefix, not a secret
-_SCOPE = re.compile(r"^(capability:[a-z0-9_.]+:(propose|read)|(state|audit|proposals|capabilities):read)$")
-MAX_AGENT_TOKEN_LIFETIME = timedelta(days=90)
-MAX_PAGE = 500
+__all__ = [
+    "AGENT_TOKEN_PREFIX",
+    "Created",
+    "DictConnectorDirectory",
+    "Execution",
+    "GatewayService",
+    "IssuedToken",
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -94,38 +82,6 @@ class Created:
     decision: Decision
     #: True when an earlier proposal with the same idempotency key and payload was returned
     replayed: bool = False
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class IssuedToken:
-    token: AgentToken
-    #: shown once; only its hash is stored
-    raw: str
-
-    def __repr__(self) -> str:
-        return f"IssuedToken(token_id={self.token.id!r}, agent_id={self.token.agent_id!r}, raw='***')"
-
-
-class _Refused(Exception):
-    """Internal: leaves a transaction (rolling it back) carrying the decision to audit."""
-
-    def __init__(self, decision: Decision) -> None:
-        super().__init__(decision.detail)
-        self.decision = decision
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Subject:
-    """What an audit row about a decision names."""
-
-    action: str
-    capability_id: str | None
-    target: str
-    input_hash: str
-    correlation_id: str
-    request_id: str
-    proposal_id: str | None = None
-    rationale: str = ""
 
 
 class DictConnectorDirectory:
@@ -158,165 +114,8 @@ class DictConnectorDirectory:
         return other.connector_for(tenant_id, target) if other is not None else None
 
 
-class GatewayService:
-    def __init__(
-        self,
-        *,
-        store: GatewayStore,
-        registry: Registry,
-        connectors: ConnectorDirectory,
-        clock: Clock,
-        ids: IdFactory,
-        tenant_id: str,
-        events: EventStore | None = None,
-        token_source: Callable[[], str] = lambda: secrets.token_urlsafe(32),
-    ) -> None:
-        self._store = store
-        self._registry = registry
-        self._connectors = connectors
-        self._clock = clock
-        self._ids = ids
-        self._tenant_id = tenant_id
-        self._events = events
-        self._token_source = token_source
-        #: targets some capability keeps a cooldown on: only these need their last start recorded
-        self._cooled_targets = frozenset(
-            c.target.value for c in registry.capabilities.values() if c.cooldown_seconds
-        )
-
-    # --- registry ------------------------------------------------------------------------------------
-
-    @property
-    def registry(self) -> Registry:
-        return self._registry
-
-    def capabilities(self) -> list[Capability]:
-        return sorted(self._registry.capabilities.values(), key=lambda c: c.id)
-
-    def lint(self) -> list[Violation]:
-        return list(self._registry.violations)
-
-    def connector_facts(self, tenant_id: str, capability: Capability) -> ConnectorFacts:
-        connector = self._connectors.connector_for(tenant_id, capability.target.value)
-        if connector is None:
-            return ConnectorFacts(present=False)
-        return ConnectorFacts(present=True, mode=connector.mode)
-
-    # --- audit helpers -------------------------------------------------------------------------------
-
-    def _draft(
-        self,
-        principal: Principal,
-        subject: _Subject,
-        decision: Decision,
-        *,
-        action: str | None = None,
-        proposal: Proposal | None = None,
-        output_hash: str | None = None,
-        extra: dict[str, Any] | None = None,
-        tenant_id: str | None = None,
-    ) -> AuditDraft:
-        metadata: dict[str, Any] = {"decision": decision.as_json(), "attempted": subject.action}
-        if subject.proposal_id is not None:
-            metadata["proposalId"] = subject.proposal_id
-        if proposal is not None:
-            metadata["proposal"] = to_record(proposal)
-        if extra:
-            metadata.update(extra)
-        return AuditDraft(
-            tenant_id=tenant_id or principal.tenant_id,
-            actor_type=principal.actor_type,
-            actor_id=principal.actor_id,
-            action=action or subject.action,
-            target=subject.target,
-            rationale=subject.rationale.strip() or decision.detail or subject.action,
-            approval_state=decision.approval_state,
-            input_hash=subject.input_hash,
-            request_id=subject.request_id,
-            correlation_id=subject.correlation_id,
-            capability_id=subject.capability_id,
-            output_hash=output_hash,
-            metadata=metadata,
-        )
-
-    async def _audit_refusal(
-        self, principal: Principal, subject: _Subject, decision: Decision, *, tenant_id: str | None = None
-    ) -> NoReturn:
-        async with self._store.transaction(tenant_id or principal.tenant_id) as tx:
-            await tx.audit(
-                self._draft(
-                    principal, subject, decision, action="capability.decision.refused", tenant_id=tenant_id
-                )
-            )
-        log.info(
-            "capability.refused",
-            reason_code=decision.reason_code.value,
-            attempted=subject.action,
-            capability_id=subject.capability_id,
-            proposal_id=subject.proposal_id,
-            actor_id=principal.actor_id,
-            tenant_id=principal.tenant_id,
-        )
-        raise PolicyRefused(decision.reason_code.value, decision.detail)
-
-    async def _kill(self, tx: GatewayTransaction) -> KillSwitch:
-        try:
-            entries = await tx.kill_switch_entries()
-        except StorageError:
-            log.warning("capability.killswitch.unreadable")
-            return KillSwitch(unreadable=True)  # fail closed: an unreadable switch is on
-        return kill_switch_from({e.scope: e.enabled for e in entries})
-
-    def _subject(
-        self,
-        action: str,
-        proposal: Proposal,
-        *,
-        request_id: str | None,
-        rationale: str = "",
-    ) -> _Subject:
-        return _Subject(
-            action=action,
-            capability_id=proposal.capability_id,
-            target=proposal.target,
-            input_hash=proposal.input_hash,
-            correlation_id=proposal.correlation_id,
-            request_id=request_id or self._ids.new_id(),
-            proposal_id=proposal.id,
-            rationale=rationale,
-        )
-
-    async def _missing(
-        self, principal: Principal, proposal_id: str, action: str, request_id: str | None
-    ) -> NoReturn:
-        """Not visible in the caller's tenant: TENANT_MISMATCH (audited in both tenants) or NotFound."""
-        owner = await self._store.proposal_tenant(proposal_id)
-        if owner is None or owner == principal.tenant_id:
-            raise NotFound(f"no proposal {proposal_id}")
-        subject = _Subject(
-            action=action,
-            capability_id=None,
-            target="gateway",
-            input_hash=sha256_hex({"proposalId": proposal_id}),
-            correlation_id=request_id or self._ids.new_id(),
-            request_id=request_id or self._ids.new_id(),
-            proposal_id=proposal_id,
-            rationale="cross-tenant attempt",
-        )
-        decision = refuse(ReasonCode.TENANT_MISMATCH, "the proposal belongs to another tenant")
-        # the owning tenant's log records the attempt too (the actor's tenant is named in the row)
-        async with self._store.transaction(owner) as tx:
-            await tx.audit(
-                self._draft(
-                    principal,
-                    subject,
-                    decision,
-                    action="capability.decision.refused",
-                    tenant_id=owner,
-                    extra={"actorTenantId": principal.tenant_id},
-                )
-            )
-        await self._audit_refusal(principal, subject, decision)
+class GatewayService(GatewayAdmin):
+    """The gateway's use cases (see docs/gateway.md); administration comes from :class:`GatewayAdmin`."""
 
     # --- proposals -------------------------------------------------------------------------------------
 
@@ -344,7 +143,7 @@ class GatewayService:
         except CanonicalisationError as err:
             input_hash = sha256_hex({"unhashableInput": str(err)})
             input = None
-        subject = _Subject(
+        subject = Subject(
             action="capability.proposal.create",
             capability_id=capability_id if capability else None,
             target=capability.target.value if capability else "gateway",
@@ -415,13 +214,13 @@ class GatewayService:
                     kill=await self._kill(tx),
                 )
                 if not decision.allowed:
-                    raise _Refused(decision)
+                    raise Refusal(decision)
                 if idempotency_key is not None:
                     earlier = await tx.proposal_by_idempotency_key(idempotency_key)
                     if earlier is not None:
                         if earlier.capability_id == capability.id and earlier.input_hash == input_hash:
                             return Created(proposal=earlier, decision=decision, replayed=True)
-                        raise _Refused(
+                        raise Refusal(
                             refuse(
                                 ReasonCode.IDEMPOTENCY_KEY_REUSED,
                                 "this idempotency key was used for a different proposal",
@@ -438,7 +237,7 @@ class GatewayService:
                         proposal=proposal,
                     )
                 )
-        except _Refused as refused:
+        except Refusal as refused:
             await self._audit_refusal(principal, subject, refused.decision)
         log.info(
             "capability.proposal.created",
@@ -510,25 +309,26 @@ class GatewayService:
         change: Callable[[Proposal, Decision, datetime], tuple[Proposal, str]],
     ) -> Proposal:
         """The shape of submit/approve/reject/cancel: lock, decide, transition + audit in one transaction."""
-        subject: _Subject | None = None
+        subject: Subject | None = None
         try:
             async with self._store.transaction(principal.tenant_id) as tx:
                 proposal = await tx.get_proposal(proposal_id, lock=True)
                 if proposal is None:
-                    raise _Refused(refuse(ReasonCode.TENANT_MISMATCH, "missing"))  # resolved below
+                    raise NotVisible
                 subject = self._subject(action, proposal, request_id=request_id, rationale=rationale)
                 decision = decide(proposal, await self._kill(tx))
                 if not decision.allowed:
-                    raise _Refused(decision)
+                    raise Refusal(decision)
                 now = self._clock.now()
                 changed, event_action = change(proposal, decision, now)
                 await tx.update_proposal(changed)
                 await tx.audit(
                     self._draft(principal, subject, decision, action=event_action, proposal=changed)
                 )
-        except _Refused as refused:
-            if subject is None:
-                await self._missing(principal, proposal_id, action, request_id)
+        except NotVisible:
+            await self._missing(principal, proposal_id, action, request_id)
+        except Refusal as refused:
+            assert subject is not None  # set before any decision is made
             await self._audit_refusal(principal, subject, refused.decision)
         log.info(
             event_action, proposal_id=proposal_id, actor_id=principal.actor_id, status=changed.status.value
@@ -667,21 +467,22 @@ class GatewayService:
         switch → tenant → approval/exemption → connector → rate limit → cooldown → one in-flight per target.
         Then commits ``executing``, calls the connector within the timeout budget, and commits
         ``executed`` / ``failed`` / ``outcome_unknown`` with the output hash."""
-        subject: _Subject | None = None
+        subject: Subject | None = None
         claimed: tuple[Proposal, Decision, Capability, Connector] | None = None
         try:
             async with self._store.transaction(principal.tenant_id) as tx:
                 proposal = await tx.get_proposal(proposal_id, lock=True)
                 if proposal is None:
-                    raise _Refused(refuse(ReasonCode.TENANT_MISMATCH, "missing"))
+                    raise NotVisible
                 subject = self._subject("capability.proposal.execute", proposal, request_id=request_id)
                 replay = await self._replay(tx, principal, proposal, subject, idempotency_key)
                 if replay is not None:
                     return replay
                 claimed = await self._claim(tx, principal, proposal, subject, idempotency_key)
-        except _Refused as refused:
-            if subject is None:
-                await self._missing(principal, proposal_id, "capability.proposal.execute", request_id)
+        except NotVisible:
+            await self._missing(principal, proposal_id, "capability.proposal.execute", request_id)
+        except Refusal as refused:
+            assert subject is not None  # set before any decision is made
             if refused.decision.reason_code is ReasonCode.APPROVAL_EXPIRED:
                 await self._expire(principal, proposal_id, subject)
             await self._audit_refusal(principal, subject, refused.decision)
@@ -695,14 +496,14 @@ class GatewayService:
         tx: GatewayTransaction,
         principal: Principal,
         proposal: Proposal,
-        subject: _Subject,
+        subject: Subject,
         idempotency_key: str | None,
     ) -> Execution | None:
         if idempotency_key is None:
             return None
         other = await tx.proposal_by_execution_key(idempotency_key)
         if other is not None and other.id != proposal.id:
-            raise _Refused(
+            raise Refusal(
                 refuse(
                     ReasonCode.IDEMPOTENCY_KEY_REUSED,
                     "this idempotency key belongs to another proposal's execution",
@@ -736,7 +537,7 @@ class GatewayService:
         tx: GatewayTransaction,
         principal: Principal,
         proposal: Proposal,
-        subject: _Subject,
+        subject: Subject,
         idempotency_key: str | None,
     ) -> tuple[Proposal, Decision, Capability, Connector]:
         now = self._clock.now()
@@ -744,7 +545,7 @@ class GatewayService:
         kill = await self._kill(tx)
         if kill.unreadable:
             # fail closed, and leave the (aborted) transaction before anything else reads
-            raise _Refused(refuse(ReasonCode.KILL_SWITCH_ACTIVE, "the kill switch state cannot be read"))
+            raise Refusal(refuse(ReasonCode.KILL_SWITCH_ACTIVE, "the kill switch state cannot be read"))
         connector = (
             self._connectors.connector_for(proposal.tenant_id, capability.target.value)
             if capability
@@ -781,7 +582,7 @@ class GatewayService:
             now=now,
         )
         if not decision.allowed or capability is None or connector is None:
-            raise _Refused(decision)
+            raise Refusal(decision)
         target = capability.target.value
         if capability.exclusive:
             await tx.lock_target(target)
@@ -801,7 +602,7 @@ class GatewayService:
             capability=capability, throttle=throttle, now=now, state=decision.approval_state
         )
         if not gate.allowed:
-            raise _Refused(gate)
+            raise Refusal(gate)
         event = Event.START_EXEMPT if decision.approval_state is ApprovalState.EXEMPT else Event.START
         running = proposal.transition(
             event,
@@ -817,7 +618,7 @@ class GatewayService:
         try:
             await tx.update_proposal(running)
         except Conflict as err:
-            raise _Refused(
+            raise Refusal(
                 refuse(ReasonCode.IDEMPOTENCY_KEY_REUSED, err.message, decision.approval_state)
             ) from err
         if target in self._cooled_targets:
@@ -836,7 +637,7 @@ class GatewayService:
         decision: Decision,
         capability: Capability,
         connector: Connector,
-        subject: _Subject,
+        subject: Subject,
     ) -> Execution:
         assert running.execution_key is not None
         ctx = ConnectorContext(
@@ -893,7 +694,7 @@ class GatewayService:
         event: Event,
         changes: dict[str, Any],
         decision: Decision,
-        subject: _Subject,
+        subject: Subject,
     ) -> Proposal:
         now = self._clock.now()
         finished = running.transition(event, at=now, execution_finished_at=now, **changes)
@@ -917,7 +718,7 @@ class GatewayService:
         log.info(action, proposal_id=running.id, capability_id=running.capability_id, error=finished.error)
         return finished
 
-    async def _expire(self, principal: Principal, proposal_id: str, subject: _Subject) -> None:
+    async def _expire(self, principal: Principal, proposal_id: str, subject: Subject) -> None:
         async with self._store.transaction(principal.tenant_id) as tx:
             proposal = await tx.get_proposal(proposal_id, lock=True)
             if proposal is None or proposal.status is not Status.APPROVED:
@@ -1001,354 +802,3 @@ class GatewayService:
             "predictedEffects": effects,
             "decision": decision.as_json(),
         }
-
-    # --- kill switch ------------------------------------------------------------------------------------
-
-    async def kill_switch(self, principal: Principal) -> list[KillSwitchEntry]:
-        async with self._store.transaction(principal.tenant_id) as tx:
-            return await tx.kill_switch_entries()
-
-    async def kill_switch_state(self, principal: Principal) -> KillSwitch:
-        async with self._store.transaction(principal.tenant_id) as tx:
-            return await self._kill(tx)
-
-    async def set_kill_switch(
-        self, principal: Principal, *, enabled: bool, rationale: str, capability_id: str | None = None
-    ) -> KillSwitchEntry:
-        """Turn the global switch (``capability_id=None``) or one capability's switch on or off. Audited."""
-        scope = capability_id or "*"
-        subject = _Subject(
-            action="capability.killswitch.set",
-            capability_id=capability_id,
-            target="gateway",
-            input_hash=sha256_hex({"scope": scope, "enabled": enabled}),
-            correlation_id=self._ids.new_id(),
-            request_id=self._ids.new_id(),
-            rationale=rationale,
-        )
-        decision = decide_staff_action(principal=principal, rationale=rationale)
-        if decision.allowed and capability_id is not None and self._registry.get(capability_id) is None:
-            decision = refuse(ReasonCode.CAPABILITY_UNKNOWN, f"no capability {capability_id}")
-        if not decision.allowed:
-            await self._audit_refusal(principal, subject, decision)
-        entry = KillSwitchEntry(
-            scope=scope,
-            enabled=enabled,
-            rationale=rationale.strip(),
-            updated_by=principal.actor_id,
-            updated_at=self._clock.now(),
-        )
-        async with self._store.transaction(principal.tenant_id) as tx:
-            await tx.set_kill_switch(entry)
-            await tx.audit(
-                self._draft(principal, subject, decision, extra={"scope": scope, "enabled": enabled})
-            )
-        log.warning("capability.killswitch.set", scope=scope, enabled=enabled, actor_id=principal.actor_id)
-        return entry
-
-    # --- exemptions -------------------------------------------------------------------------------------
-
-    async def exemptions(self, principal: Principal) -> list[Exemption]:
-        async with self._store.transaction(principal.tenant_id) as tx:
-            return await tx.exemptions()
-
-    async def create_exemption(
-        self,
-        principal: Principal,
-        *,
-        capability_id: str,
-        justification: str,
-        lifetime: timedelta,
-        target: str | None = None,
-        actor_id: str | None = None,
-    ) -> Exemption:
-        """A narrow waiver of approval. Refused with EXEMPTION_FORBIDDEN for high/critical risk and the
-        door/lock/power/mobility classes, and for capabilities whose registry entry allows none."""
-        capability = self._registry.get(capability_id)
-        subject = _Subject(
-            action="capability.exemption.create",
-            capability_id=capability_id if capability else None,
-            target=capability.target.value if capability else "gateway",
-            input_hash=sha256_hex(
-                {
-                    "capabilityId": capability_id,
-                    "target": target,
-                    "actorId": actor_id,
-                    "seconds": lifetime.total_seconds(),
-                }
-            ),
-            correlation_id=self._ids.new_id(),
-            request_id=self._ids.new_id(),
-            rationale=justification,
-        )
-        decision = decide_exemption(
-            principal=principal, capability=capability, justification=justification, lifetime=lifetime
-        )
-        if (
-            decision.allowed
-            and capability is not None
-            and target is not None
-            and target != capability.target.value
-        ):
-            decision = refuse(
-                ReasonCode.INPUT_INVALID, f"{capability_id} acts on {capability.target.value}, not {target}"
-            )
-        if not decision.allowed:
-            await self._audit_refusal(principal, subject, decision)
-        now = self._clock.now()
-        exemption = Exemption(
-            id=self._ids.new_id(),
-            tenant_id=principal.tenant_id,
-            capability_id=capability_id,
-            target=target,
-            actor_id=actor_id,
-            justification=justification.strip(),
-            created_by=principal.actor_id,
-            created_at=now,
-            expires_at=now + lifetime,
-        )
-        async with self._store.transaction(principal.tenant_id) as tx:
-            await tx.insert_exemption(exemption)
-            await tx.audit(
-                self._draft(
-                    principal,
-                    subject,
-                    decision,
-                    action="capability.exemption.created",
-                    extra={"exemptionId": exemption.id, "expiresAt": exemption.expires_at},
-                )
-            )
-        return exemption
-
-    async def revoke_exemption(self, principal: Principal, exemption_id: str, reason: str) -> Exemption:
-        decision = decide_staff_action(principal=principal, rationale=reason)
-        async with self._store.transaction(principal.tenant_id) as tx:
-            current = await tx.get_exemption(exemption_id, lock=True)
-        if current is None:
-            raise NotFound(f"no exemption {exemption_id}")
-        subject = _Subject(
-            action="capability.exemption.revoke",
-            capability_id=current.capability_id,
-            target=current.target or "gateway",
-            input_hash=sha256_hex({"exemptionId": exemption_id}),
-            correlation_id=self._ids.new_id(),
-            request_id=self._ids.new_id(),
-            rationale=reason,
-        )
-        if decision.allowed and current.revoked_at is not None:
-            decision = refuse(ReasonCode.INVALID_TRANSITION, "the exemption is already revoked")
-        if not decision.allowed:
-            await self._audit_refusal(principal, subject, decision)
-        revoked = replace(
-            current, revoked_at=self._clock.now(), revoked_by=principal.actor_id, revoke_reason=reason.strip()
-        )
-        async with self._store.transaction(principal.tenant_id) as tx:
-            await tx.update_exemption(revoked)
-            await tx.audit(
-                self._draft(
-                    principal,
-                    subject,
-                    decision,
-                    action="capability.exemption.revoked",
-                    extra={"exemptionId": exemption_id},
-                )
-            )
-        return revoked
-
-    # --- rate limit buckets ------------------------------------------------------------------------------
-
-    async def rate_buckets(self, principal: Principal, *, limit: int = 50) -> list[RateBucket]:
-        if not 1 <= limit <= MAX_PAGE:
-            raise InputInvalid(f"limit must be between 1 and {MAX_PAGE}")
-        async with self._store.transaction(principal.tenant_id) as tx:
-            return await tx.rate_buckets(limit=limit)
-
-    async def reset_rate_bucket(self, principal: Principal, bucket: str, reason: str) -> int:
-        subject = _Subject(
-            action="capability.ratelimit.reset",
-            capability_id=bucket.rsplit(":", 1)[0] or None,
-            target="gateway",
-            input_hash=sha256_hex({"bucket": bucket}),
-            correlation_id=self._ids.new_id(),
-            request_id=self._ids.new_id(),
-            rationale=reason,
-        )
-        decision = decide_staff_action(principal=principal, rationale=reason)
-        if not decision.allowed:
-            await self._audit_refusal(principal, subject, decision)
-        async with self._store.transaction(principal.tenant_id) as tx:
-            removed = await tx.reset_rate_bucket(bucket)
-            await tx.audit(
-                self._draft(principal, subject, decision, extra={"bucket": bucket, "windowsRemoved": removed})
-            )
-        return removed
-
-    # --- agent tokens -----------------------------------------------------------------------------------
-
-    async def issue_agent_token(
-        self, principal: Principal, *, agent_id: str, scopes: Sequence[str], lifetime: timedelta, reason: str
-    ) -> IssuedToken:
-        """Mint a scoped, expiring token for an agent. The raw token is returned once; only its hash is kept."""
-        subject = _Subject(
-            action="agent.token.issue",
-            capability_id=None,
-            target="gateway",
-            input_hash=sha256_hex({"agentId": agent_id, "scopes": sorted(scopes)}),
-            correlation_id=self._ids.new_id(),
-            request_id=self._ids.new_id(),
-            rationale=reason,
-        )
-        decision = decide_staff_action(principal=principal, rationale=reason)
-        if decision.allowed:
-            decision = self._check_token_request(agent_id, scopes, lifetime)
-        if not decision.allowed:
-            await self._audit_refusal(principal, subject, decision)
-        now = self._clock.now()
-        secret = self._token_source()
-        token = AgentToken(
-            id=self._ids.new_id(),
-            tenant_id=principal.tenant_id,
-            agent_id=agent_id,
-            token_hash=sha256_bytes_hex(secret.encode()),
-            scopes=frozenset(scopes),
-            created_by=principal.actor_id,
-            created_at=now,
-            expires_at=now + lifetime,
-        )
-        async with self._store.transaction(principal.tenant_id) as tx:
-            await tx.insert_agent_token(token)
-            await tx.audit(
-                self._draft(
-                    principal,
-                    subject,
-                    decision,
-                    action="agent.token.issued",
-                    extra={
-                        "tokenId": token.id,
-                        "agentId": agent_id,
-                        "scopes": sorted(scopes),
-                        "expiresAt": token.expires_at,
-                    },
-                )
-            )
-        return IssuedToken(token=token, raw=f"{AGENT_TOKEN_PREFIX}{token.id}_{secret}")
-
-    def _check_token_request(self, agent_id: str, scopes: Sequence[str], lifetime: timedelta) -> Decision:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", agent_id):
-            return refuse(ReasonCode.INPUT_INVALID, "agent id: letters, digits and _ . : - (at most 64)")
-        if not scopes:
-            return refuse(ReasonCode.INPUT_INVALID, "an agent token needs at least one scope")
-        for scope in scopes:
-            if not _SCOPE.match(scope):
-                return refuse(
-                    ReasonCode.INPUT_INVALID,
-                    f"scope {scope!r} is not grantable (capability:<id>:propose|read, state:read, audit:read, ...)",
-                )
-            if scope.startswith("capability:") and self._registry.get(scope.split(":")[1]) is None:
-                return refuse(ReasonCode.CAPABILITY_UNKNOWN, f"scope {scope!r} names no capability")
-        if not timedelta(0) < lifetime <= MAX_AGENT_TOKEN_LIFETIME:
-            return refuse(ReasonCode.INPUT_INVALID, "a token lives more than 0 and at most 90 days")
-        return Decision(
-            allowed=True, reason_code=ReasonCode.ALLOWED, approval_state=ApprovalState.NOT_APPLICABLE
-        )
-
-    async def verify_agent_token(self, raw: str) -> Principal | None:
-        """The agent behind ``raw``, or None when it is malformed, unknown, expired or revoked."""
-        if not isinstance(raw, str) or not raw.startswith(AGENT_TOKEN_PREFIX):
-            return None
-        token_id, _, secret = raw.removeprefix(AGENT_TOKEN_PREFIX).partition("_")
-        if not token_id or not secret or len(raw) > 512:
-            return None
-        try:
-            async with self._store.transaction(self._tenant_id) as tx:
-                token = await tx.get_agent_token(token_id)
-        except StorageError:
-            return None
-        if token is None or not token.usable(self._clock.now()):
-            return None
-        if not hmac.compare_digest(token.token_hash, sha256_bytes_hex(secret.encode())):
-            return None
-        return Principal(
-            tenant_id=token.tenant_id,
-            actor_type=ActorType.AGENT,
-            actor_id=token.agent_id,
-            via=AuthMethod.AGENT_TOKEN,
-            scopes=token.scopes,
-        )
-
-    async def agent_tokens(self, principal: Principal) -> list[AgentToken]:
-        async with self._store.transaction(principal.tenant_id) as tx:
-            return await tx.agent_tokens()
-
-    async def revoke_agent_token(self, principal: Principal, token_id: str, reason: str) -> AgentToken:
-        decision = decide_staff_action(principal=principal, rationale=reason)
-        subject = _Subject(
-            action="agent.token.revoke",
-            capability_id=None,
-            target="gateway",
-            input_hash=sha256_hex({"tokenId": token_id}),
-            correlation_id=self._ids.new_id(),
-            request_id=self._ids.new_id(),
-            rationale=reason,
-        )
-        if not decision.allowed:
-            await self._audit_refusal(principal, subject, decision)
-        async with self._store.transaction(principal.tenant_id) as tx:
-            token = await tx.get_agent_token(token_id)
-            if token is None:
-                raise NotFound(f"no agent token {token_id}")
-            revoked = replace(
-                token,
-                revoked_at=token.revoked_at or self._clock.now(),
-                revoked_by=token.revoked_by or principal.actor_id,
-            )
-            await tx.update_agent_token(revoked)
-            await tx.audit(
-                self._draft(
-                    principal,
-                    subject,
-                    decision,
-                    action="agent.token.revoked",
-                    extra={"tokenId": token_id, "agentId": token.agent_id},
-                )
-            )
-        return revoked
-
-    # --- rebuild -----------------------------------------------------------------------------------------
-
-    async def rebuild_proposals(self, principal: Principal, reason: str) -> int:
-        """Wipe the tenant's proposals table and rebuild it from the audit log alone (each proposal's
-        newest record travels in the metadata of the audit events about it). Returns the count."""
-        decision = decide_staff_action(principal=principal, rationale=reason)
-        subject = _Subject(
-            action="capability.proposals.rebuild",
-            capability_id=None,
-            target="gateway",
-            input_hash=sha256_hex({"rebuild": principal.tenant_id}),
-            correlation_id=self._ids.new_id(),
-            request_id=self._ids.new_id(),
-            rationale=reason,
-        )
-        if not decision.allowed:
-            await self._audit_refusal(principal, subject, decision)
-        if self._events is None:
-            raise StorageError("no event store is wired; cannot rebuild from the audit log")
-        latest: dict[str, dict[str, Any]] = {}
-        async for event in self._events.stream(principal.tenant_id):
-            record = event.metadata.get("proposal")
-            if event.action.startswith("capability.proposal.") and isinstance(record, dict):
-                latest[str(record["id"])] = record
-        async with self._store.transaction(principal.tenant_id) as tx:
-            await tx.delete_all_proposals()
-            for record in latest.values():
-                await tx.upsert_proposal(from_record(record))
-            await tx.audit(
-                self._draft(
-                    principal,
-                    subject,
-                    decision,
-                    action="capability.proposals.rebuilt",
-                    extra={"proposals": len(latest)},
-                )
-            )
-        return len(latest)

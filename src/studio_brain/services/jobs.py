@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
+from studio_brain.domain.audit import ActorType, ApprovalState, AuditCheckpoint, AuditDraft
 from studio_brain.domain.connectors import ConnectorHealth
 from studio_brain.domain.errors import NotFound, StudioBrainError
 from studio_brain.domain.hashing import sha256_hex
@@ -461,5 +461,19 @@ def connector_health_job(health: HealthChecker) -> JobBody:
 def swarms_job(swarms: SwarmRunner) -> JobBody:
     async def body(_ctx: JobContext) -> Mapping[str, Any]:
         return await swarms.run()
+
+    return body
+
+
+class Checkpointer(Protocol):
+    async def checkpoint(self, tenant_id: str) -> AuditCheckpoint | None: ...
+
+
+def audit_checkpoint_job(audit: Checkpointer, tenant_id: str) -> JobBody:
+    async def body(_ctx: JobContext) -> Mapping[str, Any]:
+        checkpoint = await audit.checkpoint(tenant_id)
+        if checkpoint is None:
+            return {"checkpoint": None, "reason": "the audit log is empty"}
+        return {"checkpoint": {"seq": checkpoint.seq, "hash": checkpoint.hash}}
 
     return body

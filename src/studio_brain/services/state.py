@@ -71,6 +71,11 @@ class StateService:
             raise InputInvalid(f"unknown source {chosen!r}; choose one of {', '.join(self.sources)}")
         return self._sources[chosen]
 
+    def set_default_source(self, name: str) -> None:
+        """Make ``name`` the source of computations that do not name one (``studio-brain demo`` uses demo)."""
+        self.source(name)
+        self.default_source = name
+
     def today(self) -> date:
         return snapshot_date_at(self._clock.now(), self._zone)
 

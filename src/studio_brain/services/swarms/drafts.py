@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
 from studio_brain.domain.drafts import (
@@ -27,13 +27,13 @@ from studio_brain.domain.drafts import (
     evidence_refs,
     review_transition,
 )
-from studio_brain.domain.errors import Conflict, InputInvalid, NotFound, PolicyRefused
+from studio_brain.domain.errors import Conflict, InputInvalid, NotFound, PolicyRefused, StudioBrainError
 from studio_brain.domain.hashing import sha256_hex
-from studio_brain.domain.identity import Principal
+from studio_brain.domain.identity import Principal, system_principal
 from studio_brain.domain.snapshot import metric
 from studio_brain.logging import get_logger
 from studio_brain.ports import Clock, EventStore, IdFactory, StateStore
-from studio_brain.ports.drafts import DraftSink, DraftStore
+from studio_brain.ports.drafts import DraftSink, DraftStore, ProposalDrafter
 from studio_brain.services.swarms.marketing import PRIVATE_METRICS
 
 log = get_logger("studio_brain.drafts")
@@ -130,6 +130,7 @@ class DraftService:
         ids: IdFactory,
         events: EventStore | None = None,
         state_store: StateStore | None = None,
+        proposals: ProposalDrafter | None = None,
     ) -> None:
         self._tenant = tenant_id
         self._store = store
@@ -137,6 +138,8 @@ class DraftService:
         self._ids = ids
         self._events = events
         self._state = state_store
+        #: finance drafts from swarms also become draft reconciliation-review proposals when present
+        self._proposals = proposals
 
     def sink(self, swarm: str, *, at: datetime | None = None) -> DraftSink:
         """The add-only sink a swarm writes through; ``at`` dates its drafts (replaying a past day)."""
@@ -296,6 +299,12 @@ class DraftService:
         if outcome is not DraftOutcome.CREATED:
             log.debug("draft.suppressed", rule_id=finding.rule_id, outcome=outcome)
             return outcome, None
+        if (
+            self._proposals is not None
+            and finding.kind is DraftKind.FINANCE
+            and actor_type is ActorType.SYSTEM
+        ):
+            await self._draft_review_proposal(tenant, finding, draft_id)
         if self._events is not None:
             await self._events.append(
                 AuditDraft(
@@ -321,6 +330,22 @@ class DraftService:
                 )
             )
         return outcome, draft_id
+
+    async def _draft_review_proposal(self, tenant_id: str, finding: Finding, draft_id: str) -> None:
+        """A draft gateway proposal to record the reconciliation review; a human submits it or not. A
+        gateway refusal never loses the draft: it is logged (the gateway audits its own refusals)."""
+        assert self._proposals is not None
+        try:
+            proposal_id = await self._proposals.draft_proposal(
+                tenant_id=tenant_id,
+                text=f"Reconciliation review: {finding.title}. {finding.recommendation} (draft {draft_id})",
+                rationale=f"Finance swarm: {finding.rationale}",
+                idempotency_key=f"swarm-draft:{draft_id}",
+            )
+        except StudioBrainError as err:
+            log.warning("draft.proposal_refused", draft_id=draft_id, error=err.message)
+            return
+        log.info("draft.proposal_drafted", draft_id=draft_id, proposal_id=proposal_id)
 
     async def _private_figures(self, tenant_id: str) -> set[int]:
         if self._state is None:
@@ -395,3 +420,37 @@ def _evidence(raw: Mapping[str, Any]) -> Evidence:
     except (TypeError, ValueError) as err:
         raise InputInvalid(f"evidence is malformed: {err}") from None
     return Evidence(snapshot_ids=ids, snapshot_dates=dates, metrics=metrics, rule_ids=rules)
+
+
+class _Gateway(Protocol):
+    async def create_proposal(
+        self,
+        principal: Principal,
+        capability_id: str,
+        input: Any,
+        rationale: str,
+        *,
+        idempotency_key: str | None = None,
+        as_draft: bool = False,
+    ) -> Any: ...
+
+
+class GatewayProposalDrafter:
+    """ProposalDrafter over the capability gateway: a *draft* ``studio.note.append`` proposal, proposed by
+    the system principal, which staff may submit for approval (or ignore). Nothing runs without approval."""
+
+    CAPABILITY = "studio.note.append"
+
+    def __init__(self, gateway: _Gateway) -> None:
+        self._gateway = gateway
+
+    async def draft_proposal(self, *, tenant_id: str, text: str, rationale: str, idempotency_key: str) -> str:
+        created = await self._gateway.create_proposal(
+            system_principal(tenant_id, "swarm:finance"),
+            self.CAPABILITY,
+            {"text": text[:2000], "topic": "reconciliation"},
+            rationale,
+            idempotency_key=idempotency_key,
+            as_draft=True,
+        )
+        return str(created.proposal.id)

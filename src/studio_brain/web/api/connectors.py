@@ -9,12 +9,13 @@ from pydantic import BaseModel
 
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.identity import Principal
-from studio_brain.web.auth import require_scope
+from studio_brain.web.auth import require_staff
 from studio_brain.web.deps import get_brain, wired
 
 router = APIRouter(prefix="/connectors", tags=["connectors"])
 
-ConnectorReader = Annotated[Principal, Depends(require_scope("connectors:read"))]
+#: staff only: the gateway issues no connector-reading scope to agents (agents read through capabilities)
+ConnectorReader = Annotated[Principal, Depends(require_staff)]
 
 
 class HealthResponse(BaseModel):

@@ -133,7 +133,9 @@ async def create_proposal(
 async def get_proposal(
     proposal_id: str, principal: ProposalReader, brain: Brain = Depends(get_brain)
 ) -> ProposalResponse:
-    return ProposalResponse(proposal=proposal_json(await gateway(brain).get(principal, proposal_id)))
+    return ProposalResponse(
+        proposal=proposal_json(await gateway(brain).get(principal, proposal_id), with_binding=True)
+    )
 
 
 @router.post("/{proposal_id}/submit", response_model=ProposalResponse, summary="Submit a draft for approval")

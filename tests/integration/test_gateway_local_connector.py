@@ -1,0 +1,82 @@
+"""The ``local`` connector (staff notes) keeps the connector contract that applies to it: read-only by
+default and refusing before any I/O, an allowlist of actions, exactly-once writes per idempotency key,
+dry runs that write nothing, and responses with the request id and real digests."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio_brain.adapters.clock import UUID7Factory
+from studio_brain.adapters.local_connector import LocalNotesConnector, NotesReader
+from studio_brain.adapters.postgres.database import Database
+from studio_brain.domain.connectors import ConnectorCommand, ConnectorContext, ConnectorMode, HealthStatus
+from studio_brain.domain.errors import ConnectorError
+from studio_brain.domain.hashing import is_sha256_hex, sha256_hex
+from tests.fakes import FakeClock
+
+pytestmark = pytest.mark.postgres
+
+APPEND = ConnectorCommand(action="note.append", args={"text": "bisque load 3 unloaded", "topic": "kilns"})
+
+
+def ctx(key: str | None = "k-1", *, dry_run: bool = False) -> ConnectorContext:
+    return ConnectorContext(request_id="req-1", timeout_seconds=5, idempotency_key=key, dry_run=dry_run)
+
+
+def connector(database: Database, mode: ConnectorMode | None = None) -> LocalNotesConnector:
+    extra = {} if mode is None else {"mode": mode}
+    return LocalNotesConnector(database, tenant_id="t1", clock=FakeClock(), ids=UUID7Factory(), **extra)
+
+
+async def test_it_is_read_only_unless_configured_and_refuses_a_write_before_writing(
+    database: Database,
+) -> None:
+    plain = connector(database)
+    assert plain.mode is ConnectorMode.READ_ONLY
+    with pytest.raises(ConnectorError) as caught:
+        await plain.execute(ctx(), APPEND)
+    assert caught.value.kind == "READ_ONLY_VIOLATION"
+    assert await NotesReader(database).notes("t1") == []
+
+
+async def test_a_write_happens_exactly_once_per_idempotency_key(database: Database) -> None:
+    writer = connector(database, ConnectorMode.READ_WRITE)
+    first = await writer.execute(ctx(), APPEND)
+    again = await writer.execute(ctx(), APPEND)
+    assert first.output_hash == again.output_hash
+    assert first.request_id == "req-1"
+    assert is_sha256_hex(first.input_hash)
+    assert first.output_hash == sha256_hex(first.data)
+    notes = await NotesReader(database).notes("t1")
+    assert [n["text"] for n in notes] == ["bisque load 3 unloaded"]
+
+
+async def test_unknown_actions_missing_keys_and_empty_text_are_not_allowed(database: Database) -> None:
+    writer = connector(database, ConnectorMode.READ_WRITE)
+    for command, context in (
+        (ConnectorCommand(action="note.delete", args={"text": "x"}), ctx()),
+        (APPEND, ctx(None)),
+        (ConnectorCommand(action="note.append", args={"text": "  "}), ctx()),
+    ):
+        with pytest.raises(ConnectorError) as caught:
+            await writer.execute(context, command)
+        assert caught.value.kind == "NOT_ALLOWED"
+    assert await NotesReader(database).notes("t1") == []
+
+
+async def test_a_dry_run_describes_the_effect_and_writes_nothing(database: Database) -> None:
+    response = await connector(database).execute(ctx(dry_run=True), APPEND)
+    assert response.dry_run
+    assert response.data == {"effects": ["append one staff note (22 characters) under topic 'kilns'"]}
+    assert await NotesReader(database).notes("t1") == []
+
+
+async def test_reads_and_health_answer_with_the_request_id(database: Database) -> None:
+    local = connector(database, ConnectorMode.READ_WRITE)
+    await local.execute(ctx(), APPEND)
+    status = await local.read_status(ctx(), {})
+    assert status.data["notes"] == 1
+    assert status.request_id == "req-1"
+    health = await local.health(ctx())
+    assert health.status is HealthStatus.HEALTHY
+    assert health.request_id == "req-1"
