@@ -258,3 +258,56 @@ async def test_a_session_from_a_login_link_for_a_member_is_not_staff(
     )
     await api_client.get(authenticator(api_client).login_url("http://127.0.0.1:8000", member))
     assert (await api_client.get(PROTECTED)).status_code == 403
+
+
+async def test_serve_announces_a_login_link_that_signs_in_once(
+    api_client: httpx.AsyncClient, api_brain: Brain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from studio_brain.cli.main import _announce
+
+    _announce(api_brain.settings, api_brain, "0.0.0.0", 8000)
+    printed = capsys.readouterr().out
+    url = next(word for word in printed.split() if "/login?token=" in word)
+    assert url.startswith("http://127.0.0.1:8000/login?token=")
+    assert (await api_client.get(url)).status_code == 303
+    api_client.cookies.clear()
+    assert (await api_client.get(url)).status_code == 401
+
+
+async def test_a_verified_caller_refused_for_want_of_a_role_is_audited(
+    api_client: httpx.AsyncClient, api_brain: Brain, tokens: TokenMinter
+) -> None:
+    from studio_brain.domain.audit import AuditQuery
+
+    response = await api_client.get(
+        PROTECTED, headers={**tokens.headers("member-1", roles=["member"]), "x-request-id": "req-refused-1"}
+    )
+    assert response.status_code == 403
+    assert api_brain.events is not None
+    page = await api_brain.events.query(api_brain.tenant_id, AuditQuery(action_prefix="http.request.refused"))
+    [event] = page.events
+    assert event.actor_id == "member-1"
+    assert event.request_id == "req-refused-1"
+    assert event.metadata["reasonCode"] == "SCOPE_REQUIRED"
+    assert event.metadata["path"] == PROTECTED
+
+
+async def test_an_anonymous_refusal_is_not_audited(api_client: httpx.AsyncClient, api_brain: Brain) -> None:
+    from studio_brain.domain.audit import AuditQuery
+
+    assert (await api_client.get(PROTECTED)).status_code == 401
+    assert api_brain.events is not None
+    page = await api_brain.events.query(api_brain.tenant_id, AuditQuery(action_prefix="http"))
+    assert page.events == []
+
+
+async def test_a_cookie_authenticated_change_from_another_origin_is_refused(
+    api_client: httpx.AsyncClient,
+) -> None:
+    await api_client.get(authenticator(api_client).login_url("http://127.0.0.1:8000"))
+    url = "/api/v1/proposals/some-id/submit"
+    cross = await api_client.post(url, headers={"origin": "http://localhost:5173"})
+    assert cross.status_code == 403
+    assert cross.json()["reasonCode"] == "CROSS_ORIGIN_REFUSED"
+    same = await api_client.post(url, headers={"origin": "http://127.0.0.1:8000"})
+    assert same.status_code != 403  # passes the origin check (the proposal itself does not exist)

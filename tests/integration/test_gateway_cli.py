@@ -79,3 +79,16 @@ def test_lint_lists_every_violation_and_exits_1(env: dict[str, str], tmp_path: P
     found = {v["code"] for v in json.loads(out)["violations"]}
     assert {"FIELD_INVALID", "FIELD_MISSING", "SCHEMA_INVALID"} <= found
     assert cli("capabilities", "lint")[0] == 0
+
+
+def test_the_brain_refuses_to_start_on_an_invalid_registry(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "registry.toml"
+    bad.write_text('[[capability]]\nid = "x.y"\nmode = "write"\n')
+    monkeypatch.setenv("STUDIO_BRAIN_GATEWAY_REGISTRY_FILE", str(bad))
+    code, _, err = cli("proposals", "list")
+    assert code == 1
+    assert "capability registry" in err
+    assert "is invalid" in err
+    assert "Traceback" not in err

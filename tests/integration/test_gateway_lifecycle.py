@@ -9,8 +9,8 @@ import pytest
 
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.domain.audit import ApprovalState
-from studio_brain.domain.errors import InputInvalid, NotFound, PolicyRefused
-from studio_brain.domain.proposals import Status
+from studio_brain.domain.errors import NotFound, PolicyRefused
+from studio_brain.domain.proposals import Event, Status
 from tests.integration.gateway_kit import ALICE, BOB, CAROL, NOTE, TENANT, WHY, Kit, agent, build_kit, staff
 
 pytestmark = pytest.mark.postgres
@@ -541,6 +541,37 @@ async def test_text_the_database_cannot_store_is_refused_as_bad_input_and_nothin
         await refusal(kit.service.create_proposal(ALICE, "studio.note.append", {"text": "a\x00b"}, WHY))
         == "INPUT_INVALID"
     )
-    with pytest.raises(InputInvalid):
-        await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, "a reason with \x00 in it")
+    assert (
+        await refusal(
+            kit.service.create_proposal(ALICE, "studio.note.append", NOTE, "a reason with \x00 in it")
+        )
+        == "RATIONALE_REQUIRED"
+    )
     assert await kit.service.list_proposals(ALICE) == []
+    assert [e.action for e in await kit.audit()] == ["capability.decision.refused"] * 2
+
+
+async def test_an_execution_whose_process_died_stops_blocking_its_target_and_is_recovered_as_unknown(
+    kit: Kit,
+) -> None:
+    created = await kit.service.create_proposal(ALICE, "roborock.clean.start", {}, WHY)
+    await kit.service.approve(BOB, created.proposal.id, "clean the floor now")
+    # the process died right after committing `executing` (what _claim commits), before the connector answered
+    async with kit.store.transaction(TENANT) as tx:
+        stuck = await tx.get_proposal(created.proposal.id, lock=True)
+        assert stuck is not None
+        await tx.update_proposal(
+            stuck.transition(
+                Event.START, at=kit.clock.now(), execution_key="k-dead", execution_started_at=kit.clock.now()
+            )
+        )
+    second = await kit.service.create_proposal(ALICE, "roborock.clean.start", {"segments": [2]}, WHY)
+    await kit.service.approve(BOB, second.proposal.id, "clean the kitchen too")
+    assert await refusal(kit.service.execute(BOB, second.proposal.id)) == "TARGET_BUSY"
+    assert await kit.service.recover_stale_executions(ALICE, "morning check of stuck runs") == []
+    kit.clock.advance(15 + 61)
+    recovered = await kit.service.recover_stale_executions(ALICE, "morning check of stuck runs")
+    assert [p.id for p in recovered] == [created.proposal.id]
+    assert recovered[0].status is Status.OUTCOME_UNKNOWN
+    assert (await kit.audit())[-1].action == "capability.proposal.outcome_unknown"
+    assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "ALREADY_EXECUTED"

@@ -372,3 +372,32 @@ async def test_a_finance_draft_also_drafts_a_review_proposal_a_human_must_submit
         assert {p.status for p in proposals} == {Status.DRAFT}
         assert all(p.requested_by == "swarm:finance" for p in proposals)
         assert "Reconciliation review" in proposals[0].input["text"]
+
+
+async def test_the_demo_shows_drafts_from_all_three_swarms_with_evidence(
+    database_url: str, tmp_path: Path
+) -> None:
+    from studio_brain.bootstrap import open_brain
+    from studio_brain.cli.jobs import prepare_demo_swarms
+    from studio_brain.cli.state import prepare_demo_state
+    from studio_brain.settings import load_settings
+
+    settings = load_settings(database_url=database_url, home=tmp_path, state_source="demo")
+    async with open_brain(settings) as brain:
+        assert brain.drafts is not None
+        await prepare_demo_state(brain)
+        summary = await prepare_demo_swarms(brain)
+        assert summary["trigger"] == "demo"
+        ops = await brain.drafts.list_ops(STAFF, limit=100)
+        finance = await brain.drafts.list_finance(STAFF, limit=100)
+        marketing = await brain.drafts.list_marketing(STAFF, limit=100)
+        assert ops
+        assert finance
+        assert marketing
+        assert all(row["evidence"]["snapshotIds"] for row in ops)
+        assert all(row["evidenceRefs"] for row in finance)
+        assert all(row["sourceRefs"] and row["copy"] for row in marketing)
+        # running the demo again (a restart) adds nothing: same day, same findings
+        again = await prepare_demo_swarms(brain)
+        assert again["replayed"]["ops"]["created"] == 0
+        assert len(await brain.drafts.list_ops(STAFF, limit=100)) == len(ops)

@@ -331,6 +331,17 @@ def proposals_dry_run(proposal_id: str, actor: AsOption = None) -> None:
     print_json(_with_gateway(settings, lambda g: g.dry_run(principal, proposal_id)))
 
 
+@proposals_app.command("recover")
+def proposals_recover(reason: ReasonOption, actor: AsOption = None) -> None:
+    """Mark executions abandoned by a crashed process as outcome_unknown (they never run again)."""
+    settings = settings_or_exit()
+    principal = cli_principal(settings, actor)
+    recovered = _with_gateway(settings, lambda g: g.recover_stale_executions(principal, reason))
+    for p in recovered:
+        _print_proposal(p)
+    typer.echo(f"{len(recovered)} stale execution(s) marked outcome_unknown")
+
+
 # --- kill switch ------------------------------------------------------------------------------------
 
 CapabilityOption = Annotated[

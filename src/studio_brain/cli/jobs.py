@@ -103,10 +103,10 @@ def register(app: typer.Typer) -> None:
 
 
 async def prepare_demo_swarms(brain: Brain) -> dict[str, Any]:
-    """``studio-brain demo``: run the swarms over the demo history (each of the last two weeks as it
+    """``studio-brain demo``: run the swarms over the demo history (each of the last 30 days as it
     happened, then today as a recorded job run), so the queue shows drafts from every swarm."""
     if brain.swarms is None:  # pragma: no cover - always wired by open_brain
         fail("the swarms are not available")
-    replayed = await brain.swarms.replay(days=14)
+    replayed = await brain.swarms.replay(days=30)
     runs = await _service(brain).run("swarms", trigger="demo")
     return {"replayed": replayed, **runs[0].summary}

@@ -157,10 +157,10 @@ def decide_create(
             )
     elif principal.actor_type is not ActorType.SYSTEM and not principal.is_staff:
         return refuse(ReasonCode.ACTOR_NOT_ELIGIBLE, "only staff, the system or scoped agents propose", state)
-    if len(rationale.strip()) < MIN_RATIONALE_LENGTH:
+    if len(rationale.strip()) < MIN_RATIONALE_LENGTH or "\x00" in rationale:
         return refuse(
             ReasonCode.RATIONALE_REQUIRED,
-            f"rationale must be at least {MIN_RATIONALE_LENGTH} characters",
+            f"rationale must be at least {MIN_RATIONALE_LENGTH} characters (no NUL)",
             state,
         )
     if "\x00" in rationale:
@@ -226,10 +226,10 @@ def decide_approve(
             "the registry changed since the proposal was made; propose again",
             required,
         )
-    if len(rationale.strip()) < MIN_RATIONALE_LENGTH:
+    if len(rationale.strip()) < MIN_RATIONALE_LENGTH or "\x00" in rationale:
         return refuse(
             ReasonCode.RATIONALE_REQUIRED,
-            f"rationale must be at least {MIN_RATIONALE_LENGTH} characters",
+            f"rationale must be at least {MIN_RATIONALE_LENGTH} characters (no NUL)",
             required,
         )
     complete = len(proposal.approvals) + 1 >= capability.approvals_required
@@ -247,9 +247,10 @@ def decide_reject(*, principal: Principal, proposal: Proposal, rationale: str) -
         return refuse(ReasonCode.ALREADY_EXECUTED, "the proposal has already run")
     if proposal.status not in (Status.PENDING_APPROVAL, Status.DRAFT):
         return refuse(ReasonCode.INVALID_TRANSITION, f"a {proposal.status.value} proposal cannot be rejected")
-    if len(rationale.strip()) < MIN_RATIONALE_LENGTH:
+    if len(rationale.strip()) < MIN_RATIONALE_LENGTH or "\x00" in rationale:
         return refuse(
-            ReasonCode.RATIONALE_REQUIRED, f"rationale must be at least {MIN_RATIONALE_LENGTH} characters"
+            ReasonCode.RATIONALE_REQUIRED,
+            f"rationale must be at least {MIN_RATIONALE_LENGTH} characters (no NUL)",
         )
     return allow(ApprovalState.REJECTED)
 
@@ -265,9 +266,10 @@ def decide_cancel(*, principal: Principal, proposal: Proposal, rationale: str) -
         return refuse(
             ReasonCode.INVALID_TRANSITION, f"a {proposal.status.value} proposal cannot be cancelled"
         )
-    if len(rationale.strip()) < MIN_RATIONALE_LENGTH:
+    if len(rationale.strip()) < MIN_RATIONALE_LENGTH or "\x00" in rationale:
         return refuse(
-            ReasonCode.RATIONALE_REQUIRED, f"rationale must be at least {MIN_RATIONALE_LENGTH} characters"
+            ReasonCode.RATIONALE_REQUIRED,
+            f"rationale must be at least {MIN_RATIONALE_LENGTH} characters (no NUL)",
         )
     return allow(proposal.approval_state)
 
@@ -450,9 +452,10 @@ def decide_exemption(
         )
     if capability.exemption_policy is None:
         return refuse(ReasonCode.EXEMPTION_FORBIDDEN, "the registry allows no exemption for this capability")
-    if len(justification.strip()) < MIN_RATIONALE_LENGTH:
+    if len(justification.strip()) < MIN_RATIONALE_LENGTH or "\x00" in justification:
         return refuse(
-            ReasonCode.RATIONALE_REQUIRED, f"justification must be at least {MIN_RATIONALE_LENGTH} characters"
+            ReasonCode.RATIONALE_REQUIRED,
+            f"justification must be at least {MIN_RATIONALE_LENGTH} characters (no NUL)",
         )
     if (
         lifetime.total_seconds() <= 0
@@ -467,7 +470,7 @@ def decide_staff_action(*, principal: Principal, rationale: str) -> Decision:
     """Kill switch changes, exemption revocation, rate-limit resets, agent tokens: staff people only."""
     if not _may_act_as_staff(principal):
         return refuse(ReasonCode.ACTOR_NOT_ELIGIBLE, "only staff people may do this")
-    if len(rationale.strip()) < MIN_RATIONALE_LENGTH:
+    if len(rationale.strip()) < MIN_RATIONALE_LENGTH or "\x00" in rationale:
         return refuse(
             ReasonCode.RATIONALE_REQUIRED,
             f"a reason of at least {MIN_RATIONALE_LENGTH} characters is required",

@@ -1,5 +1,6 @@
-"""The capability gateway use cases: propose, approve, reject, cancel, execute, dry-run; kill switch,
-exemptions, rate buckets, agent tokens; rebuild of the proposals table from the audit log.
+"""The capability gateway use cases: propose, submit, approve, reject, cancel, execute, dry-run, recover.
+``GatewayService`` also carries the administration of ``services/gateway_admin.py`` (kill switch,
+exemptions, rate buckets, agent tokens, rebuild) and the shared internals of ``services/gateway_core.py``.
 
 Every call takes the verified :class:`Principal`; the tenant comes from it, never from input. Every
 decision — allowed or refused — is audited with its reason code, actor, tenant, capability, input hash
@@ -40,6 +41,7 @@ from studio_brain.domain.policy import (
     decide_create,
     decide_execute,
     decide_reject,
+    decide_staff_action,
     decide_submit,
     decide_throttle,
     refuse,
@@ -55,6 +57,9 @@ from studio_brain.ports.connectors import Connector
 from studio_brain.ports.gateway import ConnectorDirectory, GatewayTransaction, ProposalFilter
 from studio_brain.services.gateway_admin import AGENT_TOKEN_PREFIX, GatewayAdmin, IssuedToken
 from studio_brain.services.gateway_core import MAX_PAGE, NotVisible, Refusal, Subject, log
+
+#: beyond its timeout budget, how long an ``executing`` proposal is still considered in flight
+STALE_GRACE_SECONDS = 60
 
 __all__ = [
     "AGENT_TOKEN_PREFIX",
@@ -596,7 +601,11 @@ class GatewayService(GatewayAdmin):
         throttle = Throttle(
             rate_token_taken=taken,
             last_started_at=await tx.target_last_started(target) if capability.cooldown_seconds else None,
-            in_flight=await tx.in_flight(target) if capability.exclusive else 0,
+            in_flight=(
+                await tx.in_flight(target, started_after=now - stale_after(capability))
+                if capability.exclusive
+                else 0
+            ),
         )
         gate = decide_throttle(
             capability=capability, throttle=throttle, now=now, state=decision.approval_state
@@ -802,3 +811,49 @@ class GatewayService(GatewayAdmin):
             "predictedEffects": effects,
             "decision": decision.as_json(),
         }
+
+    async def recover_stale_executions(self, principal: Principal, reason: str) -> list[Proposal]:
+        """Mark ``executing`` proposals whose process died (older than their budget plus a grace period)
+        as ``outcome_unknown``, audited. They never run again; a person checks the device."""
+        decision = decide_staff_action(principal=principal, rationale=reason)
+        subject = Subject(
+            action="capability.proposals.recover",
+            capability_id=None,
+            target="gateway",
+            input_hash=sha256_hex({"recover": principal.tenant_id}),
+            correlation_id=self._ids.new_id(),
+            request_id=self._ids.new_id(),
+            rationale=reason,
+        )
+        if not decision.allowed:
+            await self._audit_refusal(principal, subject, decision)
+        now = self._clock.now()
+        recovered: list[Proposal] = []
+        async with self._store.transaction(principal.tenant_id) as tx:
+            for p in await tx.list_proposals(ProposalFilter(status=Status.EXECUTING, limit=MAX_PAGE)):
+                capability = self._registry.get(p.capability_id)
+                if capability is not None and now - p.updated_at < stale_after(capability):
+                    continue
+                lost = p.transition(
+                    Event.LOSE_TRACK,
+                    at=now,
+                    execution_finished_at=now,
+                    error="STALE: the executing process stopped before recording the outcome; outcome unknown",
+                )
+                await tx.update_proposal(lost)
+                await tx.audit(
+                    self._draft(
+                        principal,
+                        replace(subject, capability_id=p.capability_id, target=p.target, proposal_id=p.id),
+                        decision,
+                        action="capability.proposal.outcome_unknown",
+                        proposal=lost,
+                    )
+                )
+                recovered.append(lost)
+        return recovered
+
+
+def stale_after(capability: Capability) -> timedelta:
+    """How long an execution may stay ``executing`` before it counts as abandoned."""
+    return timedelta(seconds=capability.timeout_budget_seconds + STALE_GRACE_SECONDS)

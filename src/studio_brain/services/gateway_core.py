@@ -138,7 +138,10 @@ class GatewayCore:
             actor_id=principal.actor_id,
             action=action or subject.action,
             target=subject.target,
-            rationale=subject.rationale.strip() or decision.detail or subject.action,
+            # a NUL cannot be stored; the refusal is still audited, with the character replaced
+            rationale=(subject.rationale.strip() or decision.detail or subject.action).replace(
+                "\x00", "\ufffd"
+            ),
             approval_state=decision.approval_state,
             input_hash=subject.input_hash,
             request_id=subject.request_id,

@@ -23,7 +23,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Security
@@ -34,8 +34,9 @@ from pydantic import SecretStr
 from studio_brain.adapters.admin_token import load_or_create_admin_token
 from studio_brain.adapters.firebase_auth import FirebaseTokenVerifier
 from studio_brain.bootstrap import Brain
-from studio_brain.domain.audit import ActorType
-from studio_brain.domain.errors import PermissionDenied, Unauthenticated
+from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
+from studio_brain.domain.errors import PermissionDenied, StudioBrainError, Unauthenticated
+from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.logging import get_logger
 from studio_brain.settings import Settings
@@ -210,6 +211,7 @@ class Authenticator:
                     "the cockpit session expired or is not valid; open a new login link",
                     reason_code="AUTH_SESSION_INVALID",
                 )
+            _refuse_cross_origin(request)
             return principal
         return None
 
@@ -279,6 +281,24 @@ class Authenticator:
         return _principal_from_payload(payload, tenant_id=self.tenant_id, via=AuthMethod.SESSION)
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _refuse_cross_origin(request: Request) -> None:
+    """A cookie rides along on requests other pages start; SameSite=Strict stops other sites, but not other
+    ports of the same host (the Portal dev server at localhost:5173 is "same site"). So a state-changing
+    API call carried by the cookie must come from this origin. (Cockpit forms check a form token too.)"""
+    if request.method in _SAFE_METHODS or not request.url.path.startswith("/api/"):
+        return  # cockpit pages run their own Origin and form-token checks (web/pages.py)
+    origin = request.headers.get("origin")
+    here = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != here:
+        raise PermissionDenied(
+            "a cookie-authenticated change must come from the cockpit's own origin",
+            reason_code="CROSS_ORIGIN_REFUSED",
+        )
+
+
 def _bearer(header: str | None) -> str | None:
     if header is None:
         return None
@@ -334,27 +354,59 @@ async def require_principal(
     return principal
 
 
-async def require_staff(principal: Principal = Depends(require_principal)) -> Principal:
-    """Studio staff or admin (Firebase claim, admin token, or cockpit session). 403 otherwise."""
+async def refuse(request: Request, principal: Principal, message: str, reason_code: str) -> NoReturn:
+    """Audit a verified caller's refused request (``http.request.refused``), then raise the 403.
+
+    Only verified identities are audited: an anonymous or forged request has no actor to name (it is
+    logged), and auditing it would let anyone fill the log.
+    """
+    events = getattr(getattr(request.app.state, "brain", None), "events", None)
+    request_id = getattr(request.state, "request_id", None) or "unknown"
+    if events is not None:
+        attempt = {"method": request.method, "path": request.url.path}
+        try:
+            await events.append(
+                AuditDraft(
+                    tenant_id=principal.tenant_id,
+                    actor_type=principal.actor_type,
+                    actor_id=principal.actor_id,
+                    action="http.request.refused",
+                    target="http",
+                    rationale=message,
+                    approval_state=ApprovalState.NOT_APPLICABLE,
+                    input_hash=sha256_hex(attempt),
+                    request_id=request_id,
+                    correlation_id=request_id,
+                    metadata={**attempt, "reasonCode": reason_code, "via": principal.via.value},
+                )
+            )
+        except StudioBrainError as err:  # the refusal stands even if the log cannot take it
+            log.warning("auth.refusal.not_audited", error=err.message, reason_code=reason_code)
+    log.info("auth.refused", actor_id=principal.actor_id, reason_code=reason_code, path=request.url.path)
+    raise PermissionDenied(message, reason_code=reason_code)
+
+
+async def require_staff(request: Request, principal: Principal = Depends(require_principal)) -> Principal:
+    """Studio staff or admin (Firebase claim, admin token, or cockpit session). 403 (audited) otherwise."""
     if not principal.is_staff:
-        raise PermissionDenied("this needs a staff account", reason_code="STAFF_REQUIRED")
+        await refuse(request, principal, "this needs a staff account", "STAFF_REQUIRED")
     return principal
 
 
-async def require_admin(principal: Principal = Depends(require_principal)) -> Principal:
-    """An admin (claim ``admin``/``roles`` ∋ admin, or the local admin token). 403 otherwise."""
+async def require_admin(request: Request, principal: Principal = Depends(require_principal)) -> Principal:
+    """An admin (claim ``admin``/``roles`` ∋ admin, or the local admin token). 403 (audited) otherwise."""
     if not principal.is_admin:
-        raise PermissionDenied("this needs an admin account", reason_code="ADMIN_REQUIRED")
+        await refuse(request, principal, "this needs an admin account", "ADMIN_REQUIRED")
     return principal
 
 
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
-    """Staff always; agents only with ``scope`` (e.g. ``state:read``); other humans 403."""
+    """Staff always; agents only with ``scope`` (e.g. ``state:read``); other humans 403 (audited)."""
 
-    async def dependency(principal: Principal = Depends(require_principal)) -> Principal:
+    async def dependency(request: Request, principal: Principal = Depends(require_principal)) -> Principal:
         if principal.is_staff or (principal.is_agent and principal.has_scope(scope)):
             return principal
-        raise PermissionDenied(f"this needs staff or the agent scope {scope!r}", reason_code="SCOPE_REQUIRED")
+        await refuse(request, principal, f"this needs staff or the agent scope {scope!r}", "SCOPE_REQUIRED")
 
     return dependency
 

@@ -305,11 +305,12 @@ class PostgresGatewayTransaction:
             (self._tenant, target, at),
         )
 
-    async def in_flight(self, target: str) -> int:
+    async def in_flight(self, target: str, *, started_after: datetime) -> int:
+        # an executing proposal's updated_at is the moment it started executing
         row = await self._one(
             "SELECT count(*) AS n FROM gateway_proposals WHERE tenant_id = %s AND target = %s"
-            " AND status = 'executing'",
-            (self._tenant, target),
+            " AND status = 'executing' AND updated_at > %s",
+            (self._tenant, target, started_after),
         )
         return int(row["n"]) if row else 0
 
