@@ -1,10 +1,18 @@
-"""Benchmark: audit appends with 8 concurrent writer processes on local PostgreSQL (issue 3).
+"""Benchmark: audit appends with 8 concurrent writers on local PostgreSQL (issue 3).
 
-Each writer process opens its own connection and appends single events (one transaction each, the way
-the gateway and swarms append) to ONE tenant's chain — the worst case, since appends to a chain are
-serialised. Reports sustained events/s, then checks the chain: gap-free seq, zero forks, verify intact.
+Every writer appends single events, one call each (the way the gateway and swarms append), to ONE
+tenant's chain — the worst case, since appends to a chain are serialised and each transaction waits for
+its WAL flush. Two modes:
 
-    .venv/bin/python bench/audit_append.py [--writers 8] [--seconds 20] [--server URL] [--json]
+- ``tasks``: 8 concurrent writers in one process sharing one PostgresEventStore (how `studio-brain serve`
+  runs: the store coalesces concurrent appends into shared transactions — group commit);
+- ``processes``: 8 writer processes, each with its own store and connection (no coalescing possible:
+  one WAL flush per event).
+
+Reports sustained events/s, then checks the chain: gap-free seq, zero forks, verify intact.
+
+    .venv/bin/python bench/audit_append.py [--mode both|tasks|processes] [--writers 8] [--seconds 20]
+                                           [--server URL] [--json]
 
 Uses a throw-away database on the server (default postgresql://postgres@127.0.0.1:5432/test), dropped after.
 """
@@ -83,6 +91,92 @@ async def _check(url: str) -> dict[str, Any]:
     }
 
 
+async def _tasks(url: str, writers: int, seconds: float) -> list[int]:
+    async with Database(url, max_size=writers) as db:
+        store = PostgresEventStore(db, UUID7Factory())
+        deadline = time.time() + seconds
+
+        async def writer(w: int) -> int:
+            appended = 0
+            while time.time() < deadline:
+                await store.append(
+                    AuditDraft(
+                        tenant_id=TENANT,
+                        actor_type=ActorType.AGENT,
+                        actor_id=f"writer-{w}",
+                        action="bench.audit.append",
+                        target="local",
+                        rationale=f"writer {w} event {appended}",
+                        approval_state=ApprovalState.EXEMPT,
+                        input_hash=sha256_hex([w, appended]),
+                        request_id=f"{w}-{appended}",
+                        correlation_id=f"writer-{w}",
+                        metadata={"writer": w, "n": appended},
+                    )
+                )
+                appended += 1
+            return appended
+
+        return list(await asyncio.gather(*(writer(w) for w in range(writers))))
+
+
+def _run_processes(url: str, writers: int, seconds: float) -> tuple[list[int], float]:
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    counts = ctx.Array("l", writers)
+    deadline = time.time() + 10.0 + seconds  # processes need a few seconds to start
+    procs = [ctx.Process(target=_writer, args=(url, w, deadline, start, counts)) for w in range(writers)]
+    for p in procs:
+        p.start()
+    time.sleep(max(0.0, deadline - seconds - time.time()))
+    began = time.perf_counter()
+    start.set()
+    for p in procs:
+        p.join()
+    return list(counts), time.perf_counter() - began
+
+
+def _run(server: str, mode: str, writers: int, seconds: float) -> dict[str, Any]:
+    name = f"sb_bench_audit_append_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(server, name)
+    try:
+        upgrade_to_head(url)
+        if mode == "tasks":
+            began = time.perf_counter()
+            counts = asyncio.run(_tasks(url, writers, seconds))
+            elapsed = time.perf_counter() - began
+        else:
+            counts, elapsed = _run_processes(url, writers, seconds)
+        total = sum(counts)
+        return {
+            "mode": mode,
+            "writers": writers,
+            "seconds": round(elapsed, 2),
+            "events": total,
+            "events_per_second": round(total / elapsed, 1),
+            "per_writer": counts,
+            **asyncio.run(_check(url)),
+        }
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _commit_latency_ms(server: str) -> float:
+    """One durable commit of a one-row insert: the floor under serialised appends on this disk."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS sb_bench_fsync_probe (x int)")
+        try:
+            began = time.perf_counter()
+            for _ in range(100):
+                conn.execute("INSERT INTO sb_bench_fsync_probe VALUES (1)")
+            return (time.perf_counter() - began) / 100 * 1000
+        finally:
+            conn.execute("DROP TABLE sb_bench_fsync_probe")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -91,52 +185,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--mode", choices=["both", "tasks", "processes"], default="both")
     args = parser.parse_args()
-
-    name = f"sb_bench_audit_append_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(args.server, name)
-    try:
-        upgrade_to_head(url)
-        ctx = multiprocessing.get_context("spawn")
-        start = ctx.Event()
-        counts = ctx.Array("l", args.writers)
-        deadline_holder = time.time() + 10.0 + args.seconds  # processes need a few seconds to start
-        procs = [
-            ctx.Process(target=_writer, args=(url, w, deadline_holder, start, counts))
-            for w in range(args.writers)
-        ]
-        for p in procs:
-            p.start()
-        time.sleep(max(0.0, deadline_holder - args.seconds - time.time()))
-        began = time.perf_counter()
-        start.set()
-        for p in procs:
-            p.join()
-        elapsed = time.perf_counter() - began
-        total = sum(counts)
-        check = asyncio.run(_check(url))
-        result = {
-            "writers": args.writers,
-            "seconds": round(elapsed, 2),
-            "events": total,
-            "events_per_second": round(total / elapsed, 1),
-            "per_writer": list(counts),
-            **check,
-        }
-    finally:
-        with psycopg.connect(args.server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    modes = ["tasks", "processes"] if args.mode == "both" else [args.mode]
+    results = [_run(args.server, mode, args.writers, args.seconds) for mode in modes]
+    latency = _commit_latency_ms(args.server)
     if args.json:
-        print(json.dumps(result, indent=2))
-    else:
+        print(json.dumps({"results": results, "durable_commit_ms": round(latency, 2)}, indent=2))
+        return
+    for r in results:
         print(
-            f"{result['writers']} writers, {result['seconds']} s: {result['events']} events, "
-            f"{result['events_per_second']} events/s; gap-free={result['gap_free']} forks={result['forks']} "
-            f"verify_intact={result['verify_intact']}"
+            f"{r['mode']:>9}: {r['writers']} writers, {r['seconds']} s: {r['events']} events, "
+            f"{r['events_per_second']} events/s; gap-free={r['gap_free']} forks={r['forks']} "
+            f"verify_intact={r['verify_intact']}; per writer {r['per_writer']}"
         )
-        print(f"per writer: {result['per_writer']}")
+    print(
+        f"one durable commit on this server: {latency:.2f} ms (max {1000 / latency:.0f} serialised commits/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -291,7 +291,9 @@ async def open_brain(
                 store=PostgresGatewayStore(database, PostgresEventStore(database, brain.ids)),
                 registry=load_registry(settings.gateway_registry_file),
                 # device connectors come from brain.connectors (wired below), looked up at call time
-                connectors=DictConnectorDirectory(local_factory=_local_notes, fallback=lambda: brain.connectors),
+                connectors=DictConnectorDirectory(
+                    local_factory=_local_notes, fallback=lambda: brain.connectors
+                ),
                 clock=clock,
                 ids=brain.ids,
                 tenant_id=settings.tenant_id,

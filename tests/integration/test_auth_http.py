@@ -311,3 +311,34 @@ async def test_a_cookie_authenticated_change_from_another_origin_is_refused(
     assert cross.json()["reasonCode"] == "CROSS_ORIGIN_REFUSED"
     same = await api_client.post(url, headers={"origin": "http://127.0.0.1:8000"})
     assert same.status_code != 403  # passes the origin check (the proposal itself does not exist)
+
+
+async def test_every_documented_operation_but_health_refuses_an_anonymous_caller(
+    api_client: httpx.AsyncClient,
+) -> None:
+    app = api_client._transport.app  # type: ignore[attr-defined]
+    document = app.openapi()
+    anonymous_ok = {"/healthz", "/readyz"}
+    checked = 0
+    for path, operations in document["paths"].items():
+        concrete = path
+        for name in (
+            "proposal_id",
+            "exemption_id",
+            "bucket",
+            "draft_id",
+            "intake_id",
+            "kind",
+            "snapshot_date",
+        ):
+            concrete = concrete.replace("{" + name + "}", "ops" if name == "kind" else "x")
+        for method in operations:
+            response = await api_client.request(
+                method.upper(), concrete, json={} if method == "post" else None
+            )
+            if path in anonymous_ok:
+                assert response.status_code == 200, path
+            else:
+                assert response.status_code == 401, f"{method.upper()} {path} answered {response.status_code}"
+            checked += 1
+    assert checked > 50

@@ -181,6 +181,7 @@ async def test_a_proposal_walks_create_approve_dry_run_execute_with_the_portal_p
     actions = [r["action"] for r in rows]
     assert any(a.startswith("capability.proposal") for a in actions)
     assert all(r["actorType"] in {"human", "staff", "agent", "system"} for r in rows)
+    assert all(r["approvalState"] in {"required", "approved", "rejected", "exempt"} for r in rows)
 
 
 async def test_a_requester_approving_their_own_proposal_gets_a_409_with_the_reason_code(
@@ -324,3 +325,34 @@ async def test_features_this_brain_lacks_refuse_writes_clearly(
     )
     assert response.status_code == 404
     assert "no intake review queue" in response.json()["message"]
+
+
+async def test_entering_degraded_mode_is_audited_and_shows_on_the_scorecard(
+    api_client: httpx.AsyncClient, tokens: TokenMinter
+) -> None:
+    headers = portal_headers(tokens, "staff-1")
+    entered = await api_client.post(
+        "/api/ops/degraded",
+        json={
+            "status": "entered",
+            "mode": "offline",
+            "reason": "ISP outage",
+            "rationale": "Studio is offline",
+        },
+        headers=headers,
+    )
+    assert entered.status_code == 200
+    scorecard = (await api_client.get("/api/ops/scorecard", headers=headers)).json()["scorecard"]
+    assert scorecard["overallStatus"] == "degraded"
+    assert scorecard["lastBreachAt"] is not None
+    ops_rows = (await api_client.get("/api/ops/audit?limit=50", headers=headers)).json()["rows"]
+    assert ops_rows[0]["action"] == "ops.degraded.entered"
+    assert ops_rows[0]["actorId"] == "staff-1"
+
+    await api_client.post(
+        "/api/ops/degraded",
+        json={"status": "exited", "mode": "offline", "reason": "back online", "rationale": "ISP is back"},
+        headers=headers,
+    )
+    metrics = (await api_client.get("/api/ops/scorecard", headers=headers)).json()["scorecard"]["metrics"]
+    assert next(m for m in metrics if m["key"] == "degraded_mode")["status"] == "ok"

@@ -10,6 +10,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.domain.errors import PolicyRefused
@@ -119,8 +120,7 @@ async def test_row_level_security_hides_one_tenants_proposals_from_another(
             )
         )
     try:
-        app_url = database_url.replace("postgres@", f"{role}@", 1)
-        assert role in app_url
+        app_url = make_conninfo(database_url, user=role)
         async with await psycopg.AsyncConnection.connect(app_url) as conn:
 
             async def visible(tenant: str | None) -> set[str]:

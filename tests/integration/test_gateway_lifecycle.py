@@ -575,3 +575,38 @@ async def test_an_execution_whose_process_died_stops_blocking_its_target_and_is_
     assert recovered[0].status is Status.OUTCOME_UNKNOWN
     assert (await kit.audit())[-1].action == "capability.proposal.outcome_unknown"
     assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "ALREADY_EXECUTED"
+
+
+async def test_a_submitted_draft_of_a_read_needs_no_approval_and_a_scoped_agent_may_run_reads(
+    kit: Kit,
+) -> None:
+    reader = agent(
+        "ops-bot", "capability:hubitat.devices.read:propose", "capability:hubitat.devices.read:read"
+    )
+    draft = await kit.service.create_proposal(
+        reader, "hubitat.devices.read", {}, "look at the devices", as_draft=True
+    )
+    submitted = await kit.service.submit(reader, draft.proposal.id)
+    assert submitted.status is Status.APPROVED
+    result = await kit.service.execute(reader, draft.proposal.id)
+    assert result.proposal.status is Status.EXECUTED
+    assert result.proposal.result == {"devices": [{"id": "1", "switch": "off"}]}
+    proposer_only = agent("other-bot", "capability:hubitat.devices.read:propose")
+    again = await kit.service.create_proposal(
+        proposer_only, "hubitat.devices.read", {}, "look at the devices"
+    )
+    assert await refusal(kit.service.execute(proposer_only, again.proposal.id)) == "DELEGATION_SCOPE_MISSING"
+    assert (
+        await refusal(kit.service.reject(reader, again.proposal.id, "bots cannot reject"))
+        == "APPROVER_NOT_ELIGIBLE"
+    )
+
+
+async def test_listing_refuses_a_page_size_outside_its_bounds(kit: Kit) -> None:
+    from studio_brain.domain.errors import InputInvalid
+    from studio_brain.ports.gateway import ProposalFilter
+
+    with pytest.raises(InputInvalid):
+        await kit.service.list_proposals(ALICE, ProposalFilter(limit=0))
+    with pytest.raises(InputInvalid):
+        await kit.service.list_proposals(ALICE, ProposalFilter(limit=501))

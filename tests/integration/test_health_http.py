@@ -103,3 +103,33 @@ async def test_readyz_can_require_a_fresh_snapshot(
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["snapshot"]["requireFresh"] is True
+
+
+async def test_readyz_shows_scheduled_jobs_and_a_failing_one_without_going_unready(brain: Brain) -> None:
+    from studio_brain.domain.state import JobRun, JobStatus
+
+    assert brain.jobs is not None
+    now = datetime.now(UTC)
+    await brain.state_store.start_job(
+        JobRun(
+            id="run-1", job="snapshot", tenant_id=brain.tenant_id, status=JobStatus.RUNNING, started_at=now
+        )
+    )
+    await brain.state_store.finish_job(
+        JobRun(
+            id="run-1",
+            job="snapshot",
+            tenant_id=brain.tenant_id,
+            status=JobStatus.FAILED,
+            started_at=now,
+            finished_at=now,
+            error="emulator unreachable",
+        )
+    )
+    async with client_for(brain) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200
+    jobs = response.json()["checks"]["jobs"]
+    assert jobs["ok"] is False
+    assert jobs["failing"] == ["snapshot"]
+    assert jobs["jobs"]["snapshot"]["lastError"] == "emulator unreachable"

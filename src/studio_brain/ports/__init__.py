@@ -15,6 +15,9 @@ from studio_brain.ports.cache import CacheStore
 from studio_brain.ports.clock import Clock, IdFactory
 from studio_brain.ports.cloud import CloudReader, FinanceReader
 from studio_brain.ports.connectors import Connector, ConnectorHealthStore
+from studio_brain.ports.drafts import DraftSink, DraftStore, ProposalDrafter
+from studio_brain.ports.gateway import ConnectorDirectory, GatewayStore, GatewayTransaction, ProposalFilter
+from studio_brain.ports.jobs import JobLocks, LeaderLock
 from studio_brain.ports.state import StateStore
 
 __all__ = [
@@ -24,12 +27,21 @@ __all__ = [
     "Clock",
     "CloudReader",
     "Connector",
+    "ConnectorDirectory",
     "ConnectorHealthStore",
+    "DraftSink",
+    "DraftStore",
     "EventStore",
     "ExportReader",
     "ExportWriter",
     "FinanceReader",
+    "GatewayStore",
+    "GatewayTransaction",
     "IdFactory",
+    "JobLocks",
+    "LeaderLock",
+    "ProposalDrafter",
+    "ProposalFilter",
     "SignatureVerifier",
     "StateStore",
 ]

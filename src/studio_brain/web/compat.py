@@ -48,6 +48,16 @@ router = APIRouter(
 Limit = Query(default=50, ge=1, le=10_000, description="most rows to return (no hidden cap)")
 
 
+def portal_event(event: AuditEvent) -> dict[str, Any]:
+    """An audit row as the Portal reads it: its approvalState set has no ``not_applicable`` (shown as
+    ``exempt``: no approval was needed); ``brainApprovalState`` keeps ours."""
+    row = event_json(event)
+    row["brainApprovalState"] = row["approvalState"]
+    if row["approvalState"] == ApprovalState.NOT_APPLICABLE.value:
+        row["approvalState"] = ApprovalState.EXEMPT.value
+    return row
+
+
 class RowsResponse(BaseModel):
     ok: bool = True
     rows: list[dict[str, Any]]
@@ -113,7 +123,7 @@ async def ops_audit(
     page = await events(brain).query(
         caller.tenant_id, AuditQuery(action_prefix="ops", newest_first=True, limit=limit)
     )
-    return RowsResponse(rows=[event_json(e) for e in page.events])
+    return RowsResponse(rows=[portal_event(e) for e in page.events])
 
 
 class DegradedBody(BaseModel):
@@ -300,7 +310,7 @@ async def capabilities_audit(
         ),
         limit,
     )
-    return RowsResponse(rows=[event_json(e) for e in rows])
+    return RowsResponse(rows=[portal_event(e) for e in rows])
 
 
 async def _newest_events(
@@ -345,7 +355,7 @@ async def capabilities_audit_export(
     limit: int = Query(default=500, ge=1, le=10_000, description="newest events; honoured exactly"),
 ) -> ExportResponse:
     newest = await _newest_events(brain, caller.tenant_id, AuditQuery(newest_first=True), limit)
-    rows = [event_json(e) for e in reversed(newest)]  # oldest first, as a chain reads
+    rows = [portal_event(e) for e in reversed(newest)]  # oldest first, as a chain reads
     audit = getattr(brain, "audit", None)
     public_key: str | None = audit.public_key if audit is not None else None
     manifest = {
@@ -375,7 +385,7 @@ async def delegation_traces(
         limit,
         keep=lambda e: e.actor_type is ActorType.AGENT,
     )
-    return RowsResponse(rows=[event_json(e) for e in rows])
+    return RowsResponse(rows=[portal_event(e) for e in rows])
 
 
 @router.get("/capabilities/rate-limits/events", response_model=RowsResponse, summary="Rate-limit refusals")
@@ -389,7 +399,7 @@ async def rate_limit_events(
         limit,
         keep=_rate_limited,
     )
-    return RowsResponse(rows=[event_json(e) for e in rows])
+    return RowsResponse(rows=[portal_event(e) for e in rows])
 
 
 def _rate_limited(event: AuditEvent) -> bool:

@@ -15,8 +15,11 @@ from studio_brain.ports import EventStore
 from studio_brain.web.auth import require_principal, require_staff
 from studio_brain.web.middleware import new_request_id
 
+# Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread,
+# a thread hop per request that shows up in the tail latency under load (bench/api_load.py).
 
-def get_brain(request: Request) -> Brain:
+
+async def get_brain(request: Request) -> Brain:
     brain: Brain = request.app.state.brain
     return brain
 
@@ -25,6 +28,11 @@ def get_request_id(request: Request) -> str:
     """The id set by the request middleware (echoed in ``x-request-id``); carried into audit rows."""
     value = getattr(request.state, "request_id", None)
     return value if isinstance(value, str) else new_request_id()
+
+
+async def current_request_id(request: Request) -> str:
+    """:func:`get_request_id` as a dependency (see above why it is async)."""
+    return get_request_id(request)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -40,13 +48,13 @@ class Caller:
 
 
 async def caller(
-    principal: Principal = Depends(require_principal), request_id: str = Depends(get_request_id)
+    principal: Principal = Depends(require_principal), request_id: str = Depends(current_request_id)
 ) -> Caller:
     return Caller(principal=principal, request_id=request_id)
 
 
 async def staff_caller(
-    principal: Principal = Depends(require_staff), request_id: str = Depends(get_request_id)
+    principal: Principal = Depends(require_staff), request_id: str = Depends(current_request_id)
 ) -> Caller:
     return Caller(principal=principal, request_id=request_id)
 

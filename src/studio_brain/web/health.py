@@ -33,7 +33,10 @@ async def healthz(request: Request) -> dict[str, Any]:
 
 @router.get("/readyz", tags=["health"])
 async def readyz(request: Request) -> JSONResponse:
-    """Ready to serve: the database answers (and, if required, a fresh snapshot exists). 503 otherwise."""
+    """Ready to serve: the database answers (and, if required, a fresh snapshot exists). 503 otherwise.
+
+    ``checks.jobs`` reports scheduled jobs (a failing one shows there, with its back-off) without gating.
+    """
     brain = _brain(request)
     settings = brain.settings
     now = brain.clock.now()
@@ -67,5 +70,12 @@ async def readyz(request: Request) -> JSONResponse:
                 fresh=age <= settings.snapshot_max_age_minutes,
             )
     ok = bool(postgres["ok"]) and (snapshot["fresh"] or not settings.readyz_require_fresh_snapshot)
-    body = {"ok": ok, "checks": {"postgres": postgres, "snapshot": snapshot}, "at": _iso(now)}
+    checks: dict[str, Any] = {"postgres": postgres, "snapshot": snapshot}
+    if brain.jobs is not None and postgres["ok"]:
+        # Shown, not gating: a failing job backs off and retries; the API can still serve.
+        try:
+            checks["jobs"] = await brain.jobs.health_check()
+        except StudioBrainError as err:
+            checks["jobs"] = {"ok": False, "failing": [], "jobs": {}, "error": err.message}
+    body = {"ok": ok, "checks": checks, "at": _iso(now)}
     return JSONResponse(body, status_code=200 if ok else 503)

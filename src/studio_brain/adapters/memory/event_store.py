@@ -1,7 +1,7 @@
 """EventStore in memory: the same sealing, validation and paging rules as PostgreSQL, for tests and demos.
 
 Passes ``tests/contract/test_event_store.py`` like the real store. ``at`` comes from the injected clock
-(truncated to microseconds, as PostgreSQL keeps it); appends are serialised by one asyncio lock.
+(microsecond precision, like PostgreSQL); appends are serialised by one asyncio lock.
 """
 
 from __future__ import annotations
