@@ -107,13 +107,15 @@ def start_server(url: str, home: Path, workers: int) -> tuple[subprocess.Popen[b
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the API server exited with status {process.returncode} (its error is above)")
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
                 return process, base
         except httpx.TransportError:
             time.sleep(0.2)
     process.terminate()
-    raise RuntimeError("the API server did not start within 60 s")
+    raise SystemExit("the API server did not start within 60 s")
 
 
 # --- load generators (each runs in its own process) -----------------------------------------------

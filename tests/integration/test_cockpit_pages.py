@@ -11,14 +11,16 @@ import httpx
 import psycopg
 import pytest
 
+from studio_brain.adapters.clock import SystemClock
 from studio_brain.bootstrap import Brain, DatabaseTarget, open_brain
 from studio_brain.domain.audit import ActorType, AuditQuery
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.domain.state import Completeness
 from studio_brain.settings import load_settings
-from studio_brain.web import pages
+from studio_brain.web import pages_audit
 from studio_brain.web.app import create_app
 from studio_brain.web.auth import Authenticator
+from studio_brain.web.pages_view import metric_values
 from tests.e2e.seed import (
     aim_connectors_at_fakes,
     audit_draft,
@@ -496,7 +498,7 @@ async def test_a_tampered_row_shows_the_chain_broken_after_a_full_verification(
 async def test_a_long_unverified_stretch_waits_for_verify_now_instead_of_slowing_the_page(
     client: httpx.AsyncClient, brain: Brain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pages, "VERIFY_INLINE_MAX", 10)
+    monkeypatch.setattr(pages_audit, "VERIFY_INLINE_MAX", 10)
     assert brain.events is not None
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 26)])
     await sign_in(client, staff("grace"))
@@ -508,3 +510,20 @@ async def test_a_long_unverified_stretch_waits_for_verify_now_instead_of_slowing
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(26, 31)])
     # five new events are within the page's budget: verified from the remembered position
     assert verification_of((await client.get("/audit")).text) == "Chain intact up to seq 30"
+
+
+async def test_today_shows_the_demo_studios_own_snapshot_as_the_state_service_computed_it(
+    client: httpx.AsyncClient, brain: Brain
+) -> None:
+    from studio_brain.cli.state import prepare_demo_state
+
+    brain.clock = SystemClock()  # the demo studio's history ends today
+    assert await prepare_demo_state(brain) > 1
+    latest = await brain.state_store.latest_snapshot(brain.tenant_id)
+    assert latest is not None
+    await sign_in(client, staff("ada"))
+    html = (await client.get("/")).text
+    shown = dict(re.findall(r'data-testid="value-([a-zA-Z.]+)">([^<]*)<', html))
+    expected = {key: f"{int(value):,}" for key, value in metric_values(latest.document).items()}
+    assert shown == expected
+    assert len(expected) >= 10

@@ -384,7 +384,8 @@ def event_hash(event: AuditEvent) -> str:
 def seal(draft: AuditDraft, *, event_id: str, seq: int, at: datetime, prev_hash: str) -> AuditEvent:
     """The stored form of ``draft`` at position ``seq`` after ``prev_hash``; validates the draft first.
 
-    ``at`` is stored in UTC; PostgreSQL keeps microseconds, as Python does, so the hashed value is the stored one.
+    ``at`` is stored in UTC; PostgreSQL keeps microseconds, as Python does, so the hashed value is the
+    stored one.
     """
     clean = validate_draft(draft)
     _check_text("id", event_id)

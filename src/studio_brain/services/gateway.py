@@ -591,27 +591,20 @@ class GatewayService(GatewayAdmin):
         target = capability.target.value
         if capability.exclusive:
             await tx.lock_target(target)
-        limit = capability.rate_limit
-        taken = await tx.take_rate_tokens(
-            [
-                (f"{capability.id}:hour", now.replace(minute=0, second=0, microsecond=0), limit.per_hour),
-                (f"{capability.id}:minute", now.replace(second=0, microsecond=0), limit.burst),
-            ]
+        last_started = await tx.target_last_started(target) if capability.cooldown_seconds else None
+        in_flight = (
+            await tx.in_flight(target, started_after=now - stale_after(capability))
+            if capability.exclusive
+            else 0
         )
-        throttle = Throttle(
-            rate_token_taken=taken,
-            last_started_at=await tx.target_last_started(target) if capability.cooldown_seconds else None,
-            in_flight=(
-                await tx.in_flight(target, started_after=now - stale_after(capability))
-                if capability.exclusive
-                else 0
-            ),
+        # Decide cooldown and busy now; the rate token is counted last (below) so that its bucket rows
+        # are locked only for the end of the transaction, not while it queues for the audit chain.
+        early = decide_throttle(
+            capability=capability,
+            throttle=Throttle(rate_token_taken=True, last_started_at=last_started, in_flight=in_flight),
+            now=now,
+            state=decision.approval_state,
         )
-        gate = decide_throttle(
-            capability=capability, throttle=throttle, now=now, state=decision.approval_state
-        )
-        if not gate.allowed:
-            raise Refusal(gate)
         event = Event.START_EXEMPT if decision.approval_state is ApprovalState.EXEMPT else Event.START
         running = proposal.transition(
             event,
@@ -624,19 +617,41 @@ class GatewayService(GatewayAdmin):
             if decision.approval_state is ApprovalState.EXEMPT and exemption
             else None,
         )
-        try:
-            await tx.update_proposal(running)
-        except Conflict as err:
-            raise Refusal(
-                refuse(ReasonCode.IDEMPOTENCY_KEY_REUSED, err.message, decision.approval_state)
-            ) from err
-        if target in self._cooled_targets:
-            await tx.mark_target_started(target, now)
-        await tx.audit(
-            self._draft(
-                principal, subject, decision, action="capability.proposal.executing", proposal=running
+        if early.allowed:
+            try:
+                await tx.update_proposal(running)
+            except Conflict as err:
+                raise Refusal(
+                    refuse(ReasonCode.IDEMPOTENCY_KEY_REUSED, err.message, decision.approval_state)
+                ) from err
+            if target in self._cooled_targets:
+                await tx.mark_target_started(target, now)
+            await tx.audit(
+                self._draft(
+                    principal, subject, decision, action="capability.proposal.executing", proposal=running
+                )
             )
+        # All of this is one transaction: if the rate limit refuses, the change and its audit row above
+        # roll back together, and the refusal is audited on its own. Precedence stays rate → cooldown → busy.
+        limit = capability.rate_limit
+        taken = (
+            await tx.take_rate_tokens(
+                [
+                    (f"{capability.id}:hour", now.replace(minute=0, second=0, microsecond=0), limit.per_hour),
+                    (f"{capability.id}:minute", now.replace(second=0, microsecond=0), limit.burst),
+                ]
+            )
+            if early.allowed
+            else True
         )
+        gate = decide_throttle(
+            capability=capability,
+            throttle=Throttle(rate_token_taken=taken, last_started_at=last_started, in_flight=in_flight),
+            now=now,
+            state=decision.approval_state,
+        )
+        if not gate.allowed:
+            raise Refusal(gate)
         return running, decision, capability, connector
 
     async def _run(

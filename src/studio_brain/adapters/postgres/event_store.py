@@ -343,7 +343,8 @@ class PostgresEventStore:
                 # In UTC the driver stamps rows with datetime.timezone.utc, not a ZoneInfo lookup per row
                 # (SET LOCAL: the pooled connection returns to its own zone when this transaction ends).
                 await conn.execute("SET LOCAL TIME ZONE 'UTC'")
-                async with conn.cursor("audit_stream", row_factory=tuple_row) as cur:
+                # Binary results: integers and timestamps decode without text parsing (~5% of verify).
+                async with conn.cursor("audit_stream", row_factory=tuple_row, binary=True) as cur:
                     cur.itersize = STREAM_BATCH
                     await cur.execute(sql, params)
                     while rows := await cur.fetchmany(STREAM_BATCH):

@@ -109,35 +109,34 @@ class PostgresGatewayTransaction:
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     )
 
-    _OWNER = (
-        "INSERT INTO gateway_proposal_tenants (id, tenant_id) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING"
-    )
-
     async def insert_proposal(self, proposal: Proposal) -> None:
+        # one statement writes the proposal and its content-free owner index row
         try:
-            async with self._conn.transaction():  # a savepoint: the caller's transaction survives
-                await self._conn.execute(self._INSERT, self._params(proposal))
-                await self._conn.execute(self._OWNER, (proposal.id, proposal.tenant_id))
+            await self._conn.execute(
+                "WITH p AS (" + self._INSERT + " RETURNING id, tenant_id)"
+                " INSERT INTO gateway_proposal_tenants (id, tenant_id) SELECT id, tenant_id FROM p",
+                self._params(proposal),
+            )
         except psycopg.errors.UniqueViolation as err:
+            # no savepoint on purpose (two round trips saved): the caller leaves the transaction
             raise Conflict("a proposal with this id or idempotency key already exists") from err
 
     async def update_proposal(self, proposal: Proposal) -> None:
         try:
-            async with self._conn.transaction():
-                cursor = await self._conn.execute(
-                    "UPDATE gateway_proposals SET status = %s, execution_key = %s, updated_at = %s,"
-                    " version = %s, record = %s WHERE tenant_id = %s AND id = %s AND version = %s",
-                    (
-                        proposal.status.value,
-                        proposal.execution_key,
-                        proposal.updated_at,
-                        proposal.version,
-                        Jsonb(to_record(proposal)),
-                        self._tenant,
-                        proposal.id,
-                        proposal.version - 1,
-                    ),
-                )
+            cursor = await self._conn.execute(
+                "UPDATE gateway_proposals SET status = %s, execution_key = %s, updated_at = %s,"
+                " version = %s, record = %s WHERE tenant_id = %s AND id = %s AND version = %s",
+                (
+                    proposal.status.value,
+                    proposal.execution_key,
+                    proposal.updated_at,
+                    proposal.version,
+                    Jsonb(to_record(proposal)),
+                    self._tenant,
+                    proposal.id,
+                    proposal.version - 1,
+                ),
+            )
         except psycopg.errors.UniqueViolation as err:
             raise Conflict("this execution idempotency key is already used by another proposal") from err
         if cursor.rowcount != 1:
@@ -150,7 +149,10 @@ class PostgresGatewayTransaction:
             " updated_at = EXCLUDED.updated_at, version = EXCLUDED.version, record = EXCLUDED.record",
             self._params(proposal),
         )
-        await self._conn.execute(self._OWNER, (proposal.id, proposal.tenant_id))
+        await self._conn.execute(
+            "INSERT INTO gateway_proposal_tenants (id, tenant_id) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
+            (proposal.id, proposal.tenant_id),
+        )
 
     async def list_proposals(self, where: ProposalFilter) -> list[Proposal]:
         clauses = ["tenant_id = %s"]
