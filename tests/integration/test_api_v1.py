@@ -121,10 +121,11 @@ async def test_a_native_proposal_lifecycle_with_two_people(
             "input": {"text": "Clay order arrives Friday"},
             "rationale": "Tell the team about the delivery",
         },
-        headers=alice,
+        headers={**alice, "x-request-id": "native-req-1"},
     )
     assert created.status_code == 201, created.text
     pid = created.json()["proposal"]["id"]
+    assert created.json()["proposal"]["correlationId"] == "native-req-1"  # the request id, carried through
     assert created.json()["proposal"]["brainStatus"] == "pending_approval"
 
     own = await api_client.post(

@@ -634,15 +634,13 @@ class GatewayService(GatewayAdmin):
         # All of this is one transaction: if the rate limit refuses, the change and its audit row above
         # roll back together, and the refusal is audited on its own. Precedence stays rate → cooldown → busy.
         limit = capability.rate_limit
-        taken = (
-            await tx.take_rate_tokens(
-                [
-                    (f"{capability.id}:hour", now.replace(minute=0, second=0, microsecond=0), limit.per_hour),
-                    (f"{capability.id}:minute", now.replace(second=0, microsecond=0), limit.burst),
-                ]
-            )
-            if early.allowed
-            else True
+        # counted even when cooldown/busy already refuse, so RATE_LIMITED keeps its precedence (the
+        # transaction rolls back on any refusal, so a refused call never consumes a token)
+        taken = await tx.take_rate_tokens(
+            [
+                (f"{capability.id}:hour", now.replace(minute=0, second=0, microsecond=0), limit.per_hour),
+                (f"{capability.id}:minute", now.replace(second=0, microsecond=0), limit.burst),
+            ]
         )
         gate = decide_throttle(
             capability=capability,

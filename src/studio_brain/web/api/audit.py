@@ -98,7 +98,7 @@ async def export_audit(
 
     async def lines() -> AsyncIterator[bytes]:
         async for event in store.stream(principal.tenant_id, from_seq=from_seq, to_seq=to_seq):
-            # the same line format as `studio-brain audit export` (so `audit verify` reads a download)
+            # the same line format as the events file of `studio-brain audit export` (no manifest: streamed)
             yield (
                 json.dumps(
                     event_to_json(event), ensure_ascii=False, sort_keys=True, separators=(",", ":")

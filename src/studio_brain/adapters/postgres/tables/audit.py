@@ -55,7 +55,18 @@ audit_events = Table(
     CheckConstraint(f"output_hash IS NULL OR output_hash {SHA256}", name="output_hash_sha256"),
     CheckConstraint(f"prev_hash {SHA256}", name="prev_hash_sha256"),
     CheckConstraint(f"hash {SHA256}", name="hash_sha256"),
-    Index("ix_audit_events_tenant_correlation", "tenant_id", "correlation_id"),
+    # Newest-first pages filtered by one column walk (tenant, column, seq) backwards and stop at the limit;
+    # without these a rarely matching filter scans the whole chain.
+    Index("ix_audit_events_tenant_actor_seq", "tenant_id", "actor_id", "seq"),
+    Index("ix_audit_events_tenant_capability_seq", "tenant_id", "capability_id", "seq"),
+    Index("ix_audit_events_tenant_correlation_seq", "tenant_id", "correlation_id", "seq"),
+    Index(
+        "ix_audit_events_tenant_action_seq",
+        "tenant_id",
+        "action",
+        "seq",
+        postgresql_ops={"action": "text_pattern_ops"},  # LIKE 'prefix.%' whatever the collation
+    ),
     Index("ix_audit_events_tenant_at", "tenant_id", "at"),
 )
 

@@ -64,7 +64,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "seq", name=op.f("uq_audit_events_tenant_id_seq")),
         sa.UniqueConstraint("tenant_id", "prev_hash", name=op.f("uq_audit_events_tenant_id_prev_hash")),
     )
-    op.create_index("ix_audit_events_tenant_correlation", "audit_events", ["tenant_id", "correlation_id"])
+    op.create_index("ix_audit_events_tenant_actor_seq", "audit_events", ["tenant_id", "actor_id", "seq"])
+    op.create_index(
+        "ix_audit_events_tenant_capability_seq", "audit_events", ["tenant_id", "capability_id", "seq"]
+    )
+    op.create_index(
+        "ix_audit_events_tenant_correlation_seq", "audit_events", ["tenant_id", "correlation_id", "seq"]
+    )
+    op.create_index(
+        "ix_audit_events_tenant_action_seq",
+        "audit_events",
+        ["tenant_id", "action", "seq"],
+        postgresql_ops={"action": "text_pattern_ops"},
+    )
     op.create_index("ix_audit_events_tenant_at", "audit_events", ["tenant_id", "at"])
     op.create_table(
         "audit_checkpoints",
@@ -126,5 +138,11 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS audit_refuse_change()")
     op.drop_table("audit_checkpoints")
     op.drop_index("ix_audit_events_tenant_at", table_name="audit_events")
-    op.drop_index("ix_audit_events_tenant_correlation", table_name="audit_events")
+    for index in (
+        "ix_audit_events_tenant_action_seq",
+        "ix_audit_events_tenant_correlation_seq",
+        "ix_audit_events_tenant_capability_seq",
+        "ix_audit_events_tenant_actor_seq",
+    ):
+        op.drop_index(index, table_name="audit_events")
     op.drop_table("audit_events")
