@@ -273,7 +273,9 @@ async def open_brain(
                 finance=finance_reader,
             )
             if brain.events is not None:
-                brain.rebuild = RebuildService(state=brain.state, store=brain.state_store, events=brain.events)
+                brain.rebuild = RebuildService(
+                    state=brain.state, store=brain.state_store, events=brain.events
+                )
             # --- capability gateway (issue 5) ---
             from studio_brain.adapters.capability_registry import load_registry
             from studio_brain.adapters.local_connector import LocalNotesConnector

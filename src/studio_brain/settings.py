@@ -111,7 +111,8 @@ class Settings(BaseSettings):
         "set FIRESTORE_EMULATOR_HOST to read the emulator instead).",
     )
     state_source: Literal["firestore", "demo"] = Field(
-        default="firestore", description="Where `snapshot` reads by default: the studio's Firestore or the demo."
+        default="firestore",
+        description="Where `snapshot` reads by default: the studio's Firestore or the demo.",
     )
     state_rules_file: Path | None = Field(
         default=None,
@@ -185,7 +186,8 @@ class Settings(BaseSettings):
         default="read_only", description="read_write lets approved gateway writes through the allowlist."
     )
     hubitat_write_allowlist: str = Field(
-        default="", description="Comma-separated device:command pairs the gateway may send, e.g. 21:on,21:off."
+        default="",
+        description="Comma-separated device:command pairs the gateway may send, e.g. 21:on,21:off.",
     )
     hubitat_ca_file: Path | None = Field(
         default=None, description="CA bundle pinning the hub's self-signed HTTPS certificate."
@@ -268,7 +270,6 @@ class Settings(BaseSettings):
         except InputInvalid as err:
             raise ValueError(err.message) from None
         return value
-
 
     # --- HTTP API and cockpit (issue 7) ---------------------------------------------------------
     admin_token: SecretStr | None = Field(

@@ -10,9 +10,9 @@ from studio_brain.domain.audit import ActorType
 
 class AuthMethod(StrEnum):
     FIREBASE = "firebase"
-    ADMIN_TOKEN = "admin_token"
+    ADMIN_TOKEN = "admin_token"  # noqa: S105 - a method name, not a secret
     SESSION = "session"
-    AGENT_TOKEN = "agent_token"
+    AGENT_TOKEN = "agent_token"  # noqa: S105 - a method name, not a secret
     CLI = "cli"
     SYSTEM = "system"
 

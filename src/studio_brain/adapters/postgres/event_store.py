@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -222,7 +221,7 @@ class PostgresEventStore:
     async def _transaction(self, drafts: list[AuditDraft]) -> list[AuditEvent]:
         try:
             async with self._db.connection() as conn:
-                return await self._append_on(conn, drafts)
+                return await self._append_on(conn, drafts, commit=True)
         except psycopg.Error as err:
             raise _translate_append(err) from err
 
@@ -245,37 +244,41 @@ class PostgresEventStore:
         except psycopg.Error as err:
             raise _translate_append(err) from err
 
-    async def _append_on(self, conn: AnyConnection, drafts: list[AuditDraft]) -> list[AuditEvent]:
-        by_tenant: dict[str, list[int]] = defaultdict(list)
-        for index, draft in enumerate(drafts):
-            by_tenant[draft.tenant_id].append(index)
+    async def _append_on(
+        self, conn: AnyConnection, drafts: list[AuditDraft], *, commit: bool = False
+    ) -> list[AuditEvent]:
+        tenants = sorted({d.tenant_id for d in drafts})  # a fixed lock order: batches cannot deadlock
         async with conn.cursor(row_factory=tuple_row) as cur:
-            heads: dict[str, tuple[int, str]] = {}
-            now: datetime | None = None
-            for tenant in sorted(by_tenant):  # a fixed lock order: two multi-tenant batches cannot deadlock
+            # Pipelined: lock, then read the heads and the clock, in one round trip. The server runs the
+            # statements in order and the read takes its snapshot only once the lock is held, so under
+            # READ COMMITTED it sees every earlier append.
+            async with conn.pipeline():
+                for tenant in tenants:
+                    await cur.execute(
+                        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (AUDIT_LOCK_CLASS, tenant)
+                    )
                 await cur.execute(
-                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (AUDIT_LOCK_CLASS, tenant)
+                    "SELECT clock_timestamp(), t.tenant_id, h.seq, h.hash FROM unnest(%s::text[]) AS t(tenant_id)"
+                    " LEFT JOIN LATERAL (SELECT seq, hash FROM audit_events AS e WHERE e.tenant_id = t.tenant_id"
+                    " ORDER BY seq DESC LIMIT 1) AS h ON true",
+                    (tenants,),
                 )
-            for tenant in sorted(by_tenant):
-                # A statement after the lock: under READ COMMITTED its snapshot sees every earlier append.
-                await cur.execute(
-                    "SELECT clock_timestamp(), h.seq, h.hash FROM (SELECT 1) AS one LEFT JOIN LATERAL"
-                    " (SELECT seq, hash FROM audit_events WHERE tenant_id = %s ORDER BY seq DESC LIMIT 1) AS h"
-                    " ON true",
-                    (tenant,),
-                )
-                row = await cur.fetchone()
-                assert row is not None
-                now = row[0]
-                heads[tenant] = (row[1], row[2]) if row[1] is not None else (0, GENESIS_HASH)
-            assert now is not None
+            rows = await cur.fetchall()
+            heads = {r[1]: (r[2], r[3]) if r[2] is not None else (0, GENESIS_HASH) for r in rows}
+            now: datetime = rows[0][0]
             sealed: list[AuditEvent] = []
             for draft in drafts:
                 seq, prev_hash = heads[draft.tenant_id]
                 event = seal(draft, event_id=self._ids.new_id(), seq=seq + 1, at=now, prev_hash=prev_hash)
                 heads[draft.tenant_id] = (event.seq, event.hash)
                 sealed.append(event)
-            await cur.executemany(_INSERT, [_row(e) for e in sealed])
+            if commit:
+                # Our own transaction: insert and commit in one round trip, shortening the time under lock.
+                async with conn.pipeline():
+                    await cur.executemany(_INSERT, [_row(e) for e in sealed])
+                    await conn.commit()
+            else:
+                await cur.executemany(_INSERT, [_row(e) for e in sealed])
         return sealed
 
     # --- reading --------------------------------------------------------------------------------
