@@ -75,9 +75,26 @@ def _render_exception(
     return structlog.processors.format_exc_info(_logger, _method, event_dict)
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the moment of writing.
+
+    Binding the object ``sys.stderr`` held at configuration time breaks when it is later replaced and
+    closed (test runners capture it; daemons redirect it).
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(*, level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
     """Configure structlog and the stdlib root logger once, for the whole process."""
-    out = stream if stream is not None else sys.stderr
+    out = stream if stream is not None else _CurrentStderr()
     use_console = fmt == "console" or (fmt == "auto" and hasattr(out, "isatty") and out.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False) if use_console else structlog.processors.JSONRenderer()

@@ -191,7 +191,13 @@ class JobService:
                 await asyncio.shield(self._finish(done, trigger, scheduled_for))
                 raise
             except Exception as err:  # a job failing must never take the scheduler down
-                log.warning("job.failed", job=job.name, run_id=run.id, exc_info=True)
+                if isinstance(err, StudioBrainError):
+                    # an expected failure (cloud unreachable, ...) explains itself: no traceback
+                    log.warning(
+                        "job.failed", job=job.name, run_id=run.id, error_code=err.code, error=err.message
+                    )
+                else:
+                    log.warning("job.failed", job=job.name, run_id=run.id, exc_info=True)
                 done = replace(
                     run,
                     status=JobStatus.FAILED,
