@@ -10,7 +10,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -94,7 +94,7 @@ class _CurrentStderr:
 
 def configure_logging(*, level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
     """Configure structlog and the stdlib root logger once, for the whole process."""
-    out = stream if stream is not None else _CurrentStderr()
+    out: TextIO = stream if stream is not None else cast(TextIO, _CurrentStderr())
     use_console = fmt == "console" or (fmt == "auto" and hasattr(out, "isatty") and out.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False) if use_console else structlog.processors.JSONRenderer()
