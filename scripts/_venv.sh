@@ -11,9 +11,12 @@ ensure_venv() {
     echo "==> creating .venv"
     "$python" -m venv .venv
   fi
-  local spec="." stamp
+  local spec="." stamp hash
   [ -n "$extras" ] && spec=".[${extras}]"
-  stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-${extras:-base}"
+  hash="$(sha256sum pyproject.toml | cut -c1-16)"
+  stamp=".venv/.installed-${hash}-${extras:-base}"
+  # an install with the dev extras also satisfies a plain one
+  if [ -z "$extras" ] && [ -f ".venv/.installed-${hash}-dev" ]; then stamp=".venv/.installed-${hash}-dev"; fi
   if [ ! -f "$stamp" ]; then
     echo "==> installing studio-brain${extras:+ with $extras extras} into .venv"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
