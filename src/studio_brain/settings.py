@@ -325,7 +325,10 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=300, description="How often the leader verifies it still holds its lock."
     )
     swarm_ops_z_threshold: float = Field(
-        default=3.5, ge=2.0, le=20.0, description="Robust z (median/MAD·1.4826) at which a metric is unusual."
+        default=3.25,
+        ge=2.0,
+        le=20.0,
+        description="Robust z (biweight SD of residuals) at which a metric is unusual.",
     )
     swarm_ops_min_history_days: int = Field(
         default=14, ge=14, le=365, description="Earlier usable days needed before a metric is judged."

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from studio_brain.domain.anomaly import DetectorConfig, Observation, baseline, detect
+from studio_brain.domain.anomaly import DetectorConfig, Observation, _biweight_scale, baseline, detect
 
 START = date(2026, 9, 1)  # a Tuesday
 CONFIG = DetectorConfig()
@@ -115,3 +115,44 @@ def test_slow_drift_alone_is_not_an_anomaly_with_either_level(seed: int) -> None
     for config in (CONFIG, replace(CONFIG, level_days=7)):
         flagged = [o.day for o in history[-20:] if detect("m", history, o.day, config) is not None]
         assert len(flagged) <= 1, config
+
+
+def test_the_scale_is_a_robust_standard_deviation_not_stuck_on_the_integer_grid() -> None:
+    rng = random.Random(3)
+    values = [round(rng.gauss(4, 2)) for _ in range(200)]
+    scale = _biweight_scale(values)
+    assert 1.7 <= scale <= 2.3
+    # a past anomaly in the window gets no weight
+    assert abs(_biweight_scale([*values, 500.0]) - scale) < 0.1
+
+
+def wandering(days: int, *, seed: int) -> list[Observation]:
+    """A queue that wanders (a mean-reverting random walk), like open reports or pending requests."""
+    rng = random.Random(seed)
+    level, out = 20.0, []
+    for i in range(days):
+        level += rng.gauss(0, 1.5) - 0.05 * (level - 20)
+        out.append(Observation(day=START + timedelta(days=i), value=round(level), ref=f"run-{i}"))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_wandering_queue_is_judged_against_its_recent_level(seed: int) -> None:
+    history = wandering(70, seed=seed)
+    day = history[-1].day
+    base = baseline(history, day, CONFIG)
+    assert base is not None
+    assert base.level_days in CONFIG.level_choices
+    # a jump of six robust SDs over yesterday's level is found, and says which level it was judged against
+    jumped = with_value(history, day, history[-2].value + 6 * base.scale)
+    found = detect("m", jumped, day, CONFIG)
+    assert found is not None
+    assert found.direction == "up"
+    assert found.level_days == base.level_days
+
+
+def test_independent_days_keep_the_window_median_as_their_level() -> None:
+    history = noisy(60)
+    base = baseline(history, history[-1].day, CONFIG)
+    assert base is not None
+    assert base.level_days == 0

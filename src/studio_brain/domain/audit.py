@@ -201,7 +201,8 @@ def normalise_metadata(metadata: object) -> dict[str, JSONValue]:
     converted = to_json_value(metadata, _path="metadata")
     assert isinstance(converted, dict)  # a Mapping converts to a dict
     _check_metadata_values(converted, "metadata")
-    if len(canonical_json(converted)) > MAX_METADATA_BYTES:
+    # the fast canonicaliser of the event hash (same text as canonical_json, proven by a property test)
+    if len(_canonical_metadata(converted).encode("utf-8")) > MAX_METADATA_BYTES:
         raise _refuse("metadata", f"is larger than {MAX_METADATA_BYTES} bytes as canonical JSON")
     return converted
 
@@ -387,7 +388,12 @@ def seal(draft: AuditDraft, *, event_id: str, seq: int, at: datetime, prev_hash:
     ``at`` is stored in UTC; PostgreSQL keeps microseconds, as Python does, so the hashed value is the
     stored one.
     """
-    clean = validate_draft(draft)
+    return seal_validated(validate_draft(draft), event_id=event_id, seq=seq, at=at, prev_hash=prev_hash)
+
+
+def seal_validated(clean: AuditDraft, *, event_id: str, seq: int, at: datetime, prev_hash: str) -> AuditEvent:
+    """:func:`seal` of a draft that :func:`validate_draft` returned (validation is idempotent, so this
+    only skips repeating it — e.g. while an audit chain's lock is held)."""
     _check_text("id", event_id)
     if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SAFE_INTEGER:
         raise InputInvalid(f"audit event seq: {seq!r} must be a positive safe integer")

@@ -66,9 +66,15 @@ class GatewayTransaction(Protocol):
         """Serialise execution checks on ``target`` until the transaction ends."""
         ...
 
-    async def take_rate_tokens(self, takes: Sequence[tuple[str, datetime, int]]) -> bool:
+    async def take_rate_tokens(
+        self, takes: Sequence[tuple[str, datetime, int]], *, then_audit: AuditDraft | None = None
+    ) -> bool:
         """Atomically count one use in each (bucket, window start, limit); False (and nothing counted
-        for the bucket that was full) when any bucket is at its limit."""
+        for the bucket that was full) when any bucket is at its limit.
+
+        With ``then_audit``: the counting happens once the audit chain's lock is held, and only when
+        every bucket counted is ``then_audit`` appended and the transaction COMMITTED (nothing may be
+        written in it afterwards); when False, nothing is appended and the caller must roll back."""
         ...
 
     async def rate_buckets(self, *, limit: int) -> list[RateBucket]: ...
@@ -87,7 +93,10 @@ class GatewayTransaction(Protocol):
     async def update_agent_token(self, token: AgentToken) -> None: ...
 
     # audit, in this same transaction
-    async def audit(self, draft: AuditDraft) -> AuditEvent: ...
+    async def audit(self, draft: AuditDraft, *, commit: bool = False) -> AuditEvent:
+        """Append ``draft`` in this transaction. ``commit``: it is the transaction's last write — commit
+        with it (in one round trip, so the audit chain's lock is held for less time)."""
+        ...
 
 
 class GatewayStore(Protocol):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from studio_brain.domain.audit import ApprovalState
+from studio_brain.domain.audit import ApprovalState, AuditDraft
 from studio_brain.domain.capabilities import Capability
 from studio_brain.domain.connectors import ConnectorCommand, ConnectorContext, ConnectorMode, DryRunSupport
 from studio_brain.domain.errors import (
@@ -240,7 +240,8 @@ class GatewayService(GatewayAdmin):
                         decision,
                         action="capability.proposal.created",
                         proposal=proposal,
-                    )
+                    ),
+                    commit=True,
                 )
         except Refusal as refused:
             await self._audit_refusal(principal, subject, refused.decision)
@@ -328,7 +329,8 @@ class GatewayService(GatewayAdmin):
                 changed, event_action = change(proposal, decision, now)
                 await tx.update_proposal(changed)
                 await tx.audit(
-                    self._draft(principal, subject, decision, action=event_action, proposal=changed)
+                    self._draft(principal, subject, decision, action=event_action, proposal=changed),
+                    commit=True,
                 )
         except NotVisible:
             await self._missing(principal, proposal_id, action, request_id)
@@ -617,6 +619,7 @@ class GatewayService(GatewayAdmin):
             if decision.approval_state is ApprovalState.EXEMPT and exemption
             else None,
         )
+        executing: AuditDraft | None = None
         if early.allowed:
             try:
                 await tx.update_proposal(running)
@@ -626,13 +629,13 @@ class GatewayService(GatewayAdmin):
                 ) from err
             if target in self._cooled_targets:
                 await tx.mark_target_started(target, now)
-            await tx.audit(
-                self._draft(
-                    principal, subject, decision, action="capability.proposal.executing", proposal=running
-                )
+            executing = self._draft(
+                principal, subject, decision, action="capability.proposal.executing", proposal=running
             )
-        # All of this is one transaction: if the rate limit refuses, the change and its audit row above
-        # roll back together, and the refusal is audited on its own. Precedence stays rate → cooldown → busy.
+        # All of this is one transaction: the `executing` event is appended and the transaction committed
+        # only if every rate token counts (the tokens are counted once the audit chain's lock is held, in
+        # the same round trip as its head read); if the rate limit refuses, nothing is appended, the change
+        # above rolls back, and the refusal is audited on its own. Precedence stays rate → cooldown → busy.
         limit = capability.rate_limit
         # counted even when cooldown/busy already refuse, so RATE_LIMITED keeps its precedence (the
         # transaction rolls back on any refusal, so a refused call never consumes a token)
@@ -640,7 +643,8 @@ class GatewayService(GatewayAdmin):
             [
                 (f"{capability.id}:hour", now.replace(minute=0, second=0, microsecond=0), limit.per_hour),
                 (f"{capability.id}:minute", now.replace(second=0, microsecond=0), limit.burst),
-            ]
+            ],
+            then_audit=executing,
         )
         gate = decide_throttle(
             capability=capability,
@@ -650,6 +654,8 @@ class GatewayService(GatewayAdmin):
         )
         if not gate.allowed:
             raise Refusal(gate)
+        if executing is None:  # unreachable (gate allows only what early allowed); never run unaudited
+            raise Refusal(early)
         return running, decision, capability, connector
 
     async def _run(
@@ -735,7 +741,8 @@ class GatewayService(GatewayAdmin):
                     action=action,
                     proposal=finished,
                     output_hash=finished.output_hash,
-                )
+                ),
+                commit=True,
             )
         log.info(action, proposal_id=running.id, capability_id=running.capability_id, error=finished.error)
         return finished

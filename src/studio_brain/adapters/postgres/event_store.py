@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ from studio_brain.domain.audit import (
     AuditPage,
     AuditQuery,
     check_query,
-    seal,
+    seal_validated,
     validate_draft,
 )
 from studio_brain.domain.errors import Conflict, InputInvalid, StorageError
@@ -122,6 +123,16 @@ def _row(event: AuditEvent) -> tuple[Any, ...]:
         event.prev_hash,
         event.hash,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A statement for :meth:`PostgresEventStore.append_guarded_on`: run once the chain lock is held, in
+    the head read's round trip; the append goes on only if ``accept(rows)`` is true."""
+
+    sql: str
+    params: Sequence[Any]
+    accept: Callable[[list[TupleRow]], bool]
 
 
 def _like_escape(text: str) -> str:
@@ -225,30 +236,53 @@ class PostgresEventStore:
         except psycopg.Error as err:
             raise _translate_append(err) from err
 
-    async def append_on(self, conn: AnyConnection, draft: AuditDraft) -> AuditEvent:
+    async def append_on(self, conn: AnyConnection, draft: AuditDraft, *, commit: bool = False) -> AuditEvent:
         """Append inside the caller's open transaction on ``conn`` (committed or rolled back by the caller).
 
         The chain lock is held until that transaction ends, so keep it short. The transaction must be
         READ COMMITTED (PostgreSQL's default); under a stricter level whose snapshot predates the lock a
-        concurrent append surfaces as :class:`Conflict`.
+        concurrent append surfaces as :class:`Conflict`. With ``commit`` the append is the transaction's
+        last write: the insert and the COMMIT go in one round trip, so the lock is released sooner.
         """
-        return (await self.append_many_on(conn, [draft]))[0]
+        return (await self.append_many_on(conn, [draft], commit=commit))[0]
 
-    async def append_many_on(self, conn: AnyConnection, drafts: Sequence[AuditDraft]) -> list[AuditEvent]:
-        """:meth:`append_many` inside the caller's open transaction on ``conn``."""
+    async def append_guarded_on(
+        self, conn: AnyConnection, draft: AuditDraft, guard: Guard, *, commit: bool = False
+    ) -> AuditEvent | None:
+        """:meth:`append_on`, with ``guard`` run right after the chain lock is taken, in the same round trip
+        as the head read. ``draft`` is appended (and, with ``commit``, the transaction committed) only if
+        ``guard.accept`` approves the guard's rows; otherwise nothing is appended, nothing is committed and
+        None is returned (the caller rolls back)."""
+        drafts = [validate_draft(draft)]
+        try:
+            sealed = await self._append_on(conn, drafts, commit=commit, guard=guard)
+        except psycopg.Error as err:
+            raise _translate_append(err) from err
+        return sealed[0] if sealed else None
+
+    async def append_many_on(
+        self, conn: AnyConnection, drafts: Sequence[AuditDraft], *, commit: bool = False
+    ) -> list[AuditEvent]:
+        """:meth:`append_many` inside the caller's open transaction on ``conn`` (see :meth:`append_on`)."""
         drafts = [validate_draft(d) for d in drafts]
         if not drafts:
             return []
         try:
-            return await self._append_on(conn, drafts)
+            return await self._append_on(conn, drafts, commit=commit)
         except psycopg.Error as err:
             raise _translate_append(err) from err
 
     async def _append_on(
-        self, conn: AnyConnection, drafts: list[AuditDraft], *, commit: bool = False
+        self,
+        conn: AnyConnection,
+        drafts: list[AuditDraft],
+        *,
+        commit: bool = False,
+        guard: Guard | None = None,
     ) -> list[AuditEvent]:
+        """Append ``drafts`` (already validated). With ``guard``: [] when the guard refuses."""
         tenants = sorted({d.tenant_id for d in drafts})  # a fixed lock order: batches cannot deadlock
-        async with conn.cursor(row_factory=tuple_row) as cur:
+        async with conn.cursor(row_factory=tuple_row) as cur, conn.cursor(row_factory=tuple_row) as gcur:
             # Pipelined: lock, then read the heads and the clock, in one round trip. The server runs the
             # statements in order and the read takes its snapshot only once the lock is held, so under
             # READ COMMITTED it sees every earlier append.
@@ -263,22 +297,33 @@ class PostgresEventStore:
                     " ORDER BY seq DESC LIMIT 1) AS h ON true",
                     (tenants,),
                 )
+                if guard is not None:
+                    await gcur.execute(guard.sql, guard.params)
             rows = await cur.fetchall()
+            if guard is not None and not guard.accept(await gcur.fetchall()):
+                return []
             heads = {r[1]: (r[2], r[3]) if r[2] is not None else (0, GENESIS_HASH) for r in rows}
             now: datetime = rows[0][0]
             sealed: list[AuditEvent] = []
             for draft in drafts:
                 seq, prev_hash = heads[draft.tenant_id]
-                event = seal(draft, event_id=self._ids.new_id(), seq=seq + 1, at=now, prev_hash=prev_hash)
+                # validated by every caller before the lock was taken: not again while it is held
+                event = seal_validated(
+                    draft, event_id=self._ids.new_id(), seq=seq + 1, at=now, prev_hash=prev_hash
+                )
                 heads[draft.tenant_id] = (event.seq, event.hash)
                 sealed.append(event)
+            rows_in = [_row(e) for e in sealed]  # built before the round trip, not between its statements
             if commit:
-                # Our own transaction: insert and commit in one round trip, shortening the time under lock.
+                # The transaction's last write: insert and commit in one round trip, shortening the time
+                # under lock.
                 async with conn.pipeline():
-                    await cur.executemany(_INSERT, [_row(e) for e in sealed])
+                    await cur.executemany(_INSERT, rows_in)
                     await conn.commit()
+            elif len(rows_in) == 1:
+                await cur.execute(_INSERT, rows_in[0])
             else:
-                await cur.executemany(_INSERT, [_row(e) for e in sealed])
+                await cur.executemany(_INSERT, rows_in)
         return sealed
 
     # --- reading --------------------------------------------------------------------------------

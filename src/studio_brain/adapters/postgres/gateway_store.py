@@ -17,6 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from studio_brain.adapters.postgres.database import Database, translate
+from studio_brain.adapters.postgres.event_store import Guard
 from studio_brain.domain.audit import AuditDraft, AuditEvent
 from studio_brain.domain.errors import Conflict
 from studio_brain.domain.policy import AgentToken, Exemption, KillSwitchEntry, RateBucket
@@ -27,8 +28,14 @@ Connection = psycopg.AsyncConnection[dict[str, Any]]
 
 
 class TransactionalEventStore(Protocol):
-    async def append_on(self, conn: Connection, draft: AuditDraft) -> AuditEvent:
-        """Append ``draft`` using the caller's connection and transaction."""
+    async def append_on(self, conn: Connection, draft: AuditDraft, *, commit: bool = False) -> AuditEvent:
+        """Append ``draft`` using the caller's connection and transaction (``commit``: and commit it)."""
+        ...
+
+    async def append_guarded_on(
+        self, conn: Connection, draft: AuditDraft, guard: Guard, *, commit: bool = False
+    ) -> AuditEvent | None:
+        """Append ``draft`` (and commit, with ``commit``) only if ``guard``, run under the chain lock, accepts."""
         ...
 
 
@@ -261,13 +268,11 @@ class PostgresGatewayTransaction:
             (self._tenant, target),
         )
 
-    async def take_rate_tokens(self, takes: Sequence[tuple[str, datetime, int]]) -> bool:
-        if not takes:
-            return True
+    def _rate_statement(self, takes: Sequence[tuple[str, datetime, int]]) -> tuple[str, list[Any]]:
         # one statement: every bucket counts one use unless it is at its limit; all must count
         values = ", ".join(["(%s, %s::timestamptz, %s::int)"] * len(takes))
         params: list[Any] = [v for take in takes for v in take]
-        rows = await self._all(
+        return (
             f"WITH t(bucket, window_start, lim) AS (VALUES {values})"
             " INSERT INTO gateway_rate_buckets AS b (tenant_id, bucket, window_start, count)"
             " SELECT %s, bucket, window_start, 1 FROM t WHERE lim > 0"
@@ -276,6 +281,25 @@ class PostgresGatewayTransaction:
             " RETURNING bucket",
             [*params, self._tenant],
         )
+
+    async def take_rate_tokens(
+        self, takes: Sequence[tuple[str, datetime, int]], *, then_audit: AuditDraft | None = None
+    ) -> bool:
+        if then_audit is not None:
+            if not takes:
+                await self._events.append_on(self._conn, then_audit, commit=True)
+                return True
+            # Counted right after the audit chain's lock is taken, in the head read's round trip; the
+            # event is appended and the transaction committed in one more round trip, only if all counted.
+            query, params = self._rate_statement(takes)
+            want = len(takes)
+            event = await self._events.append_guarded_on(
+                self._conn, then_audit, Guard(query, params, lambda rows: len(rows) == want), commit=True
+            )
+            return event is not None
+        if not takes:
+            return True
+        rows = await self._all(*self._rate_statement(takes))
         return len(rows) == len(takes)
 
     async def rate_buckets(self, *, limit: int) -> list[RateBucket]:
@@ -358,8 +382,8 @@ class PostgresGatewayTransaction:
 
     # --- audit -------------------------------------------------------------------------------------
 
-    async def audit(self, draft: AuditDraft) -> AuditEvent:
-        return await self._events.append_on(self._conn, draft)
+    async def audit(self, draft: AuditDraft, *, commit: bool = False) -> AuditEvent:
+        return await self._events.append_on(self._conn, draft, commit=commit)
 
 
 class PostgresGatewayStore:

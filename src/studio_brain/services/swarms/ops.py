@@ -227,6 +227,7 @@ class OpsSwarm:
         weekday = a.day.strftime("%A")
         expected_for = f"for a {weekday}" if a.seasonal else "(no weekday pattern)"
         size = abs(a.z)
+        level = f"level of the previous {a.level_days} days" if a.level_days else "median"
         severity = Severity.HIGH if size >= 8 else Severity.MEDIUM if size >= 5 else Severity.LOW
         confidence = round(min(0.95, 0.6 + 0.05 * (size - self.detector.threshold)), 2)
         return Finding(
@@ -237,8 +238,8 @@ class OpsSwarm:
             title=f"{label} unusually {word}: {_num(a.value)} (expected about {a.expected:.0f})",
             rationale=(
                 f"{label} is {_num(a.value)} on {a.day}, {size:.1f} robust SD {'above' if a.z > 0 else 'below'} "
-                f"the expected {a.expected:.1f} {expected_for} (median/MAD over {a.baseline_days} earlier "
-                f"days; 1 SD ≈ {a.scale:.2f}); unusual since {a.since} ({days} day{'s' if days != 1 else ''})."
+                f"the expected {a.expected:.1f} {expected_for} ({level} over {a.baseline_days} earlier "
+                f"days; 1 robust SD ≈ {a.scale:.2f}); unusual since {a.since} ({days} day{'s' if days != 1 else ''})."
             ),
             recommendation=f"Check what changed in {a.metric.split('.', 1)[1]} since {a.since}.",
             snapshot_date=latest.snapshot_date,
@@ -254,6 +255,7 @@ class OpsSwarm:
                         "since": a.since.isoformat(),
                         "baselineDays": a.baseline_days,
                         "weekdayAdjusted": a.seasonal,
+                        "levelDays": a.level_days,
                         "delta": a.metric in DELTA_METRICS,
                     }
                 },
