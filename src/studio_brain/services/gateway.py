@@ -539,6 +539,36 @@ class GatewayService(GatewayAdmin):
             return Execution(proposal=proposal, decision=decision, replayed=True)
         return None
 
+    def _execute_decision(
+        self,
+        principal: Principal,
+        proposal: Proposal,
+        capability: Capability | None,
+        kill: KillSwitch,
+        exemption: Exemption | None,
+        connector: Connector | None,
+        now: datetime,
+    ) -> Decision:
+        """The execution policy for ``proposal`` as things stand now (shared by execute and dry-run):
+        the input is re-hashed and the binding recomputed against the registry in force, so a changed
+        input or registry fails the approval binding."""
+        current_input_hash = sha256_hex(proposal.input)
+        return decide_execute(
+            principal=principal,
+            proposal=proposal,
+            capability=capability,
+            kill=kill,
+            current_input_hash=current_input_hash,
+            current_binding=replace(
+                proposal, registry_version=self._registry.version, input_hash=current_input_hash
+            ).binding(),
+            exemption=exemption,
+            connector=ConnectorFacts(
+                present=connector is not None, mode=connector.mode if connector else ConnectorMode.READ_ONLY
+            ),
+            now=now,
+        )
+
     async def _claim(
         self,
         tx: GatewayTransaction,
@@ -572,22 +602,7 @@ class GatewayService(GatewayAdmin):
                 ):
                     exemption = candidate
                     break
-        current_input_hash = sha256_hex(proposal.input)
-        decision = decide_execute(
-            principal=principal,
-            proposal=proposal,
-            capability=capability,
-            kill=kill,
-            current_input_hash=current_input_hash,
-            current_binding=replace(
-                proposal, registry_version=self._registry.version, input_hash=current_input_hash
-            ).binding(),
-            exemption=exemption,
-            connector=ConnectorFacts(
-                present=connector is not None, mode=connector.mode if connector else ConnectorMode.READ_ONLY
-            ),
-            now=now,
-        )
+        decision = self._execute_decision(principal, proposal, capability, kill, exemption, connector, now)
         if not decision.allowed or capability is None or connector is None:
             raise Refusal(decision)
         target = capability.target.value
@@ -794,22 +809,7 @@ class GatewayService(GatewayAdmin):
             ),
             None,
         )
-        current = sha256_hex(proposal.input)
-        decision = decide_execute(
-            principal=principal,
-            proposal=proposal,
-            capability=capability,
-            kill=kill,
-            current_input_hash=current,
-            current_binding=replace(
-                proposal, registry_version=self._registry.version, input_hash=current
-            ).binding(),
-            exemption=exemption,
-            connector=ConnectorFacts(
-                present=connector is not None, mode=connector.mode if connector else ConnectorMode.READ_ONLY
-            ),
-            now=now,
-        )
+        decision = self._execute_decision(principal, proposal, capability, kill, exemption, connector, now)
         effects: list[Any] = proposal.predicted_effects
         supported = (
             capability is not None
