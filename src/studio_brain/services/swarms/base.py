@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from studio_brain.domain.drafts import DraftKind, DraftOutcome, Finding
+from studio_brain.domain.drafts import DraftKind, DraftOutcome, Evidence, Finding, Severity
 from studio_brain.domain.rules import SNAPSHOT_FIELDS
 from studio_brain.domain.snapshot import metric
 from studio_brain.domain.state import Completeness, SnapshotRun
@@ -114,6 +114,41 @@ class SwarmReport:
             "coolingDown": self.cooling_down,
             "notes": self.notes,
         }
+
+
+def rule_finding(
+    *,
+    kind: DraftKind,
+    rule_id: str,
+    severity: Severity,
+    title: str,
+    rationale: str,
+    recommendation: str,
+    snapshot_date: date,
+    refs: Sequence[tuple[date, str]],
+    metrics: dict[str, Any],
+    confidence: float,
+    cooldown_hours: float,
+) -> Finding:
+    """A finding of one rule, its evidence the snapshots ``refs`` (date, run id) and the metric values."""
+    return Finding(
+        kind=kind,
+        rule_id=rule_id,
+        subject=rule_id,
+        severity=severity,
+        title=title,
+        rationale=rationale,
+        recommendation=recommendation,
+        snapshot_date=snapshot_date,
+        evidence=Evidence(
+            snapshot_ids=tuple(ref for _, ref in refs),
+            snapshot_dates=tuple(day for day, _ in refs),
+            metrics=dict(metrics),
+            rule_ids=(rule_id,),
+        ),
+        confidence=confidence,
+        cooldown_hours=cooldown_hours,
+    )
 
 
 class Swarm(Protocol):

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from studio_brain.domain.drafts import DraftKind, Evidence, Finding, Severity
+from studio_brain.domain.drafts import DraftKind, Finding, Severity
 from studio_brain.domain.snapshot import metric
 from studio_brain.domain.state import Completeness, SnapshotRun
-from studio_brain.services.swarms.base import SwarmInput, parse_time
+from studio_brain.services.swarms.base import SwarmInput, parse_time, rule_finding
 
 UNSETTLED_RISING_RULE = "finance.unsettled_rising"
 DISPUTES_RULE = "finance.disputes_present"
@@ -69,21 +69,16 @@ class FinanceSwarm:
         metrics: dict[str, Any],
         confidence: float,
     ) -> Finding:
-        return Finding(
+        return rule_finding(
             kind=DraftKind.FINANCE,
             rule_id=rule_id,
-            subject=rule_id,
             severity=severity,
             title=title,
             rationale=rationale,
             recommendation=recommendation,
             snapshot_date=snapshot_date,
-            evidence=Evidence(
-                snapshot_ids=tuple(ref for _, ref in refs),
-                snapshot_dates=tuple(day for day, _ in refs),
-                metrics=dict(metrics),
-                rule_ids=(rule_id,),
-            ),
+            refs=refs,
+            metrics=metrics,
             confidence=confidence,
             cooldown_hours=self.rules.cooldown_hours,
         )

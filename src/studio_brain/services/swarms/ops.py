@@ -14,7 +14,7 @@ from statistics import median
 from studio_brain.domain.anomaly import DetectorConfig, MetricAnomaly, Observation, detect
 from studio_brain.domain.drafts import DraftKind, Evidence, Finding, Severity
 from studio_brain.domain.state import SnapshotRun
-from studio_brain.services.swarms.base import SwarmInput, usable_metrics
+from studio_brain.services.swarms.base import SwarmInput, rule_finding, usable_metrics
 
 #: metrics judged statistically by the ops swarm (finance metrics belong to the finance swarm)
 OPS_METRICS: tuple[str, ...] = (
@@ -89,21 +89,16 @@ class OpsSwarm:
         metrics: dict[str, float],
         confidence: float,
     ) -> Finding:
-        return Finding(
+        return rule_finding(
             kind=DraftKind.OPS,
             rule_id=rule_id,
-            subject=rule_id,
             severity=severity,
             title=title,
             rationale=rationale,
             recommendation=recommendation,
             snapshot_date=latest.snapshot_date,
-            evidence=Evidence(
-                snapshot_ids=(latest.id,),
-                snapshot_dates=(latest.snapshot_date,),
-                metrics={k: _num(v) for k, v in metrics.items()},
-                rule_ids=(rule_id,),
-            ),
+            refs=[(latest.snapshot_date, latest.id)],
+            metrics={k: _num(v) for k, v in metrics.items()},
             confidence=confidence,
             cooldown_hours=self.rules.cooldown_hours,
         )
