@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 from studio_brain.domain.errors import CloudReadError
@@ -35,6 +36,7 @@ CREDENTIALS = "credentials"
 NOT_FOUND = "not_found"
 REJECTED = "rejected"
 TIMEOUT = "timeout"
+TOO_OLD = "too_old"
 
 
 class FirestoreReader:
@@ -76,6 +78,18 @@ class FirestoreReader:
         return f"the Firestore emulator at {host}" if host else f"Firestore project {self._project!r}"
 
     async def read(self, table: RuleTable) -> CloudRead:
+        return await self._read(table, read_time=None)
+
+    async def read_as_of(self, table: RuleTable, at: datetime) -> CloudRead:
+        """The counts as they were at ``at`` (Firestore ``read_time``; the daily close at the day boundary).
+
+        Firestore keeps old versions for 1 hour (7 days with point-in-time recovery; the emulator keeps
+        about 7 days): an older ``at`` fails every query and raises CloudReadError "too old".
+        """
+        # in UTC: the client's timestamp conversion ignores a non-UTC offset (it read hours off in a test)
+        return await self._read(table, read_time=at.astimezone(UTC))
+
+    async def _read(self, table: RuleTable, *, read_time: datetime | None) -> CloudRead:
         client = self._client()
         started = self._clock.monotonic()
         semaphore = asyncio.Semaphore(self._concurrency)
@@ -83,9 +97,10 @@ class FirestoreReader:
         self.peak_in_flight = 0
         try:
             rule_tasks = [
-                self._count(client, semaphore, r.target, r.collection, r.filters) for r in table.rules
+                self._count(client, semaphore, r.target, r.collection, r.filters, read_time)
+                for r in table.rules
             ]
-            total_tasks = [self._count(client, semaphore, c, c, ()) for c in table.collections]
+            total_tasks = [self._count(client, semaphore, c, c, (), read_time) for c in table.collections]
             results = await asyncio.gather(*rule_tasks, *total_tasks)
         finally:
             await _close(client)
@@ -136,6 +151,7 @@ class FirestoreReader:
         key: str,
         collection: str,
         filters: tuple[Filter, ...],
+        read_time: datetime | None = None,
     ) -> QueryResult:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -149,7 +165,9 @@ class FirestoreReader:
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             t0 = self._clock.monotonic()
             try:
-                count = await asyncio.wait_for(self._get_with_retries(aggregation), timeout=self._deadline)
+                count = await asyncio.wait_for(
+                    self._get_with_retries(aggregation, read_time), timeout=self._deadline
+                )
             except TimeoutError:
                 return self._result(key, collection, None, QueryStatus.TIMED_OUT, t0, TIMEOUT)
             except _QueryFailed as failure:
@@ -171,7 +189,7 @@ class FirestoreReader:
             error=error,
         )
 
-    async def _get_with_retries(self, aggregation: Any) -> int:
+    async def _get_with_retries(self, aggregation: Any, read_time: datetime | None = None) -> int:
         import google.auth.exceptions
         from google.api_core import exceptions as gexc
 
@@ -179,7 +197,10 @@ class FirestoreReader:
         for attempt in range(1, self._attempts + 1):
             try:
                 # retry=None: the library would otherwise retry UNAVAILABLE for up to 60 s on its own
-                results = await aggregation.get(retry=None, timeout=self._deadline)
+                if read_time is None:
+                    results = await aggregation.get(retry=None, timeout=self._deadline)
+                else:
+                    results = await aggregation.get(retry=None, timeout=self._deadline, read_time=read_time)
                 break
             except transient as err:
                 if attempt == self._attempts:
@@ -215,6 +236,8 @@ class FirestoreReader:
                 "(roles/datastore.viewer) via `gcloud auth application-default login` or "
                 "GOOGLE_APPLICATION_CREDENTIALS"
             )
+        if TOO_OLD in kinds:
+            return f"{where} no longer keeps versions that old (read_time too old)"
         if NOT_FOUND in kinds:
             return f"{where} has no (default) database: check STUDIO_BRAIN_FIRESTORE_PROJECT_ID"
         first = next((r.error for r in results if r.error), "unknown error")
@@ -239,6 +262,8 @@ def _kind(err: Exception) -> str:
         return CREDENTIALS
     if isinstance(err, gexc.NotFound):
         return NOT_FOUND
+    if isinstance(err, gexc.FailedPrecondition) and "too old" in str(err):
+        return TOO_OLD
     return REJECTED
 
 

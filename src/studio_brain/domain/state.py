@@ -52,6 +52,8 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    #: the process running it died (kill -9, host crash): closed on the next start (issue 13)
+    ABANDONED = "abandoned"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -70,3 +72,34 @@ class JobRun:
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds() * 1000.0
+
+
+class CloseKind(StrEnum):
+    """How a day's close was taken (issue 14): only the first three carry a snapshot."""
+
+    #: read from the cloud just after local midnight, within the on-time grace
+    ON_TIME = "on_time"
+    #: read later, at the day boundary, with Firestore's ``read_time`` (versions kept 1 h, 7 d with PITR)
+    READ_TIME = "read_time"
+    #: the brain missed the boundary: the last complete snapshot taken during that local date
+    LATE = "late"
+    #: nothing of that date can be trusted: no snapshot, never filled with later data
+    NOT_CLOSED = "not_closed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DailyClose:
+    """The final record of one local day. Written once; a second close of the same day keeps the first."""
+
+    tenant_id: str
+    close_date: date
+    kind: CloseKind
+    #: the snapshot run the close stands for (None when NOT_CLOSED)
+    run_id: str | None
+    closed_at: datetime
+    #: why this kind was chosen, in words (shown on Today and by ``state close``)
+    reason: str
+
+    @property
+    def closed(self) -> bool:
+        return self.kind is not CloseKind.NOT_CLOSED

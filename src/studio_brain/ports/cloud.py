@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from studio_brain.domain.rules import RuleTable
 from studio_brain.domain.snapshot import CloudRead, FinanceSummary
@@ -22,6 +23,22 @@ class CloudReader(Protocol):
         ...
 
     async def read(self, table: RuleTable) -> CloudRead: ...
+
+
+@runtime_checkable
+class PointInTimeReader(Protocol):
+    """A CloudReader that can also count as of a past instant (Firestore ``read_time``).
+
+    Used by the daily close to read the day boundary after the fact; raises ``CloudReadError`` when the
+    source no longer keeps versions that old.
+    """
+
+    @property
+    def source(self) -> str: ...
+
+    async def read(self, table: RuleTable) -> CloudRead: ...
+
+    async def read_as_of(self, table: RuleTable, at: datetime) -> CloudRead: ...
 
 
 class FinanceReader(Protocol):

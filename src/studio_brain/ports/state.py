@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
-from studio_brain.domain.state import JobRun, SnapshotDiff, SnapshotRun
+from studio_brain.domain.state import DailyClose, JobRun, SnapshotDiff, SnapshotRun
 
 
 class StateStore(Protocol):
@@ -37,6 +37,16 @@ class StateStore(Protocol):
         ...
 
     async def get_diff(self, tenant_id: str, from_date: date, to_date: date) -> SnapshotDiff | None: ...
+
+    async def record_close(self, close: DailyClose) -> DailyClose:
+        """Store a day's close unless one exists; returns the stored close (closes are final)."""
+        ...
+
+    async def get_close(self, tenant_id: str, close_date: date) -> DailyClose | None: ...
+
+    async def closes(self, tenant_id: str, start: date, end: date) -> Sequence[DailyClose]:
+        """The closes recorded for dates in [start, end], oldest first."""
+        ...
 
     async def start_job(self, run: JobRun) -> None: ...
 

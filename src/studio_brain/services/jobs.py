@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditCheckpoint, AuditDraft
 from studio_brain.domain.connectors import ConnectorHealth
 from studio_brain.domain.errors import NotFound, StudioBrainError
 from studio_brain.domain.hashing import sha256_hex
-from studio_brain.domain.schedule import Schedule, backoff_seconds, next_due
-from studio_brain.domain.state import JobRun, JobStatus, SnapshotRun
+from studio_brain.domain.schedule import Schedule, backoff_seconds, last_due, next_due
+from studio_brain.domain.state import DailyClose, JobRun, JobStatus, SnapshotRun
 from studio_brain.logging import get_logger, redact_text
 from studio_brain.ports import Clock, EventStore, IdFactory, StateStore
 from studio_brain.ports.jobs import JobLocks
@@ -37,6 +37,12 @@ class JobContext:
     trigger: str
     scheduled_for: datetime | None
     started_at: datetime
+
+    @property
+    def late(self) -> bool:
+        """This run makes up for ``scheduled_for``, a due time that passed without a successful run
+        (a catch-up at start or a retry after a failure): a daily close taken now is a late one."""
+        return self.trigger in ("catch_up", "retry")
 
 
 JobAction = Callable[[JobContext], Awaitable[Mapping[str, Any]]]
@@ -68,6 +74,12 @@ class JobHealth:
     backoff_until: datetime | None = None
     skipped_recently: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: when the latest successful run started (a period with none since its due time is missed)
+    last_success_started_at: datetime | None = None
+    #: when a failing job may retry (its back-off end, possibly already past); None when healthy
+    retry_at: datetime | None = None
+    #: a due time (or back-off end) passed and no run started since: the scheduler is not running it
+    overdue_since: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -257,16 +269,45 @@ class JobService:
             )
         )
 
+    async def close_abandoned_runs(self) -> list[str]:
+        """Close as ``abandoned`` the runs left ``running`` by a process that died (issue 13).
+
+        A live run holds its job's run lock for its whole length, and a dead process's lock went with its
+        connection: so a ``running`` row whose lock this process can take belongs to nobody. Returns the ids.
+        """
+        closed: list[str] = []
+        for job in self._jobs.values():
+            stale = [
+                r
+                for r in await self._store.recent_jobs(self._tenant, job=job.name, limit=50)
+                if r.status is JobStatus.RUNNING
+            ]
+            if not stale:
+                continue
+            async with self._locks.hold(self._tenant, job.name) as acquired:
+                if not acquired:
+                    continue  # a run is going on right now somewhere: its row is not stale
+                for run in stale:
+                    done = replace(
+                        run,
+                        status=JobStatus.ABANDONED,
+                        finished_at=self._clock.now(),
+                        error="abandoned: the process running it stopped before it finished",
+                    )
+                    await self._finish(done, str(run.summary.get("trigger") or "unknown"), None)
+                    closed.append(run.id)
+        return closed
+
     async def health(self, *, history: int = 20) -> list[JobHealth]:
         """Each job's state from its recorded runs (works on every brain, leader or not)."""
         now = self._clock.now()
         result: list[JobHealth] = []
         for job in self._jobs.values():
             runs = await self._store.recent_jobs(self._tenant, job=job.name, limit=history)
-            finished = [r for r in runs if r.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)]
+            finished = [r for r in runs if r.status in _FINISHED]
             failures = 0
             for r in finished:
-                if r.status is not JobStatus.FAILED:
+                if r.status is JobStatus.SUCCEEDED:
                     break
                 failures += 1
             last = runs[0] if runs else None
@@ -277,6 +318,16 @@ class JobService:
             due = next_due(job.schedule, now, self._zone) if job.schedule is not None else None
             if due is not None and backoff_until is not None and backoff_until > due:
                 due = backoff_until
+            overdue_since = None
+            if job.schedule is not None:
+                # expected to have started by: this period's due time (when no run started since), or
+                # the end of a failure's back-off; past that with no new start, nobody is running it
+                period = last_due(job.schedule, now, self._zone)
+                expected = period if last is None or last.started_at < period else None
+                if backoff_until is not None and finished and last is finished[0]:
+                    expected = backoff_until if expected is None else max(expected, backoff_until)
+                if expected is not None and expected <= now:
+                    overdue_since = expected
             result.append(
                 JobHealth(
                     name=job.name,
@@ -292,6 +343,9 @@ class JobService:
                     next_due_at=due,
                     backoff_until=backoff_until if backoff_until and backoff_until > now else None,
                     skipped_recently=sum(1 for r in runs if r.status is JobStatus.SKIPPED),
+                    last_success_started_at=last_success.started_at if last_success else None,
+                    retry_at=backoff_until,
+                    overdue_since=overdue_since,
                 )
             )
         return result
@@ -305,6 +359,9 @@ class JobService:
             "failing": failing,
             "jobs": {j.name: health_row(j) for j in jobs},
         }
+
+
+_FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.ABANDONED)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -325,6 +382,7 @@ def health_row(job: JobHealth) -> dict[str, Any]:
         "nextDueAt": _iso(job.next_due_at),
         "backoffUntil": _iso(job.backoff_until),
         "skippedRecently": job.skipped_recently,
+        "overdueSince": _iso(job.overdue_since),
     }
 
 
@@ -375,7 +433,7 @@ def standard_jobs(
         jobs.append(
             JobDefinition(
                 name=DAILY_CLOSE,
-                description="Close yesterday: its final snapshot just after local midnight, then the swarms",
+                description="Close yesterday once: at the day boundary, else late from its last snapshot",
                 action=daily_close,
                 schedule=schedules.daily_close,
                 then=then,
@@ -418,10 +476,19 @@ def close_of_previous_day(ctx: JobContext, zone: tzinfo) -> datetime:
     return midnight - timedelta(microseconds=1)
 
 
+def day_to_close(ctx: JobContext, zone: tzinfo) -> date:
+    """The local date the daily close of this run closes: the day before the run's due time."""
+    return close_of_previous_day(ctx, zone).date()
+
+
 class Snapshotter(Protocol):
     async def compute(
         self, *, at: datetime | None = None, correlation_id: str | None = None
     ) -> SnapshotRun: ...
+
+
+class DayCloser(Protocol):
+    async def close_day(self, day: date, *, correlation_id: str | None = None) -> DailyClose: ...
 
 
 class HealthChecker(Protocol):
@@ -447,11 +514,19 @@ def snapshot_job(state: Snapshotter) -> JobBody:
     return body
 
 
-def daily_close_job(state: Snapshotter, zone: tzinfo) -> JobBody:
+def daily_close_job(state: DayCloser, zone: tzinfo) -> JobBody:
+    """Close yesterday once (issue 14): a close already recorded is final and is reported, not redone."""
+
     async def body(ctx: JobContext) -> Mapping[str, Any]:
-        return _snapshot_summary(
-            await state.compute(at=close_of_previous_day(ctx, zone), correlation_id=ctx.run_id)
-        )
+        day = day_to_close(ctx, zone)
+        close = await state.close_day(day, correlation_id=ctx.run_id)
+        return {
+            "closeDate": close.close_date.isoformat(),
+            "kind": close.kind.value,
+            "runId": close.run_id,
+            "reason": close.reason,
+            "alreadyClosed": close.closed_at < ctx.started_at,
+        }
 
     return body
 

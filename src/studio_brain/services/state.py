@@ -4,31 +4,68 @@ Every computation is stored as an immutable run; the day's snapshot is the lates
 date, and each complete run refreshes the diffs with its neighbouring daily snapshots. Each computation
 appends one ``studio_state.computed`` audit event that carries the full snapshot document, so the local
 state can be rebuilt by replaying the log (``services.rebuild``).
+
+The daily close (issue 14) is final: :meth:`StateService.close_day` records one close per local date and
+never replaces it. It reads the cloud at the day boundary (Firestore ``read_time``), or just after it
+(within the on-time grace); a brain that missed the boundary takes the last complete snapshot of that date
+(``late``), else records the day as ``not_closed`` — never a close filled with the next day's data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
 from studio_brain.domain.errors import CloudReadError, InputInvalid, NotFound
+from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.rules import RuleTable
 from studio_brain.domain.snapshot import FinanceSummary, build_snapshot, diff_documents, snapshot_date_at
-from studio_brain.domain.state import Completeness, SnapshotDiff, SnapshotRun
+from studio_brain.domain.state import CloseKind, Completeness, DailyClose, SnapshotDiff, SnapshotRun
 from studio_brain.logging import get_logger
 from studio_brain.ports.audit import EventStore
 from studio_brain.ports.clock import Clock, IdFactory
-from studio_brain.ports.cloud import CloudReader, FinanceReader
+from studio_brain.ports.cloud import CloudReader, FinanceReader, PointInTimeReader
 from studio_brain.ports.state import StateStore
 
 COMPUTED_ACTION = "studio_state.computed"
+CLOSED_ACTION = "studio_state.closed"
+#: a close read from the cloud this long after local midnight still counts as on time
+DEFAULT_CLOSE_GRACE = timedelta(minutes=30)
+#: how long Firestore keeps old versions for ``read_time`` (1 hour by default; 7 days with PITR)
+DEFAULT_VERSION_RETENTION = timedelta(hours=1)
 ACTOR_ID = "studio-brain"
 #: how far back "the previous daily snapshot" is looked for when diffing
 DIFF_LOOKBACK_DAYS = 366
 MAX_HISTORY_DAYS = 3660
 
 log = get_logger("studio_brain.state")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SinceYesterday:
+    """Today's newest snapshot against yesterday's close: what "since yesterday" means everywhere."""
+
+    yesterday: date
+    latest: SnapshotRun | None
+    #: the run compared against: the close's run, or (no close recorded) yesterday's daily snapshot
+    baseline: SnapshotRun | None
+    close: DailyClose | None
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def basis(self) -> str:
+        """In words, what the comparison is against."""
+        day = self.yesterday.isoformat()
+        if self.close is not None and not self.close.closed:
+            return f"{day} was not closed ({self.close.reason})"
+        if self.close is not None:
+            return f"the close of {day}" + (" (late)" if self.close.kind is CloseKind.LATE else "")
+        if self.baseline is not None:
+            return f"the last snapshot of {day} (not closed yet)"
+        return f"nothing: no snapshot of {day}"
 
 
 class StateService:
@@ -47,6 +84,8 @@ class StateService:
         sources: Mapping[str, CloudReader],
         default_source: str,
         finance: FinanceReader | None = None,
+        close_grace: timedelta = DEFAULT_CLOSE_GRACE,
+        version_retention: timedelta = DEFAULT_VERSION_RETENTION,
     ) -> None:
         if default_source not in sources:
             raise ValueError(f"default source {default_source!r} is not one of {sorted(sources)}")
@@ -60,6 +99,8 @@ class StateService:
         self._sources = dict(sources)
         self.default_source = default_source
         self._finance = finance
+        self._close_grace = close_grace
+        self._version_retention = version_retention
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -87,16 +128,23 @@ class StateService:
         reader: CloudReader | None = None,
         at: datetime | None = None,
         correlation_id: str | None = None,
+        as_of: datetime | None = None,
     ) -> SnapshotRun:
         """Read the cloud, build the snapshot, audit it, store it, refresh diffs. Returns the stored run.
 
         ``reader`` overrides the named source (the demo history pins a reader to a past day); ``at`` is
-        the generation time (default: now), which also decides the snapshot date in the studio's zone.
+        the generation time (default: now), which also decides the snapshot date in the studio's zone;
+        ``as_of`` reads the cloud as it was then (a PointInTimeReader only).
         A source that cannot be read at all raises CloudReadError and nothing is stored.
         """
         cloud = reader or self.source(source)
         generated_at = at or self._clock.now()
-        read = await cloud.read(self.table)
+        if as_of is None:
+            read = await cloud.read(self.table)
+        elif isinstance(cloud, PointInTimeReader):
+            read = await cloud.read_as_of(self.table, as_of)
+        else:
+            raise InputInvalid(f"the {cloud.source} source cannot read the past")
         finance, warnings = await self._finance_summary(cloud.source)
         snapshot = build_snapshot(
             table=self.table,
@@ -219,6 +267,131 @@ class StateService:
             computed.append(await self.compute(reader=reader_for(day), at=at))
         return computed
 
+    # --- the daily close ---------------------------------------------------------------------------
+    def boundary_after(self, day: date) -> datetime:
+        """The local midnight that ends ``day`` (as an aware datetime in the studio's zone)."""
+        return datetime.combine(day + timedelta(days=1), time.min, tzinfo=self._zone)
+
+    async def close_day(self, day: date, *, correlation_id: str | None = None) -> DailyClose:
+        """Close ``day`` once and for all; a day already closed returns its close unchanged."""
+        existing = await self._store.get_close(self.tenant_id, day)
+        if existing is not None:
+            return existing
+        boundary = self.boundary_after(day)
+        now = self._clock.now()
+        if now < boundary:
+            raise InputInvalid(f"{day.isoformat()} is not over yet in {self._zone}: it cannot be closed")
+        late_by = now - boundary
+        last_instant = boundary - timedelta(microseconds=1)
+        cloud = self.source()
+        why_not: list[str] = []
+        if isinstance(cloud, PointInTimeReader) and late_by <= self._version_retention:
+            try:
+                run = await self.compute(at=last_instant, as_of=boundary, correlation_id=correlation_id)
+            except CloudReadError as err:
+                why_not.append(f"the read at the day boundary failed: {err.message}")
+            else:
+                if run.completeness is Completeness.FULL:
+                    return await self._record_close(
+                        day,
+                        CloseKind.READ_TIME,
+                        run.id,
+                        f"read as of {_local(boundary)} with read_time, {_duration(late_by)} later",
+                        correlation_id,
+                    )
+                why_not.append("the read at the day boundary was partial")
+        if late_by <= self._close_grace:
+            try:
+                run = await self.compute(at=last_instant, correlation_id=correlation_id)
+            except CloudReadError as err:
+                why_not.append(f"the cloud could not be read: {err.message}")
+            else:
+                if run.completeness is Completeness.FULL:
+                    return await self._record_close(
+                        day,
+                        CloseKind.ON_TIME,
+                        run.id,
+                        f"read {_duration(late_by)} after midnight",
+                        correlation_id,
+                    )
+                why_not.append("the read after midnight was partial")
+        else:
+            why_not.append(f"the brain missed midnight by {_duration(late_by)}")
+        last = await self._store.daily_snapshot(self.tenant_id, day)
+        if last is not None and last.generated_at <= boundary:
+            return await self._record_close(
+                day,
+                CloseKind.LATE,
+                last.id,
+                f"{'; '.join(why_not)}: taken from the last complete snapshot of {day.isoformat()}, "
+                f"computed {_local(last.generated_at.astimezone(self._zone))}",
+                correlation_id,
+            )
+        return await self._record_close(
+            day,
+            CloseKind.NOT_CLOSED,
+            None,
+            f"{'; '.join(why_not)}, and there is no complete snapshot of {day.isoformat()}",
+            correlation_id,
+        )
+
+    async def _record_close(
+        self, day: date, kind: CloseKind, run_id: str | None, reason: str, correlation_id: str | None
+    ) -> DailyClose:
+        wanted = DailyClose(
+            tenant_id=self.tenant_id,
+            close_date=day,
+            kind=kind,
+            run_id=run_id,
+            closed_at=self._clock.now(),
+            reason=reason,
+        )
+        stored = await self._store.record_close(wanted)
+        if stored != wanted:
+            # another brain closed the day between our check and our insert: its close stands
+            return stored
+        if self._events is not None:
+            await self._events.append(
+                AuditDraft(
+                    tenant_id=self.tenant_id,
+                    actor_type=ActorType.SYSTEM,
+                    actor_id=ACTOR_ID,
+                    action=CLOSED_ACTION,
+                    target="studio_state",
+                    rationale=f"{day.isoformat()} {kind.value}: {reason}",
+                    approval_state=ApprovalState.NOT_APPLICABLE,
+                    input_hash=sha256_hex({"closeDate": day.isoformat(), "kind": kind.value}),
+                    output_hash=sha256_hex({"runId": run_id, "reason": reason}),
+                    request_id=run_id or f"close:{day.isoformat()}",
+                    correlation_id=correlation_id or run_id or f"close:{day.isoformat()}",
+                    metadata={"closeDate": day.isoformat(), "kind": kind.value, "runId": run_id},
+                )
+            )
+        log.info("studio_state.closed", close_date=day.isoformat(), kind=kind.value, run_id=run_id)
+        return stored
+
+    async def close_of(self, day: date) -> DailyClose | None:
+        return await self._store.get_close(self.tenant_id, day)
+
+    async def since_yesterday(self) -> SinceYesterday:
+        """The newest snapshot compared with yesterday's close (yesterday's snapshot until it is closed)."""
+        yesterday = self.today() - timedelta(days=1)
+        latest = await self._store.latest_snapshot(self.tenant_id)
+        close = await self._store.get_close(self.tenant_id, yesterday)
+        baseline: SnapshotRun | None
+        if close is None:
+            baseline = await self._store.daily_snapshot(self.tenant_id, yesterday)
+        elif close.run_id is not None:
+            baseline = await self._store.get_run(self.tenant_id, close.run_id)
+        else:
+            baseline = None
+        changes: dict[str, dict[str, Any]] = {}
+        if latest is not None and baseline is not None and latest.id != baseline.id:
+            changes = diff_documents(baseline.document, latest.document)
+        return SinceYesterday(
+            yesterday=yesterday, latest=latest, baseline=baseline, close=close, changes=changes
+        )
+
     # --- reading -----------------------------------------------------------------------------------
     async def show(self, day: date | None = None) -> SnapshotRun:
         """The daily snapshot of ``day`` (default: the newest one)."""
@@ -249,3 +422,15 @@ class StateService:
             raise InputInvalid(f"--days must be between 1 and {MAX_HISTORY_DAYS}, got {days}")
         last = end or self.today()
         return await self._store.history(self.tenant_id, last - timedelta(days=days - 1), last)
+
+
+def _local(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 48 else f"{hours // 24} days"

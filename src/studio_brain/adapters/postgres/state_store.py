@@ -1,4 +1,4 @@
-"""StateStore on PostgreSQL: immutable snapshot runs, one diff per day pair, job runs."""
+"""StateStore on PostgreSQL: immutable snapshot runs, one diff per day pair, final daily closes, job runs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ from psycopg.types.json import Jsonb
 
 from studio_brain.adapters.postgres.database import Database, translate
 from studio_brain.domain.errors import Conflict
-from studio_brain.domain.state import Completeness, JobRun, JobStatus, SnapshotDiff, SnapshotRun
+from studio_brain.domain.state import (
+    CloseKind,
+    Completeness,
+    DailyClose,
+    JobRun,
+    JobStatus,
+    SnapshotDiff,
+    SnapshotRun,
+)
 
 _RUN_COLUMNS = "id, tenant_id, snapshot_date, generated_at, completeness, source, document, snapshot_hash"
 
@@ -27,6 +35,20 @@ def _run(row: dict[str, Any]) -> SnapshotRun:
         document=row["document"],
         snapshot_hash=row["snapshot_hash"],
     )
+
+
+def _close(row: dict[str, Any]) -> DailyClose:
+    return DailyClose(
+        tenant_id=row["tenant_id"],
+        close_date=row["close_date"],
+        kind=CloseKind(row["kind"]),
+        run_id=row["run_id"],
+        closed_at=row["closed_at"],
+        reason=row["reason"],
+    )
+
+
+_CLOSE_COLUMNS = "tenant_id, close_date, kind, run_id, closed_at, reason"
 
 
 def _job(row: dict[str, Any]) -> JobRun:
@@ -146,6 +168,55 @@ class PostgresStateStore:
         if row is None:
             return None
         return SnapshotDiff(**row)
+
+    async def record_close(self, close: DailyClose) -> DailyClose:
+        try:
+            async with self._db.connection() as conn:
+                await conn.execute(
+                    "SELECT set_config('studio_brain.tenant_id', %s, true)", (close.tenant_id,)
+                )
+                # DO NOTHING, then read back: the first close of a day wins, even against a concurrent one
+                await conn.execute(
+                    f"INSERT INTO daily_closes ({_CLOSE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (tenant_id, close_date) DO NOTHING",
+                    (
+                        close.tenant_id,
+                        close.close_date,
+                        close.kind.value,
+                        close.run_id,
+                        close.closed_at,
+                        close.reason,
+                    ),
+                )
+                cursor = await conn.execute(
+                    f"SELECT {_CLOSE_COLUMNS} FROM daily_closes WHERE tenant_id = %s AND close_date = %s",
+                    (close.tenant_id, close.close_date),
+                )
+                row = await cursor.fetchone()
+        except psycopg.Error as err:
+            raise translate(err, "recording a daily close") from err
+        assert row is not None  # just inserted or already there, in this transaction
+        return _close(row)
+
+    async def _closes(self, tenant_id: str, start: date, end: date) -> list[DailyClose]:
+        try:
+            async with self._db.connection() as conn:
+                await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (tenant_id,))
+                cursor = await conn.execute(
+                    f"SELECT {_CLOSE_COLUMNS} FROM daily_closes WHERE tenant_id = %s"
+                    " AND close_date BETWEEN %s AND %s ORDER BY close_date",
+                    (tenant_id, start, end),
+                )
+                return [_close(row) for row in await cursor.fetchall()]
+        except psycopg.Error as err:
+            raise translate(err, "reading daily closes") from err
+
+    async def get_close(self, tenant_id: str, close_date: date) -> DailyClose | None:
+        rows = await self._closes(tenant_id, close_date, close_date)
+        return rows[0] if rows else None
+
+    async def closes(self, tenant_id: str, start: date, end: date) -> Sequence[DailyClose]:
+        return await self._closes(tenant_id, start, end)
 
     async def start_job(self, run: JobRun) -> None:
         try:
