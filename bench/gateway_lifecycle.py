@@ -20,6 +20,7 @@ from psycopg import sql
 
 from studio_brain.adapters.capability_registry import registry_text
 from studio_brain.adapters.clock import SystemClock, UUID7Factory
+from studio_brain.adapters.connector_directory import DictConnectorDirectory
 from studio_brain.adapters.local_connector import LocalNotesConnector
 from studio_brain.adapters.postgres.database import Database, with_database
 from studio_brain.adapters.postgres.event_store import PostgresEventStore
@@ -31,7 +32,7 @@ from studio_brain.domain.connectors import ConnectorMode
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.domain.proposals import Status
 from studio_brain.logging import configure_logging
-from studio_brain.services.gateway import DictConnectorDirectory, GatewayService
+from studio_brain.services.gateway import GatewayService
 
 TENANT = "bench-studio"
 

@@ -278,10 +278,10 @@ async def open_brain(
                 )
             # --- capability gateway (issue 5) ---
             from studio_brain.adapters.capability_registry import load_registry
+            from studio_brain.adapters.connector_directory import DictConnectorDirectory
             from studio_brain.adapters.local_connector import LocalNotesConnector
             from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
             from studio_brain.domain.connectors import ConnectorMode
-            from studio_brain.services.gateway import DictConnectorDirectory
 
             def _local_notes(tenant_id: str) -> LocalNotesConnector:
                 return LocalNotesConnector(

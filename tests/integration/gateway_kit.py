@@ -10,6 +10,7 @@ from typing import Any
 
 from studio_brain.adapters.capability_registry import load_registry
 from studio_brain.adapters.clock import UUID7Factory
+from studio_brain.adapters.connector_directory import DictConnectorDirectory
 from studio_brain.adapters.local_connector import LocalNotesConnector
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.adapters.postgres.event_store import PostgresEventStore
@@ -28,7 +29,7 @@ from studio_brain.domain.connectors import (
 from studio_brain.domain.errors import ConnectorError
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import AuthMethod, Principal
-from studio_brain.services.gateway import DictConnectorDirectory, GatewayService
+from studio_brain.services.gateway import GatewayService
 from tests.fakes import FakeClock
 
 TENANT = "studio-a"

@@ -9,7 +9,7 @@ approval (or exemption) → rate limit → cooldown → one in-flight execution 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -115,6 +115,38 @@ class Exemption:
             and (self.target is None or self.target == capability.target.value)
             and (self.actor_id is None or self.actor_id == actor_id)
         )
+
+
+def exemption_may_apply(*, proposal: Proposal, capability: Capability | None, now: datetime) -> bool:
+    """Whether an exemption could matter to executing ``proposal`` now: the capability allows them and
+    no current approval already covers the run (callers skip reading exemptions otherwise)."""
+    if capability is None or not capability.exemptable:
+        return False
+    approval_current = (
+        proposal.status is Status.APPROVED
+        and proposal.approval_expires_at is not None
+        and now < proposal.approval_expires_at
+    )
+    return not approval_current
+
+
+def applicable_exemption(
+    candidates: Iterable[Exemption], *, proposal: Proposal, capability: Capability | None, now: datetime
+) -> Exemption | None:
+    """The exemption execute and dry-run both hand to :func:`decide_execute`: the first of ``candidates``
+    covering the proposal's tenant, capability, target and requester now — or None when none may apply."""
+    if capability is None or not exemption_may_apply(proposal=proposal, capability=capability, now=now):
+        return None
+    return next(
+        (
+            e
+            for e in candidates
+            if e.covers(
+                tenant_id=proposal.tenant_id, capability=capability, actor_id=proposal.requested_by, now=now
+            )
+        ),
+        None,
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -409,22 +441,47 @@ def decide_throttle(
 ) -> Decision:
     """Rate limit → cooldown per target → one in-flight execution per target (exclusive capabilities)."""
     if not throttle.rate_token_taken:
-        return refuse(
-            ReasonCode.RATE_LIMITED,
-            f"limit of {capability.rate_limit.per_hour}/hour (burst {capability.rate_limit.burst}/minute) reached",
-            state,
-        )
+        return rate_limited(capability, state)
+    return decide_target_free(
+        capability=capability,
+        last_started_at=throttle.last_started_at,
+        in_flight=throttle.in_flight,
+        now=now,
+        state=state,
+    )
+
+
+def rate_limited(capability: Capability, state: ApprovalState) -> Decision:
+    """The refusal when a rate-limit bucket of ``capability`` is full."""
+    return refuse(
+        ReasonCode.RATE_LIMITED,
+        f"limit of {capability.rate_limit.per_hour}/hour (burst {capability.rate_limit.burst}/minute) reached",
+        state,
+    )
+
+
+def decide_target_free(
+    *,
+    capability: Capability,
+    last_started_at: datetime | None,
+    in_flight: int,
+    now: datetime,
+    state: ApprovalState,
+) -> Decision:
+    """The part of :func:`decide_throttle` after the rate limit: cooldown per target, then one in-flight
+    execution per target. The execution runner decides it before counting a rate token, so that the
+    token is counted (and its bucket rows locked) only at the end of the transaction."""
     if (
         capability.cooldown_seconds
-        and throttle.last_started_at is not None
-        and now < throttle.last_started_at + timedelta(seconds=capability.cooldown_seconds)
+        and last_started_at is not None
+        and now < last_started_at + timedelta(seconds=capability.cooldown_seconds)
     ):
         return refuse(
             ReasonCode.COOLDOWN_ACTIVE,
             f"target {capability.target.value} is cooling down ({capability.cooldown_seconds}s between runs)",
             state,
         )
-    if capability.exclusive and throttle.in_flight > 0:
+    if capability.exclusive and in_flight > 0:
         return refuse(
             ReasonCode.TARGET_BUSY, f"target {capability.target.value} is executing another proposal", state
         )

@@ -1,0 +1,207 @@
+"""Gateway administration: the kill switch, exemptions and rate-limit buckets. Every change is decided
+by the pure policy (staff only, with a reason) and audited with the change in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from studio_brain.domain.errors import InputInvalid, NotFound
+from studio_brain.domain.hashing import sha256_hex
+from studio_brain.domain.identity import Principal
+from studio_brain.domain.policy import (
+    Exemption,
+    KillSwitch,
+    KillSwitchEntry,
+    RateBucket,
+    ReasonCode,
+    decide_exemption,
+    decide_staff_action,
+    refuse,
+)
+from studio_brain.services.gateway.context import MAX_PAGE, GatewayContext, Subject, log
+
+
+class Admin:
+    """Kill switch, exemptions, rate-limit buckets."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self._ctx = ctx
+
+    async def kill_switch(self, principal: Principal) -> list[KillSwitchEntry]:
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            return await tx.kill_switch_entries()
+
+    async def kill_switch_state(self, principal: Principal) -> KillSwitch:
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            return await self._ctx.kill(tx)
+
+    async def set_kill_switch(
+        self, principal: Principal, *, enabled: bool, rationale: str, capability_id: str | None = None
+    ) -> KillSwitchEntry:
+        """Turn the global switch (``capability_id=None``) or one capability's switch on or off. Audited."""
+        scope = capability_id or "*"
+        subject = self._ctx.staff_subject(
+            "capability.killswitch.set",
+            {"scope": scope, "enabled": enabled},
+            rationale,
+            capability_id=capability_id,
+        )
+        decision = decide_staff_action(principal=principal, rationale=rationale)
+        if decision.allowed and capability_id is not None and self._ctx.registry.get(capability_id) is None:
+            decision = refuse(ReasonCode.CAPABILITY_UNKNOWN, f"no capability {capability_id}")
+        if not decision.allowed:
+            await self._ctx.audit_refusal(principal, subject, decision)
+        entry = KillSwitchEntry(
+            scope=scope,
+            enabled=enabled,
+            rationale=rationale.strip(),
+            updated_by=principal.actor_id,
+            updated_at=self._ctx.clock.now(),
+        )
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            await tx.set_kill_switch(entry)
+            await tx.audit(
+                self._ctx.draft(principal, subject, decision, extra={"scope": scope, "enabled": enabled})
+            )
+        log.warning("capability.killswitch.set", scope=scope, enabled=enabled, actor_id=principal.actor_id)
+        return entry
+
+    # --- exemptions -------------------------------------------------------------------------------------
+
+    async def exemptions(self, principal: Principal) -> list[Exemption]:
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            return await tx.exemptions()
+
+    async def create_exemption(
+        self,
+        principal: Principal,
+        *,
+        capability_id: str,
+        justification: str,
+        lifetime: timedelta,
+        target: str | None = None,
+        actor_id: str | None = None,
+    ) -> Exemption:
+        """A narrow waiver of approval. Refused with EXEMPTION_FORBIDDEN for high/critical risk and the
+        door/lock/power/mobility classes, and for capabilities whose registry entry allows none."""
+        capability = self._ctx.registry.get(capability_id)
+        subject = Subject(
+            action="capability.exemption.create",
+            capability_id=capability_id if capability else None,
+            target=capability.target.value if capability else "gateway",
+            input_hash=sha256_hex(
+                {
+                    "capabilityId": capability_id,
+                    "target": target,
+                    "actorId": actor_id,
+                    "seconds": lifetime.total_seconds(),
+                }
+            ),
+            correlation_id=self._ctx.ids.new_id(),
+            request_id=self._ctx.ids.new_id(),
+            rationale=justification,
+        )
+        decision = decide_exemption(
+            principal=principal, capability=capability, justification=justification, lifetime=lifetime
+        )
+        if (
+            decision.allowed
+            and capability is not None
+            and target is not None
+            and target != capability.target.value
+        ):
+            decision = refuse(
+                ReasonCode.INPUT_INVALID, f"{capability_id} acts on {capability.target.value}, not {target}"
+            )
+        if not decision.allowed:
+            await self._ctx.audit_refusal(principal, subject, decision)
+        now = self._ctx.clock.now()
+        exemption = Exemption(
+            id=self._ctx.ids.new_id(),
+            tenant_id=principal.tenant_id,
+            capability_id=capability_id,
+            target=target,
+            actor_id=actor_id,
+            justification=justification.strip(),
+            created_by=principal.actor_id,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            await tx.insert_exemption(exemption)
+            await tx.audit(
+                self._ctx.draft(
+                    principal,
+                    subject,
+                    decision,
+                    action="capability.exemption.created",
+                    extra={"exemptionId": exemption.id, "expiresAt": exemption.expires_at},
+                )
+            )
+        return exemption
+
+    async def revoke_exemption(self, principal: Principal, exemption_id: str, reason: str) -> Exemption:
+        decision = decide_staff_action(principal=principal, rationale=reason)
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            current = await tx.get_exemption(exemption_id, lock=True)
+        if current is None:
+            raise NotFound(f"no exemption {exemption_id}")
+        subject = Subject(
+            action="capability.exemption.revoke",
+            capability_id=current.capability_id,
+            target=current.target or "gateway",
+            input_hash=sha256_hex({"exemptionId": exemption_id}),
+            correlation_id=self._ctx.ids.new_id(),
+            request_id=self._ctx.ids.new_id(),
+            rationale=reason,
+        )
+        if decision.allowed and current.revoked_at is not None:
+            decision = refuse(ReasonCode.INVALID_TRANSITION, "the exemption is already revoked")
+        if not decision.allowed:
+            await self._ctx.audit_refusal(principal, subject, decision)
+        revoked = replace(
+            current,
+            revoked_at=self._ctx.clock.now(),
+            revoked_by=principal.actor_id,
+            revoke_reason=reason.strip(),
+        )
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            await tx.update_exemption(revoked)
+            await tx.audit(
+                self._ctx.draft(
+                    principal,
+                    subject,
+                    decision,
+                    action="capability.exemption.revoked",
+                    extra={"exemptionId": exemption_id},
+                )
+            )
+        return revoked
+
+    # --- rate limit buckets ------------------------------------------------------------------------------
+
+    async def rate_buckets(self, principal: Principal, *, limit: int = 50) -> list[RateBucket]:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InputInvalid(f"limit must be between 1 and {MAX_PAGE}")
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            return await tx.rate_buckets(limit=limit)
+
+    async def reset_rate_bucket(self, principal: Principal, bucket: str, reason: str) -> int:
+        subject = self._ctx.staff_subject(
+            "capability.ratelimit.reset",
+            {"bucket": bucket},
+            reason,
+            capability_id=bucket.rsplit(":", 1)[0] or None,
+        )
+        decision = decide_staff_action(principal=principal, rationale=reason)
+        if not decision.allowed:
+            await self._ctx.audit_refusal(principal, subject, decision)
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            removed = await tx.reset_rate_bucket(bucket)
+            await tx.audit(
+                self._ctx.draft(
+                    principal, subject, decision, extra={"bucket": bucket, "windowsRemoved": removed}
+                )
+            )
+        return removed

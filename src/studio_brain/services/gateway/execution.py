@@ -1,0 +1,463 @@
+"""Execution: run an approved (or exempt) proposal once, replay a stored result, dry-run, and recover
+executions whose process died.
+
+Checks run in the seed's order before any side effect (kill switch → tenant → approval/exemption →
+connector → rate limit → cooldown → one in-flight per target); ``executing`` commits with its audit row
+before the connector is called, and the outcome commits with its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from studio_brain.domain.audit import ApprovalState, AuditDraft
+from studio_brain.domain.capabilities import Capability
+from studio_brain.domain.connectors import ConnectorContext, ConnectorMode, DryRunSupport
+from studio_brain.domain.errors import ConfigError, Conflict, ConnectorError, InputInvalid
+from studio_brain.domain.hashing import is_sha256_hex, sha256_hex
+from studio_brain.domain.identity import Principal
+from studio_brain.domain.policy import (
+    ConnectorFacts,
+    Decision,
+    Exemption,
+    KillSwitch,
+    ReasonCode,
+    applicable_exemption,
+    decide_execute,
+    decide_staff_action,
+    decide_target_free,
+    exemption_may_apply,
+    rate_limited,
+    refuse,
+)
+from studio_brain.domain.proposals import Event, Proposal, Status, execution_key_for
+from studio_brain.ports.connectors import Connector
+from studio_brain.ports.gateway import GatewayTransaction, ProposalFilter
+from studio_brain.services.gateway.context import (
+    MAX_PAGE,
+    GatewayContext,
+    NotVisible,
+    Refusal,
+    Subject,
+    log,
+)
+from studio_brain.services.gateway.effects import command_for, predict_effects
+
+#: beyond its timeout budget, how long an ``executing`` proposal is still considered in flight
+STALE_GRACE_SECONDS = 60
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Execution:
+    """What ``execute`` returns: the proposal as it ended, the decision that let it run, and whether the
+    result was replayed from an earlier execution with the same idempotency key."""
+
+    proposal: Proposal
+    decision: Decision
+    replayed: bool = False
+
+
+def stale_after(capability: Capability) -> timedelta:
+    """How long an execution may stay ``executing`` before it counts as abandoned."""
+    return timedelta(seconds=capability.timeout_budget_seconds + STALE_GRACE_SECONDS)
+
+
+class Executions:
+    """The execution use cases (see docs/gateway.md)."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self._ctx = ctx
+
+    async def execute(
+        self,
+        principal: Principal,
+        proposal_id: str,
+        *,
+        idempotency_key: str | None = None,
+        request_id: str | None = None,
+    ) -> Execution:
+        """Run an approved (or exempt) proposal once. Checks, in order and before any side effect: kill
+        switch → tenant → approval/exemption → connector → rate limit → cooldown → one in-flight per target.
+        Then commits ``executing``, calls the connector within the timeout budget, and commits
+        ``executed`` / ``failed`` / ``outcome_unknown`` with the output hash."""
+        subject: Subject | None = None
+        claimed: tuple[Proposal, Decision, Capability, Connector] | None = None
+        try:
+            async with self._ctx.store.transaction(principal.tenant_id) as tx:
+                proposal = await tx.get_proposal(proposal_id, lock=True)
+                if proposal is None:
+                    raise NotVisible
+                subject = self._ctx.subject("capability.proposal.execute", proposal, request_id=request_id)
+                replay = await self._replay(tx, principal, proposal, subject, idempotency_key)
+                if replay is not None:
+                    return replay
+                claimed = await self._claim(tx, principal, proposal, subject, idempotency_key)
+        except NotVisible:
+            await self._ctx.missing(principal, proposal_id, "capability.proposal.execute", request_id)
+        except Refusal as refused:
+            assert subject is not None  # set before any decision is made
+            if refused.decision.reason_code is ReasonCode.APPROVAL_EXPIRED:
+                await self._expire(principal, proposal_id, subject)
+            await self._ctx.audit_refusal(principal, subject, refused.decision)
+        assert claimed is not None
+        assert subject is not None
+        running, decision, capability, connector = claimed
+        return await self._run(principal, running, decision, capability, connector, subject)
+
+    async def _replay(
+        self,
+        tx: GatewayTransaction,
+        principal: Principal,
+        proposal: Proposal,
+        subject: Subject,
+        idempotency_key: str | None,
+    ) -> Execution | None:
+        if idempotency_key is None:
+            return None
+        other = await tx.proposal_by_execution_key(idempotency_key)
+        if other is not None and other.id != proposal.id:
+            raise Refusal(
+                refuse(
+                    ReasonCode.IDEMPOTENCY_KEY_REUSED,
+                    "this idempotency key belongs to another proposal's execution",
+                )
+            )
+        if proposal.execution_key == idempotency_key and proposal.status in (
+            Status.EXECUTED,
+            Status.FAILED,
+            Status.OUTCOME_UNKNOWN,
+        ):
+            decision = Decision(
+                allowed=True,
+                reason_code=ReasonCode.ALLOWED,
+                approval_state=proposal.approval_state,
+                detail="replayed the stored result",
+            )
+            await tx.audit(
+                self._ctx.draft(
+                    principal,
+                    subject,
+                    decision,
+                    action="capability.proposal.replayed",
+                    output_hash=proposal.output_hash,
+                )
+            )
+            return Execution(proposal=proposal, decision=decision, replayed=True)
+        return None
+
+    def _execute_decision(
+        self,
+        principal: Principal,
+        proposal: Proposal,
+        capability: Capability | None,
+        kill: KillSwitch,
+        exemption: Exemption | None,
+        connector: Connector | None,
+        now: datetime,
+    ) -> Decision:
+        """The execution policy for ``proposal`` as things stand now (shared by execute and dry-run):
+        the input is re-hashed and the binding recomputed against the registry in force, so a changed
+        input or registry fails the approval binding."""
+        current_input_hash = sha256_hex(proposal.input)
+        return decide_execute(
+            principal=principal,
+            proposal=proposal,
+            capability=capability,
+            kill=kill,
+            current_input_hash=current_input_hash,
+            current_binding=replace(
+                proposal, registry_version=self._ctx.registry.version, input_hash=current_input_hash
+            ).binding(),
+            exemption=exemption,
+            connector=ConnectorFacts(
+                present=connector is not None, mode=connector.mode if connector else ConnectorMode.READ_ONLY
+            ),
+            now=now,
+        )
+
+    async def _claim(
+        self,
+        tx: GatewayTransaction,
+        principal: Principal,
+        proposal: Proposal,
+        subject: Subject,
+        idempotency_key: str | None,
+    ) -> tuple[Proposal, Decision, Capability, Connector]:
+        now = self._ctx.clock.now()
+        capability = self._ctx.registry.get(proposal.capability_id)
+        kill = await self._ctx.kill(tx)
+        if kill.unreadable:
+            # fail closed, and leave the (aborted) transaction before anything else reads
+            raise Refusal(refuse(ReasonCode.KILL_SWITCH_ACTIVE, "the kill switch state cannot be read"))
+        connector = (
+            self._ctx.connectors.connector_for(proposal.tenant_id, capability.target.value)
+            if capability
+            else None
+        )
+        candidates = (
+            await tx.exemptions(capability_id=proposal.capability_id)
+            if exemption_may_apply(proposal=proposal, capability=capability, now=now)
+            else []
+        )
+        exemption = applicable_exemption(candidates, proposal=proposal, capability=capability, now=now)
+        decision = self._execute_decision(principal, proposal, capability, kill, exemption, connector, now)
+        if not decision.allowed or capability is None or connector is None:
+            raise Refusal(decision)
+        target = capability.target.value
+        if capability.exclusive:
+            await tx.lock_target(target)
+        last_started = await tx.target_last_started(target) if capability.cooldown_seconds else None
+        in_flight = (
+            await tx.in_flight(target, started_after=now - stale_after(capability))
+            if capability.exclusive
+            else 0
+        )
+        # Decide cooldown and busy now; the rate token is counted last (below) so that its bucket rows
+        # are locked only for the end of the transaction, not while it queues for the audit chain.
+        target_free = decide_target_free(
+            capability=capability,
+            last_started_at=last_started,
+            in_flight=in_flight,
+            now=now,
+            state=decision.approval_state,
+        )
+        event = Event.START_EXEMPT if decision.approval_state is ApprovalState.EXEMPT else Event.START
+        running = proposal.transition(
+            event,
+            at=now,
+            execution_key=idempotency_key or execution_key_for(proposal.id, proposal.input_hash),
+            executed_by=principal.actor_id,
+            execution_started_at=now,
+            approval_state=decision.approval_state,
+            exemption_id=exemption.id
+            if decision.approval_state is ApprovalState.EXEMPT and exemption
+            else None,
+        )
+        executing: AuditDraft | None = None
+        if target_free.allowed:
+            try:
+                await tx.update_proposal(running)
+            except Conflict as err:
+                raise Refusal(
+                    refuse(ReasonCode.IDEMPOTENCY_KEY_REUSED, err.message, decision.approval_state)
+                ) from err
+            if target in self._ctx.cooled_targets:
+                await tx.mark_target_started(target, now)
+            executing = self._ctx.draft(
+                principal, subject, decision, action="capability.proposal.executing", proposal=running
+            )
+        # All of this is one transaction: the `executing` event is appended and the transaction committed
+        # only if every rate token counts (the tokens are counted once the audit chain's lock is held, in
+        # the same round trip as its head read); if the rate limit refuses, nothing is appended, the change
+        # above rolls back, and the refusal is audited on its own. Precedence stays rate → cooldown → busy.
+        limit = capability.rate_limit
+        # counted even when cooldown/busy already refuse, so RATE_LIMITED keeps its precedence (the
+        # transaction rolls back on any refusal, so a refused call never consumes a token)
+        taken = await tx.take_rate_tokens(
+            [
+                (f"{capability.id}:hour", now.replace(minute=0, second=0, microsecond=0), limit.per_hour),
+                (f"{capability.id}:minute", now.replace(second=0, microsecond=0), limit.burst),
+            ],
+            then_audit=executing,
+        )
+        if not taken:
+            raise Refusal(rate_limited(capability, decision.approval_state))
+        if executing is None:  # cooling down or busy: nothing was appended, nothing may run
+            raise Refusal(target_free)
+        return running, decision, capability, connector
+
+    async def _run(
+        self,
+        principal: Principal,
+        running: Proposal,
+        decision: Decision,
+        capability: Capability,
+        connector: Connector,
+        subject: Subject,
+    ) -> Execution:
+        assert running.execution_key is not None
+        ctx = ConnectorContext(
+            request_id=subject.request_id,
+            timeout_seconds=capability.timeout_budget_seconds,
+            idempotency_key=running.execution_key,
+        )
+        event: Event
+        changes: dict[str, Any]
+        try:
+            if capability.is_write:
+                call = connector.execute(ctx, command_for(capability, running.input))
+            else:
+                call = connector.read_status(ctx, running.input)
+            response = await asyncio.wait_for(call, timeout=capability.timeout_budget_seconds)
+            output_hash = (
+                response.output_hash if is_sha256_hex(response.output_hash) else sha256_hex(response.data)
+            )
+            event, changes = Event.SUCCEED, {"output_hash": output_hash, "result": response.data}
+        except TimeoutError:
+            event = Event.LOSE_TRACK
+            changes = {
+                "error": f"TIMEOUT: no answer within {capability.timeout_budget_seconds}s; outcome unknown"
+            }
+        except ConnectorError as err:
+            unknown = err.kind in ("TIMEOUT", "UNKNOWN")
+            event = Event.LOSE_TRACK if unknown else Event.FAIL
+            changes = {"error": f"{err.kind}: {err.message}"}
+        except (Conflict, ConfigError, InputInvalid) as err:
+            # connectors raise these before sending anything (e.g. a reused idempotency key)
+            event, changes = Event.FAIL, {"error": f"{err.code}: {err.message}"}
+        except asyncio.CancelledError:
+            await asyncio.shield(
+                self._finish(
+                    principal,
+                    running,
+                    Event.LOSE_TRACK,
+                    {"error": "CANCELLED: outcome unknown"},
+                    decision,
+                    subject,
+                )
+            )
+            raise
+        except Exception as err:  # an unexpected failure: we cannot know what the device did
+            log.exception("capability.execution.crashed", proposal_id=running.id)
+            event, changes = Event.LOSE_TRACK, {"error": f"UNKNOWN: {type(err).__name__}; outcome unknown"}
+        finished = await self._finish(principal, running, event, changes, decision, subject)
+        return Execution(proposal=finished, decision=decision)
+
+    async def _finish(
+        self,
+        principal: Principal,
+        running: Proposal,
+        event: Event,
+        changes: dict[str, Any],
+        decision: Decision,
+        subject: Subject,
+    ) -> Proposal:
+        now = self._ctx.clock.now()
+        finished = running.transition(event, at=now, execution_finished_at=now, **changes)
+        action = {
+            Event.SUCCEED: "capability.proposal.executed",
+            Event.FAIL: "capability.proposal.failed",
+            Event.LOSE_TRACK: "capability.proposal.outcome_unknown",
+        }[event]
+        async with self._ctx.store.transaction(running.tenant_id) as tx:
+            await tx.update_proposal(finished)
+            await tx.audit(
+                self._ctx.draft(
+                    principal,
+                    subject,
+                    decision,
+                    action=action,
+                    proposal=finished,
+                    output_hash=finished.output_hash,
+                ),
+                commit=True,
+            )
+        log.info(action, proposal_id=running.id, capability_id=running.capability_id, error=finished.error)
+        return finished
+
+    async def _expire(self, principal: Principal, proposal_id: str, subject: Subject) -> None:
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            proposal = await tx.get_proposal(proposal_id, lock=True)
+            if proposal is None or proposal.status is not Status.APPROVED:
+                return
+            expired = proposal.transition(Event.EXPIRE, at=self._ctx.clock.now())
+            await tx.update_proposal(expired)
+            decision = Decision(
+                allowed=True,
+                reason_code=ReasonCode.ALLOWED,
+                approval_state=ApprovalState.APPROVED,
+                detail="the approval expired",
+            )
+            await tx.audit(
+                self._ctx.draft(
+                    principal, subject, decision, action="capability.proposal.expired", proposal=expired
+                )
+            )
+
+    async def dry_run(
+        self, principal: Principal, proposal_id: str, *, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """What executing would do now: the policy decision (without counters) and the connector's
+        dry-run where supported. Never acts. Audited."""
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            proposal = await tx.get_proposal(proposal_id)
+            if proposal is None:
+                await self._ctx.missing(principal, proposal_id, "capability.proposal.dry_run", request_id)
+            capability = self._ctx.registry.get(proposal.capability_id)
+            kill = await self._ctx.kill(tx)
+            now = self._ctx.clock.now()
+            # an unreadable kill switch aborted the transaction: read nothing more in it
+            candidates = (
+                await tx.exemptions(capability_id=proposal.capability_id)
+                if not kill.unreadable
+                and exemption_may_apply(proposal=proposal, capability=capability, now=now)
+                else []
+            )
+        connector = self._ctx.connectors.connector_for(proposal.tenant_id, proposal.target)
+        exemption = applicable_exemption(candidates, proposal=proposal, capability=capability, now=now)
+        decision = self._execute_decision(principal, proposal, capability, kill, exemption, connector, now)
+        effects: list[Any] = proposal.predicted_effects
+        supported = (
+            capability is not None
+            and capability.dry_run is not DryRunSupport.UNSUPPORTED
+            and connector is not None
+        )
+        if supported and capability is not None:
+            effects, _ = await predict_effects(
+                self._ctx.connectors,
+                proposal.tenant_id,
+                capability,
+                proposal.input,
+                request_id or self._ctx.ids.new_id(),
+            )
+        subject = self._ctx.subject("capability.proposal.dry_run", proposal, request_id=request_id)
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            await tx.audit(
+                self._ctx.draft(principal, subject, decision, action="capability.proposal.dry_run")
+            )
+        return {
+            "proposalId": proposal.id,
+            "capabilityId": proposal.capability_id,
+            "supported": supported,
+            "mode": capability.dry_run.value if capability else "unsupported",
+            "predictedEffects": effects,
+            "decision": decision.as_json(),
+        }
+
+    async def recover_stale_executions(self, principal: Principal, reason: str) -> list[Proposal]:
+        """Mark ``executing`` proposals whose process died (older than their budget plus a grace period)
+        as ``outcome_unknown``, audited. They never run again; a person checks the device."""
+        decision = decide_staff_action(principal=principal, rationale=reason)
+        subject = self._ctx.staff_subject(
+            "capability.proposals.recover", {"recover": principal.tenant_id}, reason
+        )
+        if not decision.allowed:
+            await self._ctx.audit_refusal(principal, subject, decision)
+        now = self._ctx.clock.now()
+        recovered: list[Proposal] = []
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            for p in await tx.list_proposals(ProposalFilter(status=Status.EXECUTING, limit=MAX_PAGE)):
+                capability = self._ctx.registry.get(p.capability_id)
+                if capability is not None and now - p.updated_at < stale_after(capability):
+                    continue
+                lost = p.transition(
+                    Event.LOSE_TRACK,
+                    at=now,
+                    execution_finished_at=now,
+                    error="STALE: the executing process stopped before recording the outcome; outcome unknown",
+                )
+                await tx.update_proposal(lost)
+                await tx.audit(
+                    self._ctx.draft(
+                        principal,
+                        replace(subject, capability_id=p.capability_id, target=p.target, proposal_id=p.id),
+                        decision,
+                        action="capability.proposal.outcome_unknown",
+                        proposal=lost,
+                    )
+                )
+                recovered.append(lost)
+        return recovered
