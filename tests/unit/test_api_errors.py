@@ -6,14 +6,17 @@ import pytest
 
 from studio_brain.domain.errors import (
     CanonicalisationError,
+    CloudReadError,
     ConfigError,
     Conflict,
     ConnectorError,
     DatabaseUnavailable,
+    DataCorrupted,
     InputInvalid,
     NotFound,
     PermissionDenied,
     PolicyRefused,
+    ReasonCode,
     StorageError,
     StudioBrainError,
     Unauthenticated,
@@ -30,12 +33,14 @@ from studio_brain.web.errors import reason_code_for, status_for
         (CanonicalisationError("bad float"), 400),
         (NotFound("gone"), 404),
         (Conflict("busy"), 409),
-        (PolicyRefused("SELF_APPROVAL_FORBIDDEN", "not yours to approve"), 409),
-        (PolicyRefused("KILL_SWITCH_ACTIVE", "stopped"), 409),
-        (PolicyRefused("TENANT_MISMATCH", "another studio"), 403),
-        (PolicyRefused("ACTOR_NOT_ELIGIBLE", "agents propose only"), 403),
+        (PolicyRefused(ReasonCode.SELF_APPROVAL_FORBIDDEN, "not yours to approve"), 409),
+        (PolicyRefused(ReasonCode.KILL_SWITCH_ACTIVE, "stopped"), 409),
+        (PolicyRefused(ReasonCode.TENANT_MISMATCH, "another studio"), 403),
+        (PolicyRefused(ReasonCode.ACTOR_NOT_ELIGIBLE, "agents propose only"), 403),
         (DatabaseUnavailable("down"), 503),
         (StorageError("disk"), 503),
+        (DataCorrupted("line 3 of the export is not JSON"), 503),
+        (CloudReadError("firestore timed out"), 502),
         (ConfigError("bad setting"), 503),
         (ConnectorError("TIMEOUT", "hub slow", retryable=True), 502),
         (StudioBrainError("other"), 500),
@@ -46,6 +51,9 @@ def test_each_domain_error_has_one_status(error: StudioBrainError, status: int) 
 
 
 def test_a_policy_refusal_reports_its_reason_code_and_others_their_error_code() -> None:
-    assert reason_code_for(PolicyRefused("RATE_LIMITED", "slow down")) == "RATE_LIMITED"
+    assert reason_code_for(PolicyRefused(ReasonCode.RATE_LIMITED, "slow down")) == "RATE_LIMITED"
     assert reason_code_for(NotFound("gone")) == "NOT_FOUND"
-    assert reason_code_for(Unauthenticated("x", reason_code="AUTH_TOKEN_INVALID")) == "AUTH_TOKEN_INVALID"
+    assert (
+        reason_code_for(Unauthenticated("x", reason_code=ReasonCode.AUTH_TOKEN_INVALID))
+        == "AUTH_TOKEN_INVALID"
+    )

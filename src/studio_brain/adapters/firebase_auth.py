@@ -19,7 +19,7 @@ from google.auth import exceptions as google_exceptions
 from google.auth import jwt as google_jwt
 
 from studio_brain.domain.audit import ActorType
-from studio_brain.domain.errors import ConfigError, Unauthenticated
+from studio_brain.domain.errors import ConfigError, ReasonCode, Unauthenticated
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.logging import get_logger
 from studio_brain.ports.clock import Clock
@@ -53,7 +53,7 @@ def principal_from_claims(claims: Mapping[str, Any], *, tenant_id: str) -> Princ
     """A verified token's claims as a Principal. The tenant is the brain's configured one, never a claim."""
     uid = claims.get("user_id") or claims.get("sub")
     if not isinstance(uid, str) or not uid:
-        raise Unauthenticated("the ID token has no subject", reason_code="AUTH_TOKEN_INVALID")
+        raise Unauthenticated("the ID token has no subject", reason_code=ReasonCode.AUTH_TOKEN_INVALID)
     roles = _roles(claims)
     name = claims.get("name") or claims.get("email")
     return Principal(
@@ -105,12 +105,12 @@ class FirebaseTokenVerifier:
             log.info("auth.firebase.rejected", error_type=type(err).__name__)
             raise Unauthenticated(
                 "the ID token could not be verified (signature, audience or expiry)",
-                reason_code="AUTH_TOKEN_INVALID",
+                reason_code=ReasonCode.AUTH_TOKEN_INVALID,
             ) from err
         if claims.get("iss") != self.issuer:
             log.info("auth.firebase.rejected", error_type="wrong_issuer")
             raise Unauthenticated(
-                "the ID token was issued for another project", reason_code="AUTH_TOKEN_INVALID"
+                "the ID token was issued for another project", reason_code=ReasonCode.AUTH_TOKEN_INVALID
             )
         auth_time = claims.get("auth_time")
         if (
@@ -118,7 +118,7 @@ class FirebaseTokenVerifier:
             and auth_time > self._clock.now().timestamp() + _CLOCK_SKEW_SECONDS
         ):
             raise Unauthenticated(
-                "the ID token's auth_time is in the future", reason_code="AUTH_TOKEN_INVALID"
+                "the ID token's auth_time is in the future", reason_code=ReasonCode.AUTH_TOKEN_INVALID
             )
         return principal_from_claims(claims, tenant_id=self._tenant_id)
 
@@ -150,14 +150,14 @@ class FirebaseTokenVerifier:
             log.warning("auth.firebase.certs_unavailable", error_type=type(err).__name__)
             raise Unauthenticated(
                 "cannot fetch Google's token certificates to verify the ID token",
-                reason_code="AUTH_CERTS_UNAVAILABLE",
+                reason_code=ReasonCode.AUTH_CERTS_UNAVAILABLE,
             ) from err
         finally:
             if self._http is None:
                 await client.aclose()
         if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
             raise Unauthenticated(
-                "Google's certificate document is malformed", reason_code="AUTH_CERTS_UNAVAILABLE"
+                "Google's certificate document is malformed", reason_code=ReasonCode.AUTH_CERTS_UNAVAILABLE
             )
         match = _MAX_AGE.search(response.headers.get("cache-control", ""))
         max_age = int(match.group(1)) if match else _DEFAULT_MAX_AGE_SECONDS

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from studio_brain.domain.audit import ActorType, ApprovalState
@@ -20,33 +19,8 @@ from studio_brain.domain.capabilities import Capability, validate_input
 from studio_brain.domain.connectors import ConnectorMode
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.proposals import HAS_RUN, MIN_RATIONALE_LENGTH, Proposal, Status
-
-
-class ReasonCode(StrEnum):
-    """The closed set of reasons a decision gives. ``ALLOWED`` is the only one that permits."""
-
-    ALLOWED = "ALLOWED"
-    CAPABILITY_UNKNOWN = "CAPABILITY_UNKNOWN"
-    INPUT_INVALID = "INPUT_INVALID"
-    RATIONALE_REQUIRED = "RATIONALE_REQUIRED"
-    DELEGATION_SCOPE_MISSING = "DELEGATION_SCOPE_MISSING"
-    ACTOR_NOT_ELIGIBLE = "ACTOR_NOT_ELIGIBLE"
-    SELF_APPROVAL_FORBIDDEN = "SELF_APPROVAL_FORBIDDEN"
-    APPROVER_NOT_ELIGIBLE = "APPROVER_NOT_ELIGIBLE"
-    APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
-    APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
-    APPROVAL_PAYLOAD_MISMATCH = "APPROVAL_PAYLOAD_MISMATCH"
-    ALREADY_EXECUTED = "ALREADY_EXECUTED"
-    INVALID_TRANSITION = "INVALID_TRANSITION"
-    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
-    KILL_SWITCH_ACTIVE = "KILL_SWITCH_ACTIVE"
-    TENANT_MISMATCH = "TENANT_MISMATCH"
-    RATE_LIMITED = "RATE_LIMITED"
-    COOLDOWN_ACTIVE = "COOLDOWN_ACTIVE"
-    TARGET_BUSY = "TARGET_BUSY"
-    EXEMPTION_FORBIDDEN = "EXEMPTION_FORBIDDEN"
-    CONNECTOR_READ_ONLY = "CONNECTOR_READ_ONLY"
-    ADAPTER_MISSING = "ADAPTER_MISSING"
+from studio_brain.domain.reasons import ReasonCode as ReasonCode  # the one set, re-exported
+from studio_brain.domain.write_policy import describe_windows, persons_involved, window_open
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -264,7 +238,17 @@ def decide_approve(
             f"rationale must be at least {MIN_RATIONALE_LENGTH} characters (no NUL)",
             required,
         )
-    complete = len(proposal.approvals) + 1 >= capability.approvals_required
+    complete = len(proposal.approvals) + 1 >= capability.approvals_required and (
+        not capability.two_person
+        or len(
+            persons_involved(
+                requested_by=proposal.requested_by,
+                requester_type=proposal.requester_type,
+                approvers=[*(a.approver_id for a in proposal.approvals), principal.actor_id],
+            )
+        )
+        >= 2
+    )
     return allow(
         ApprovalState.APPROVED if complete else required, "approved" if complete else "approval recorded"
     )
@@ -320,10 +304,12 @@ def decide_execute(
     exemption: Exemption | None,
     connector: ConnectorFacts,
     now: datetime,
+    local_now: datetime | None = None,
 ) -> Decision:
     """Everything that can be decided before counters: kill switch → tenant → state → actor → approval
-    (or exemption) → connector. ``current_*`` are recomputed by the caller from the stored input and the
-    registry in force now, so a changed input or registry fails the binding check."""
+    (or exemption) → connector → the write window (``local_now``: the studio's local time; None skips
+    it). ``current_*`` are recomputed by the caller from the stored input and the registry in force now,
+    so a changed input or registry fails the binding check."""
     if capability is None:
         return refuse(ReasonCode.CAPABILITY_UNKNOWN, "the capability left the registry")
     state = _approval_state_for(capability)
@@ -371,7 +357,29 @@ def decide_execute(
             f"the {capability.target.value} connector is configured read-only",
             approval.approval_state,
         )
+    if capability.is_write and local_now is not None and not window_open(capability.allowed_hours, local_now):
+        return refuse(
+            ReasonCode.WRITE_WINDOW_CLOSED,
+            f"{capability.id} may run only {describe_windows(capability.allowed_hours)} studio time "
+            f"(it is {local_now:%H:%M})",
+            approval.approval_state,
+        )
     return approval
+
+
+def decide_write_budget(
+    *, capability: Capability, budget: int | None, token_taken: bool, state: ApprovalState
+) -> Decision:
+    """The tenant's daily budget of cloud writes (``[writePolicy] dailyCloudWriteBudget``): decided after
+    the write window and before the capability's own rate limit; ``token_taken`` is whether the day's
+    bucket still had room (counted atomically by the caller)."""
+    if not capability.is_cloud_write or budget is None or token_taken:
+        return allow(state)
+    return refuse(
+        ReasonCode.WRITE_BUDGET_EXHAUSTED,
+        f"this studio's budget of {budget} cloud writes per day is spent; it resets at local midnight",
+        state,
+    )
 
 
 def _approval_decision(
@@ -410,6 +418,16 @@ def _approval_decision(
         if len(approvers) < capability.approvals_required:
             return refuse(
                 ReasonCode.APPROVAL_REQUIRED, "not enough distinct approvers", ApprovalState.REQUIRED
+            )
+        people = persons_involved(
+            requested_by=proposal.requested_by, requester_type=proposal.requester_type, approvers=approvers
+        )
+        if capability.two_person and len(people) < 2:
+            return refuse(
+                ReasonCode.APPROVAL_REQUIRED,
+                f"a {capability.risk.value}-risk write needs two distinct people; "
+                "a proposal drafted by an agent or the brain needs a second approver",
+                ApprovalState.REQUIRED,
             )
         if proposal.approval_expires_at is None or now >= proposal.approval_expires_at:
             if exempt:

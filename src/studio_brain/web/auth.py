@@ -35,7 +35,7 @@ from studio_brain.adapters.admin_token import load_or_create_admin_token
 from studio_brain.adapters.firebase_auth import FirebaseTokenVerifier
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
-from studio_brain.domain.errors import PermissionDenied, StudioBrainError, Unauthenticated
+from studio_brain.domain.errors import PermissionDenied, ReasonCode, StudioBrainError, Unauthenticated
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.logging import get_logger
@@ -196,7 +196,9 @@ class Authenticator:
         bearer = _bearer(request.headers.get("authorization"))
         admin_header = request.headers.get(ADMIN_TOKEN_HEADER)
         if admin_header is not None and not self.is_admin_token(admin_header):
-            raise Unauthenticated("the admin token is not valid", reason_code="AUTH_ADMIN_TOKEN_INVALID")
+            raise Unauthenticated(
+                "the admin token is not valid", reason_code=ReasonCode.AUTH_ADMIN_TOKEN_INVALID
+            )
         if bearer is not None:
             if bearer.startswith(AGENT_TOKEN_PREFIX):
                 return await self._agent(bearer)
@@ -209,7 +211,7 @@ class Authenticator:
             if principal is None:
                 raise Unauthenticated(
                     "the cockpit session expired or is not valid; open a new login link",
-                    reason_code="AUTH_SESSION_INVALID",
+                    reason_code=ReasonCode.AUTH_SESSION_INVALID,
                 )
             _refuse_cross_origin(request)
             return principal
@@ -222,17 +224,17 @@ class Authenticator:
     async def _agent(self, raw: str) -> Principal:
         if self.agents is None:
             raise Unauthenticated(
-                "agent tokens are not enabled on this brain", reason_code="AUTH_TOKEN_INVALID"
+                "agent tokens are not enabled on this brain", reason_code=ReasonCode.AUTH_TOKEN_INVALID
             )
         verified = self.agents.verify_agent_token(raw)
         principal = await verified if inspect.isawaitable(verified) else verified
         if principal is None:
             raise Unauthenticated(
-                "the agent token is unknown, revoked or expired", reason_code="AUTH_TOKEN_INVALID"
+                "the agent token is unknown, revoked or expired", reason_code=ReasonCode.AUTH_TOKEN_INVALID
             )
         if principal.tenant_id != self.tenant_id:
             raise Unauthenticated(
-                "the agent token belongs to another tenant", reason_code="AUTH_TENANT_MISMATCH"
+                "the agent token belongs to another tenant", reason_code=ReasonCode.AUTH_TENANT_MISMATCH
             )
         return principal
 
@@ -254,7 +256,9 @@ class Authenticator:
         """A single-use, expiring token for ``/login?token=…`` (default: the local admin)."""
         who = principal or local_admin(self.tenant_id, via=AuthMethod.SESSION)
         if who.is_agent:
-            raise PermissionDenied("agents cannot open cockpit sessions", reason_code="AGENT_NOT_ALLOWED")
+            raise PermissionDenied(
+                "agents cannot open cockpit sessions", reason_code=ReasonCode.AGENT_NOT_ALLOWED
+            )
         expires = self.now() + self.settings.login_link_minutes * 60
         payload = {**_principal_payload(who, expires), "nonce": secrets.token_urlsafe(16)}
         return self._logins.sign(payload)
@@ -295,7 +299,7 @@ def _refuse_cross_origin(request: Request) -> None:
     if origin is not None and origin != here:
         raise PermissionDenied(
             "a cookie-authenticated change must come from the cockpit's own origin",
-            reason_code="CROSS_ORIGIN_REFUSED",
+            reason_code=ReasonCode.CROSS_ORIGIN_REFUSED,
         )
 
 
@@ -305,7 +309,7 @@ def _bearer(header: str | None) -> str | None:
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise Unauthenticated(
-            "the authorization header must be 'Bearer <token>'", reason_code="AUTH_TOKEN_INVALID"
+            "the authorization header must be 'Bearer <token>'", reason_code=ReasonCode.AUTH_TOKEN_INVALID
         )
     return value.strip()
 
@@ -349,12 +353,12 @@ async def require_principal(
         raise Unauthenticated(
             "authentication required: send 'authorization: Bearer <token>', the admin token header, "
             "or sign in through a login link",
-            reason_code="AUTH_REQUIRED",
+            reason_code=ReasonCode.AUTH_REQUIRED,
         )
     return principal
 
 
-async def refuse(request: Request, principal: Principal, message: str, reason_code: str) -> NoReturn:
+async def refuse(request: Request, principal: Principal, message: str, reason_code: ReasonCode) -> NoReturn:
     """Audit a verified caller's refused request (``http.request.refused``), then raise the 403.
 
     Only verified identities are audited: an anonymous or forged request has no actor to name (it is
@@ -377,7 +381,7 @@ async def refuse(request: Request, principal: Principal, message: str, reason_co
                     input_hash=sha256_hex(attempt),
                     request_id=request_id,
                     correlation_id=request_id,
-                    metadata={**attempt, "reasonCode": reason_code, "via": principal.via.value},
+                    metadata={**attempt, "reasonCode": reason_code.value, "via": principal.via.value},
                 )
             )
         except StudioBrainError as err:  # the refusal stands even if the log cannot take it
@@ -389,14 +393,14 @@ async def refuse(request: Request, principal: Principal, message: str, reason_co
 async def require_staff(request: Request, principal: Principal = Depends(require_principal)) -> Principal:
     """Studio staff or admin (Firebase claim, admin token, or cockpit session). 403 (audited) otherwise."""
     if not principal.is_staff:
-        await refuse(request, principal, "this needs a staff account", "STAFF_REQUIRED")
+        await refuse(request, principal, "this needs a staff account", ReasonCode.STAFF_REQUIRED)
     return principal
 
 
 async def require_admin(request: Request, principal: Principal = Depends(require_principal)) -> Principal:
     """An admin (claim ``admin``/``roles`` ∋ admin, or the local admin token). 403 (audited) otherwise."""
     if not principal.is_admin:
-        await refuse(request, principal, "this needs an admin account", "ADMIN_REQUIRED")
+        await refuse(request, principal, "this needs an admin account", ReasonCode.ADMIN_REQUIRED)
     return principal
 
 
@@ -406,7 +410,9 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     async def dependency(request: Request, principal: Principal = Depends(require_principal)) -> Principal:
         if principal.is_staff or (principal.is_agent and principal.has_scope(scope)):
             return principal
-        await refuse(request, principal, f"this needs staff or the agent scope {scope!r}", "SCOPE_REQUIRED")
+        await refuse(
+            request, principal, f"this needs staff or the agent scope {scope!r}", ReasonCode.SCOPE_REQUIRED
+        )
 
     return dependency
 

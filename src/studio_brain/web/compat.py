@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft, AuditEvent, AuditQuery
 from studio_brain.domain.drafts import DraftKind
-from studio_brain.domain.errors import NotFound, PolicyRefused
+from studio_brain.domain.errors import NotFound, PolicyRefused, ReasonCode
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.proposals import Proposal, Status
@@ -564,7 +564,7 @@ async def reopen(
 ) -> JSONResponse:
     proposal = await gateway(brain).get(caller.principal, proposal_id)
     refused = PolicyRefused(
-        "INVALID_TRANSITION",
+        ReasonCode.INVALID_TRANSITION,
         f"a {proposal.status.value} proposal cannot be reopened: decisions are final; create a new proposal",
     )
     await _audit_refusal(brain, caller, "capability.proposal.reopen", proposal, refused, body.reason)
@@ -588,7 +588,7 @@ async def rollback(
 ) -> JSONResponse:
     proposal = await gateway(brain).get(caller.principal, proposal_id)
     refused = PolicyRefused(
-        "INVALID_TRANSITION",
+        ReasonCode.INVALID_TRANSITION,
         "this brain does not roll executions back automatically; propose the reverse action for approval",
     )
     await _audit_refusal(brain, caller, "capability.proposal.rollback", proposal, refused, body.reason)

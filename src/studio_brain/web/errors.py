@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from studio_brain.domain.errors import (
+    CloudReadError,
     ConfigError,
     Conflict,
     ConnectorError,
@@ -30,23 +31,6 @@ from studio_brain.domain.errors import (
 from studio_brain.logging import get_logger
 
 log = get_logger("studio_brain.web.errors")
-
-#: policy refusals that are about who is asking rather than what is asked: 403, not 409
-AUTH_LIKE_REASON_CODES = frozenset(
-    {
-        # the gateway policy's (domain/policy.py ReasonCode)
-        "ACTOR_NOT_ELIGIBLE",
-        "APPROVER_NOT_ELIGIBLE",
-        "DELEGATION_SCOPE_MISSING",
-        "TENANT_MISMATCH",
-        # this module's own
-        "ADMIN_REQUIRED",
-        "AGENT_NOT_ALLOWED",
-        "ROLE_REQUIRED",
-        "SCOPE_REQUIRED",
-        "STAFF_REQUIRED",
-    }
-)
 
 
 class ErrorResponse(BaseModel):
@@ -71,7 +55,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _documented("no such thing"),
     409: _documented("clashes with current state, or refused by policy (reasonCode)"),
     413: _documented("the request body is over the limit"),
-    502: _documented("a device connector failed"),
+    502: _documented("a device connector or a cloud read failed"),
     503: _documented("the database or a service is unavailable"),
 }
 
@@ -85,7 +69,10 @@ def error_body(message: str, reason_code: str | None = None, **extra: Any) -> di
 
 
 def status_for(err: StudioBrainError) -> int:
-    """The HTTP status of a domain error."""
+    """The HTTP status of a domain error: by its class, and for refusals by whether it is about the caller.
+
+    Total over the tree: the base class itself (raised by nobody on purpose) is the only 500.
+    """
     match err:
         case Unauthenticated():
             return 401
@@ -96,30 +83,30 @@ def status_for(err: StudioBrainError) -> int:
         case NotFound():
             return 404
         case PolicyRefused():
-            return 403 if err.reason_code in AUTH_LIKE_REASON_CODES else 409
+            return 403 if err.about_caller else 409
         case Conflict():
             return 409
-        case DatabaseUnavailable():
-            return 503
-        case ConnectorError():
+        case ConnectorError() | CloudReadError():
             return 502
-        case ConfigError() | StorageError():
+        case DatabaseUnavailable() | ConfigError() | StorageError():
             return 503
         case _:
             return 500
 
 
 def reason_code_for(err: StudioBrainError) -> str:
-    code = getattr(err, "reason_code", None)
-    return code if isinstance(code, str) else err.code
+    return err.reason_code.value
 
 
 def error_response(err: StudioBrainError, request: Request) -> JSONResponse:
     status = status_for(err)
     headers = {"www-authenticate": 'Bearer realm="studio-brain"'} if status == 401 else None
     message = err.message
-    if status >= 500 and not isinstance(err, DatabaseUnavailable | ConnectorError):
-        # storage and configuration details stay in the log
+    if isinstance(err, DatabaseUnavailable):
+        # its message names the database (host, user): that stays in the log
+        message = "the database is unavailable; the brain's log and `studio-brain doctor` say why"
+    elif status >= 500 and not isinstance(err, ConnectorError):
+        # storage, configuration and cloud details stay in the log
         message = "the brain cannot serve this right now; see its log"
     if status >= 500:
         log.warning("http.error", status=status, code=err.code, error=err.message, path=request.url.path)

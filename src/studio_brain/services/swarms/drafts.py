@@ -27,7 +27,14 @@ from studio_brain.domain.drafts import (
     evidence_refs,
     review_transition,
 )
-from studio_brain.domain.errors import Conflict, InputInvalid, NotFound, PolicyRefused, StudioBrainError
+from studio_brain.domain.errors import (
+    Conflict,
+    InputInvalid,
+    NotFound,
+    PolicyRefused,
+    ReasonCode,
+    StudioBrainError,
+)
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import Principal, system_principal
 from studio_brain.domain.snapshot import metric
@@ -202,7 +209,9 @@ class DraftService:
             or principal.has_scope(f"drafts:{kind.value}:write")
         )
         if not allowed or principal.actor_type not in (ActorType.AGENT, ActorType.STAFF, ActorType.HUMAN):
-            await self._refuse(principal, "drafts.add", "SCOPE_MISSING", f"needs scope {WRITE_SCOPE}")
+            await self._refuse(
+                principal, "drafts.add", ReasonCode.SCOPE_MISSING, f"needs scope {WRITE_SCOPE}"
+            )
         body: dict[str, Any] = {}
         if kind is DraftKind.MARKETING:
             if not copy or not copy.strip():
@@ -212,7 +221,7 @@ class DraftService:
                 await self._refuse(
                     principal,
                     "drafts.add",
-                    "COPY_NOT_PUBLIC",
+                    ReasonCode.COPY_NOT_PUBLIC,
                     "copy may not hold internal figures: " + "; ".join(leaks),
                 )
             body = {"channel": channel or "newsletter", "copy": copy, "templateVersion": "agent"}
@@ -244,7 +253,7 @@ class DraftService:
         """Move a marketing draft along ``draft → needs_review → approved_for_publish`` (staff only)."""
         if not principal.is_staff or principal.is_agent:
             await self._refuse(
-                principal, "marketing.draft.review", "STAFF_REQUIRED", "only staff review copy"
+                principal, "marketing.draft.review", ReasonCode.STAFF_REQUIRED, "only staff review copy"
             )
         if not rationale or not rationale.strip():
             raise InputInvalid("a review needs a rationale")
@@ -275,6 +284,35 @@ class DraftService:
         )
         log.info("marketing.draft.reviewed", draft_id=draft_id, from_status=draft.status, to_status=wanted)
         return {"draftId": draft_id, "fromStatus": draft.status.value, "toStatus": wanted.value}
+
+    # --- the safety watch (issue 17) ---------------------------------------------------------------
+    async def add_safety_draft(
+        self,
+        finding: Finding,
+        *,
+        actor_id: str,
+        switch_off_device: str | None = None,
+    ) -> tuple[DraftOutcome, str | None, str | None]:
+        """Record a safety finding as an ops draft and, for a kiln left on, a *draft* ``hubitat.switch.set``
+        off proposal (never submitted, approved or executed here). Returns (outcome, draftId, proposalId);
+        a gateway refusal keeps the draft and is logged (the gateway audits its own refusals)."""
+        outcome, draft_id = await self._record(finding, actor_type=ActorType.SYSTEM, actor_id=actor_id)
+        if draft_id is None or switch_off_device is None or self._proposals is None:
+            return outcome, draft_id, None
+        try:
+            proposal_id = await self._proposals.draft_capability(
+                tenant_id=self._tenant,
+                actor_id=actor_id,
+                capability_id="hubitat.switch.set",
+                input={"deviceId": switch_off_device, "state": "off"},
+                rationale=f"Safety watch: {finding.title}. {finding.rationale} (draft {draft_id})",
+                idempotency_key=f"safety-draft:{draft_id}",
+            )
+        except StudioBrainError as err:
+            log.warning("draft.proposal_refused", draft_id=draft_id, error=err.message)
+            return outcome, draft_id, None
+        log.info("draft.proposal_drafted", draft_id=draft_id, proposal_id=proposal_id)
+        return outcome, draft_id, proposal_id
 
     # --- internals ----------------------------------------------------------------------------------
     async def _record(
@@ -361,9 +399,9 @@ class DraftService:
         if not (
             principal.is_staff or principal.has_scope(READ_SCOPE) or principal.actor_type is ActorType.SYSTEM
         ):
-            await self._refuse(principal, action, "SCOPE_MISSING", f"needs scope {READ_SCOPE}")
+            await self._refuse(principal, action, ReasonCode.SCOPE_MISSING, f"needs scope {READ_SCOPE}")
 
-    async def _refuse(self, principal: Principal, action: str, reason: str, message: str) -> None:
+    async def _refuse(self, principal: Principal, action: str, reason: ReasonCode, message: str) -> None:
         await self._audit(
             principal,
             action=f"{action}.refused",
@@ -450,6 +488,26 @@ class GatewayProposalDrafter:
             self.CAPABILITY,
             {"text": text[:2000], "topic": "reconciliation"},
             rationale,
+            idempotency_key=idempotency_key,
+            as_draft=True,
+        )
+        return str(created.proposal.id)
+
+    async def draft_capability(
+        self,
+        *,
+        tenant_id: str,
+        actor_id: str,
+        capability_id: str,
+        input: dict[str, object],
+        rationale: str,
+        idempotency_key: str,
+    ) -> str:
+        created = await self._gateway.create_proposal(
+            system_principal(tenant_id, actor_id),
+            capability_id,
+            dict(input),
+            rationale[:2000],
             idempotency_key=idempotency_key,
             as_draft=True,
         )
