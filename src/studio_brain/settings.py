@@ -324,6 +324,11 @@ class Settings(BaseSettings):
     scheduler_leader_check_seconds: float = Field(
         default=5.0, gt=0, le=300, description="How often the leader verifies it still holds its lock."
     )
+    scheduler_overdue_grace_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="`/readyz` answers 503 when a job's due time (or retry) passed this long ago unstarted.",
+    )
     swarm_ops_z_threshold: float = Field(
         default=3.25,
         ge=2.0,

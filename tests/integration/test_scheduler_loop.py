@@ -1,11 +1,12 @@
-"""The scheduler loop on real PostgreSQL and real time (short schedules): catch-up once at start, ticks,
-back-off after a failure, stepping down when the leader lock is lost, and a clean stop."""
+"""The scheduler loop on real PostgreSQL and real time (short schedules): ticks, stepping down when the
+leader lock is lost, and a clean stop. What depends only on time (catch-up, back-off, retries) is proved on
+a fake clock in ``test_scheduler_steps.py``, without sleeping."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any
 
 import psycopg
@@ -56,29 +57,6 @@ async def ok(_ctx: JobContext) -> Mapping[str, Any]:
     return {}
 
 
-async def test_a_job_that_missed_its_run_is_caught_up_once_at_start(
-    database: Database, database_url: str
-) -> None:
-    jobs = make_jobs(database)
-    jobs.register(JobDefinition(name="hourly", description="", action=ok, schedule=Every(seconds=3600)))
-    async with scheduler_running(jobs, PostgresLeaderLock(database_url, tenant_id=TENANT), SystemClock()):
-        await wait_for(lambda: _count(database, "hourly", 1))
-        await asyncio.sleep(1.0)
-    recorded = await runs(database, "hourly")
-    assert [r.summary["trigger"] for r in recorded] == ["catch_up"]
-
-
-async def test_a_job_that_already_ran_this_period_is_not_caught_up(
-    database: Database, database_url: str
-) -> None:
-    jobs = make_jobs(database)
-    jobs.register(JobDefinition(name="hourly", description="", action=ok, schedule=Every(seconds=3600)))
-    await jobs.run("hourly")  # ran just now: nothing is missed
-    async with scheduler_running(jobs, PostgresLeaderLock(database_url, tenant_id=TENANT), SystemClock()):
-        await asyncio.sleep(1.5)
-    assert len(await runs(database, "hourly")) == 1
-
-
 async def test_a_scheduled_job_runs_once_per_tick(database: Database, database_url: str) -> None:
     jobs = make_jobs(database)
     jobs.register(JobDefinition(name="tick", description="", action=ok, schedule=Every(seconds=1)))
@@ -89,30 +67,6 @@ async def test_a_scheduled_job_runs_once_per_tick(database: Database, database_u
     ]
     assert len(ticks) >= 2
     assert len(ticks) == len(set(ticks))
-
-
-async def test_a_failing_job_backs_off_instead_of_running_every_tick(
-    database: Database, database_url: str
-) -> None:
-    async def broken(_ctx: JobContext) -> Mapping[str, Any]:
-        raise RuntimeError("down")
-
-    jobs = make_jobs(database, backoff=30.0)
-    jobs.register(JobDefinition(name="tick", description="", action=broken, schedule=Every(seconds=1)))
-    async with scheduler_running(
-        jobs, PostgresLeaderLock(database_url, tenant_id=TENANT), SystemClock()
-    ) as sched:
-        assert sched is not None
-        await wait_for(lambda: _count(database, "tick", 1))
-        await asyncio.sleep(2.5)
-        due = sched.status.next_due["tick"]
-    # one real attempt; a tick that came while it ran is recorded as a skipped overlap, nothing more
-    attempts = [r for r in await runs(database, "tick") if r.status is not JobStatus.SKIPPED]
-    assert len(attempts) == 1
-    assert due > datetime.now(UTC) + timedelta(seconds=20)
-    [health] = await jobs.health()
-    assert health.consecutive_failures == 1
-    assert health.backoff_until is not None
 
 
 async def test_losing_the_leader_lock_stops_the_running_jobs(database: Database, database_url: str) -> None:
@@ -183,8 +137,10 @@ async def test_a_disabled_scheduler_runs_nothing(database: Database, database_ur
     lock = PostgresLeaderLock(database_url, tenant_id=TENANT)
     async with scheduler_running(jobs, lock, SystemClock(), enabled=False) as sched:
         assert sched is None
-        await asyncio.sleep(0.3)
     assert await runs(database, "hourly") == []
+    # nobody holds the leader lock: no loop was started
+    assert await lock.try_acquire()
+    await lock.release()
 
 
 async def _count(database: Database, job: str, at_least: int) -> bool:

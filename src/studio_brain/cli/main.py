@@ -127,10 +127,11 @@ class _GracefulServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-async def _serve(brain: Brain, host: str, port: int) -> None:
-    config = uvicorn.Config(
-        create_app(brain=brain), host=host, port=port, log_config=None, access_log=False, lifespan="on"
-    )
+async def _serve(brain: Brain, host: str, port: int, scheduler: object | None = None) -> None:
+    app = create_app(brain=brain)
+    # issue 13: /readyz and the cockpit show whether this process's scheduler loop is alive
+    app.state.scheduler = scheduler
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
     server = _GracefulServer(config)
     log.info("http.listening", url=f"http://{host}:{port}")
     await server.serve()
@@ -194,8 +195,8 @@ def _serve_command(*, demo: bool, host: str | None, port: int | None) -> None:
                 brain.clock,
                 enabled=settings.scheduler_enabled,
                 leader_check_seconds=settings.scheduler_leader_check_seconds,
-            ):
-                await _serve(brain, host, port)
+            ) as scheduler:
+                await _serve(brain, host, port, scheduler)
 
     try:
         run(_main())

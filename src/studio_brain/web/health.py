@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,6 +11,8 @@ from fastapi.responses import JSONResponse
 from studio_brain import SERVICE_NAME, __version__
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.errors import StudioBrainError
+from studio_brain.services.scheduling import Scheduler
+from studio_brain.settings import Settings
 
 router = APIRouter()
 
@@ -35,7 +38,9 @@ async def healthz(request: Request) -> dict[str, Any]:
 async def readyz(request: Request) -> JSONResponse:
     """Ready to serve: the database answers (and, if required, a fresh snapshot exists). 503 otherwise.
 
-    ``checks.jobs`` reports scheduled jobs (a failing one shows there, with its back-off) without gating.
+    ``checks.jobs`` reports scheduled jobs (a failing one shows there, with its back-off). When this
+    process runs a scheduler, ``checks.scheduler`` gates too (issue 13): 503 when its loop is not alive,
+    or a job's due time (or retry) passed more than the overdue grace ago with no run started.
     """
     brain = _brain(request)
     settings = brain.settings
@@ -77,5 +82,23 @@ async def readyz(request: Request) -> JSONResponse:
             checks["jobs"] = await brain.jobs.health_check()
         except StudioBrainError as err:
             checks["jobs"] = {"ok": False, "failing": [], "jobs": {}, "error": err.message}
+    scheduler = getattr(request.app.state, "scheduler", None)
+    if scheduler is not None:
+        checks["scheduler"] = scheduler_check(scheduler, checks.get("jobs"), now, settings)
+        ok = ok and bool(checks["scheduler"]["ok"])
     body = {"ok": ok, "checks": checks, "at": _iso(now)}
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def scheduler_check(
+    scheduler: Scheduler, jobs: dict[str, Any] | None, now: datetime, settings: Settings
+) -> dict[str, Any]:
+    """``checks.scheduler``: this process's loop alive, and no job overdue past the grace (also for the cockpit)."""
+    state = scheduler.health()
+    grace = timedelta(seconds=settings.scheduler_overdue_grace_seconds)
+    overdue = []
+    for name, row in ((jobs or {}).get("jobs") or {}).items():
+        since = row.get("overdueSince")
+        if since and now - datetime.fromisoformat(since.replace("Z", "+00:00")) > grace:
+            overdue.append(name)
+    return {**state, "ok": bool(state["alive"]) and not overdue, "overdue": sorted(overdue)}

@@ -1,7 +1,15 @@
-"""The async connection pool to PostgreSQL and the translation of driver errors into ours."""
+"""The async connection pool to PostgreSQL and the translation of driver errors into ours.
+
+Connections heal (issue 13): every connection is checked with an empty round trip when it leaves the
+pool, so after a database restart or a network cut the dead ones are discarded and replaced instead of
+being handed to a request (each would fail once). A connection that fails in use is closed by the driver
+and discarded by the pool on return; TCP keepalives and a connect timeout stop a blackholed connection
+from hanging for ever. Idempotent calls (``ping``) are retried once.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,11 +44,30 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path="/" + database))
 
 
+#: libpq options of every connection: give up connecting after 5 s; notice a dead peer within ~1 min
+CONNECT_KWARGS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
 class Database:
     """A pool of async connections; rows come back as dicts."""
 
-    def __init__(self, url: str, *, max_size: int = 10, min_size: int = 1, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_size: int = 10,
+        min_size: int = 1,
+        timeout: float = 10.0,
+        check_timeout: float = 5.0,
+    ) -> None:
         self.url = libpq_url(url)
+        self._check_timeout = check_timeout
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
             self.url,
             connection_class=psycopg.AsyncConnection[dict[str, Any]],
@@ -48,9 +75,14 @@ class Database:
             max_size=max_size,
             timeout=timeout,
             open=False,
-            kwargs={"row_factory": dict_row, "autocommit": False},
+            kwargs={"row_factory": dict_row, "autocommit": False, **CONNECT_KWARGS},
+            check=self._check,
             name="studio-brain",
         )
+
+    async def _check(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> None:
+        """Raise when ``conn`` is dead (the pool then discards it and hands out another)."""
+        await asyncio.wait_for(AsyncConnectionPool.check_connection(conn), timeout=self._check_timeout)
 
     @property
     def redacted_url(self) -> str:
@@ -85,10 +117,17 @@ class Database:
             raise DatabaseUnavailable(f"lost the connection to PostgreSQL at {self.redacted_url}") from err
 
     async def ping(self) -> float:
-        """Round-trip latency in milliseconds; raises DatabaseUnavailable."""
-        started = time.perf_counter()
-        async with self.connection() as conn:
-            await conn.execute("SELECT 1")
+        """Round-trip latency in milliseconds; raises DatabaseUnavailable (after one retry: it is safe)."""
+        for attempt in (1, 2):
+            started = time.perf_counter()
+            try:
+                async with self.connection() as conn:
+                    await conn.execute("SELECT 1")
+            except DatabaseUnavailable:
+                if attempt == 2:
+                    raise
+            else:
+                break
         return (time.perf_counter() - started) * 1000.0
 
 

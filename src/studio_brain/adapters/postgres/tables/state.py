@@ -46,6 +46,7 @@ job_runs = Table(
     Column("finished_at", TIMESTAMP(timezone=True)),
     Column("error", Text),
     Column("summary", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    CheckConstraint("status IN ('running', 'succeeded', 'failed', 'skipped')", name="status"),
+    # 'abandoned' (migration 0009): a run whose process died, closed on the next start
+    CheckConstraint("status IN ('running', 'succeeded', 'failed', 'skipped', 'abandoned')", name="status"),
     Index("ix_job_runs_tenant_job_started", "tenant_id", "job", "started_at"),
 )
