@@ -12,24 +12,39 @@ with the built-in count rules exactly as a snapshot would be. For each of the ei
   ("shift"; includes the day's own noise). A detection is a flag on that day in the right direction;
   recall per k; precision = detections / all flags in the injected runs.
 
-Run: ``.venv/bin/python bench/swarm_quality.py [--seeds 12] [--threshold 3.5] [--window 56]``
-Loopback only, no database; bounded (about 1-2 s per seed).
+Real-shaped cases (issue 19; ``bench/real_shapes.py``): two-year series the generator did not make —
+weekly and yearly seasonality, holiday dips and recoveries, level steps, changing variance, heavy tails,
+fractional rates, small counts, a large anomaly followed by smaller ones — each with labelled windows. Ours
+(walk-forward ``scan``, the shipped defaults) and a plain 28-day mean/SD z-score (threshold 3.0) run on the
+same series: recall (windows found in the right direction), precision (flags inside windows / all flags),
+false days per 90 calm days, and detection delay. The taxi case runs twice: as is, and with its holidays
+marked in the studio calendar (known days: never judged, never in a baseline).
+
+Run: ``.venv/bin/python bench/swarm_quality.py [--seeds 12] [--threshold 3.5] [--window 56] [--part all]``
+Loopback only, no database; bounded (about 1-2 s per seed and series).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
+import sys
 import time
 from collections import defaultdict
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from statistics import median
 
 from studio_brain.adapters.demo_source import DemoStudio, evaluate
 from studio_brain.adapters.rule_files import load_rule_table
-from studio_brain.domain.anomaly import MAD_TO_SIGMA, DetectorConfig, Observation, baseline, detect
+from studio_brain.domain.anomaly import MAD_TO_SIGMA, DetectorConfig, Observation, baseline_after_walk, scan
 from studio_brain.services.swarms.ops import OPS_METRICS, to_observations
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_shapes import CASES, Series
 
 WARMUP = 30
 EVAL_DAYS = 90
@@ -72,10 +87,24 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=DetectorConfig().threshold)
     parser.add_argument("--window", type=int, default=DetectorConfig().window_days)
     parser.add_argument("--level-days", type=int, default=DetectorConfig().level_days)
+    parser.add_argument("--step-days", type=int, default=DetectorConfig().step_days)
+    parser.add_argument("--real-seeds", type=int, default=5, help="seeds per real-shaped case")
+    parser.add_argument("--part", choices=("all", "demo", "real"), default="all")
     args = parser.parse_args()
     config = replace(
-        DetectorConfig(), threshold=args.threshold, window_days=args.window, level_days=args.level_days
+        DetectorConfig(),
+        threshold=args.threshold,
+        window_days=args.window,
+        level_days=args.level_days,
+        step_days=args.step_days,
     )
+    if args.part in ("all", "real"):
+        real_cases(args.real_seeds, config)
+    if args.part in ("all", "demo"):
+        demo_cases(args.seeds, config)
+
+
+def demo_cases(seeds: int, config: DetectorConfig) -> None:
     started = time.perf_counter()
     calm_flags: dict[str, int] = defaultdict(int)
     hits: dict[tuple[str, float], list[int]] = defaultdict(lambda: [0, 0])
@@ -83,15 +112,14 @@ def main() -> None:
     true_flags = {"replace": 0, "shift": 0}
     injected_total = 0
     needed = WARMUP + config.window_days + EVAL_DAYS
-    for seed in range(1, args.seeds + 1):
+    for seed in range(1, seeds + 1):
         raw = history(seed, needed)
         rng = random.Random(seed)
         for name in OPS_METRICS:
             obs = to_observations(name, raw[name])
             eval_days = [o.day for o in obs][-EVAL_DAYS:]
-            for day in eval_days:
-                if detect(name, obs, day, config) is not None:
-                    calm_flags[name] += 1
+            calm = scan(name, obs, config).findings
+            calm_flags[name] += sum(1 for day in eval_days if day in calm)
             # injected runs: one copy of the series per mode, anomalies every SPACING days
             for mode in ("replace", "shift"):
                 values = {o.day: o.value for o in obs}
@@ -99,7 +127,9 @@ def main() -> None:
                 for i in range(rng.randrange(SPACING), len(eval_days), SPACING):
                     day = eval_days[i]
                     unit = mad_unit(values, day, config.window_days)
-                    base = baseline([Observation(day=d, value=v) for d, v in values.items()], day, config)
+                    base = baseline_after_walk(
+                        [Observation(day=d, value=v) for d, v in values.items()], day, config
+                    )
                     assert base is not None
                     k = SIZES[(i // SPACING + seed) % len(SIZES)]
                     sign = 1 if rng.random() < 0.5 else -1
@@ -109,8 +139,9 @@ def main() -> None:
                     values[day] = calm + sign * k * unit
                     planned[day] = (k, sign)
                 series = [Observation(day=d, value=v) for d, v in sorted(values.items())]
+                flagged = scan(name, series, config).findings
                 for day in eval_days:
-                    found = detect(name, series, day, config)
+                    found = flagged.get(day)
                     if found is not None:
                         all_flags[mode] += 1
                     if day in planned:
@@ -127,14 +158,12 @@ def main() -> None:
         f"detector: threshold {config.threshold} robust SD, window {config.window_days} days, "
         f"min history {config.min_history_days}, scale floor {config.scale_floor}"
     )
-    print(
-        f"histories: {args.seeds} seeds x {metrics} metrics, {EVAL_DAYS} evaluation days each; {seconds:.1f} s"
-    )
+    print(f"histories: {seeds} seeds x {metrics} metrics, {EVAL_DAYS} evaluation days each; {seconds:.1f} s")
     print("\nfalse positives per 90 calm days:")
     for name in OPS_METRICS:
-        print(f"  {name:<28} {calm_flags[name] / args.seeds * 90 / EVAL_DAYS:5.2f}")
-    worst = max(calm_flags.values(), default=0) / args.seeds * 90 / EVAL_DAYS
-    mean = sum(calm_flags.values()) / (args.seeds * metrics) * 90 / EVAL_DAYS
+        print(f"  {name:<28} {calm_flags[name] / seeds * 90 / EVAL_DAYS:5.2f}")
+    worst = max(calm_flags.values(), default=0) / seeds * 90 / EVAL_DAYS
+    mean = sum(calm_flags.values()) / (seeds * metrics) * 90 / EVAL_DAYS
     print(f"  mean per metric {mean:.2f}, worst metric {worst:.2f}")
     for mode in ("replace", "shift"):
         print(f"\ninjected ({mode}): recall by size (robust SD)")
@@ -147,6 +176,130 @@ def main() -> None:
             f"  precision {true_flags[mode] / max(1, all_flags[mode]):.3f} "
             f"({true_flags[mode]} right flags of {all_flags[mode]}; {injected_total // 1} injections)"
         )
+
+
+#: the plain comparison: mean and SD of the previous 28 days, |z| >= 3
+ZSCORE_DAYS = 28
+ZSCORE_THRESHOLD = 3.0
+#: a flag this many days after a window's last day still counts as finding it (daily data lags)
+TOLERANCE = 1
+
+
+def zscore_flags(values: dict[date, float]) -> dict[date, int]:
+    """Day -> direction of the plain 28-day mean/SD z-score's flags."""
+    days = sorted(values)
+    out: dict[date, int] = {}
+    for i in range(ZSCORE_DAYS, len(days)):
+        window = [values[d] for d in days[i - ZSCORE_DAYS : i]]
+        mean = sum(window) / len(window)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in window) / (len(window) - 1))
+        if sd > 0 and abs(values[days[i]] - mean) / sd >= ZSCORE_THRESHOLD:
+            out[days[i]] = 1 if values[days[i]] > mean else -1
+    return out
+
+
+def ours_flags(series: Series, config: DetectorConfig, *, known: bool) -> dict[date, int]:
+    obs = [Observation(day=d, value=v) for d, v in sorted(series.values.items())]
+    found = scan(series.case, obs, config, known=series.known if known else None).findings
+    return {d: 1 if f.z > 0 else -1 for d, f in found.items()}
+
+
+@dataclass
+class Score:
+    windows: int = 0
+    found: int = 0
+    true_flags: int = 0
+    flags: int = 0
+    calm_days: int = 0
+    false_days: int = 0
+    delays: list[int] = field(default_factory=list)
+
+    def add(self, series: Series, flags: dict[date, int], *, skip_known: bool) -> None:
+        days = sorted(series.values)[EVAL_START:]
+        first_eval = days[0]
+        windows = [w for w in series.windows if w.first >= first_eval]
+        if skip_known:
+            windows = [w for w in windows if w.first not in series.known]
+        inside: set[date] = set()
+        for w in series.windows:  # every labelled day is not calm, judged or not
+            inside |= {w.first + timedelta(days=i) for i in range((w.last - w.first).days + 1 + TOLERANCE)}
+        known = set(series.known) if skip_known else set()
+        for w in windows:
+            self.windows += 1
+            span = [w.first + timedelta(days=i) for i in range((w.last - w.first).days + 1 + TOLERANCE)]
+            hits = [d for d in span if flags.get(d) == w.sign]
+            if hits:
+                self.found += 1
+                self.delays.append((hits[0] - w.first).days)
+        for d in days:
+            if d in known:
+                continue
+            flagged = d in flags
+            self.flags += flagged
+            if d in inside:
+                self.true_flags += flagged
+            else:
+                self.calm_days += 1
+                self.false_days += flagged
+
+    def row(self) -> str:
+        recall = self.found / self.windows if self.windows else float("nan")
+        precision = self.true_flags / self.flags if self.flags else float("nan")
+        per90 = self.false_days / self.calm_days * 90 if self.calm_days else float("nan")
+        delay = sum(self.delays) / len(self.delays) if self.delays else float("nan")
+        return (
+            f"recall {recall:5.2f} ({self.found:3d}/{self.windows:3d})  precision {precision:5.2f}  "
+            f"false days/90 {per90:5.2f}  delay {delay:4.2f} d"
+        )
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.windows if self.windows else 0.0
+
+    @property
+    def per90(self) -> float:
+        return self.false_days / self.calm_days * 90 if self.calm_days else 0.0
+
+    @property
+    def precision(self) -> float:
+        return self.true_flags / self.flags if self.flags else 1.0
+
+
+#: the first evaluated day: the detector's window plus its minimum history (both methods judged alike)
+EVAL_START = 70
+
+
+def real_cases(seeds: int, config: DetectorConfig) -> None:
+    started = time.perf_counter()
+    print(f"real-shaped cases: {seeds} seeds each, 730 days, evaluated from day {EVAL_START}")
+    print(
+        f"  ours: walk-forward robust z, threshold {config.threshold}, window {config.window_days}, step days {config.step_days}"
+    )
+    print(f"  baseline: plain {ZSCORE_DAYS}-day mean/SD z-score, threshold {ZSCORE_THRESHOLD}\n")
+    variants: list[tuple[str, Callable[[int], Series], bool]] = [(c(1).case, c, False) for c in CASES]
+    variants.insert(1, (CASES[0](1).case + " — holidays in the calendar", CASES[0], True))
+    failures: list[str] = []
+    for label, make, known in variants:
+        ours, plain = Score(), Score()
+        for seed in range(1, seeds + 1):
+            series = make(seed)
+            ours.add(series, ours_flags(series, config, known=known), skip_known=known)
+            plain.add(series, zscore_flags(series.values), skip_known=known)
+        print(f"{label}")
+        print(f"  ours      {ours.row()}")
+        print(f"  baseline  {plain.row()}")
+        if ours.per90 > 1.0:
+            failures.append(f"{label}: false days {ours.per90:.2f} > 1 per 90")
+        if ours.precision < 0.8:
+            failures.append(f"{label}: precision {ours.precision:.2f} < 0.8")
+        if ours.recall < 0.8:
+            failures.append(f"{label}: recall {ours.recall:.2f} < 0.8")
+        if plain.per90 <= ours.per90 and plain.recall >= ours.recall:
+            failures.append(f"{label}: the baseline is as good on both false days and recall")
+    print(f"\n{time.perf_counter() - started:.1f} s; targets: " + ("all met" if not failures else "MISSED"))
+    for line in failures:
+        print(f"  - {line}")
+    print()
 
 
 if __name__ == "__main__":

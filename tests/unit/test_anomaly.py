@@ -8,7 +8,14 @@ from datetime import date, timedelta
 
 import pytest
 
-from studio_brain.domain.anomaly import DetectorConfig, Observation, _biweight_scale, baseline, detect
+from studio_brain.domain.anomaly import (
+    DetectorConfig,
+    Observation,
+    _biweight_scale,
+    baseline,
+    baseline_after_walk,
+    detect,
+)
 
 START = date(2026, 9, 1)  # a Tuesday
 CONFIG = DetectorConfig()
@@ -140,7 +147,7 @@ def wandering(days: int, *, seed: int) -> list[Observation]:
 def test_a_wandering_queue_is_judged_against_its_recent_level(seed: int) -> None:
     history = wandering(70, seed=seed)
     day = history[-1].day
-    base = baseline(history, day, CONFIG)
+    base = baseline_after_walk(history, day, CONFIG)
     assert base is not None
     assert base.level_days in CONFIG.level_choices
     # a jump of six robust SDs over yesterday's level is found, and says which level it was judged against

@@ -1,4 +1,5 @@
-"""Statistical anomaly detection per metric: robust z-scores (median/MAD) with day-of-week seasonality.
+"""Statistical anomaly detection per metric: robust z-scores (median/MAD) with day-of-week seasonality,
+a baseline that anomalies cannot poison, and level steps recognised as change points.
 
 For the day under test, the baseline is the trailing window of *earlier* days only (never the day
 itself). Each day's residual is its value minus the window median (or, with ``level_days`` set, minus
@@ -6,7 +7,8 @@ its local level — the median of the preceding days — so that slow drift is n
 value = level + the median residual + that weekday's effect (the weekday's median residual), an effect
 kept only when it stands out from the noise. Scale = Tukey's biweight midvariance of the residuals (started
 from 1.4826·MAD; a robust, consistent estimate of the standard deviation, so "4 MAD" below means four robust
-standard deviations), never below ``scale_floor`` so a flat metric does not flag every +1. The biweight is
+standard deviations), never below a floor relative to the metric (its resolution and typical magnitude) so
+a flat count does not flag every +1 while a rate measured in hundredths can still flag. The biweight is
 used rather than the MAD itself because the MAD of small integer counts is coarse (it jumps between 1, 1.5,
 2, ... counts) and, at 37 % efficiency, noisy over a 56-day window: both fattened the tails of calm z-scores.
 
@@ -14,20 +16,35 @@ Level: the window median suits metrics whose days are independent (daily changes
 them the median of the last few days predicts today far better. Unless ``level_days`` forces one, each
 day's baseline uses the window median, or a local level from ``level_choices`` when that level's residual
 scale over the same window is below ``level_gain`` times the window median's (chosen on earlier days only).
+
+Walk-forward (:func:`scan`): days are judged in order, and what was learnt on earlier days shapes later
+baselines. A day already flagged, or one the studio marks as known (a closure, a holiday, a kiln down for
+repair), is left out of every later level, scale and weekday effect — so a holiday dip does not widen the
+scale that should catch a blizzard a month later, and the day after an anomaly is judged against normal
+days rather than against the anomaly. A deviation that persists ``step_days`` days in one direction is a
+*change point*: reported once, after which the days before it are read as if shifted onto the new level
+(so the step is the new normal, not a flag a day). A step that reverts within ``step_days`` days after
+being declared was a long episode after all: the shift is withdrawn and the episode stays excluded.
+:func:`detect` is :func:`scan` up to the day asked about, so the swarm and the benchmark judge alike.
+
 Pure: history comes in as values; which values may be used (complete, fresh snapshots only) is the
 caller's decision.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from enum import StrEnum
 from statistics import median
 
 #: 1 / Φ⁻¹(3/4): scales the MAD of normal data to its standard deviation
 MAD_TO_SIGMA = 1.4826
+#: why a day was left out of the baseline: it was flagged earlier in the walk
+FLAGGED = "flagged"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -37,9 +54,12 @@ class DetectorConfig:
     window_days: int = 56
     #: |robust z| at or above this is an anomaly
     threshold: float = 3.25
-    #: the smallest scale, in the metric's own units (counts): a change of less than
-    #: ``threshold * scale_floor`` on a flat metric is never an anomaly
-    scale_floor: float = 1.0
+    #: the smallest scale, in the metric's own units. None (default): relative to the metric — the larger
+    #: of its resolution (1 for counts; the finest step between its values otherwise) and
+    #: ``relative_floor`` times its typical magnitude. A number fixes it (1.0 was the old count floor).
+    scale_floor: float | None = None
+    #: with ``scale_floor`` None: the share of the metric's median magnitude the scale never goes below
+    relative_floor: float = 0.001
     #: each weekday needs this many earlier samples before a weekday effect is estimated
     min_per_weekday: int = 2
     #: judge every day against the median of this many preceding days; 0 (default): per day, the window
@@ -49,6 +69,18 @@ class DetectorConfig:
     level_choices: tuple[int, ...] = (3, 7)
     #: a local level is used only when its residual scale is below this share of the window median's
     level_gain: float = 0.8
+    #: this many consecutive flags in one direction make a change point (a new level); 0: never
+    step_days: int = 3
+    #: a flagged day is left out of later baselines only from this |z| on: leaving out every day just past
+    #: the threshold would cut the tails of calm noise off the scale and make the detector ever touchier
+    exclude_z: float = 4.0
+
+
+class FindingKind(StrEnum):
+    #: a day unlike its baseline
+    ANOMALY = "anomaly"
+    #: a deviation that persisted: from ``since`` on, the metric has a new level
+    CHANGE_POINT = "change_point"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,6 +89,15 @@ class Observation:
     value: float
     #: the snapshot the value came from (evidence)
     ref: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Exclusion:
+    """A day of the baseline window left out of level and scale, and why (evidence for a finding)."""
+
+    day: date
+    #: ``flagged`` (an earlier anomaly) or the studio calendar's label, e.g. ``closure: kiln repair``
+    reason: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -70,6 +111,8 @@ class Baseline:
     #: the level the residuals were taken against: 0 = the window median, else the median of that many
     #: preceding days
     level_days: int = 0
+    #: days of the window left out, oldest first
+    excluded: tuple[Exclusion, ...] = ()
 
     def expected(self, day: date) -> float:
         return self.center + self.weekday_effect[day.weekday()]
@@ -94,10 +137,31 @@ class MetricAnomaly:
     refs: tuple[str, ...]
     #: 0: expected from the window median; else from the median of that many preceding days
     level_days: int = 0
+    kind: FindingKind = FindingKind.ANOMALY
+    #: days left out of the baseline this finding was judged against, and why
+    excluded: tuple[Exclusion, ...] = ()
 
     @property
     def direction(self) -> str:
         return "up" if self.z > 0 else "down"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Shift:
+    """A declared change point: days before ``start`` are read as ``offset`` higher (the step's size)."""
+
+    start: date
+    offset: float
+    declared: date
+
+
+@dataclass(kw_only=True)
+class ScanResult:
+    """What a walk over a series found: findings by day, the days left out, the change points kept."""
+
+    findings: dict[date, MetricAnomaly] = field(default_factory=dict)
+    excluded: dict[date, str] = field(default_factory=dict)
+    shifts: list[Shift] = field(default_factory=list)
 
 
 def _biweight_scale(values: Sequence[float], c: float = 9.0) -> float:
@@ -123,31 +187,86 @@ def _residual_scale(residuals: Sequence[float], dof_correction: float) -> float:
     return _biweight_scale(residuals) * dof_correction
 
 
-def _level(values_by_day: dict[date, float], day: date, days: int) -> float | None:
+def scale_floor(values: Sequence[float], config: DetectorConfig) -> float:
+    """The smallest scale for a metric with these values: fixed by the config, or relative to the metric.
+
+    Counts (every value whole) have a resolution of one: a flat count never flags a +1. Other metrics
+    (rates, averages) have the finest step between their distinct values; and no metric's scale goes below
+    ``relative_floor`` of its median magnitude, so a series with almost no noise does not flag rounding."""
+    if config.scale_floor is not None:
+        return config.scale_floor
+    magnitude = median(abs(v) for v in values) if values else 0.0
+    if all(float(v).is_integer() for v in values):
+        resolution = 1.0
+    else:
+        distinct = sorted({round(v, 12) for v in values})
+        steps = [b - a for a, b in itertools.pairwise(distinct) if b - a > 0]
+        resolution = min(steps) if steps else max(magnitude * config.relative_floor, 1e-9)
+    return max(resolution, config.relative_floor * magnitude, 1e-12)
+
+
+def _level(values_by_day: Mapping[date, float], day: date, days: int) -> float | None:
     """The local level before ``day``: the median of the ``days`` preceding days that have a value."""
     before = [values_by_day[d] for i in range(1, days + 1) if (d := day - timedelta(days=i)) in values_by_day]
     return median(before) if len(before) >= max(1, (days + 1) // 2) else None
 
 
-def baseline(history: Sequence[Observation], day: date, config: DetectorConfig) -> Baseline | None:
-    """The baseline for ``day`` from the window of earlier observations, or None with too little history."""
+def _shifted(value: float, day: date, shifts: Sequence[Shift]) -> float:
+    return value + sum(s.offset for s in shifts if day < s.start)
+
+
+def baseline(
+    history: Sequence[Observation],
+    day: date,
+    config: DetectorConfig,
+    *,
+    exclude: Mapping[date, str] | None = None,
+    shifts: Sequence[Shift] = (),
+) -> Baseline | None:
+    """The baseline for ``day`` from the window of earlier observations, or None with too little history.
+
+    ``exclude``: days left out (with their reason); ``shifts``: change points, onto whose new level the
+    days before them are moved."""
+    exclude = exclude or {}
     start = day - timedelta(days=config.window_days)
-    by_day = {o.day: o.value for o in history if o.day < day and math.isfinite(o.value)}
+    by_day = {
+        o.day: _shifted(o.value, o.day, shifts)
+        for o in history
+        if o.day < day and math.isfinite(o.value) and o.day not in exclude
+    }
     window = sorted(d for d in by_day if d >= start)
     if len(window) < config.min_history_days:
         return None
+    excluded = tuple(Exclusion(day=d, reason=exclude[d]) for d in sorted(exclude) if start <= d < day)
+    floor = scale_floor([by_day[d] for d in window], config)
     if config.level_days > 0:
-        return _baseline(by_day, window, day, config, config.level_days)
-    best = _baseline(by_day, window, day, config, 0)
-    for level_days in config.level_choices:
-        local = _baseline(by_day, window, day, config, level_days)
-        if best is not None and local is not None and local.scale < config.level_gain * best.scale:
-            best = local
-    return best
+        found = _baseline(by_day, window, day, config, config.level_days, floor)
+    else:
+        found = _baseline(by_day, window, day, config, 0, floor)
+        for level_days in config.level_choices:
+            local = _baseline(by_day, window, day, config, level_days, floor)
+            if found is not None and local is not None and local.scale < config.level_gain * found.scale:
+                found = local
+    if found is None:
+        return None
+    return Baseline(
+        center=found.center,
+        weekday_effect=found.weekday_effect,
+        scale=found.scale,
+        days=found.days,
+        seasonal=found.seasonal,
+        level_days=found.level_days,
+        excluded=excluded,
+    )
 
 
 def _baseline(
-    by_day: dict[date, float], window: list[date], day: date, config: DetectorConfig, level_days: int
+    by_day: dict[date, float],
+    window: list[date],
+    day: date,
+    config: DetectorConfig,
+    level_days: int,
+    floor: float,
 ) -> Baseline | None:
     if level_days > 0:
         # Residuals against the local level (median of the previous days): queues and counts wander,
@@ -176,9 +295,7 @@ def _baseline(
         kept = []
         for w in range(7):
             raw = median(groups[w]) - offset
-            kept.append(
-                raw if abs(raw) > 2.5 * max(flat, config.scale_floor) / math.sqrt(len(groups[w])) else 0.0
-            )
+            kept.append(raw if abs(raw) > 2.5 * max(flat, floor) / math.sqrt(len(groups[w])) else 0.0)
         if any(kept):
             effect, seasonal = tuple(kept), True
             adjusted = [r - effect[d.weekday()] for d, r in pairs]
@@ -190,49 +307,123 @@ def _baseline(
     return Baseline(
         center=today_level + offset,
         weekday_effect=effect,
-        scale=max(scale, config.scale_floor),
+        scale=max(scale, floor),
         days=len(window),
         seasonal=seasonal,
         level_days=level_days,
     )
 
 
-def detect(
-    metric: str, history: Sequence[Observation], day: date, config: DetectorConfig
-) -> MetricAnomaly | None:
-    """The anomaly of ``metric`` on ``day``, or None (normal, no value that day, or too little history)."""
+def scan(
+    metric: str,
+    history: Sequence[Observation],
+    config: DetectorConfig,
+    *,
+    known: Mapping[date, str] | None = None,
+    until: date | None = None,
+) -> ScanResult:
+    """Judge every day of ``history`` (up to ``until``) in order; see the module docstring.
+
+    ``known``: days the studio marked (closures, holidays) with their label: never judged, always left
+    out of baselines."""
+    known = known or {}
+    result = ScanResult()
+    excluded = result.excluded
+    excluded.update(known)
     by_day = {o.day: o for o in history}
-    today = by_day.get(day)
+    days = sorted(d for d, o in by_day.items() if math.isfinite(o.value) and (until is None or d <= until))
+    #: the current run of flags in one direction: (day, deviation from its baseline, direction)
+    run: list[tuple[date, float]] = []
+    run_up = True
+    previous: date | None = None
+    for day in days:
+        if previous is not None and run and (day - previous).days > 1:
+            run = []  # a gap in the series ends a run
+        previous = day
+        if day in known:
+            run = []
+            continue
+        # a step declared recently that has reverted: the episode was long, not a new level
+        recent = [s for s in result.shifts if (day - s.declared).days <= max(config.step_days, 1)]
+        base = baseline(history, day, config, exclude=excluded, shifts=result.shifts)
+        if base is None:
+            continue
+        value = by_day[day].value
+        z = base.z(day, value)
+        if recent and abs(z) >= config.threshold:
+            without = [s for s in result.shifts if s not in recent]
+            old = baseline(history, day, config, exclude=excluded, shifts=without)
+            if old is not None and abs(old.z(day, value)) < config.threshold:
+                # what was reported stays reported (the swarm said it that day); only the baseline changes
+                for s in recent:
+                    result.shifts.remove(s)
+                    for d in days:
+                        if s.start <= d < day and d not in known:
+                            excluded[d] = FLAGGED
+                run = []
+                continue
+        if abs(z) < config.threshold:
+            run = []
+            continue
+        up = z > 0
+        if not run or up != run_up:
+            run, run_up = [], up
+        run.append((day, value - base.expected(day)))
+        kind = FindingKind.ANOMALY
+        if config.step_days and len(run) >= config.step_days:
+            # persisted: a new level from the run's first day on; its days become ordinary again
+            kind = FindingKind.CHANGE_POINT
+            start = run[0][0]
+            result.shifts.append(Shift(start=start, offset=median(dev for _, dev in run), declared=day))
+            for d, _ in run:
+                excluded.pop(d, None)
+        elif abs(z) >= config.exclude_z:
+            excluded[day] = FLAGGED
+        since = run[0][0]
+        refs = tuple(ref for d in sorted((d for d, _ in run), reverse=True) if (ref := by_day[d].ref))
+        result.findings[day] = MetricAnomaly(
+            metric=metric,
+            day=day,
+            value=value,
+            expected=base.expected(day),
+            scale=base.scale,
+            z=z,
+            since=since,
+            baseline_days=base.days,
+            seasonal=base.seasonal,
+            refs=refs,
+            level_days=base.level_days,
+            kind=kind,
+            excluded=base.excluded,
+        )
+        if kind is FindingKind.CHANGE_POINT:
+            run = []
+    return result
+
+
+def detect(
+    metric: str,
+    history: Sequence[Observation],
+    day: date,
+    config: DetectorConfig,
+    *,
+    known: Mapping[date, str] | None = None,
+) -> MetricAnomaly | None:
+    """The anomaly of ``metric`` on ``day``, or None (normal, no value that day, a known day, or too little
+    history). Earlier days are walked first, so flagged days and change points shape the baseline."""
+    today = next((o for o in history if o.day == day), None)
     if today is None or not math.isfinite(today.value):
         return None
-    base = baseline(history, day, config)
-    if base is None:
-        return None
-    z = base.z(day, today.value)
-    if abs(z) < config.threshold:
-        return None
-    # since when: walk back over consecutive earlier days that deviate the same way, judged by today's baseline
-    since = day
-    refs = [today.ref] if today.ref else []
-    cursor = day - timedelta(days=1)
-    while (earlier := by_day.get(cursor)) is not None:
-        earlier_z = base.z(cursor, earlier.value)
-        if abs(earlier_z) < config.threshold or (earlier_z > 0) != (z > 0):
-            break
-        since = cursor
-        if earlier.ref:
-            refs.append(earlier.ref)
-        cursor -= timedelta(days=1)
-    return MetricAnomaly(
-        metric=metric,
-        day=day,
-        value=today.value,
-        expected=base.expected(day),
-        scale=base.scale,
-        z=z,
-        since=since,
-        baseline_days=base.days,
-        seasonal=base.seasonal,
-        refs=tuple(refs),
-        level_days=base.level_days,
-    )
+    return scan(metric, history, config, known=known, until=day).findings.get(day)
+
+
+def baseline_after_walk(
+    history: Sequence[Observation],
+    day: date,
+    config: DetectorConfig,
+    *,
+    known: Mapping[date, str] | None = None,
+) -> Baseline | None:
+    """The baseline ``detect`` judges ``day`` against: the walk's exclusions and change points applied."""
+    walked = scan("", [o for o in history if o.day < day], config, known=known)
+    return baseline(history, day, config, exclude=walked.excluded, shifts=walked.shifts)
