@@ -205,3 +205,25 @@ def copy_leaks(copy: str, private_figures: set[int]) -> list[str]:
     numbers = {int(n) for n in re.findall(r"\d+", copy)}
     problems.extend(f"contains the internal figure {n}" for n in sorted(numbers & private_figures))
     return problems
+
+
+class DraftDecisionKind(StrEnum):
+    """What a person did with a swarm draft in the cockpit (issue 14)."""
+
+    #: became a ``studio.note.append`` proposal waiting for approval
+    SUBMITTED = "submitted"
+    #: set aside, with the reason recorded and audited
+    DISMISSED = "dismissed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DraftDecision:
+    """One decision per draft; a draft decided once is no longer waiting."""
+
+    tenant_id: str
+    draft_id: str
+    decision: DraftDecisionKind
+    reason: str
+    proposal_id: str | None
+    actor_id: str
+    decided_at: datetime

@@ -16,15 +16,20 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from studio_brain.bootstrap import Brain
-from studio_brain.domain.proposals import Status
+from studio_brain.domain.snapshot import diff_documents
 from studio_brain.logging import get_logger
-from studio_brain.ports.gateway import ProposalFilter
-from studio_brain.web import pages_audit, pages_connectors, pages_policy, pages_proposals
+from studio_brain.web import (
+    pages_audit,
+    pages_connectors,
+    pages_drafts,
+    pages_policy,
+    pages_proposals,
+    pages_trends,
+)
 from studio_brain.web import pages_view as view
+from studio_brain.web.pages_attention import needs_attention
 from studio_brain.web.pages_common import (
     STATIC_DIR,
-    PageContext,
     brain_of,
     render,
     staff_page,
@@ -65,12 +70,25 @@ async def today_page(request: Request) -> Response:
     brain = brain_of(request)
     store = brain.state_store
     now = brain.clock.now()
+    attention = await needs_attention(brain, page.principal, tenant=page.tenant)
     today = await store.latest_snapshot(page.tenant)
-    data: dict[str, Any] = {"today": None, "pending_count": await _pending_count(brain, page)}
+    data: dict[str, Any] = {
+        "today": None,
+        "pending_count": attention.pending_for_me,
+        "attention": attention.sorted(),
+    }
     if today is not None:
         day = today.snapshot_date
         history = await store.history(page.tenant, day - timedelta(days=view.SPARKLINE_DAYS - 1), day)
-        yesterday = next((run for run in history if run.snapshot_date == day - timedelta(days=1)), None)
+        basis = None
+        if brain.state is not None and page.tenant == brain.state.tenant_id:
+            # "since yesterday" is measured against yesterday's *close* (issue 14), never a re-read
+            since = await brain.state.since_yesterday()
+            yesterday, basis, changes = since.baseline, since.basis, since.changes
+        else:
+            yesterday = next((run for run in history if run.snapshot_date == day - timedelta(days=1)), None)
+            changes = diff_documents(yesterday.document, today.document) if yesterday is not None else {}
+            basis = f"the last snapshot of {(day - timedelta(days=1)).isoformat()}"
         rows = view.metric_rows(today, yesterday, history)
         freshness = view.freshness_badge(
             today, now=now, max_age_minutes=brain.settings.snapshot_max_age_minutes
@@ -83,6 +101,8 @@ async def today_page(request: Request) -> Response:
         data.update(
             today=today,
             yesterday=yesterday,
+            basis=basis,
+            summary=view.change_summary(changes, has_baseline=yesterday is not None),
             sections=sections,
             completeness=view.completeness_badge(today),
             freshness=freshness,
@@ -96,17 +116,6 @@ async def today_page(request: Request) -> Response:
     return render(request, "today.html", page=page, title="Today", nav="today", **data)
 
 
-async def _pending_count(brain: Brain, page: PageContext) -> int | None:
-    """How many proposals wait for an approval (None when there is no gateway or another studio is shown)."""
-    if brain.gateway is None or page.tenant != page.principal.tenant_id:
-        return None
-    waiting = await brain.gateway.list_proposals(
-        page.principal,
-        ProposalFilter(status=Status.PENDING_APPROVAL, limit=pages_proposals.PROPOSALS_PAGE_SIZE),
-    )
-    return len(waiting)
-
-
-for _area in (pages_proposals, pages_audit, pages_connectors, pages_policy):
+for _area in (pages_proposals, pages_drafts, pages_trends, pages_audit, pages_connectors, pages_policy):
     router.include_router(_area.router)
 del _area

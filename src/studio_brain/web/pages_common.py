@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,7 +35,9 @@ CSRF_FIELD = "csrf_token"
 
 NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
     ("/", "Today", "today"),
+    ("/drafts", "Drafts", "drafts"),
     ("/proposals", "Proposals", "proposals"),
+    ("/trends", "Trends", "trends"),
     ("/audit", "Audit", "audit"),
     ("/connectors", "Connectors", "connectors"),
     ("/policy", "Policy", "policy"),
@@ -80,6 +81,8 @@ class PageContext:
     tenant: str
     tenants: list[str]
     csrf_token: str
+    #: the kill-switch banner every page shows while it is ON (issue 14); None when off
+    kill_banner: str | None = None
 
 
 def _local_time(brain: Brain) -> Any:
@@ -118,6 +121,7 @@ def render(
         "tenant_query": tenant_query,
         "tenant_amp": tenant_query.replace("?", "&", 1),
         "csrf_token": page.csrf_token if page else "",
+        "kill_banner": page.kill_banner if page else None,
         "flashes": flashes or [],
         "version": __version__,
         "timezone": brain.settings.timezone,
@@ -150,7 +154,7 @@ def _login_page(request: Request, *, heading: str, message: str, status_code: in
 
 
 def csrf_token_for(request: Request) -> str:
-    """The form token of this session: an HMAC of the session cookie under a key only the server holds.
+    """The form token of this session: a MAC of the session cookie under a key only the server holds.
 
     A cross-site page can neither read the HttpOnly cookie nor the key, so it cannot forge the token.
     Callers without a cookie (admin-token header, Bearer) send no ambient credential and need none.
@@ -158,9 +162,8 @@ def csrf_token_for(request: Request) -> str:
     cookie = request.cookies.get(SESSION_COOKIE, "")
     if not cookie:
         return ""
-    secret = get_authenticator(request).admin_token.get_secret_value().encode()
-    key = hmac.new(secret, b"studio-brain/csrf/v1", hashlib.sha256).digest()
-    return hmac.new(key, cookie.encode(), hashlib.sha256).hexdigest()
+    # keyed by the random identity key (STUDIO_BRAIN_HOME), never by the admin token (issue 11)
+    return get_authenticator(request).identity.credentials.form_token(cookie)
 
 
 async def _known_tenants(brain: Brain, principal: Principal) -> list[str]:
@@ -195,8 +198,14 @@ async def staff_page(request: Request) -> PageContext | HTMLResponse:
     tenants = await _known_tenants(brain_of(request), principal)
     asked = request.query_params.get("tenant")
     tenant = asked if asked in tenants else principal.tenant_id
+    from studio_brain.web.pages_attention import kill_switch_banner
+
     return PageContext(
-        principal=principal, tenant=tenant, tenants=tenants, csrf_token=csrf_token_for(request)
+        principal=principal,
+        tenant=tenant,
+        tenants=tenants,
+        csrf_token=csrf_token_for(request),
+        kill_banner=await kill_switch_banner(brain_of(request), principal),
     )
 
 
@@ -307,6 +316,7 @@ def other_tenant(request: Request, page: PageContext, title: str, nav: str) -> H
 #: text taken from the URL
 DONE_WORDS = {
     "approved": "Approval recorded.",
+    "submitted-draft": "Draft submitted: this proposal now waits for someone else's approval.",
     "rejected": "Proposal rejected.",
     "executed": "Executed. The result and its output hash are below and in the audit log.",
     "cancelled": "Proposal cancelled.",

@@ -364,3 +364,26 @@ def iso_minute(value: datetime | None) -> str:
     if value is None:
         return "—"
     return value.strftime("%Y-%m-%d %H:%M")
+
+
+def change_summary(changes: Mapping[str, Mapping[str, Any]], *, has_baseline: bool, most: int = 6) -> str:
+    """The plain sentence Today leads with: "3 changes since yesterday: scheduled firings 4 → 3, …"."""
+    if not has_baseline:
+        return "Nothing to compare with: yesterday has no close."
+    metric_keys = {f"{section}." for section, _ in METRIC_SECTIONS}
+    moved = [
+        (key, change)
+        for key, change in changes.items()
+        if any(key.startswith(prefix) for prefix in metric_keys)
+        and _number(change.get("to")) is not None
+    ]
+    if not moved:
+        return "No change since yesterday."
+    moved.sort(key=lambda item: (_LABEL_ORDER.get(item[0], len(_LABEL_ORDER)), item[0]))
+    parts = [
+        f"{metric_label(key).lower()} {format_number(_number(c.get('from')))} → {format_number(_number(c.get('to')))}"
+        for key, c in moved[:most]
+    ]
+    more = ", …" if len(moved) > most else ""
+    count = len(moved)
+    return f"{count} change{'s' if count != 1 else ''} since yesterday: {', '.join(parts)}{more}"
