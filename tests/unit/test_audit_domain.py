@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ from studio_brain.domain.audit import (
     seal,
 )
 from studio_brain.domain.errors import InputInvalid
-from studio_brain.domain.hashing import MAX_SAFE_INTEGER, canonical_json, sha256_hex
+from studio_brain.domain.hashing import MAX_SAFE_INTEGER, canonical_json, sha256_hex, to_json_value
 
 T = "tenant-a"
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -174,6 +175,7 @@ def test_the_fast_canonical_form_equals_the_general_one(
         actor_id=unicodedata.normalize("NFD", actor),
     )
     assert canonical_event_bytes(event) == canonical_json(hash_payload(event))
+    assert canonical_event_bytes(event) == bytes(rfc8785.dumps(to_json_value(hash_payload(event))))
     assert canonical_event_bytes(decomposed) == canonical_event_bytes(event)
 
 

@@ -10,16 +10,20 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from studio_brain.domain.errors import CanonicalisationError, InputInvalid
 from studio_brain.domain.hashing import (
     MAX_SAFE_INTEGER,
+    CanonicalShape,
     canonical_json,
+    general_canonical_json,
     is_sha256_hex,
     sha256_bytes_hex,
     sha256_hex,
+    to_json_value,
 )
 
 nfc_text = st.text(max_size=12).map(lambda s: unicodedata.normalize("NFC", s))
@@ -192,3 +196,81 @@ def test_non_json_types_convert_by_their_documented_rule(value: Any, canonical: 
 @pytest.mark.parametrize("text", ["", "abc", "A" * 64, "g" * 64, "a" * 63, "a" * 65, None, 123])
 def test_only_64_lowercase_hex_characters_count_as_a_sha256_digest(text: Any) -> None:
     assert not is_sha256_hex(text)
+
+
+# --- the one encoder's fast path against the rfc8785 package (issue 20 item 5) ----------------------
+
+# not NFC-normalised (half of them decomposed on purpose): the encoder must normalise
+any_text = st.text(max_size=10) | st.text(st.sampled_from("aeoAÅéñ\u0301\u0308\u212b"), max_size=6).map(
+    lambda s: unicodedata.normalize("NFD", s)
+)
+ascii_keys = st.text(alphabet=st.characters(max_codepoint=127), max_size=8)
+fast_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
+    | st.integers(min_value=MAX_SAFE_INTEGER + 1)
+    | st.integers(max_value=-MAX_SAFE_INTEGER - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | any_text
+    | st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.timezones())
+    | st.dates()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.binary(max_size=4)
+    | st.uuids()
+)
+fast_values = st.recursive(
+    fast_leaves,
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.lists(kids, max_size=3).map(tuple)
+        | st.dictionaries(ascii_keys | any_text, kids, max_size=4)
+    ),
+    max_leaves=16,
+)
+
+
+def rfc8785_reference(value: Any) -> bytes | type[CanonicalisationError]:
+    """What the rfc8785 package writes for ``value`` after the documented conversions (or the refusal)."""
+    try:
+        return bytes(rfc8785.dumps(to_json_value(value)))
+    except CanonicalisationError:
+        return CanonicalisationError
+
+
+def encoded(encode: Any, value: Any) -> bytes | type[CanonicalisationError]:
+    try:
+        return bytes(encode(value))
+    except CanonicalisationError:
+        return CanonicalisationError
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=fast_values)
+def test_the_fast_path_writes_exactly_what_the_rfc8785_package_writes(value: Any) -> None:
+    assert encoded(canonical_json, value) == rfc8785_reference(value)
+    assert encoded(general_canonical_json, value) == rfc8785_reference(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    keys=st.lists(ascii_keys, min_size=1, max_size=8, unique=True),
+    data=st.data(),
+)
+def test_a_fixed_shape_writes_exactly_what_the_rfc8785_package_writes(
+    keys: list[str], data: st.DataObject
+) -> None:
+    values = [data.draw(fast_values) for _ in keys]
+    shape = CanonicalShape(keys)
+    assert encoded(lambda v: shape.encode(v), values) == rfc8785_reference(
+        dict(zip(keys, values, strict=True))
+    )
+
+
+def test_a_fixed_shape_escapes_percent_signs_in_its_keys_and_refuses_a_wrong_arity() -> None:
+    shape = CanonicalShape(["b%s", "a"])
+    assert shape.encode(["x", 1]) == b'{"a":1,"b%s":"x"}'
+    with pytest.raises(ValueError, match="expected 2 values"):
+        shape.encode(["x"])
+    with pytest.raises(ValueError, match="distinct ASCII keys"):
+        CanonicalShape(["é"])

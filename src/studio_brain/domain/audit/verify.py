@@ -1,0 +1,199 @@
+"""Verifying a chain: :class:`ChainVerifier` recomputes hashes and links of one tenant's events fed in
+``seq`` order, in constant memory, and names the first break (:class:`BreakKind`) with its ``seq``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from studio_brain.domain.audit.chain import event_hash
+from studio_brain.domain.audit.checkpoint import AuditCheckpoint
+from studio_brain.domain.audit.event import GENESIS_HASH, AuditEvent
+from studio_brain.domain.errors import InputInvalid
+
+
+class BreakKind(StrEnum):
+    """How a chain is broken (the first break found is reported with its seq)."""
+
+    #: a row's content no longer matches its hash, or a row was rewritten with a fresh hash
+    MODIFIED = "modified"
+    #: a seq is absent (a row was deleted)
+    MISSING = "missing"
+    #: a row that was never sealed into the chain sits in it
+    INSERTED = "inserted"
+    #: a genuine row sits at the wrong position
+    REORDERED = "reordered"
+    #: rows covered by a signed checkpoint are gone from the end of the chain
+    TRUNCATED_AFTER_CHECKPOINT = "truncated_after_checkpoint"
+    #: a checkpoint's signature does not verify with a trusted key
+    BAD_SIGNATURE = "bad_signature"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChainBreak:
+    tenant_id: str
+    seq: int
+    kind: BreakKind
+    detail: str
+
+
+def first_break(breaks: Iterable[ChainBreak | None]) -> ChainBreak | None:
+    """The break with the lowest seq (ties: the first given)."""
+    found = [b for b in breaks if b is not None]
+    return min(found, key=lambda b: b.seq) if found else None
+
+
+#: how far from its position the verifier looks for the seq a displaced row was sealed at
+REORDER_WINDOW = 4096
+
+
+class ChainVerifier:
+    """Feed one tenant's events in ``seq`` order; get the first break. Constant memory, pure.
+
+    Keeps the last two accepted hashes and at most one suspicious row, which is judged when the next
+    row (or the end) arrives — enough to tell a modified row from an inserted, missing or moved one.
+    ``checkpoints`` must already be signature-checked; the chain must match each one it passes and must
+    reach the newest.
+    """
+
+    def __init__(
+        self,
+        tenant_id: str,
+        *,
+        first_seq: int = 1,
+        anchor_hash: str = GENESIS_HASH,
+        checkpoints: Sequence[AuditCheckpoint] = (),
+    ) -> None:
+        self.tenant_id = tenant_id
+        self._expected = first_seq
+        self._first_seq = first_seq
+        self._prev_hash = anchor_hash
+        self._prevprev_hash: str | None = None
+        self._pending: AuditEvent | None = None
+        self._broken: ChainBreak | None = None
+        self._checkpoints = {c.seq: c for c in checkpoints if c.tenant_id == tenant_id}
+        self._newest_checkpoint = max(self._checkpoints, default=0)
+        self.checked = 0
+        self.last_seq: int | None = None
+        self.last_hash: str | None = None
+
+    @property
+    def broken(self) -> ChainBreak | None:
+        return self._broken
+
+    def _break(self, seq: int, kind: BreakKind, detail: str) -> ChainBreak:
+        self._broken = ChainBreak(tenant_id=self.tenant_id, seq=seq, kind=kind, detail=detail)
+        return self._broken
+
+    def feed(self, event: AuditEvent) -> ChainBreak | None:
+        """Check the next event; returns the break once one is known (and keeps returning it)."""
+        if self._broken is not None:
+            return self._broken
+        self.checked += 1
+        if self._pending is not None:
+            return self._classify(self._pending, event)
+        if (
+            event.seq == self._expected
+            and event.prev_hash == self._prev_hash
+            and _hash_or_none(event) == event.hash
+        ):
+            return self._accept(event)
+        if event.seq > self._expected:
+            return self._break(
+                self._expected, BreakKind.MISSING, f"seq {self._expected} is absent; next is {event.seq}"
+            )
+        self._pending = event
+        return None
+
+    def finish(self) -> ChainBreak | None:
+        """Call after the last event: judges a pending row and checks the newest checkpoint was reached."""
+        if self._broken is not None:
+            return self._broken
+        if self._pending is not None:
+            return self._classify(self._pending, None)
+        reached = self.last_seq if self.last_seq is not None else self._first_seq - 1
+        if self._newest_checkpoint > reached:
+            return self._break(
+                reached + 1,
+                BreakKind.TRUNCATED_AFTER_CHECKPOINT,
+                f"the chain ends at seq {reached} but a signed checkpoint covers seq {self._newest_checkpoint}",
+            )
+        return None
+
+    def _accept(self, event: AuditEvent) -> ChainBreak | None:
+        checkpoint = self._checkpoints.get(event.seq)
+        if checkpoint is not None and checkpoint.hash != event.hash:
+            return self._break(
+                event.seq, BreakKind.MODIFIED, "the chain differs from a signed checkpoint at this seq"
+            )
+        self._prevprev_hash = self._prev_hash
+        self._prev_hash = event.hash
+        self._expected = event.seq + 1
+        self.last_seq = event.seq
+        self.last_hash = event.hash
+        return None
+
+    def _classify(self, row: AuditEvent, after: AuditEvent | None) -> ChainBreak:
+        expected = self._expected
+        if row.seq < expected:
+            return self._break(row.seq, BreakKind.INSERTED, f"a second row claims seq {row.seq}")
+        self_ok = _hash_or_none(row) == row.hash
+        link_ok = row.prev_hash == self._prev_hash
+        if link_ok:  # content changed under a kept hash
+            return self._break(expected, BreakKind.MODIFIED, "the row's content does not match its hash")
+        if self_ok:
+            # Sealed for this seq, but it does not link to the row before it.
+            if self._prevprev_hash is not None and row.prev_hash == self._prevprev_hash:
+                return self._break(
+                    expected - 1, BreakKind.INSERTED, "the row before does not belong to the chain"
+                )
+            if after is not None and (
+                after.prev_hash == self._prev_hash or _hash_as(after, expected) == after.hash
+            ):
+                return self._break(expected, BreakKind.INSERTED, "this row does not belong to the chain")
+            if expected > self._first_seq:
+                return self._break(
+                    expected - 1,
+                    BreakKind.MODIFIED,
+                    "the row was rewritten with a fresh hash; the next row still links to the original",
+                )
+            return self._break(expected, BreakKind.MODIFIED, "the row does not link to the chain's anchor")
+        sealed_at = _sealed_seq(row, expected)
+        if sealed_at is None:
+            return self._break(expected, BreakKind.MODIFIED, "the row matches neither its hash nor its place")
+        if sealed_at == expected - 1 and row.prev_hash == self._prevprev_hash:
+            return self._break(
+                expected - 1, BreakKind.INSERTED, "a foreign row was inserted and later rows renumbered"
+            )
+        if sealed_at == expected + 1 and (after is None or after.hash != row.prev_hash):
+            return self._break(
+                expected,
+                BreakKind.MISSING,
+                "the row sealed at this seq is gone and later rows were renumbered",
+            )
+        return self._break(
+            expected, BreakKind.REORDERED, f"the row sealed as seq {sealed_at} sits at seq {expected}"
+        )
+
+
+def _hash_or_none(event: AuditEvent) -> str | None:
+    try:
+        return event_hash(event)
+    except (InputInvalid, TypeError, ValueError, AttributeError):
+        return None  # a tampered row may hold values that cannot even be hashed
+
+
+def _hash_as(event: AuditEvent, seq: int) -> str | None:
+    if seq < 1:
+        return None
+    return _hash_or_none(replace(event, seq=seq))
+
+
+def _sealed_seq(event: AuditEvent, position: int) -> int | None:
+    """The seq near ``position`` that ``event`` was sealed with, if any (rows moved by a few places)."""
+    for distance in range(1, REORDER_WINDOW + 1):
+        for candidate in (position + distance, position - distance):
+            if _hash_as(event, candidate) == event.hash:
+                return candidate
+    return None
