@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
-from studio_brain.domain.audit import AuditDraft, AuditEvent
+from studio_brain.domain.audit import AuditDraft
 from studio_brain.domain.policy import AgentToken, Exemption, KillSwitchEntry, RateBucket
 from studio_brain.domain.proposals import Proposal, Status
 from studio_brain.ports.connectors import Connector
@@ -25,16 +25,35 @@ class ProposalFilter:
     limit: int = 50
 
 
+#: the two unique keys a proposal may be found by
+ProposalKey = Literal["idempotency_key", "execution_key"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TargetFacts:
+    """What the execution runner reads about a target before it starts: when it last started (cooldown)
+    and how many executions on it are still in flight (exclusive capabilities)."""
+
+    last_started_at: datetime | None = None
+    in_flight: int = 0
+
+
 class GatewayTransaction(Protocol):
-    """Everything the gateway reads and writes, inside ONE database transaction scoped to one tenant.
+    """Everything the gateway reads and writes, inside ONE transaction scoped to one tenant.
 
     A state change and its audit event are written through the same transaction, so one can never exist
-    without the other. Leaving the ``async with`` block by an exception rolls everything back."""
+    without the other. Leaving the ``async with`` block by an exception rolls everything back; so does a
+    refused ``take_rate_tokens`` (the caller must then leave)."""
 
     # proposals
-    async def get_proposal(self, proposal_id: str, *, lock: bool = False) -> Proposal | None: ...
-    async def proposal_by_idempotency_key(self, key: str) -> Proposal | None: ...
-    async def proposal_by_execution_key(self, key: str) -> Proposal | None: ...
+    async def get_proposal(self, proposal_id: str, *, lock: bool = False) -> Proposal | None:
+        """``lock``: no other transaction changes the proposal until this one ends."""
+        ...
+
+    async def proposal_by_key(self, kind: ProposalKey, key: str) -> Proposal | None:
+        """The tenant's proposal whose idempotency key (or execution key) is ``key``."""
+        ...
+
     async def insert_proposal(self, proposal: Proposal) -> None:
         """Raises Conflict when the id or the idempotency key exists (the transaction is then unusable:
         leave it)."""
@@ -45,57 +64,82 @@ class GatewayTransaction(Protocol):
         when the execution key is taken (the transaction is then unusable: leave it)."""
         ...
 
-    async def list_proposals(self, where: ProposalFilter) -> list[Proposal]: ...
-    async def delete_all_proposals(self) -> int: ...
-    async def upsert_proposal(self, proposal: Proposal) -> None:
-        """Write a proposal as-is (used by rebuild from the audit log)."""
+    async def list_proposals(self, where: ProposalFilter) -> list[Proposal]:
+        """Newest first by (created_at, id), at most ``where.limit``."""
+        ...
+
+    async def replace_proposals(self, proposals: Sequence[Proposal]) -> None:
+        """Delete every proposal of the tenant and write ``proposals`` as they are (rebuild from the
+        audit log)."""
         ...
 
     # kill switch
-    async def kill_switch_entries(self) -> list[KillSwitchEntry]: ...
-    async def set_kill_switch(self, entry: KillSwitchEntry) -> None: ...
+    async def kill_switch_entries(self) -> list[KillSwitchEntry]:
+        """Raises StorageError when the switch cannot be read (the caller fails closed and leaves)."""
+        ...
+
+    async def set_kill_switch(self, entry: KillSwitchEntry) -> None:
+        """Insert or replace the entry of ``entry.scope``."""
+        ...
 
     # exemptions
-    async def exemptions(self, *, capability_id: str | None = None) -> list[Exemption]: ...
-    async def get_exemption(self, exemption_id: str, *, lock: bool = False) -> Exemption | None: ...
-    async def insert_exemption(self, exemption: Exemption) -> None: ...
-    async def update_exemption(self, exemption: Exemption) -> None: ...
+    async def exemptions(self, *, capability_id: str | None = None) -> list[Exemption]:
+        """Newest first."""
+        ...
 
-    # execution throttles (call lock_target first when the capability is exclusive)
-    async def lock_target(self, target: str) -> None:
-        """Serialise execution checks on ``target`` until the transaction ends."""
+    async def get_exemption(self, exemption_id: str) -> Exemption | None: ...
+    async def save_exemption(self, exemption: Exemption) -> None:
+        """Insert a new exemption, or record the revocation of a stored one."""
+        ...
+
+    # execution throttles
+    async def target_facts(
+        self, target: str, *, exclusive: bool, cooldown: bool, started_after: datetime
+    ) -> TargetFacts:
+        """``exclusive``: serialise execution checks on ``target`` until the transaction ends, then count
+        its executions still ``executing`` that started after ``started_after`` (older ones are stale:
+        their process died). ``cooldown``: read when the target last started. Unasked facts are left
+        at their defaults."""
+        ...
+
+    async def mark_target_started(self, target: str, at: datetime) -> None:
+        """Record a start (the latest of the stored and ``at`` wins)."""
         ...
 
     async def take_rate_tokens(
         self, takes: Sequence[tuple[str, datetime, int]], *, then_audit: AuditDraft | None = None
     ) -> bool:
-        """Atomically count one use in each (bucket, window start, limit); False (and nothing counted
-        for the bucket that was full) when any bucket is at its limit.
+        """Atomically count one use in each (bucket, window start, limit); False when any bucket is at
+        its limit (the caller must then roll back; what was counted goes with it).
 
         With ``then_audit``: the counting happens once the audit chain's lock is held, and only when
         every bucket counted is ``then_audit`` appended and the transaction COMMITTED (nothing may be
         written in it afterwards); when False, nothing is appended and the caller must roll back."""
         ...
 
-    async def rate_buckets(self, *, limit: int) -> list[RateBucket]: ...
-    async def reset_rate_bucket(self, bucket: str) -> int: ...
-    async def target_last_started(self, target: str) -> datetime | None: ...
-    async def mark_target_started(self, target: str, at: datetime) -> None: ...
-    async def in_flight(self, target: str, *, started_after: datetime) -> int:
-        """Executions on ``target`` still ``executing`` that started after ``started_after`` (older ones
-        are stale: their process died; see ``GatewayService.recover_stale_executions``)."""
+    async def rate_buckets(self, *, limit: int) -> list[RateBucket]:
+        """Newest window first, then by bucket name."""
+        ...
+
+    async def reset_rate_bucket(self, bucket: str) -> int:
+        """Delete every window of ``bucket``; returns how many there were."""
         ...
 
     # agent tokens
-    async def insert_agent_token(self, token: AgentToken) -> None: ...
     async def get_agent_token(self, token_id: str) -> AgentToken | None: ...
-    async def agent_tokens(self) -> list[AgentToken]: ...
-    async def update_agent_token(self, token: AgentToken) -> None: ...
+    async def agent_tokens(self) -> list[AgentToken]:
+        """Newest first."""
+        ...
+
+    async def save_agent_token(self, token: AgentToken) -> None:
+        """Insert a new token, or record the revocation of a stored one."""
+        ...
 
     # audit, in this same transaction
-    async def audit(self, draft: AuditDraft, *, commit: bool = False) -> AuditEvent:
-        """Append ``draft`` in this transaction. ``commit``: it is the transaction's last write — commit
-        with it (in one round trip, so the audit chain's lock is held for less time)."""
+    async def audit(self, draft: AuditDraft, *, commit: bool = False) -> None:
+        """Append ``draft`` in this transaction (it is sealed into the tenant's chain when the
+        transaction commits, or refused — rolling everything back — when malformed). ``commit``: it is
+        the transaction's last write — commit with it (nothing may be written afterwards)."""
         ...
 
 

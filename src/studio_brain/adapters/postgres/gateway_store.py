@@ -22,7 +22,7 @@ from studio_brain.domain.audit import AuditDraft, AuditEvent
 from studio_brain.domain.errors import Conflict
 from studio_brain.domain.policy import AgentToken, Exemption, KillSwitchEntry, RateBucket
 from studio_brain.domain.proposals import Proposal, from_record, to_record
-from studio_brain.ports.gateway import ProposalFilter
+from studio_brain.ports.gateway import ProposalFilter, ProposalKey, TargetFacts
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
 
@@ -46,6 +46,12 @@ _EXEMPTION_COLUMNS = (
 _TOKEN_COLUMNS = (
     "id, tenant_id, agent_id, token_hash, scopes, created_by, created_at, expires_at, revoked_at, revoked_by"  # noqa: S105
 )
+
+
+_BY_KEY: dict[ProposalKey, str] = {
+    "idempotency_key": "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND idempotency_key = %s",
+    "execution_key": "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND execution_key = %s",
+}
 
 
 def _exemption(row: dict[str, Any]) -> Exemption:
@@ -80,18 +86,8 @@ class PostgresGatewayTransaction:
         )
         return None if row is None else from_record(row["record"])
 
-    async def proposal_by_idempotency_key(self, key: str) -> Proposal | None:
-        row = await self._one(
-            "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND idempotency_key = %s",
-            (self._tenant, key),
-        )
-        return None if row is None else from_record(row["record"])
-
-    async def proposal_by_execution_key(self, key: str) -> Proposal | None:
-        row = await self._one(
-            "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND execution_key = %s",
-            (self._tenant, key),
-        )
+    async def proposal_by_key(self, kind: ProposalKey, key: str) -> Proposal | None:
+        row = await self._one(_BY_KEY[kind], (self._tenant, key))
         return None if row is None else from_record(row["record"])
 
     def _params(self, p: Proposal) -> tuple[Any, ...]:
@@ -149,17 +145,20 @@ class PostgresGatewayTransaction:
         if cursor.rowcount != 1:
             raise Conflict(f"proposal {proposal.id} changed underneath this update; try again")
 
-    async def upsert_proposal(self, proposal: Proposal) -> None:
-        await self._conn.execute(
-            self._INSERT
-            + " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, execution_key = EXCLUDED.execution_key,"
-            " updated_at = EXCLUDED.updated_at, version = EXCLUDED.version, record = EXCLUDED.record",
-            self._params(proposal),
-        )
-        await self._conn.execute(
-            "INSERT INTO gateway_proposal_tenants (id, tenant_id) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
-            (proposal.id, proposal.tenant_id),
-        )
+    async def replace_proposals(self, proposals: Sequence[Proposal]) -> None:
+        await self._conn.execute("DELETE FROM gateway_proposals WHERE tenant_id = %s", (self._tenant,))
+        for proposal in proposals:
+            await self._conn.execute(
+                self._INSERT + " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,"
+                " execution_key = EXCLUDED.execution_key, updated_at = EXCLUDED.updated_at,"
+                " version = EXCLUDED.version, record = EXCLUDED.record",
+                self._params(proposal),
+            )
+            await self._conn.execute(
+                "INSERT INTO gateway_proposal_tenants (id, tenant_id) VALUES (%s, %s)"
+                " ON CONFLICT (id) DO NOTHING",
+                (proposal.id, proposal.tenant_id),
+            )
 
     async def list_proposals(self, where: ProposalFilter) -> list[Proposal]:
         clauses = ["tenant_id = %s"]
@@ -184,12 +183,6 @@ class PostgresGatewayTransaction:
             params,
         )
         return [from_record(r["record"]) for r in rows]
-
-    async def delete_all_proposals(self) -> int:
-        cursor = await self._conn.execute(
-            "DELETE FROM gateway_proposals WHERE tenant_id = %s", (self._tenant,)
-        )
-        return cursor.rowcount
 
     # --- kill switch -------------------------------------------------------------------------------
 
@@ -224,19 +217,21 @@ class PostgresGatewayTransaction:
         )
         return [_exemption(r) for r in rows]
 
-    async def get_exemption(self, exemption_id: str, *, lock: bool = False) -> Exemption | None:
+    async def get_exemption(self, exemption_id: str) -> Exemption | None:
         row = await self._one(
-            f"SELECT {_EXEMPTION_COLUMNS} FROM gateway_exemptions WHERE tenant_id = %s AND id = %s"
-            + (" FOR UPDATE" if lock else ""),
+            f"SELECT {_EXEMPTION_COLUMNS} FROM gateway_exemptions WHERE tenant_id = %s AND id = %s",
             (self._tenant, exemption_id),
         )
         return None if row is None else _exemption(row)
 
-    async def insert_exemption(self, exemption: Exemption) -> None:
+    async def save_exemption(self, exemption: Exemption) -> None:
         e = exemption
+        # only the revocation of a stored exemption may change
         await self._conn.execute(
             f"INSERT INTO gateway_exemptions ({_EXEMPTION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s)",
+            " %s, %s, %s) ON CONFLICT (id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at,"
+            " revoked_by = EXCLUDED.revoked_by, revoke_reason = EXCLUDED.revoke_reason"
+            " WHERE gateway_exemptions.tenant_id = EXCLUDED.tenant_id",
             (
                 e.id,
                 e.tenant_id,
@@ -253,20 +248,29 @@ class PostgresGatewayTransaction:
             ),
         )
 
-    async def update_exemption(self, exemption: Exemption) -> None:
-        await self._conn.execute(
-            "UPDATE gateway_exemptions SET revoked_at = %s, revoked_by = %s, revoke_reason = %s"
-            " WHERE tenant_id = %s AND id = %s",
-            (exemption.revoked_at, exemption.revoked_by, exemption.revoke_reason, self._tenant, exemption.id),
-        )
-
     # --- throttles ---------------------------------------------------------------------------------
 
-    async def lock_target(self, target: str) -> None:
-        await self._conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('studio_brain.gateway.target:' || %s || ':' || %s, 0))",
-            (self._tenant, target),
+    async def target_facts(
+        self, target: str, *, exclusive: bool, cooldown: bool, started_after: datetime
+    ) -> TargetFacts:
+        if exclusive:
+            await self._conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('studio_brain.gateway.target:' || %s || ':' || %s, 0))",
+                (self._tenant, target),
+            )
+        if not exclusive and not cooldown:
+            return TargetFacts()
+        # read after the lock (a statement of its own, so its snapshot sees every run the lock waited for);
+        # an executing proposal's updated_at is the moment it started executing
+        row = await self._one(
+            "SELECT (SELECT last_started_at FROM gateway_targets WHERE tenant_id = %s AND target = %s"
+            "        AND %s) AS last_started_at,"
+            " (SELECT count(*) FROM gateway_proposals WHERE tenant_id = %s AND target = %s"
+            "  AND status = 'executing' AND updated_at > %s AND %s) AS in_flight",
+            (self._tenant, target, cooldown, self._tenant, target, started_after, exclusive),
         )
+        assert row is not None
+        return TargetFacts(last_started_at=row["last_started_at"], in_flight=int(row["in_flight"]))
 
     def _rate_statement(self, takes: Sequence[tuple[str, datetime, int]]) -> tuple[str, list[Any]]:
         # one statement: every bucket counts one use unless it is at its limit; all must count
@@ -316,13 +320,6 @@ class PostgresGatewayTransaction:
         )
         return cursor.rowcount
 
-    async def target_last_started(self, target: str) -> datetime | None:
-        row = await self._one(
-            "SELECT last_started_at FROM gateway_targets WHERE tenant_id = %s AND target = %s",
-            (self._tenant, target),
-        )
-        return None if row is None else row["last_started_at"]
-
     async def mark_target_started(self, target: str, at: datetime) -> None:
         await self._conn.execute(
             "INSERT INTO gateway_targets (tenant_id, target, last_started_at) VALUES (%s, %s, %s)"
@@ -331,21 +328,15 @@ class PostgresGatewayTransaction:
             (self._tenant, target, at),
         )
 
-    async def in_flight(self, target: str, *, started_after: datetime) -> int:
-        # an executing proposal's updated_at is the moment it started executing
-        row = await self._one(
-            "SELECT count(*) AS n FROM gateway_proposals WHERE tenant_id = %s AND target = %s"
-            " AND status = 'executing' AND updated_at > %s",
-            (self._tenant, target, started_after),
-        )
-        return int(row["n"]) if row else 0
-
     # --- agent tokens ------------------------------------------------------------------------------
 
-    async def insert_agent_token(self, token: AgentToken) -> None:
+    async def save_agent_token(self, token: AgentToken) -> None:
         t = token
+        # only the revocation of a stored token may change
         await self._conn.execute(
-            f"INSERT INTO agent_tokens ({_TOKEN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f"INSERT INTO agent_tokens ({_TOKEN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at, revoked_by = EXCLUDED.revoked_by"
+            " WHERE agent_tokens.tenant_id = EXCLUDED.tenant_id",
             (
                 t.id,
                 t.tenant_id,
@@ -374,16 +365,10 @@ class PostgresGatewayTransaction:
         )
         return [_token(r) for r in rows]
 
-    async def update_agent_token(self, token: AgentToken) -> None:
-        await self._conn.execute(
-            "UPDATE agent_tokens SET revoked_at = %s, revoked_by = %s WHERE tenant_id = %s AND id = %s",
-            (token.revoked_at, token.revoked_by, self._tenant, token.id),
-        )
-
     # --- audit -------------------------------------------------------------------------------------
 
-    async def audit(self, draft: AuditDraft, *, commit: bool = False) -> AuditEvent:
-        return await self._events.append_on(self._conn, draft, commit=commit)
+    async def audit(self, draft: AuditDraft, *, commit: bool = False) -> None:
+        await self._events.append_on(self._conn, draft, commit=commit)
 
 
 class PostgresGatewayStore:

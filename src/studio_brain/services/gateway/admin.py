@@ -129,7 +129,7 @@ class Admin:
             expires_at=now + lifetime,
         )
         async with self._ctx.store.transaction(principal.tenant_id) as tx:
-            await tx.insert_exemption(exemption)
+            await tx.save_exemption(exemption)
             await tx.audit(
                 self._ctx.draft(
                     principal,
@@ -144,7 +144,7 @@ class Admin:
     async def revoke_exemption(self, principal: Principal, exemption_id: str, reason: str) -> Exemption:
         decision = decide_staff_action(principal=principal, rationale=reason)
         async with self._ctx.store.transaction(principal.tenant_id) as tx:
-            current = await tx.get_exemption(exemption_id, lock=True)
+            current = await tx.get_exemption(exemption_id)
         if current is None:
             raise NotFound(f"no exemption {exemption_id}")
         subject = Subject(
@@ -167,7 +167,7 @@ class Admin:
             revoke_reason=reason.strip(),
         )
         async with self._ctx.store.transaction(principal.tenant_id) as tx:
-            await tx.update_exemption(revoked)
+            await tx.save_exemption(revoked)
             await tx.audit(
                 self._ctx.draft(
                     principal,

@@ -62,7 +62,7 @@ class AgentTokens:
             expires_at=now + lifetime,
         )
         async with self._ctx.store.transaction(principal.tenant_id) as tx:
-            await tx.insert_agent_token(token)
+            await tx.save_agent_token(token)
             await tx.audit(
                 self._ctx.draft(
                     principal,
@@ -140,7 +140,7 @@ class AgentTokens:
                 revoked_at=token.revoked_at or self._ctx.clock.now(),
                 revoked_by=token.revoked_by or principal.actor_id,
             )
-            await tx.update_agent_token(revoked)
+            await tx.save_agent_token(revoked)
             await tx.audit(
                 self._ctx.draft(
                     principal,

@@ -117,7 +117,7 @@ class Executions:
     ) -> Execution | None:
         if idempotency_key is None:
             return None
-        other = await tx.proposal_by_execution_key(idempotency_key)
+        other = await tx.proposal_by_key("execution_key", idempotency_key)
         if other is not None and other.id != proposal.id:
             raise Refusal(
                 refuse(
@@ -207,20 +207,18 @@ class Executions:
         if not decision.allowed or capability is None or connector is None:
             raise Refusal(decision)
         target = capability.target.value
-        if capability.exclusive:
-            await tx.lock_target(target)
-        last_started = await tx.target_last_started(target) if capability.cooldown_seconds else None
-        in_flight = (
-            await tx.in_flight(target, started_after=now - stale_after(capability))
-            if capability.exclusive
-            else 0
+        facts = await tx.target_facts(
+            target,
+            exclusive=capability.exclusive,
+            cooldown=bool(capability.cooldown_seconds),
+            started_after=now - stale_after(capability),
         )
         # Decide cooldown and busy now; the rate token is counted last (below) so that its bucket rows
         # are locked only for the end of the transaction, not while it queues for the audit chain.
         target_free = decide_target_free(
             capability=capability,
-            last_started_at=last_started,
-            in_flight=in_flight,
+            last_started_at=facts.last_started_at,
+            in_flight=facts.in_flight,
             now=now,
             state=decision.approval_state,
         )
@@ -382,20 +380,24 @@ class Executions:
     ) -> dict[str, Any]:
         """What executing would do now: the policy decision (without counters) and the connector's
         dry-run where supported. Never acts. Audited."""
-        async with self._ctx.store.transaction(principal.tenant_id) as tx:
-            proposal = await tx.get_proposal(proposal_id)
-            if proposal is None:
-                await self._ctx.missing(principal, proposal_id, "capability.proposal.dry_run", request_id)
-            capability = self._ctx.registry.get(proposal.capability_id)
-            kill = await self._ctx.kill(tx)
-            now = self._ctx.clock.now()
-            # an unreadable kill switch aborted the transaction: read nothing more in it
-            candidates = (
-                await tx.exemptions(capability_id=proposal.capability_id)
-                if not kill.unreadable
-                and exemption_may_apply(proposal=proposal, capability=capability, now=now)
-                else []
-            )
+        try:
+            async with self._ctx.store.transaction(principal.tenant_id) as tx:
+                proposal = await tx.get_proposal(proposal_id)
+                if proposal is None:
+                    raise NotVisible
+                capability = self._ctx.registry.get(proposal.capability_id)
+                kill = await self._ctx.kill(tx)
+                now = self._ctx.clock.now()
+                # an unreadable kill switch aborted the transaction: read nothing more in it
+                candidates = (
+                    await tx.exemptions(capability_id=proposal.capability_id)
+                    if not kill.unreadable
+                    and exemption_may_apply(proposal=proposal, capability=capability, now=now)
+                    else []
+                )
+        except NotVisible:
+            # audited after this transaction ended (it writes in transactions of its own)
+            await self._ctx.missing(principal, proposal_id, "capability.proposal.dry_run", request_id)
         connector = self._ctx.connectors.connector_for(proposal.tenant_id, proposal.target)
         exemption = applicable_exemption(candidates, proposal=proposal, capability=capability, now=now)
         decision = self._execute_decision(principal, proposal, capability, kill, exemption, connector, now)

@@ -153,7 +153,7 @@ class Proposals:
                 if not decision.allowed:
                     raise Refusal(decision)
                 if idempotency_key is not None:
-                    earlier = await tx.proposal_by_idempotency_key(idempotency_key)
+                    earlier = await tx.proposal_by_key("idempotency_key", idempotency_key)
                     if earlier is not None:
                         if earlier.capability_id == capability.id and earlier.input_hash == input_hash:
                             return Created(proposal=earlier, decision=decision, replayed=True)

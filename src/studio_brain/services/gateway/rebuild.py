@@ -35,9 +35,7 @@ class ProposalRebuild:
             if event.action.startswith("capability.proposal.") and isinstance(record, dict):
                 latest[str(record["id"])] = record
         async with self._ctx.store.transaction(principal.tenant_id) as tx:
-            await tx.delete_all_proposals()
-            for record in latest.values():
-                await tx.upsert_proposal(from_record(record))
+            await tx.replace_proposals([from_record(record) for record in latest.values()])
             await tx.audit(
                 self._ctx.draft(
                     principal,
