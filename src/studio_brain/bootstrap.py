@@ -29,7 +29,7 @@ from studio_brain.adapters.postgres.event_store import PostgresCheckpointStore, 
 from studio_brain.adapters.postgres.leader import PostgresJobLocks, PostgresLeaderLock
 from studio_brain.adapters.postgres.migrate import upgrade_to_head
 from studio_brain.adapters.postgres.state_store import PostgresStateStore
-from studio_brain.adapters.rule_files import load_rule_table
+from studio_brain.adapters.rule_files import load_calendar, load_rule_table
 from studio_brain.domain.errors import ConfigError
 from studio_brain.logging import get_logger
 from studio_brain.ports import CacheStore, Clock, CloudReader, EventStore, IdFactory, StateStore
@@ -294,6 +294,7 @@ async def open_brain(
                 registry=load_registry(settings.gateway_registry_file),
                 # device connectors come from brain.connectors (wired below), looked up at call time
                 connectors=DictConnectorDirectory(
+        calendar=load_calendar(s.calendar_file),
                     local_factory=_local_notes, fallback=lambda: brain.connectors
                 ),
                 clock=clock,

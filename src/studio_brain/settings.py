@@ -369,6 +369,13 @@ class Settings(BaseSettings):
     @field_validator("schedule_swarms")
     @classmethod
     def _optional_schedule(cls, value: str) -> str:
+    calendar_file: Path | None = Field(
+        default=None,
+        description=(
+            "TOML studio calendar of closures, holidays and maintenance days (see docs/swarms.md): "
+            "the ops swarm never judges those days nor uses them in a baseline; the morning brief names them."
+        ),
+    )
         return cls._schedule(value) if value.strip() else ""
 
     @field_validator("timezone")

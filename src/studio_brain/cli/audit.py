@@ -16,12 +16,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from studio_brain.adapters.audit_files import JsonlExportReader, JsonlExportWriter, manifest_path
+from studio_brain.adapters.audit_files import (
+    CheckpointFile,
+    JsonlExportReader,
+    JsonlExportWriter,
+    manifest_path,
+)
 from studio_brain.adapters.keys import Ed25519Verifier, public_key_if_present
 from studio_brain.bootstrap import Brain, open_brain
 from studio_brain.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, print_json, run, settings_or_exit
 from studio_brain.domain.audit import ApprovalState, AuditEvent, AuditQuery, event_to_json
-from studio_brain.domain.errors import ConfigError
+from studio_brain.domain.errors import ConfigError, DataCorrupted
 from studio_brain.services.audit import AuditService, VerifyReport, verify_export
 from studio_brain.settings import Settings
 
@@ -170,14 +175,46 @@ def verify(
 
                 return await service.verify(tenant, progress=progress)
 
-    _finish_verify(run(_main()), as_json)
+    reports = run(_main())
+    _warn_torn_tail(settings)
+    _finish_verify(reports, as_json)
+
+
+def _warn_torn_tail(settings: Settings) -> None:
+    """Issue 13: a torn last line of the checkpoint file is reported (on stderr), never called tampering."""
+    try:
+        torn = CheckpointFile(settings.audit_checkpoint_path).inspect()
+    except (OSError, DataCorrupted):  # damage is verify's to report; this is only a hint
+        return
+    if torn is not None:
+        typer.echo(f"warning: {torn.describe()}", err=True)
+
+
+RepairOption = Annotated[
+    bool,
+    typer.Option(
+        "--repair",
+        help="First remove a torn last line of the checkpoint file (an append cut by a full disk or crash).",
+    ),
+]
 
 
 @audit_app.command("checkpoint")
-def checkpoint(tenant: TenantOption = None, as_json: JsonOption = False) -> None:
+def checkpoint(
+    tenant: TenantOption = None, as_json: JsonOption = False, repair: RepairOption = False
+) -> None:
     """Sign the chain's head with the Ed25519 key; keep it in the database and the checkpoint file."""
     settings = settings_or_exit()
     tenant_id = tenant or settings.tenant_id
+    if repair:
+        removed = CheckpointFile(settings.audit_checkpoint_path).repair()
+        if removed is None:
+            typer.echo(f"{settings.audit_checkpoint_path}: whole, nothing to repair", err=True)
+        else:
+            typer.echo(
+                f"repaired {removed.path}: removed the incomplete line {removed.line} ({removed.size} bytes)",
+                err=True,
+            )
 
     async def _main() -> dict[str, Any] | None:
         async with open_brain(settings, migrate=True) as brain:
