@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from studio_brain.domain.calendar import parse_calendar_toml
 from studio_brain.domain.drafts import (
     DraftKind,
     DraftStatus,
@@ -163,6 +164,49 @@ def test_a_spike_in_agent_requests_is_drafted_with_what_how_much_and_since_when(
     assert evidence["since"] == TODAY.isoformat()
     assert anomaly.evidence.snapshot_ids[0] == history[-1].id
     assert 0 < anomaly.confidence <= 1
+
+
+def test_an_anomaly_names_the_earlier_days_left_out_of_its_baseline_and_why() -> None:
+    history = calm_history()
+    # an earlier spike (flagged then) and a day the studio was closed, then today's spike
+    spiked = TODAY - timedelta(days=12)
+    closed = TODAY - timedelta(days=5)
+    history = [
+        snapshot_run(r.snapshot_date, {**_values(r), "ops.agentRequestsPending": 40})
+        if r.snapshot_date == spiked
+        else snapshot_run(r.snapshot_date, {**_values(r), "ops.agentRequestsPending": 0})
+        if r.snapshot_date == closed
+        else r
+        for r in history
+    ]
+    history = replace_today(history, ops__agentRequestsPending=30)
+    calendar = parse_calendar_toml(
+        f'[[days]]\ndate = {closed.isoformat()}\nkind = "closure"\nlabel = "Kiln repair"\n', source="test"
+    )
+    found = OpsSwarm(calendar=calendar).findings(swarm_input(history), [])
+    anomaly = next(
+        f for f in found if f.rule_id == ANOMALY_RULE and f.subject.startswith("ops.agentRequests")
+    )
+    excluded = anomaly.evidence.metrics["ops.agentRequestsPending"]["excludedDays"]
+    assert {"day": spiked.isoformat(), "reason": "flagged"} in excluded
+    assert {"day": closed.isoformat(), "reason": "closure: Kiln repair"} in excluded
+    assert "left out: 1 closure day, 1 flagged day" in anomaly.rationale
+
+
+def test_a_day_in_the_studio_calendar_is_not_judged_statistically() -> None:
+    history = replace_today(calm_history(), ops__agentRequestsPending=30)
+    calendar = parse_calendar_toml(
+        f'[[days]]\ndate = {TODAY.isoformat()}\nkind = "event"\nlabel = "Open day"\n', source="test"
+    )
+    notes: list[str] = []
+    found = OpsSwarm(calendar=calendar).findings(swarm_input(history), notes)
+    assert ANOMALY_RULE not in rules_of(found)
+    assert AGENT_QUEUE_RULE in rules_of(found)  # the plain rules still look at today
+    assert any("event: Open day" in n and "not judged" in n for n in notes)
+
+
+def _values(run: SnapshotRun) -> dict[str, int | None]:
+    return {t: run.document[t.split(".")[0]][t.split(".")[1]] for t in SNAPSHOT_FIELDS}
 
 
 def test_the_configurable_rules_fire_on_todays_snapshot() -> None:

@@ -1,7 +1,9 @@
 """The ops anomaly swarm: configurable threshold rules on today's snapshot, and robust z-scores per metric.
 
 Each finding says what is unusual (metric and value), by how much (expected value, robust z, change),
-and since when (the first day of the run of unusual days).
+since when (the first day of the run of unusual days), and which earlier days were left out of its
+baseline and why (flagged before, or marked in the studio calendar). A level that moved and stayed is
+reported once as a new level (a change point), not as an anomaly every day.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from statistics import median
 
-from studio_brain.domain.anomaly import DetectorConfig, MetricAnomaly, Observation, detect
+from studio_brain.domain.anomaly import DetectorConfig, FindingKind, MetricAnomaly, Observation, detect
+from studio_brain.domain.calendar import EMPTY_CALENDAR, StudioCalendar
 from studio_brain.domain.drafts import DraftKind, Evidence, Finding, Severity
 from studio_brain.domain.state import SnapshotRun
 from studio_brain.services.swarms.base import SwarmInput, rule_finding, usable_metrics
@@ -59,6 +62,8 @@ class OpsRules:
 class OpsSwarm:
     rules: OpsRules = field(default_factory=OpsRules)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    #: closures, holidays, maintenance: never judged, never in a baseline
+    calendar: StudioCalendar = EMPTY_CALENDAR
     metrics: tuple[str, ...] = OPS_METRICS
     name: str = "ops"
     kind: DraftKind = DraftKind.OPS
@@ -201,6 +206,11 @@ class OpsSwarm:
     def _anomalies(self, latest: SnapshotRun, data: SwarmInput, notes: list[str]) -> list[Finding]:
         series = data.series()
         out: list[Finding] = []
+        marked = self.calendar.on(latest.snapshot_date)
+        if marked is not None:
+            notes.append(f"{latest.snapshot_date} is in the studio calendar ({marked.reason}): not judged")
+            return out
+        known = self.calendar.known()
         for name in self.metrics:
             points = series.get(name, [])
             observations = to_observations(name, points)
@@ -210,7 +220,7 @@ class OpsSwarm:
             ):
                 notes.append(f"{name}: fewer than {self.detector.min_history_days} usable earlier days")
                 continue
-            anomaly = detect(name, observations, latest.snapshot_date, self.detector)
+            anomaly = detect(name, observations, latest.snapshot_date, self.detector, known=known)
             if anomaly is not None:
                 out.append(self._anomaly_finding(latest, anomaly))
         return out
@@ -225,18 +235,33 @@ class OpsSwarm:
         level = f"level of the previous {a.level_days} days" if a.level_days else "median"
         severity = Severity.HIGH if size >= 8 else Severity.MEDIUM if size >= 5 else Severity.LOW
         confidence = round(min(0.95, 0.6 + 0.05 * (size - self.detector.threshold)), 2)
+        left_out = _left_out(a)
+        step = a.kind is FindingKind.CHANGE_POINT
+        if step:
+            title = f"{label} moved to a new level: {_num(a.value)} (was about {a.expected:.0f})"
+            verdict = (
+                f"it has stayed {'above' if a.z > 0 else 'below'} its old level since {a.since} "
+                f"({days} days): from now on this is its new level, not an anomaly a day."
+            )
+        else:
+            title = f"{label} unusually {word}: {_num(a.value)} (expected about {a.expected:.0f})"
+            verdict = f"unusual since {a.since} ({days} day{'s' if days != 1 else ''})."
         return Finding(
             kind=DraftKind.OPS,
             rule_id=ANOMALY_RULE,
-            subject=f"{a.metric}:{a.direction}",
+            subject=f"{a.metric}:{'level' if step else a.direction}",
             severity=severity,
-            title=f"{label} unusually {word}: {_num(a.value)} (expected about {a.expected:.0f})",
+            title=title,
             rationale=(
                 f"{label} is {_num(a.value)} on {a.day}, {size:.1f} robust SD {'above' if a.z > 0 else 'below'} "
                 f"the expected {a.expected:.1f} {expected_for} ({level} over {a.baseline_days} earlier "
-                f"days; 1 robust SD ≈ {a.scale:.2f}); unusual since {a.since} ({days} day{'s' if days != 1 else ''})."
+                f"days; 1 robust SD ≈ {a.scale:.2f}{left_out}); {verdict}"
             ),
-            recommendation=f"Check what changed in {a.metric.split('.', 1)[1]} since {a.since}.",
+            recommendation=(
+                f"Confirm the new level of {a.metric.split('.', 1)[1]} since {a.since} is expected."
+                if step
+                else f"Check what changed in {a.metric.split('.', 1)[1]} since {a.since}."
+            ),
             snapshot_date=latest.snapshot_date,
             evidence=Evidence(
                 snapshot_ids=(latest.id, *[ref for ref in a.refs if ref != latest.id]),
@@ -252,6 +277,8 @@ class OpsSwarm:
                         "weekdayAdjusted": a.seasonal,
                         "levelDays": a.level_days,
                         "delta": a.metric in DELTA_METRICS,
+                        "kind": a.kind.value,
+                        "excludedDays": [{"day": e.day.isoformat(), "reason": e.reason} for e in a.excluded],
                     }
                 },
                 rule_ids=(ANOMALY_RULE,),
@@ -259,6 +286,18 @@ class OpsSwarm:
             confidence=confidence,
             cooldown_hours=self.rules.cooldown_hours,
         )
+
+
+def _left_out(a: MetricAnomaly) -> str:
+    """``; left out: 2 flagged days, 1 holiday day`` — what the baseline did not use, or nothing."""
+    if not a.excluded:
+        return ""
+    counts: dict[str, int] = {}
+    for e in a.excluded:
+        kind = e.reason.split(":", 1)[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    parts = [f"{n} {kind} day{'s' if n != 1 else ''}" for kind, n in sorted(counts.items())]
+    return "; left out: " + ", ".join(parts)
 
 
 def to_observations(name: str, points: list[tuple[date, float, str]]) -> list[Observation]:
