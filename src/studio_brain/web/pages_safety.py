@@ -1,0 +1,75 @@
+"""The cockpit's Safety page (findings, notifications and their delivery, targets with masked URLs) and
+the Brief page (today's morning brief, composed now) — issue 17."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from studio_brain.web.pages_common import brain_of, render, staff_page
+
+router = APIRouter(include_in_schema=False)
+
+_SEVERITY_TONES = {"high": "bad", "medium": "warn", "low": "info", "info": "muted"}
+_STATUS_TONES = {"sent": "ok", "pending": "warn", "failed": "bad", "open": "bad", "resolved": "ok"}
+
+
+def _unavailable(request: Request, page: object, title: str, nav: str) -> HTMLResponse:
+    return render(
+        request,
+        "safety.html",
+        page=page,  # type: ignore[arg-type]
+        title=title,
+        nav=nav,
+        unavailable=True,
+        what="The safety watch",
+        why="This brain was started without its safety watch.",
+    )
+
+
+@router.get("/safety", response_class=HTMLResponse)
+async def safety_page(request: Request) -> Response:
+    page = await staff_page(request)
+    if isinstance(page, HTMLResponse):
+        return page
+    brain = brain_of(request)
+    if brain.safety is None or brain.notifications is None:
+        return _unavailable(request, page, "Safety", "safety")
+    open_findings = await brain.safety.findings(status="open", limit=100)
+    recent = [f for f in await brain.safety.findings(limit=50) if f.status.value != "open"]
+    return render(
+        request,
+        "safety.html",
+        page=page,
+        title="Safety",
+        nav="safety",
+        open_findings=open_findings,
+        recent_findings=recent[:20],
+        notifications=await brain.notifications.recent(limit=50),
+        targets=brain.notifications.targets(),
+        quiet=brain.settings.notify_quiet_hours or "none",
+        hours=brain.settings.studio_hours,
+        rules=brain.safety.table,
+        severity_tone=_SEVERITY_TONES,
+        status_tone=_STATUS_TONES,
+    )
+
+
+@router.get("/brief", response_class=HTMLResponse)
+async def brief_page(request: Request) -> Response:
+    page = await staff_page(request)
+    if isinstance(page, HTMLResponse):
+        return page
+    brain = brain_of(request)
+    if brain.brief is None:
+        return _unavailable(request, page, "Morning brief", "brief")
+    brief = await brain.brief.compose()
+    return render(
+        request,
+        "brief.html",
+        page=page,
+        title="Morning brief",
+        nav="brief",
+        brief=brief,
+        schedule=brain.settings.schedule_morning_brief,
+    )
