@@ -38,11 +38,13 @@ def _database(settings: Settings) -> tuple[Check, DatabaseTarget | None]:
             if settings.database_url
             else f"embedded server in {settings.home / 'pgdata'}"
         )
-        fix = (
-            "check the host, port, user and password in STUDIO_BRAIN_DATABASE_URL and that the server runs"
-            if settings.database_url
-            else f"check {settings.home / 'pgdata' / 'log'}; unset STUDIO_BRAIN_HOME to use the default"
-        )
+        if settings.database_url:
+            fix = "check the host, port, user and password in STUDIO_BRAIN_DATABASE_URL and that the server runs"
+        else:
+            # issue 13: name the real cause (a stale postmaster.pid, a server left running, the log)
+            from studio_brain.adapters.postgres.embedded import embedded_fix
+
+            fix = embedded_fix(settings.home / "pgdata")
         return Check(name="database", status="fail", detail=f"{where}: {err}", fix=fix), None
     where = "embedded PostgreSQL" if target.embedded else f"external PostgreSQL at {redact_url(target.url)}"
     return Check(name="database", status="ok", detail=f"{where} answers"), target
