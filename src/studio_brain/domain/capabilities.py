@@ -17,6 +17,7 @@ from typing import Any
 
 from studio_brain.domain.connectors import DryRunSupport
 from studio_brain.domain.hashing import sha256_hex
+from studio_brain.domain.write_policy import HourWindow, WritePolicy
 
 
 class Target(StrEnum):
@@ -54,6 +55,8 @@ class RiskClass(StrEnum):
 HIGH_RISK_CLASSES = frozenset({RiskClass.DOOR, RiskClass.LOCK, RiskClass.POWER, RiskClass.MOBILITY})
 #: targets that move things in the physical world: executions on them are always serialised
 PHYSICAL_TARGETS = frozenset({Target.HUBITAT, Target.ROBOROCK})
+#: targets in the studio's cloud: their writes count towards the tenant's daily cloud-write budget
+CLOUD_TARGETS = frozenset({Target.FIRESTORE, Target.STRIPE})
 
 DEFAULT_APPROVAL_TTL_SECONDS: Mapping[Risk, int] = {
     Risk.LOW: 24 * 3600,
@@ -99,7 +102,9 @@ _CAPABILITY_KEYS = {
     "commandField",
     "exclusive",
     "exemptionPolicy",
+    "allowedHours",
 }
+_WRITE_POLICY_KEYS = {"dailyCloudWriteBudget", "twoPersonRisks"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,10 +154,19 @@ class Capability:
     #: one in-flight execution per target (always true for physical targets and high-risk classes)
     exclusive: bool = True
     exemption_policy: ExemptionPolicy | None = None
+    #: local hours in which it may execute (``allowedHours``; empty = any time) — WRITE_WINDOW_CLOSED
+    allowed_hours: tuple[HourWindow, ...] = ()
+    #: its risk tier is in ``[writePolicy] twoPersonRisks``: two distinct people behind every execution
+    two_person: bool = False
 
     @property
     def is_write(self) -> bool:
         return self.mode is Mode.WRITE
+
+    @property
+    def is_cloud_write(self) -> bool:
+        """A write to the studio's cloud: counted in the tenant's daily cloud-write budget."""
+        return self.is_write and self.target in CLOUD_TARGETS
 
     @property
     def is_high_risk(self) -> bool:
@@ -175,6 +189,7 @@ class Registry:
     #: sha256 of the canonical registry document
     version: str
     violations: tuple[Violation, ...] = field(default_factory=tuple)
+    write_policy: WritePolicy = field(default_factory=WritePolicy)
 
     def get(self, capability_id: str) -> Capability | None:
         return self.capabilities.get(capability_id)
@@ -218,6 +233,7 @@ def parse_registry(document: Mapping[str, Any]) -> Registry:
             )
         else:
             ttl_defaults[Risk(tier)] = int(seconds)
+    write_policy = _parse_write_policy(document.get("writePolicy", {}), violations)
     entries = document.get("capability", [])
     if not isinstance(entries, list) or not entries:
         violations.append(
@@ -233,7 +249,7 @@ def parse_registry(document: Mapping[str, Any]) -> Registry:
                 )
             )
             continue
-        capability, problems = _parse_capability(entry, index, ttl_defaults)
+        capability, problems = _parse_capability(entry, index, ttl_defaults, write_policy)
         violations.extend(problems)
         if capability is None:
             continue
@@ -244,8 +260,36 @@ def parse_registry(document: Mapping[str, Any]) -> Registry:
             continue
         capabilities[capability.id] = capability
     return Registry(
-        capabilities=capabilities, version=sha256_hex(dict(document)), violations=tuple(violations)
+        capabilities=capabilities,
+        version=sha256_hex(dict(document)),
+        violations=tuple(violations),
+        write_policy=write_policy,
     )
+
+
+def _parse_write_policy(raw: Any, violations: list[Violation]) -> WritePolicy:
+    """The top-level ``[writePolicy]`` table: ``dailyCloudWriteBudget``, ``twoPersonRisks``."""
+
+    def bad(message: str) -> None:
+        violations.append(Violation(capability_id="*", code="FIELD_INVALID", message=message))
+
+    if not isinstance(raw, Mapping):
+        bad("writePolicy must be a table")
+        return WritePolicy()
+    for key in sorted(set(raw) - _WRITE_POLICY_KEYS):
+        violations.append(
+            Violation(capability_id="*", code="FIELD_UNKNOWN", message=f"unknown field writePolicy.{key}")
+        )
+    budget = raw.get("dailyCloudWriteBudget")
+    if budget is not None and not _positive_int(budget):
+        bad("writePolicy.dailyCloudWriteBudget must be a positive integer")
+        budget = None
+    risks = raw.get("twoPersonRisks", ["high", "critical"])
+    tiers = {r.value for r in Risk}
+    if not isinstance(risks, list) or any(r not in tiers for r in risks):
+        bad(f"writePolicy.twoPersonRisks must list risk tiers ({', '.join(sorted(tiers))})")
+        risks = ["high", "critical"]
+    return WritePolicy(daily_cloud_write_budget=budget, two_person_risks=frozenset(risks))
 
 
 def _positive_int(value: object) -> bool:
@@ -253,7 +297,10 @@ def _positive_int(value: object) -> bool:
 
 
 def _parse_capability(
-    entry: Mapping[str, Any], index: int, ttl_defaults: Mapping[Risk, int]
+    entry: Mapping[str, Any],
+    index: int,
+    ttl_defaults: Mapping[Risk, int],
+    write_policy: WritePolicy | None = None,
 ) -> tuple[Capability | None, list[Violation]]:
     raw_id = entry.get("id")
     cid = raw_id if isinstance(raw_id, str) and raw_id else f"#{index}"
@@ -347,6 +394,17 @@ def _parse_capability(
     for name, value in (("deviceField", device_field), ("commandField", command_field)):
         if value is not None and not isinstance(value, str):
             bad("FIELD_INVALID", f"{name} must be a string")
+    hours: list[HourWindow] = []
+    raw_hours = entry.get("allowedHours", [])
+    if not isinstance(raw_hours, list):
+        bad("FIELD_INVALID", 'allowedHours must be a list of "HH:MM-HH:MM" local-time windows')
+        raw_hours = []
+    for window in raw_hours:
+        try:
+            hours.append(HourWindow.parse(window))
+        except ValueError as err:
+            bad("FIELD_INVALID", f"allowedHours: {err}")
+    policy = write_policy or WritePolicy()
 
     if (
         None in (target, mode, risk, risk_class, dry_run)
@@ -374,6 +432,8 @@ def _parse_capability(
         command_field=command_field if isinstance(command_field, str) else None,
         exclusive=bool(exclusive),
         exemption_policy=exemption,
+        allowed_hours=tuple(hours),
+        two_person=risk.value in policy.two_person_risks and mode is Mode.WRITE,
     )
     problems.extend(_policy_problems(capability))
     return capability, problems

@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from studio_brain.domain.attestation import ApprovalClaims
 from studio_brain.domain.errors import ConnectorError, InputInvalid
 
 
@@ -35,6 +36,8 @@ class ErrorKind(StrEnum):
     READ_ONLY_VIOLATION = "READ_ONLY_VIOLATION"
     NOT_ALLOWED = "NOT_ALLOWED"
     CIRCUIT_OPEN = "CIRCUIT_OPEN"
+    #: the target answered that it did not act (e.g. a Function's 400/404/429 with its reason): proven
+    REFUSED = "REFUSED"
     UNKNOWN = "UNKNOWN"
 
     @property
@@ -156,6 +159,9 @@ class ConnectorCommand:
     command: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     write: bool = True
+    #: for a write of an approved proposal: who approved what (cloud writes send it as an attestation);
+    #: not part of :meth:`as_input` — it describes the authority, not the request
+    approval: ApprovalClaims | None = None
 
     def as_input(self) -> dict[str, Any]:
         """The canonical request, the thing ``input_hash`` is computed over (never a secret)."""
