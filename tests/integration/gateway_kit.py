@@ -1,9 +1,14 @@
-"""Shared pieces of the gateway tests: a wired GatewayService on real PostgreSQL, principals, and a
-scripted connector (a stand-in for a device at the Connector port) whose outcome each test chooses."""
+"""Shared pieces of the gateway tests: a wired GatewayService on real PostgreSQL or on the in-memory
+stores (both pass ``tests/contract/test_gateway_store.py``), principals, and a scripted connector (a
+stand-in for a device at the Connector port) whose outcome each test chooses.
+
+Fixtures (``tests/integration/conftest.py``): ``kit`` and ``make_kit`` run a test on both stores;
+``pg_kit`` is for the tests that reach into PostgreSQL itself (tampering, sabotage, row-level security)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +16,9 @@ from typing import Any
 from studio_brain.adapters.capability_registry import load_registry
 from studio_brain.adapters.clock import UUID7Factory
 from studio_brain.adapters.connector_directory import DictConnectorDirectory
-from studio_brain.adapters.local_connector import LocalNotesConnector
+from studio_brain.adapters.local_connector import LocalNotesConnector, NotesReader
+from studio_brain.adapters.memory import InMemoryEventStore, InMemoryGatewayStore
+from studio_brain.adapters.memory.notes import InMemoryNotesConnector, NotesTable
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.adapters.postgres.event_store import PostgresEventStore
 from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
@@ -29,6 +36,7 @@ from studio_brain.domain.connectors import (
 from studio_brain.domain.errors import ConnectorError
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import AuthMethod, Principal
+from studio_brain.ports import Connector, EventStore, GatewayStore
 from studio_brain.services.gateway import GatewayService
 from tests.fakes import FakeClock
 
@@ -132,12 +140,15 @@ class ScriptedConnector:
 @dataclass
 class Kit:
     service: GatewayService
-    store: PostgresGatewayStore
-    events: PostgresEventStore
+    store: GatewayStore
+    events: EventStore
     clock: FakeClock
     hubitat: ScriptedConnector
     roborock: ScriptedConnector
-    database: Database
+    #: None on the in-memory stores (then the staff notes live in ``notes_table``)
+    database: Database | None
+    connectors: DictConnectorDirectory = field(default_factory=DictConnectorDirectory)
+    notes_table: NotesTable | None = None
 
     async def audit(self, tenant: str = TENANT) -> list[AuditEvent]:
         return [e async for e in self.events.stream(tenant)]
@@ -150,32 +161,67 @@ class Kit:
         return verifier.finish() is None
 
     async def notes(self, tenant: str = TENANT) -> int:
-        async with self.database.connection() as conn:
-            cursor = await conn.execute(
-                "SELECT count(*) AS n FROM staff_notes WHERE tenant_id = %s", (tenant,)
-            )
-            row = await cursor.fetchone()
-        assert row is not None
-        return int(row["n"])
+        if self.notes_table is not None:
+            return len(self.notes_table.notes(tenant, limit=1_000_000))
+        assert self.database is not None
+        return len(await NotesReader(self.database).notes(tenant, limit=1_000_000))
+
+    def service_with(self, registry: Registry) -> GatewayService:
+        """Another gateway on the same stores and connectors, with a different registry in force."""
+        return GatewayService(
+            store=self.store,
+            registry=registry,
+            connectors=self.connectors,
+            clock=self.clock,
+            ids=UUID7Factory(),
+            tenant_id=TENANT,
+            events=self.events,
+        )
+
+    @property
+    def pg(self) -> Database:
+        """The PostgreSQL database of a ``pg_kit`` (tests that reach into the tables)."""
+        assert self.database is not None, "this test needs the pg_kit fixture"
+        return self.database
 
 
-def build_kit(database: Database, *, registry: Registry | None = None, clock: FakeClock | None = None) -> Kit:
+def build_kit(
+    database: Database | None, *, registry: Registry | None = None, clock: FakeClock | None = None
+) -> Kit:
+    """A gateway on PostgreSQL (``database``) or, with None, on the in-memory stores."""
     clock = clock or FakeClock(datetime.now(UTC))
     ids = UUID7Factory()
-    events = PostgresEventStore(database, ids)
-    store = PostgresGatewayStore(database, events)
+    events: EventStore
+    store: GatewayStore
+    local: Callable[[str], Connector]
+    table: NotesTable | None = None
+    if database is None:
+        memory_events = InMemoryEventStore(clock, ids)
+        events, store, table = memory_events, InMemoryGatewayStore(memory_events), NotesTable()
+
+        def local(tenant_id: str) -> Connector:
+            assert table is not None
+            return InMemoryNotesConnector(
+                table, tenant_id=tenant_id, clock=clock, ids=ids, mode=ConnectorMode.READ_WRITE
+            )
+    else:
+        pg_events = PostgresEventStore(database, ids)
+        events, store = pg_events, PostgresGatewayStore(database, pg_events)
+
+        def local(tenant_id: str) -> Connector:
+            assert database is not None
+            return LocalNotesConnector(
+                database, tenant_id=tenant_id, clock=clock, ids=ids, mode=ConnectorMode.READ_WRITE
+            )
+
     hubitat = ScriptedConnector("hubitat")
     roborock = ScriptedConnector("roborock")
 
-    def local(tenant_id: str) -> LocalNotesConnector:
-        return LocalNotesConnector(
-            database, tenant_id=tenant_id, clock=clock, ids=ids, mode=ConnectorMode.READ_WRITE
-        )
-
+    connectors = DictConnectorDirectory({"hubitat": hubitat, "roborock": roborock}, local_factory=local)
     service = GatewayService(
         store=store,
         registry=registry or load_registry(None),
-        connectors=DictConnectorDirectory({"hubitat": hubitat, "roborock": roborock}, local_factory=local),
+        connectors=connectors,
         clock=clock,
         ids=ids,
         tenant_id=TENANT,
@@ -189,6 +235,8 @@ def build_kit(database: Database, *, registry: Registry | None = None, clock: Fa
         hubitat=hubitat,
         roborock=roborock,
         database=database,
+        connectors=connectors,
+        notes_table=table,
     )
 
 

@@ -1,5 +1,6 @@
-"""Concurrency on real PostgreSQL: one side effect for 50 simultaneous executes, exact rate limits under
-200 simultaneous calls, one in-flight execution per exclusive target, and row-level security."""
+"""Concurrency on both stores (in memory and real PostgreSQL): one side effect for 50 simultaneous
+executes, exact rate limits under 200 simultaneous calls, one in-flight execution per exclusive target;
+and PostgreSQL's row-level security."""
 
 from __future__ import annotations
 
@@ -15,10 +16,9 @@ from psycopg.conninfo import make_conninfo
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.domain.errors import PolicyRefused
 from studio_brain.domain.proposals import Status
-from tests.integration.gateway_kit import ALICE, BOB, NOTE, WHY, build_kit, staff
+from tests.integration.conftest import MakeKit
+from tests.integration.gateway_kit import ALICE, BOB, NOTE, WHY, Kit, build_kit, staff
 from tests.unit.test_capabilities_registry import registry_with
-
-pytestmark = pytest.mark.postgres
 
 
 async def outcomes(calls: list[asyncio.Future[object]] | list[object]) -> list[str]:
@@ -35,9 +35,8 @@ async def outcomes(calls: list[asyncio.Future[object]] | list[object]) -> list[s
 
 
 async def test_fifty_simultaneous_executes_of_one_approved_proposal_cause_exactly_one_side_effect(
-    database: Database,
+    kit: Kit,
 ) -> None:
-    kit = build_kit(database)
     created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
     await kit.service.approve(BOB, created.proposal.id, "approved for the race")
     results = await outcomes([kit.service.execute(BOB, created.proposal.id) for _ in range(50)])
@@ -52,10 +51,9 @@ async def test_fifty_simultaneous_executes_of_one_approved_proposal_cause_exactl
 
 
 async def test_two_hundred_simultaneous_executes_against_a_limit_of_ten_an_hour_allow_exactly_ten(
-    database: Database,
+    make_kit: MakeKit,
 ) -> None:
-    kit = build_kit(
-        database,
+    kit = make_kit(
         registry=registry_with(
             rateLimit={"perHour": 10, "burst": 10}, exclusive=False, exemptionPolicy={"maxLifetimeHours": 1}
         ),
@@ -79,8 +77,7 @@ async def test_two_hundred_simultaneous_executes_against_a_limit_of_ten_an_hour_
     assert buckets["studio.test.write:hour"] == 10
 
 
-async def test_an_exclusive_target_runs_one_execution_at_a_time(database: Database) -> None:
-    kit = build_kit(database)
+async def test_an_exclusive_target_runs_one_execution_at_a_time(kit: Kit) -> None:
     kit.roborock.delay = 0.5
     first = await kit.service.create_proposal(ALICE, "roborock.clean.start", {}, WHY)
     await kit.service.approve(BOB, first.proposal.id, "clean the studio floor")
@@ -103,6 +100,7 @@ async def test_an_exclusive_target_runs_one_execution_at_a_time(database: Databa
     assert (await kit.service.execute(BOB, second.proposal.id)).proposal.status is Status.EXECUTED
 
 
+@pytest.mark.postgres
 async def test_row_level_security_hides_one_tenants_proposals_from_another(
     database: Database, database_url: str
 ) -> None:

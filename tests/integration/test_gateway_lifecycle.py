@@ -1,5 +1,6 @@
-"""The gateway end to end on real PostgreSQL: propose → approve → execute, with audit rows for every
-decision, connector failures, idempotency, the kill switch, exemptions, tenants and the Portal's failures."""
+"""The gateway end to end on both stores (in memory and real PostgreSQL): propose → approve → execute, with
+audit rows for every decision, connector failures, idempotency, the kill switch, exemptions, tenants and
+the Portal's failures. Tests that tamper with PostgreSQL itself take ``pg_kit``."""
 
 from __future__ import annotations
 
@@ -7,18 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from studio_brain.adapters.postgres.database import Database
 from studio_brain.domain.audit import ApprovalState
 from studio_brain.domain.errors import NotFound, PolicyRefused
 from studio_brain.domain.proposals import Event, Status
-from tests.integration.gateway_kit import ALICE, BOB, CAROL, NOTE, TENANT, WHY, Kit, agent, build_kit, staff
-
-pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def kit(database: Database) -> Kit:
-    return build_kit(database)
+from tests.integration.conftest import MakeKit
+from tests.integration.gateway_kit import ALICE, BOB, CAROL, NOTE, TENANT, WHY, Kit, agent, staff
 
 
 async def approved_note(kit: Kit) -> str:
@@ -108,10 +102,10 @@ async def test_an_agent_may_propose_with_its_scope_but_never_approve_or_execute_
     )
 
 
-async def test_critical_capabilities_need_two_distinct_approvers(database: Database) -> None:
+async def test_critical_capabilities_need_two_distinct_approvers(make_kit: MakeKit) -> None:
     from tests.unit.test_capabilities_registry import registry_with
 
-    kit = build_kit(database, registry=registry_with(risk="critical", riskClass="money", approvalsRequired=2))
+    kit = make_kit(registry=registry_with(risk="critical", riskClass="money", approvalsRequired=2))
     created = await kit.service.create_proposal(ALICE, "studio.test.write", {"text": "x"}, WHY)
     first = await kit.service.approve(BOB, created.proposal.id, "first approval")
     assert first.status is Status.PENDING_APPROVAL
@@ -133,8 +127,7 @@ async def test_an_expired_approval_refuses_execution_and_expires_the_proposal(ki
     assert await kit.notes() == 0
 
 
-async def test_a_changed_registry_invalidates_an_approval(database: Database) -> None:
-    kit = build_kit(database)
+async def test_a_changed_registry_invalidates_an_approval(kit: Kit) -> None:
     proposal_id = await approved_note(kit)
     from studio_brain.adapters.capability_registry import registry_text
     from studio_brain.domain.capabilities import parse_registry_toml
@@ -142,14 +135,15 @@ async def test_a_changed_registry_invalidates_an_approval(database: Database) ->
     _, text = registry_text(None)
     edited = parse_registry_toml(text.replace("perHour = 600", "perHour = 601"))
     assert edited.version != kit.service.registry.version
-    other = build_kit(database, registry=edited, clock=kit.clock)
-    assert await refusal(other.service.execute(BOB, proposal_id)) == "APPROVAL_PAYLOAD_MISMATCH"
+    other = kit.service_with(edited)
+    assert await refusal(other.execute(BOB, proposal_id)) == "APPROVAL_PAYLOAD_MISMATCH"
     assert await kit.notes() == 0
 
 
-async def test_a_tampered_stored_input_fails_the_binding_check(kit: Kit) -> None:
+async def test_a_tampered_stored_input_fails_the_binding_check(pg_kit: Kit) -> None:
+    kit = pg_kit
     proposal_id = await approved_note(kit)
-    async with kit.database.connection() as conn:
+    async with kit.pg.connection() as conn:
         await conn.execute(
             "UPDATE gateway_proposals SET record = jsonb_set(record, '{input,text}', '\"turn everything off\"') WHERE id = %s",
             (proposal_id,),
@@ -271,9 +265,10 @@ async def test_a_per_capability_kill_switch_blocks_only_that_capability(kit: Kit
     await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
 
 
-async def test_an_unreadable_kill_switch_counts_as_on(kit: Kit) -> None:
+async def test_an_unreadable_kill_switch_counts_as_on(pg_kit: Kit) -> None:
+    kit = pg_kit
     proposal_id = await approved_note(kit)
-    async with kit.database.connection() as conn:
+    async with kit.pg.connection() as conn:
         await conn.execute("ALTER TABLE gateway_kill_switch RENAME TO gateway_kill_switch_gone")
     assert await refusal(kit.service.execute(BOB, proposal_id)) == "KILL_SWITCH_ACTIVE"
     assert await kit.notes() == 0
@@ -357,11 +352,11 @@ async def test_a_target_cooling_down_refuses_with_cooldown_active(kit: Kit) -> N
 
 
 async def test_the_rate_limit_refuses_with_rate_limited_and_a_reset_frees_the_bucket(
-    database: Database,
+    make_kit: MakeKit,
 ) -> None:
     from tests.unit.test_capabilities_registry import registry_with
 
-    kit = build_kit(database, registry=registry_with(rateLimit={"perHour": 3, "burst": 3}))
+    kit = make_kit(registry=registry_with(rateLimit={"perHour": 3, "burst": 3}))
 
     async def run_one() -> None:
         created = await kit.service.create_proposal(ALICE, "studio.test.write", {"text": "x"}, WHY)
@@ -439,9 +434,9 @@ async def test_agent_tokens_are_hashed_scoped_expiring_and_revocable(kit: Kit) -
         reason="ops swarm drafts notes",
     )
     assert issued.raw not in repr(issued)
-    async with kit.database.connection() as conn:
-        cursor = await conn.execute("SELECT token_hash FROM agent_tokens")
-        stored = [r["token_hash"] for r in await cursor.fetchall()]
+    async with kit.store.transaction(TENANT) as tx:
+        stored = [t.token_hash for t in await tx.agent_tokens()]
+    assert len(stored) == 1
     assert issued.raw.split("_", 2)[2] not in str(stored)
     principal = await kit.service.verify_agent_token(issued.raw)
     assert principal is not None
@@ -492,8 +487,8 @@ async def test_the_proposals_table_rebuilds_from_the_audit_log_alone(kit: Kit) -
     from studio_brain.ports.gateway import ProposalFilter
 
     before = await kit.service.list_proposals(ALICE, ProposalFilter(limit=100))
-    async with kit.database.connection() as conn:
-        await conn.execute("DELETE FROM gateway_proposals")
+    async with kit.store.transaction(TENANT) as tx:
+        await tx.replace_proposals([])  # the table is lost; the audit log is all that is left
     assert await kit.service.list_proposals(ALICE) == []
     assert await kit.service.rebuild_proposals(ALICE, "disaster drill rebuild") == 3
     after = await kit.service.list_proposals(ALICE, ProposalFilter(limit=100))

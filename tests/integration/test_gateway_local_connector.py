@@ -1,20 +1,24 @@
 """The ``local`` connector (staff notes) keeps the connector contract that applies to it: read-only by
 default and refusing before any I/O, an allowlist of actions, exactly-once writes per idempotency key,
-dry runs that write nothing, and responses with the request id and real digests."""
+dry runs that write nothing, and responses with the request id and real digests. Run against the
+PostgreSQL connector and its in-memory twin (the in-memory brain's and the gateway tests' ``local``)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from studio_brain.adapters.clock import UUID7Factory
 from studio_brain.adapters.local_connector import LocalNotesConnector, NotesReader
+from studio_brain.adapters.memory.notes import InMemoryNotesConnector, NotesTable
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.domain.connectors import ConnectorCommand, ConnectorContext, ConnectorMode, HealthStatus
 from studio_brain.domain.errors import ConnectorError
 from studio_brain.domain.hashing import is_sha256_hex, sha256_hex
+from studio_brain.ports import Connector
 from tests.fakes import FakeClock
-
-pytestmark = pytest.mark.postgres
 
 APPEND = ConnectorCommand(action="note.append", args={"text": "bisque load 3 unloaded", "topic": "kilns"})
 
@@ -23,36 +27,61 @@ def ctx(key: str | None = "k-1", *, dry_run: bool = False) -> ConnectorContext:
     return ConnectorContext(request_id="req-1", timeout_seconds=5, idempotency_key=key, dry_run=dry_run)
 
 
-def connector(database: Database, mode: ConnectorMode | None = None) -> LocalNotesConnector:
-    extra = {} if mode is None else {"mode": mode}
-    return LocalNotesConnector(database, tenant_id="t1", clock=FakeClock(), ids=UUID7Factory(), **extra)
+@dataclass
+class Notes:
+    """One implementation of the notes connector, and how to read what it stored for tenant t1."""
+
+    database: Database | None
+    table: NotesTable
+
+    def connector(self, mode: ConnectorMode | None = None) -> Connector:
+        """With ``mode`` None, the connector's own default (read-only is what the tests check)."""
+        extra = {} if mode is None else {"mode": mode}
+        if self.database is None:
+            return InMemoryNotesConnector(
+                self.table, tenant_id="t1", clock=FakeClock(), ids=UUID7Factory(), **extra
+            )
+        return LocalNotesConnector(
+            self.database, tenant_id="t1", clock=FakeClock(), ids=UUID7Factory(), **extra
+        )
+
+    async def read(self) -> list[dict[str, Any]]:
+        if self.database is None:
+            return self.table.notes("t1")
+        return await NotesReader(self.database).notes("t1")
+
+
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def notes(request: pytest.FixtureRequest) -> Notes:
+    database = request.getfixturevalue("database") if request.param == "postgres" else None
+    return Notes(database=database, table=NotesTable())
 
 
 async def test_it_is_read_only_unless_configured_and_refuses_a_write_before_writing(
-    database: Database,
+    notes: Notes,
 ) -> None:
-    plain = connector(database)
+    plain = notes.connector()
     assert plain.mode is ConnectorMode.READ_ONLY
     with pytest.raises(ConnectorError) as caught:
         await plain.execute(ctx(), APPEND)
     assert caught.value.kind == "READ_ONLY_VIOLATION"
-    assert await NotesReader(database).notes("t1") == []
+    assert await notes.read() == []
 
 
-async def test_a_write_happens_exactly_once_per_idempotency_key(database: Database) -> None:
-    writer = connector(database, ConnectorMode.READ_WRITE)
+async def test_a_write_happens_exactly_once_per_idempotency_key(notes: Notes) -> None:
+    writer = notes.connector(ConnectorMode.READ_WRITE)
     first = await writer.execute(ctx(), APPEND)
     again = await writer.execute(ctx(), APPEND)
     assert first.output_hash == again.output_hash
     assert first.request_id == "req-1"
     assert is_sha256_hex(first.input_hash)
     assert first.output_hash == sha256_hex(first.data)
-    notes = await NotesReader(database).notes("t1")
+    notes = await notes.read()
     assert [n["text"] for n in notes] == ["bisque load 3 unloaded"]
 
 
-async def test_unknown_actions_missing_keys_and_empty_text_are_not_allowed(database: Database) -> None:
-    writer = connector(database, ConnectorMode.READ_WRITE)
+async def test_unknown_actions_missing_keys_and_empty_text_are_not_allowed(notes: Notes) -> None:
+    writer = notes.connector(ConnectorMode.READ_WRITE)
     for command, context in (
         (ConnectorCommand(action="note.delete", args={"text": "x"}), ctx()),
         (APPEND, ctx(None)),
@@ -61,18 +90,18 @@ async def test_unknown_actions_missing_keys_and_empty_text_are_not_allowed(datab
         with pytest.raises(ConnectorError) as caught:
             await writer.execute(context, command)
         assert caught.value.kind == "NOT_ALLOWED"
-    assert await NotesReader(database).notes("t1") == []
+    assert await notes.read() == []
 
 
-async def test_a_dry_run_describes_the_effect_and_writes_nothing(database: Database) -> None:
-    response = await connector(database).execute(ctx(dry_run=True), APPEND)
+async def test_a_dry_run_describes_the_effect_and_writes_nothing(notes: Notes) -> None:
+    response = await notes.connector().execute(ctx(dry_run=True), APPEND)
     assert response.dry_run
     assert response.data == {"effects": ["append one staff note (22 characters) under topic 'kilns'"]}
-    assert await NotesReader(database).notes("t1") == []
+    assert await notes.read() == []
 
 
-async def test_reads_and_health_answer_with_the_request_id(database: Database) -> None:
-    local = connector(database, ConnectorMode.READ_WRITE)
+async def test_reads_and_health_answer_with_the_request_id(notes: Notes) -> None:
+    local = notes.connector(ConnectorMode.READ_WRITE)
     await local.execute(ctx(), APPEND)
     status = await local.read_status(ctx(), {})
     assert status.data["notes"] == 1

@@ -1,4 +1,4 @@
-"""A Hypothesis state machine over the proposal lifecycle on real PostgreSQL.
+"""A Hypothesis state machine over the proposal lifecycle, on the in-memory stores and on real PostgreSQL.
 
 Random sequences of create / approve / reject / cancel / execute / kill switch / exemptions / time
 passing, by staff and agents, must keep these true after every step: nothing executes twice; nothing
@@ -28,16 +28,21 @@ from studio_brain.ports.gateway import ProposalFilter
 from tests.fakes import FakeClock
 from tests.integration.gateway_kit import Kit, agent, build_kit, staff
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 T = TypeVar("T")
 
 PEOPLE = ["alice", "bob", "carol"]
 
 
-def test_the_lifecycle_keeps_its_invariants_under_random_operations(database_url: str) -> None:
+@pytest.mark.parametrize("store", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_lifecycle_keeps_its_invariants_under_random_operations(
+    store: str, request: pytest.FixtureRequest
+) -> None:
     loop = asyncio.new_event_loop()
-    database = Database(database_url, max_size=4)
-    loop.run_until_complete(database.open())
+    database: Database | None = None
+    if store == "postgres":
+        database = Database(request.getfixturevalue("database_url"), max_size=4)
+        loop.run_until_complete(database.open())
 
     def run(coro: Coroutine[Any, Any, T]) -> T:
         return loop.run_until_complete(coro)
@@ -188,5 +193,6 @@ def test_the_lifecycle_keeps_its_invariants_under_random_operations(database_url
             ),
         )
     finally:
-        loop.run_until_complete(database.close())
+        if database is not None:
+            loop.run_until_complete(database.close())
         loop.close()
