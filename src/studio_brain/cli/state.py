@@ -1,9 +1,9 @@
-"""CLI of StudioState (issue 4): ``snapshot``, ``state show|diff|history``, ``rebuild``; and the demo history."""
+"""CLI of StudioState (issues 4, 14): ``snapshot``, ``state show|diff|close|history``, ``rebuild``; the demo history."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -14,9 +14,10 @@ from studio_brain.cli.common import EXIT_FAILURE, fail, is_terminal, print_json,
 from studio_brain.domain.errors import ConfigError
 from studio_brain.domain.rules import SNAPSHOT_FIELDS
 from studio_brain.domain.snapshot import metric
-from studio_brain.domain.state import Completeness, SnapshotDiff, SnapshotRun
+from studio_brain.domain.state import Completeness, DailyClose, SnapshotDiff, SnapshotRun
 from studio_brain.services.rebuild import RebuildReport
-from studio_brain.services.state import StateService
+from studio_brain.services.state import SinceYesterday, StateService
+from studio_brain.settings import Settings
 
 state_app = typer.Typer(
     help="Show stored StudioState: daily snapshots, diffs, history.", no_args_is_help=True
@@ -143,39 +144,106 @@ def show(date_: DateOption = None, as_json: JsonOption = False) -> None:
 
 @state_app.command("diff")
 def diff(
-    from_: Annotated[str, typer.Option("--from", help="Earlier day, YYYY-MM-DD.")],
-    to: Annotated[str, typer.Option("--to", help="Later day, YYYY-MM-DD.")],
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Earlier day, YYYY-MM-DD [default: yesterday's close].")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Later day, YYYY-MM-DD [default: the latest].")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Key-level changes between two daily snapshots."""
-    start, end = _parse_date(from_, "--from"), _parse_date(to, "--to")
-    if start >= end:
-        raise typer.BadParameter(f"--from ({start}) must be before --to ({end})")
+    """Key-level changes: by default from yesterday's close to the latest snapshot (what Today shows)."""
+    if (from_ is None) != (to is None):
+        raise typer.BadParameter("give both --from and --to, or neither (yesterday's close → latest)")
+    settings = settings_or_exit()
+    if from_ is not None and to is not None:
+        start, end = _parse_date(from_, "--from"), _parse_date(to, "--to")
+        if start >= end:
+            raise typer.BadParameter(f"--from ({start}) must be before --to ({end})")
+
+        async def _between() -> SnapshotDiff:
+            async with open_brain(settings, migrate=True) as brain:
+                return await _service(brain).diff(start, end)
+
+        found = run(_between())
+        _print_diff(
+            found.from_date.isoformat(),
+            found.to_date.isoformat(),
+            found.from_run_id,
+            found.to_run_id,
+            found.changes,
+            as_json=as_json,
+        )
+        return
+
+    async def _since() -> SinceYesterday:
+        async with open_brain(settings, migrate=True) as brain:
+            return await _service(brain).since_yesterday()
+
+    since = run(_since())
+    if since.latest is None:
+        fail("no complete snapshot yet: run `studio-brain snapshot` first")
+    if since.baseline is None:
+        fail(f"nothing to compare with: {since.basis}. Use --from/--to to compare two days.")
+    _print_diff(
+        f"{since.baseline.snapshot_date.isoformat()} ({since.basis})",
+        f"{since.latest.snapshot_date.isoformat()} (latest, {since.latest.generated_at.astimezone(settings.zone):%H:%M %Z})",
+        since.baseline.id,
+        since.latest.id,
+        since.changes,
+        as_json=as_json,
+    )
+
+
+def _print_diff(
+    from_label: str, to_label: str, from_run: str, to_run: str, changes: dict[str, Any], *, as_json: bool
+) -> None:
+    if as_json:
+        print_json(
+            {"from": from_label, "to": to_label, "fromRunId": from_run, "toRunId": to_run, "changes": changes}
+        )
+        return
+    typer.echo(f"StudioState diff {from_label} → {to_label}")
+    if not changes:
+        typer.echo("  no changes")
+    order = {target: i for i, target in enumerate(SNAPSHOT_FIELDS)}
+    for key in sorted(changes, key=lambda k: (order.get(k, len(order)), k)):
+        change = changes[key]
+        typer.echo(f"  {key:<28} {change['from']} → {change['to']}")
+
+
+@state_app.command("close")
+def close(
+    date_: Annotated[
+        str | None, typer.Option("--date", help="The day to close, YYYY-MM-DD [default: yesterday].")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a day's close, closing it now if it was never closed (a close is final: never redone)."""
     settings = settings_or_exit()
 
-    async def _main() -> SnapshotDiff:
+    async def _main() -> DailyClose:
         async with open_brain(settings, migrate=True) as brain:
-            return await _service(brain).diff(start, end)
+            service = _service(brain)
+            day = _parse_date(date_, "--date") if date_ else service.today() - timedelta(days=1)
+            return await service.close_day(day)
 
     found = run(_main())
     if as_json:
         print_json(
             {
-                "fromSnapshotDate": found.from_date.isoformat(),
-                "toSnapshotDate": found.to_date.isoformat(),
-                "fromRunId": found.from_run_id,
-                "toRunId": found.to_run_id,
-                "changes": found.changes,
+                "closeDate": found.close_date.isoformat(),
+                "kind": found.kind.value,
+                "runId": found.run_id,
+                "closedAt": found.closed_at.isoformat(),
+                "reason": found.reason,
             }
         )
         return
-    typer.echo(f"StudioState diff {found.from_date} → {found.to_date}")
-    if not found.changes:
-        typer.echo("  no changes")
-    order = {target: i for i, target in enumerate(SNAPSHOT_FIELDS)}
-    for key in sorted(found.changes, key=lambda k: (order.get(k, len(order)), k)):
-        change = found.changes[key]
-        typer.echo(f"  {key:<28} {change['from']} → {change['to']}")
+    when = found.closed_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M %Z")
+    typer.echo(f"{found.close_date}: {found.kind.value.replace('_', ' ')} (recorded {when}) — {found.reason}")
+    if found.run_id:
+        typer.echo(f"  snapshot run {found.run_id}")
 
 
 def _arrow(previous: int | None, current: int | None) -> str:
@@ -240,10 +308,22 @@ def rebuild(
     no_cloud: Annotated[
         bool, typer.Option("--no-cloud", help="Replay the audit log only; no fresh read.")
     ] = False,
+    proposals: Annotated[
+        bool,
+        typer.Option(
+            "--proposals", help="Rebuild the proposals table from the audit log instead (staff; audited)."
+        ),
+    ] = False,
+    reason: Annotated[
+        str, typer.Option("--reason", help="With --proposals: why (at least 10 characters).")
+    ] = "rebuild of the proposals table from the audit log",
 ) -> None:
     """Rebuild local StudioState: wipe it, replay the audit log, then take a fresh snapshot from the cloud."""
     _check_source(source)
     settings = settings_or_exit()
+    if proposals:
+        _rebuild_proposals(settings, reason)
+        return
 
     async def _main() -> RebuildReport:
         async with open_brain(settings, migrate=True) as brain:
@@ -267,6 +347,20 @@ def rebuild(
         )
     if report.cloud_error is not None:
         fail(f"the replay is done, but the fresh cloud read failed: {report.cloud_error}")
+
+
+def _rebuild_proposals(settings: Settings, reason: str) -> None:
+    """Issue 13: ``rebuild --proposals`` reconstructs every proposal from the audit log alone."""
+    from studio_brain.cli.login import cli_principal
+
+    async def _main() -> int:
+        async with open_brain(settings, migrate=True) as brain:
+            if brain.gateway is None:  # pragma: no cover - bootstrap always wires it
+                raise ConfigError("the capability gateway is not wired")
+            return await brain.gateway.rebuild_proposals(await cli_principal(brain), reason)
+
+    count = run(_main())
+    typer.echo(f"rebuilt {count} proposal(s) from the audit log")
 
 
 async def prepare_demo_state(brain: Brain) -> int:

@@ -43,6 +43,11 @@ class Status(StrEnum):
         return _PORTAL_STATUS[self]
 
 
+    @property
+    def portal_note(self) -> str | None:
+        """Why ``portal_status`` is only the nearest Portal status (None when it says it all)."""
+        return _PORTAL_NOTE.get(self)
+
 class Event(StrEnum):
     SUBMIT = "submit"
     #: submitting a draft of a capability that needs no approval
@@ -99,7 +104,8 @@ _PORTAL_STATUS = {
     Status.APPROVED: "approved",
     Status.EXECUTING: "approved",
     Status.EXECUTED: "executed",
-    Status.FAILED: "rejected",
+    # approved and never executed: nobody rejected it (issue 13); the note says what happened
+    Status.FAILED: "approved",
     Status.OUTCOME_UNKNOWN: "approved",
     Status.REJECTED: "rejected",
     Status.EXPIRED: "rejected",
@@ -112,6 +118,17 @@ def next_status(current: Status, event: Event) -> Status:
     try:
         return TRANSITIONS[(current, event)]
     except KeyError:
+#: what the Portal's nearest status leaves out, in words (shown as ``statusReason`` / ``preview.statusNote``)
+_PORTAL_NOTE = {
+    Status.EXECUTING: "executing: approved and running on the device now; not executed yet",
+    Status.FAILED: "execution failed: approved, but the action did not happen (see error); it never runs again",
+    Status.OUTCOME_UNKNOWN: (
+        "outcome unknown: the device may have acted; check it before proposing the action again"
+    ),
+    Status.EXPIRED: "expired: the approval window passed before it ran",
+    Status.CANCELLED: "cancelled before it ran",
+}
+
         raise Conflict(f"a {current.value} proposal cannot {event.value}") from None
 
 

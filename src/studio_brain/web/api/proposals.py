@@ -1,5 +1,5 @@
 """/api/v1/proposals…: list (filters, keyset pages), detail, create, submit, approve, reject, cancel,
-execute and dry-run. Every decision is the gateway's; refusals come back as 409/403 with ``reasonCode``."""
+execute, dry-run and rebuild from the audit log. Every decision is the gateway's; refusals come back as 409/403 with ``reasonCode``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from studio_brain.bootstrap import Brain
+from studio_brain.domain.caller_ids import scoped_id
 from studio_brain.domain.errors import InputInvalid
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.proposals import Status
@@ -117,7 +118,8 @@ async def create_proposal(
         body.rationale,
         predicted_effects=body.predictedEffects,
         idempotency_key=body.idempotencyKey,
-        correlation_id=body.correlationId,
+        # a caller's own correlation id lives in its namespace: it cannot join another caller's timeline
+        correlation_id=scoped_id(who.principal, body.correlationId) if body.correlationId else None,
         request_id=who.request_id,
         as_draft=body.draft,
     )
@@ -197,6 +199,24 @@ async def execute(
     )
 
 
+class RebuildResponse(BaseModel):
+    ok: bool = True
+    proposalsRebuilt: int = Field(description="proposals restored from the audit log")
+
+
+@router.post(
+    "/rebuild",
+    response_model=RebuildResponse,
+    summary="Rebuild the proposals table from the audit log (staff; audited)",
+)
+async def rebuild(
+    body: RationaleBody, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
+) -> RebuildResponse:
+    """Issue 13: what ``studio-brain rebuild --proposals`` does, over HTTP."""
+    count = await gateway(brain).rebuild_proposals(who.principal, body.rationale)
+    return RebuildResponse(proposalsRebuilt=count)
+
+
 class DryRunResponse(BaseModel):
     ok: bool = True
     proposalId: str
@@ -205,7 +225,11 @@ class DryRunResponse(BaseModel):
 
 @router.get("/{proposal_id}/dry-run", response_model=DryRunResponse, summary="What executing would do now")
 async def dry_run(
-    proposal_id: str, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
+    proposal_id: str,
+    _reader: ProposalReader,
+    who: Caller = Depends(caller),
+    brain: Brain = Depends(get_brain),
 ) -> DryRunResponse:
+    """Needs ``proposals:read`` like every other read of a proposal (staff always)."""
     result = await gateway(brain).dry_run(who.principal, proposal_id, request_id=who.request_id)
     return DryRunResponse(proposalId=proposal_id, dryRun=result)

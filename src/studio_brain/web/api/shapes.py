@@ -38,9 +38,12 @@ def proposal_json(p: Proposal, *, with_binding: bool = False) -> dict[str, Any]:
             "summary": summary or p.rationale,
             "input": p.input,
             "expectedEffects": p.predicted_effects,
+            "statusNote": p.status.portal_note,
         },
-        # the Portal knows draft|pending_approval|approved|rejected|executed; brainStatus is ours
+        # the Portal knows draft|pending_approval|approved|rejected|executed; brainStatus is ours, and
+        # statusReason says in words what the nearest Portal status leaves out (executing, failed, unknown)
         "status": p.status.portal_status,
+        "statusReason": p.status.portal_note,
         "brainStatus": p.status.value,
         "approvalState": p.approval_state.value,
         "approvedBy": last.approver_id if last is not None and p.approved_at is not None else None,
