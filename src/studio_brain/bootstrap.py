@@ -36,6 +36,7 @@ from studio_brain.ports import CacheStore, Clock, CloudReader, EventStore, IdFac
 from studio_brain.services.audit import AuditService
 from studio_brain.services.connectors import ConnectorHealthService, ConnectorRegistry
 from studio_brain.services.gateway import GatewayService
+from studio_brain.services.identity import IdentityService
 from studio_brain.services.jobs import JobService
 from studio_brain.services.rebuild import RebuildService
 from studio_brain.services.state import StateService
@@ -107,12 +108,49 @@ class Brain:
     swarms: SwarmService | None = None
     #: the capability gateway (issue 5): proposals, approvals, execution, policy, agent tokens
     gateway: GatewayService | None = None
+    #: personal identities (issue 11): staff accounts, passkeys, sessions, personal tokens, login links
+    identity: IdentityService | None = None
     # Later areas add their services here as typed fields with a default, e.g.
     # ``audit: AuditService | None = None``, and fill them in open_brain's sections below.
 
     @property
     def tenant_id(self) -> str:
         return self.settings.tenant_id
+
+
+def wire_identity(brain: Brain) -> IdentityService:
+    """Issue 11: staff accounts, passkeys (for the configured RP and origin), sessions and tokens."""
+    from datetime import timedelta
+
+    from studio_brain.adapters.identity_key import IDENTITY_KEY_FILE, IdentityKey
+    from studio_brain.adapters.postgres.identity_store import PostgresIdentityStore
+    from studio_brain.adapters.webauthn import WebAuthnPasskeys
+    from studio_brain.domain.identity import SessionTimes
+    from studio_brain.services.credentials import CredentialService, IdentityCore
+
+    s = brain.settings
+    core = IdentityCore(
+        tenant_id=s.tenant_id,
+        store=PostgresIdentityStore(brain.database),
+        key=IdentityKey(s.home / IDENTITY_KEY_FILE),
+        events=brain.events,
+        clock=brain.clock,
+        ids=brain.ids,
+    )
+    credentials = CredentialService(
+        core,
+        times=SessionTimes(
+            lifetime=timedelta(minutes=s.session_minutes), idle=timedelta(minutes=s.session_idle_minutes)
+        ),
+        login_link_ttl=timedelta(minutes=s.login_link_minutes),
+        cli_code_ttl=timedelta(minutes=s.cli_code_minutes),
+    )
+    return IdentityService(
+        core,
+        credentials=credentials,
+        passkeys=WebAuthnPasskeys(rp_id=s.passkey_rp_id, rp_name="Studio Brain", origins=[s.cockpit_url]),
+        invite_ttl=timedelta(minutes=s.invite_minutes),
+    )
 
 
 def _wire_scheduler_and_swarms(brain: Brain) -> None:
@@ -302,6 +340,8 @@ async def open_brain(
                 tenant_id=settings.tenant_id,
                 events=brain.events,
             )
+            # --- personal identities (issue 11) ---
+            brain.identity = wire_identity(brain)
             # --- connectors (issue 6) ---
             brain.connectors = build_connectors(settings, clock=clock)
             brain.connector_health = ConnectorHealthService(

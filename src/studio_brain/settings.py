@@ -166,14 +166,6 @@ class Settings(BaseSettings):
         default=None,
         description="Capability registry TOML (validated at start-up). Unset: the packaged capabilities.toml.",
     )
-    cli_identities: str = Field(
-        default="owner=staff+admin,manager=staff",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}=[a-z+]+(,[A-Za-z0-9][A-Za-z0-9_.-]{0,63}=[a-z+]+)*$",
-        description="Local staff identities the CLI may act as: id=role+role,... (two give separation of duties).",
-    )
-    cli_actor: str = Field(
-        default="owner", description="Which of STUDIO_BRAIN_CLI_IDENTITIES the CLI acts as."
-    )
 
     # --- connectors (issue 6) -------------------------------------------------------------------
     hubitat_url: str | None = Field(
@@ -302,6 +294,38 @@ class Settings(BaseSettings):
         default=15, ge=1, le=24 * 60, description="Lifetime of a one-time cockpit login link."
     )
 
+    # --- personal identities (issue 11) ---------------------------------------------------------
+    public_url: str | None = Field(
+        default=None,
+        description="The URL people open the cockpit at: printed in links and the only origin passkeys "
+        "accept. Unset: http://localhost:<port> (passkeys need a host name, not an IP address).",
+    )
+    webauthn_rp_id: str | None = Field(
+        default=None,
+        description="WebAuthn relying-party id (a host name; passkeys are bound to it). Unset: the host of "
+        "STUDIO_BRAIN_PUBLIC_URL. Changing it makes every enrolled passkey unusable.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"https", "http"} or not parts.hostname or parts.path not in {"", "/"}:
+            raise ValueError("expected http(s)://host[:port] with no path")
+        return value.strip().rstrip("/")
+
+    session_idle_minutes: int = Field(
+        default=60, ge=1, le=30 * 24 * 60, description="A cockpit session ends after this long without use."
+    )
+    invite_minutes: int = Field(
+        default=60, ge=5, le=7 * 24 * 60, description="Lifetime of a one-time staff enrolment invite."
+    )
+    cli_code_minutes: int = Field(
+        default=5, ge=1, le=60, description="Lifetime of a one-time `studio-brain login` code."
+    )
+
     # --- scheduler and swarms (issue 8) ---------------------------------------------------------
     scheduler_enabled: bool = Field(
         default=True, description="Run the in-process scheduler under `serve`/`demo` (leader-elected)."
@@ -401,6 +425,15 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def cockpit_url(self) -> str:
+        """Where people open the cockpit (links, the passkey origin)."""
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
+    @property
+    def passkey_rp_id(self) -> str:
+        return self.webauthn_rp_id or (urlsplit(self.cockpit_url).hostname or "localhost")
 
     @property
     def uses_embedded_database(self) -> bool:

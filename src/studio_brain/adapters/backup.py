@@ -8,7 +8,9 @@ A backup is a directory:
   root (the connection names its own role; nothing runs as the operating-system user).
 - ``audit.jsonl`` (+ its manifest) — the audit export, verifiable without any database.
 - ``checkpoints.jsonl`` — the signed checkpoint file kept outside the database.
-- ``keys/`` — what an operator must keep: the audit signing key and the admin token file, mode 0600.
+- ``keys/`` — what an operator must keep: every key file of the home's ``keys/`` directory (the audit
+  signing key, the audit MAC key, …), the configured signing key if it lives elsewhere, and the admin
+  token file; mode 0600.
 - ``manifest.json`` — version, time, tenant, migration revision, audit head, row counts and the SHA-256 of
   every file, checked before a restore touches anything.
 
@@ -131,7 +133,10 @@ def restore_database(url: str, dump: Path) -> None:
             f"pg_restore could not read {dump.name}: {detail[-1] if detail else 'unknown error'}"
         )
     script = "\n".join(
-        line for line in listing.stdout.decode().splitlines() if not _COLUMN_OPTIONS.match(line)
+        line
+        for line in listing.stdout.decode().splitlines()
+        # the wheel's tools are newer than many servers: a session setting an older server lacks is dropped
+        if not _COLUMN_OPTIONS.match(line) and line != "SET transaction_timeout = 0;"
     )
     result = subprocess.run(
         [
@@ -218,6 +223,9 @@ def home_is_empty(home: Path, files: BackupFiles) -> list[str]:
     for candidate in (home / "pgdata", files.signing_key_file, files.admin_token_file, files.checkpoint_file):
         if candidate.exists():
             present.append(str(candidate))
+    keys = home / KEYS_DIR
+    if keys.is_dir() and any(keys.iterdir()) and str(files.signing_key_file) not in present:
+        present.append(str(keys))
     return present
 
 

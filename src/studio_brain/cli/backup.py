@@ -86,13 +86,16 @@ def backup(
             if kept.checkpoint_file.is_file():
                 files.copy_private(kept.checkpoint_file, out / files.CHECKPOINTS)
                 copied.append(files.CHECKPOINTS)
-            for source, name in (
-                (kept.signing_key_file, "audit-signing.key"),
-                (kept.admin_token_file, ADMIN_TOKEN_FILE),
-            ):
-                if source.is_file():
-                    files.copy_private(source, out / files.KEYS_DIR / name)
-                    copied.append(f"{files.KEYS_DIR}/{name}")
+            keys_dir = settings.home / files.KEYS_DIR
+            secrets = sorted(p for p in keys_dir.iterdir() if p.is_file()) if keys_dir.is_dir() else []
+            if kept.signing_key_file.is_file() and kept.signing_key_file.parent != keys_dir:
+                secrets.append(kept.signing_key_file)
+            if kept.admin_token_file.is_file():
+                secrets.append(kept.admin_token_file)
+            for source in secrets:
+                name = "audit-signing.key" if source == kept.signing_key_file else source.name
+                files.copy_private(source, out / files.KEYS_DIR / name)
+                copied.append(f"{files.KEYS_DIR}/{name}")
             return files.write_manifest(
                 out,
                 {
@@ -170,13 +173,14 @@ def restore(
             if not await _database_is_empty(target.url):
                 raise InputInvalid("the target database is not empty: restore only into a fresh database")
             await asyncio.to_thread(files.restore_database, target.url, source / files.DUMP)
-            for name, destination in (
-                (files.CHECKPOINTS, kept.checkpoint_file),
-                (f"{files.KEYS_DIR}/audit-signing.key", kept.signing_key_file),
-                (f"{files.KEYS_DIR}/{ADMIN_TOKEN_FILE}", kept.admin_token_file),
-            ):
+            places = {
+                files.CHECKPOINTS: kept.checkpoint_file,
+                f"{files.KEYS_DIR}/audit-signing.key": kept.signing_key_file,
+                f"{files.KEYS_DIR}/{ADMIN_TOKEN_FILE}": kept.admin_token_file,
+            }
+            for name in [*manifest.get("secrets", []), files.CHECKPOINTS]:
                 if (source / name).is_file():
-                    files.copy_private(source / name, destination)
+                    files.copy_private(source / name, places.get(name, settings.home / name))
             return await _verify(settings, DatabaseTarget(url=target.url, embedded=None), manifest)
         finally:
             await asyncio.to_thread(release_database, target)

@@ -40,7 +40,33 @@ def settings_or_exit() -> Settings:
     except ConfigError as err:
         fail(f"configuration error: {err.message}")
     configure_logging(level=settings.log_level, fmt=settings.log_format)
+    where = where_notice(settings)
+    if where:
+        typer.echo(f"studio-brain: {where}", err=True)
     return settings
+
+
+def where_notice(settings: Settings) -> str | None:
+    """One line naming the home and database in use when they are not the obvious ones (issue 14):
+    a home other than the default, an external database, or a default home about to get a fresh database.
+    None when the default home and its existing embedded database are used."""
+    from studio_brain.settings import default_home, redact_url
+
+    database = (
+        f"external PostgreSQL at {redact_url(settings.database_url.get_secret_value())}"
+        if settings.database_url is not None
+        else f"embedded PostgreSQL in {settings.home / 'pgdata'}"
+    )
+    if settings.home != default_home():
+        return f"home {settings.home} (STUDIO_BRAIN_HOME) · database: {database}"
+    if settings.database_url is not None:
+        return f"home {settings.home} (default) · database: {database}"
+    if not (settings.home / "pgdata").exists():
+        return (
+            f"no database in the default home {settings.home} yet: creating one there "
+            "(set STUDIO_BRAIN_HOME to use another home)"
+        )
+    return None
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -33,13 +33,15 @@ def _health_line(h: ConnectorHealth) -> str:
 
 @connectors_app.command("health")
 def health(as_json: JsonOption = False) -> None:
-    """Check every connector now (healthy|degraded|down|not_configured), store the result for the
-    cockpit, and exit 1 when a configured connector is down."""
+    """Check every connector now, as configured in THIS process (healthy|degraded|down|not_configured),
+    and exit 1 when a configured connector is down. The cockpit's stored health is left to the server."""
     settings = settings_or_exit()
 
     async def _main() -> list[ConnectorHealth]:
         async with open_brain(settings, migrate=True) as brain:
-            return await _service(brain).check_all()
+            # record=False: this process sees only its own configuration (the server's fakes, a token in its
+            # environment); the stored health is the server's job, never overwritten from here (issue 14)
+            return await _service(brain).check_all(record=False)
 
     results = run(_main())
     if as_json:

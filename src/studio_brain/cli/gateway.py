@@ -153,6 +153,32 @@ def capabilities_list(as_json: JsonOption = False) -> None:
         )
 
 
+@capabilities_app.command("show")
+def capabilities_show(
+    capability_id: Annotated[str, typer.Argument(help="The capability's id, e.g. studio.note.append.")],
+    as_json: JsonOption = False,
+) -> None:
+    """One capability: its policy and the JSON Schema its input must satisfy (issue 14)."""
+    settings = settings_or_exit()
+    try:
+        registry = load_registry(settings.gateway_registry_file)
+    except ConfigError as err:
+        fail(err.message)
+    c = registry.capabilities.get(capability_id)
+    if c is None:
+        known = ", ".join(sorted(registry.capabilities))
+        fail(f"no capability {capability_id!r} (known: {known})", code=EXIT_USAGE)
+    shown = {**_capability_json(c), "inputSchema": c.input_schema}
+    if as_json:
+        print_json(shown)
+        return
+    for key, value in shown.items():
+        if key != "inputSchema":
+            typer.echo(f"{key:<22} {value}")
+    typer.echo("input schema:")
+    typer.echo(json.dumps(c.input_schema, indent=2, sort_keys=True))
+
+
 @capabilities_app.command("lint")
 def capabilities_lint(
     file: Annotated[

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, tzinfo
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +21,16 @@ def _service(brain: Brain) -> JobService:
     if brain.jobs is None:  # pragma: no cover - always wired by open_brain
         fail("the job catalogue is not available")
     return brain.jobs
+
+
+def local_time(zone: tzinfo) -> Callable[[str], str]:
+    """ISO instants as the studio's local time (the cockpit's zone), e.g. ``2026-11-25 09:00 MST``."""
+
+    def shown(value: str) -> str:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(zone)
+        return at.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+    return shown
 
 
 def _run_row(run: JobRun) -> dict[str, Any]:
@@ -53,13 +65,15 @@ def list_jobs(
     if as_json:
         print_json(rows)
         return
+    local = local_time(settings.zone)
     for row in rows:
         status = row["lastStatus"] or "never run"
+        when = f" at {local(row['lastStartedAt'])}" if row["lastStartedAt"] else ""
         failing = f", {row['consecutiveFailures']} failure(s) in a row" if row["consecutiveFailures"] else ""
-        typer.echo(f"{row['name']:<18} {row['schedule']:<22} last: {status}{failing}")
+        typer.echo(f"{row['name']:<18} {row['schedule']:<22} last: {status}{when}{failing}")
         typer.echo(f"{'':<18} {row['description']}")
         if row["nextDueAt"]:
-            typer.echo(f"{'':<18} next due {row['nextDueAt']}")
+            typer.echo(f"{'':<18} next due {local(row['nextDueAt'])}")
         if row["lastError"]:
             typer.echo(f"{'':<18} error: {row['lastError']}")
 

@@ -57,6 +57,9 @@ class JobDefinition:
     schedule: Schedule | None
     #: jobs run, in order, after a successful run of this one (e.g. swarms after a snapshot)
     then: tuple[str, ...] = ()
+    #: False: a success whose summary repeats the previous success is not audited (connector health every
+    #: 5 minutes would fill the log with identical rows); failures and changes of state always are
+    audit_repeated_success: bool = True
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -224,15 +227,18 @@ class JobService:
                     finished_at=self._clock.now(),
                     summary={**summary, **self._trigger(trigger, scheduled_for)},
                 )
-            await self._finish(done, trigger, scheduled_for)
+            await self._finish(done, trigger, scheduled_for, quiet=not job.audit_repeated_success)
             return done
 
     def _trigger(self, trigger: str, scheduled_for: datetime | None) -> dict[str, Any]:
         return {"trigger": trigger, "scheduledFor": _iso(scheduled_for), "runner": self._runner}
 
-    async def _finish(self, run: JobRun, trigger: str, scheduled_for: datetime | None) -> None:
+    async def _finish(
+        self, run: JobRun, trigger: str, scheduled_for: datetime | None, *, quiet: bool = False
+    ) -> None:
         await self._store.finish_job(run)
-        await self._audit(run, trigger, scheduled_for)
+        if not (quiet and await self._repeats_last_success(run)):
+            await self._audit(run, trigger, scheduled_for)
         log.info(
             f"job.{run.status.value}",
             job=run.job,
@@ -240,6 +246,19 @@ class JobService:
             duration_ms=round(run.duration_ms or 0.0, 1),
             error=run.error,
         )
+
+    async def _repeats_last_success(self, run: JobRun) -> bool:
+        """This success says what the previous finished run (a success) said: nothing changed."""
+        if run.status is not JobStatus.SUCCEEDED:
+            return False
+        recent = await self._store.recent_jobs(self._tenant, job=run.job, limit=10)
+        previous = next(
+            (r for r in recent if r.id != run.id and r.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)),
+            None,
+        )
+        if previous is None or previous.status is not JobStatus.SUCCEEDED:
+            return False
+        return _outcome(previous.summary) == _outcome(run.summary)
 
     async def _audit(self, run: JobRun, trigger: str, scheduled_for: datetime | None) -> None:
         if self._events is None:
@@ -364,6 +383,11 @@ class JobService:
 _FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.ABANDONED)
 
 
+def _outcome(summary: dict[str, Any]) -> dict[str, Any]:
+    """A run's summary without how it was started (trigger, due time, runner)."""
+    return {k: v for k, v in summary.items() if k not in {"trigger", "scheduledFor", "runner"}}
+
+
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
@@ -446,6 +470,7 @@ def standard_jobs(
                 description="Probe every connector's health and store the result for the cockpit",
                 action=connector_health,
                 schedule=schedules.connector_health,
+                audit_repeated_success=False,
             )
         )
     if audit_checkpoint is not None:

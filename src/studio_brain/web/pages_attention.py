@@ -8,7 +8,6 @@ Brain's services; a source that is not wired or cannot be read becomes an item s
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +23,7 @@ log = get_logger("studio_brain.web.attention")
 
 #: a device reporting less battery than this is listed
 LOW_BATTERY_PERCENT = 15
-#: the audit chain is re-verified for Today at most this often (a full verify reads every event)
-VERIFY_EVERY_SECONDS = 300.0
 _TONE_ORDER = {"bad": 0, "warn": 1, "info": 2, "ok": 3}
-
-_verified: dict[tuple[int, str], tuple[float, bool, str]] = {}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -268,33 +263,22 @@ def device_problem(device: dict[str, Any]) -> str:
 
 
 async def _audit(brain: Brain, tenant: str, found: Attention) -> None:
-    audit = brain.audit
-    if audit is None:
-        return
-    key = (id(brain), tenant)
-    cached = _verified.get(key)
-    if cached is None or time.monotonic() - cached[0] > VERIFY_EVERY_SECONDS:
-        try:
-            [report] = await audit.verify(tenant)
-        except (StudioBrainError, ValueError) as err:
-            text = getattr(err, "message", str(err))
-            found.add(
-                AttentionItem(
-                    kind="audit", tone="warn", text=f"The audit chain could not be verified: {text}"
-                )
+    """The chain's status, from the Audit page's incremental verification (cached between loads)."""
+    from studio_brain.web.pages_audit import chain_verification
+
+    try:
+        badge = await chain_verification(brain, tenant)
+    except StudioBrainError as err:
+        found.add(
+            AttentionItem(
+                kind="audit", tone="warn", text=f"The audit chain could not be verified: {err.message}"
             )
-            return
-        words = (
-            f"Audit chain intact: {report.checked:,} events verified"
-            if report.intact
-            else f"Audit chain BROKEN at event {report.problem.seq if report.problem else '?'}: see Audit"
         )
-        cached = (time.monotonic(), report.intact, words)
-        _verified[key] = cached
-    _, intact, words = cached
-    found.add(AttentionItem(kind="audit", tone="ok" if intact else "bad", text=words, href="/audit"))
-
-
-def forget_verification() -> None:
-    """Tests and the Audit page's verify button: the next Today re-verifies."""
-    _verified.clear()
+        return
+    if badge.tone == "muted":
+        return
+    found.add(
+        AttentionItem(
+            kind="audit", tone=badge.tone, text=f"Audit: {badge.text}", href="/audit", detail=badge.detail
+        )
+    )

@@ -1,7 +1,14 @@
-"""The cockpit's Audit page: keyset-paged, filterable events and the chain verification badge."""
+"""The cockpit's Audit page: keyset-paged, filterable events and the chain verification badge.
+
+By default it shows people and decisions (issue 14): rows written by the system (scheduler runs,
+snapshots) are one click away (``?rows=all``). "Why" of an execution is the approved proposal's reason and
+its result, not the action's name again; "Verify whole chain now" says what it found.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -11,12 +18,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from studio_brain.adapters.keys import Ed25519Verifier
 from studio_brain.bootstrap import Brain
-from studio_brain.domain.audit import GENESIS_HASH, ApprovalState, AuditQuery
+from studio_brain.domain.audit import GENESIS_HASH, ActorType, ApprovalState, AuditEvent, AuditQuery
 from studio_brain.logging import get_logger
 from studio_brain.services.audit import AuditService, VerifyReport, judge_checkpoints, verify_chain
 from studio_brain.web import pages_view as view
 from studio_brain.web.pages_common import (
     TEMPLATES,
+    Flash,
     brain_of,
     form_post,
     is_htmx,
@@ -37,6 +45,41 @@ def _approval_tone(state: str) -> str:
 
 
 TEMPLATES.env.globals["approval_tone"] = _approval_tone
+
+#: a people-only page reads the log in batches of this size, at most this many times
+_BATCH, _BATCHES = 200, 10
+
+
+def why_words(event: AuditEvent) -> str:
+    """The "Why" of a row: for an execution, the approved proposal's reason and what came back."""
+    record = event.metadata.get("proposal")
+    if not event.action.startswith("capability.proposal.execut") and event.action not in {
+        "capability.proposal.failed",
+        "capability.proposal.outcome_unknown",
+    }:
+        return event.rationale
+    if not isinstance(record, Mapping):
+        return event.rationale
+    parts = [f"Approved because: {record.get('rationale') or '—'}"]
+    result = record.get("result")
+    if isinstance(result, Mapping) and result:
+        parts.append("Result: " + result_words(result))
+    if record.get("error"):
+        parts.append(f"Error: {record.get('error')}")
+    return " · ".join(parts)
+
+
+def result_words(result: Mapping[str, Any]) -> str:
+    """An execution's result in words: a note's text, a device's answer, else its keys and values."""
+    for key in ("text", "message", "answer", "state", "status"):
+        value = result.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return f"{key} {value}"
+    shown = [f"{k}={v}" for k, v in result.items() if isinstance(v, str | int | float | bool)][:6]
+    return ", ".join(shown) or "recorded (see the proposal)"
+
+
+TEMPLATES.env.globals["why_words"] = why_words
 
 
 def _seq(raw: str | None) -> int | None:
@@ -84,13 +127,19 @@ async def audit_page(request: Request) -> Response:
         newest_first=after is None or before is not None,
         limit=AUDIT_PAGE_SIZE + 1,
     )
-    result = await events.query(page.tenant, query)
-    rows = list(result.events)
+    people_only = params.get("rows") != "all"
+    rows = (
+        await _people_rows(events, page.tenant, query)
+        if people_only
+        else list((await events.query(page.tenant, query)).events)
+    )
     more = len(rows) > AUDIT_PAGE_SIZE
     rows = rows[:AUDIT_PAGE_SIZE]
     if not query.newest_first:
         rows.reverse()
     base = {k: v for k, v in filters.items() if v}
+    if not people_only:
+        base["rows"] = "all"
     if len(page.tenants) > 1:
         base["tenant"] = page.tenant
     at_newest = before is None and (after is None or not more)
@@ -98,6 +147,8 @@ async def audit_page(request: Request) -> Response:
     data: dict[str, Any] = {
         "events": rows,
         "filters": filters,
+        "people_only": people_only,
+        "rows_toggle": f"/audit?{urlencode({**{k: v for k, v in base.items() if k != 'rows'}, **({} if not people_only else {'rows': 'all'})})}",
         "approval_states": _APPROVAL_VALUES,
         "verification": await _verification(brain, page.tenant),
         "page_older": f"/audit?{urlencode({**base, 'before': rows[-1].seq})}"
@@ -106,8 +157,31 @@ async def audit_page(request: Request) -> Response:
         "page_newer": "" if at_newest or not rows else f"/audit?{urlencode({**base, 'after': rows[0].seq})}",
         "page_newest": "" if before is None and after is None else f"/audit?{urlencode(base)}",
     }
+    flashes = []
+    if params.get("done") == "verified":
+        badge = data["verification"]
+        flashes.append(Flash(text=f"Whole chain verified just now: {badge.text}.", tone=badge.tone))
     template = "_audit_results.html" if is_htmx(request) else "audit.html"
-    return render(request, template, page=page, title="Audit", nav="audit", **data)
+    return render(request, template, page=page, title="Audit", nav="audit", flashes=flashes, **data)
+
+
+async def _people_rows(events: Any, tenant: str, query: AuditQuery) -> list[AuditEvent]:
+    """Up to ``query.limit`` rows not written by the system, read in batches (keyset on seq)."""
+    wanted = query.limit
+    batch_query = replace(query, limit=_BATCH)
+    found: list[AuditEvent] = []
+    for _ in range(_BATCHES):
+        batch = list((await events.query(tenant, batch_query)).events)
+        found.extend(e for e in batch if e.actor_type is not ActorType.SYSTEM)
+        if len(found) >= wanted or len(batch) < _BATCH:
+            break
+        last = batch[-1].seq
+        batch_query = (
+            replace(batch_query, before_seq=last)
+            if batch_query.newest_first
+            else replace(batch_query, after_seq=last)
+        )
+    return found[:wanted]
 
 
 _APPROVAL_VALUES = [state.value for state in ApprovalState]
@@ -204,4 +278,8 @@ async def audit_verify(request: Request) -> Response:
     page, _ = posted
     badge = await _verification(brain_of(request), page.tenant, full=True)
     log.info("cockpit.audit.verified", actor_id=page.principal.actor_id, result=badge.text)
-    return redirect_with("/audit", page)
+    return redirect_with("/audit", page, done="verified")
+
+
+#: Today's Needs attention shows the same incremental verification as this page
+chain_verification = _verification
