@@ -1,4 +1,5 @@
-"""The StateStore contract; every implementation subclasses StateStoreContract and provides ``store``."""
+"""The StateStore contract; every implementation subclasses StateStoreContract and provides ``store``:
+PostgreSQL and the in-memory store (``adapters/memory/state_store.py``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,20 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from studio_brain.adapters.memory.state_store import InMemoryStateStore
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.adapters.postgres.state_store import PostgresStateStore
 from studio_brain.domain.errors import Conflict
 from studio_brain.domain.hashing import sha256_hex
-from studio_brain.domain.state import Completeness, JobRun, JobStatus, SnapshotDiff, SnapshotRun
+from studio_brain.domain.state import (
+    CloseKind,
+    Completeness,
+    DailyClose,
+    JobRun,
+    JobStatus,
+    SnapshotDiff,
+    SnapshotRun,
+)
 from studio_brain.ports import StateStore
 
 T = "tenant-a"
@@ -30,6 +40,19 @@ def run(
         source="demo",
         document=document,
         snapshot_hash=sha256_hex(document),
+    )
+
+
+def close(
+    day: date,
+    *,
+    tenant: str = T,
+    kind: CloseKind = CloseKind.ON_TIME,
+    run_id: str | None = "r-close",
+    reason: str = "read just after midnight",
+) -> DailyClose:
+    return DailyClose(
+        tenant_id=tenant, close_date=day, kind=kind, run_id=run_id, closed_at=NOON, reason=reason
     )
 
 
@@ -144,12 +167,69 @@ class StateStoreContract:
                 )
             )
 
-    async def test_wipe_removes_one_tenants_snapshots_and_diffs(self, store: StateStore) -> None:
-        await store.save_run(run("mine", date(2026, 11, 20)))
-        await store.save_run(run("theirs", date(2026, 11, 20), tenant="tenant-b"))
+    async def test_wipe_removes_one_tenants_snapshots_and_diffs_and_keeps_job_runs_and_closes(
+        self, store: StateStore
+    ) -> None:
+        d1, d2 = date(2026, 11, 19), date(2026, 11, 20)
+        for tenant, suffix in ((T, "mine"), ("tenant-b", "theirs")):
+            await store.save_run(run(f"{suffix}-1", d1, tenant=tenant))
+            await store.save_run(run(f"{suffix}-2", d2, tenant=tenant))
+            await store.save_diff(
+                SnapshotDiff(
+                    tenant_id=tenant,
+                    from_date=d1,
+                    to_date=d2,
+                    from_run_id=f"{suffix}-1",
+                    to_run_id=f"{suffix}-2",
+                    changes={"counts.batchesActive": {"from": 1, "to": 1}},
+                    computed_at=NOON,
+                )
+            )
+        await store.start_job(
+            JobRun(id="j1", job="snapshot", tenant_id=T, status=JobStatus.RUNNING, started_at=NOON)
+        )
+        await store.record_close(close(d1))
+        assert await store.get_diff(T, d1, d2) is not None
         await store.wipe(T)
         assert await store.latest_snapshot(T) is None
-        assert await store.latest_snapshot("tenant-b") is not None
+        assert await store.runs_for_date(T, d1) == []
+        assert await store.get_diff(T, d1, d2) is None
+        assert [j.id for j in await store.recent_jobs(T)] == ["j1"]
+        assert await store.get_close(T, d1) == close(d1)
+        theirs = await store.latest_snapshot("tenant-b")
+        assert theirs is not None
+        assert theirs.id == "theirs-2"
+        assert await store.get_diff("tenant-b", d1, d2) is not None
+
+    async def test_the_first_close_of_a_day_is_final(self, store: StateStore) -> None:
+        day = date(2026, 11, 19)
+        first = await store.record_close(close(day))
+        assert first == close(day)
+        late = close(day, kind=CloseKind.READ_TIME, run_id="r-late", reason="a second try")
+        assert await store.record_close(late) == close(day)
+        assert await store.get_close(T, day) == close(day)
+        assert await store.get_close("tenant-b", day) is None
+
+    async def test_closes_list_the_days_in_range_oldest_first(self, store: StateStore) -> None:
+        days = [date(2026, 11, d) for d in (21, 19, 20, 23)]
+        for day in days:
+            await store.record_close(close(day))
+        await store.record_close(close(date(2026, 11, 20), tenant="tenant-b"))
+        listed = await store.closes(T, date(2026, 11, 19), date(2026, 11, 21))
+        assert [c.close_date.day for c in listed] == [19, 20, 21]
+        assert await store.get_close(T, date(2026, 11, 22)) is None
+
+    async def test_changing_a_saved_or_read_document_changes_nothing_stored(self, store: StateStore) -> None:
+        saved = run("r1", date(2026, 11, 20))
+        await store.save_run(saved)
+        saved.document["counts"]["batchesActive"] = 99
+        read = await store.get_run(T, "r1")
+        assert read is not None
+        assert read.document["counts"]["batchesActive"] == 1
+        read.document["counts"]["batchesActive"] = 42
+        again = await store.get_run(T, "r1")
+        assert again is not None
+        assert again.document["counts"]["batchesActive"] == 1
 
 
 @pytest.mark.postgres
@@ -157,3 +237,9 @@ class TestPostgresStateStore(StateStoreContract):
     @pytest.fixture
     def store(self, database: Database) -> PostgresStateStore:
         return PostgresStateStore(database)
+
+
+class TestInMemoryStateStore(StateStoreContract):
+    @pytest.fixture
+    def store(self) -> InMemoryStateStore:
+        return InMemoryStateStore()
