@@ -377,7 +377,12 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "schedule_snapshot", "schedule_daily_close", "schedule_connector_health", "schedule_audit_checkpoint"
+        "schedule_snapshot",
+        "schedule_daily_close",
+        "schedule_connector_health",
+        "schedule_audit_checkpoint",
+        "schedule_safety_watch",
+        "schedule_morning_brief",
     )
     @classmethod
     def _schedule(cls, value: str) -> str:
@@ -443,6 +448,109 @@ class Settings(BaseSettings):
         """Every setting as ``{STUDIO_BRAIN_NAME: value}``, secrets shown as ``***``."""
         shown: dict[str, Any] = {}
         for name in type(self).model_fields:
+    # --- safety watch and notifications (issue 17) ----------------------------------------------
+    safety_enabled: bool = Field(
+        default=True, description="Run the safety-watch job (kiln, doors, silent devices; docs/safety.md)."
+    )
+    schedule_safety_watch: str = Field(
+        default="every 1m", description="How often the safety watch reads the devices and firings."
+    )
+    safety_rules_file: Path | None = Field(
+        default=None,
+        description="TOML safety-rule table replacing the built-in rules/safety_rules.toml (docs/safety.md).",
+    )
+    safety_kiln_outlet: str = Field(
+        default="Kiln Room Outlet",
+        description="The kiln outlet: a Hubitat device id or label (a power-metering switch).",
+    )
+    safety_kiln_id: str = Field(
+        default="",
+        description="The kilnId (in kilnFirings) the kiln outlet serves; empty: any kiln's firing counts.",
+    )
+    safety_door_devices: str = Field(
+        default="",
+        description="Comma-separated door contacts and locks (ids or labels); empty: every device with a "
+        "contact or lock attribute.",
+    )
+    safety_watched_devices: str = Field(
+        default="",
+        description="Comma-separated further devices (ids or labels) whose silence is a finding, e.g. a leak sensor.",
+    )
+    studio_hours: str = Field(
+        default="mon-fri 09:00-21:00; sat-sun 10:00-18:00",
+        description="Studio opening hours, local time: 'mon-fri 09:00-21:00; sat 10:00-17:00; sun closed'. "
+        "Doors open or unlocked outside them are a finding.",
+    )
+    notify_targets: SecretStr | None = Field(
+        default=None,
+        description="Notification targets as whitespace-separated name=apprise-url entries, e.g. "
+        "'staff=mailtos://user:pass@mail.example.com owner=ntfy://token@ntfy.sh/studio'. Secret: shown "
+        "masked everywhere.",
+    )
+    notify_routes: str = Field(
+        default="high=*; medium=*; low=*; brief=*",
+        description="Which targets get which severity (and the morning brief): 'high=*; medium=staff; "
+        "brief=owner,staff' (* = every target; a key left out goes nowhere).",
+    )
+    notify_quiet_hours: str = Field(
+        default="",
+        description="Local quiet hours, e.g. 22:00-07:00: alerts below high wait until they end. Empty: none.",
+    )
+    notify_attempts: int = Field(default=5, ge=1, le=20, description="Delivery attempts per notification.")
+    notify_backoff_base_seconds: float = Field(
+        default=30.0, gt=0, description="A failed delivery is retried after base·2^(failures-1) seconds."
+    )
+    notify_backoff_cap_seconds: float = Field(default=900.0, gt=0, description="The longest retry wait.")
+    notify_timeout_seconds: float = Field(
+        default=20.0, gt=0, le=300, description="Most one delivery attempt may take."
+    )
+    schedule_morning_brief: str = Field(
+        default="daily 07:30", description="When the morning brief is sent, studio local time ('daily 07:30')."
+    )
+
+    @field_validator("studio_hours")
+    @classmethod
+    def _studio_hours(cls, value: str) -> str:
+        from studio_brain.domain.errors import InputInvalid
+        from studio_brain.domain.safety import parse_studio_hours
+
+        try:
+            parse_studio_hours(value)
+        except InputInvalid as err:
+            raise ValueError(err.message) from None
+        return value
+
+    @field_validator("notify_routes")
+    @classmethod
+    def _notify_routes(cls, value: str) -> str:
+        from studio_brain.domain.errors import InputInvalid
+        from studio_brain.domain.notify import parse_routes
+
+        try:
+            parse_routes(value)
+        except InputInvalid as err:
+            raise ValueError(err.message) from None
+        return value
+
+    @field_validator("notify_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        from studio_brain.domain.errors import InputInvalid
+        from studio_brain.domain.notify import parse_quiet_hours
+
+        try:
+            parse_quiet_hours(value)
+        except InputInvalid as err:
+            raise ValueError(err.message) from None
+        return value
+
+    @field_validator("notify_targets")
+    @classmethod
+    def _blank_targets_are_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return value
+
             value = getattr(self, name)
             if name == "database_url" and value is not None:
                 value = redact_url(value.get_secret_value())
@@ -506,6 +614,12 @@ def load_settings(**overrides: Any) -> Settings:
     return settings
 
 
+            elif name == "notify_targets" and value is not None:
+                # names and schemes only: the rest of an Apprise URL may be a token (Telegram's host is one)
+                value = " ".join(
+                    f"{entry.partition('=')[0]}={entry.partition('=')[2].split('://', 1)[0]}://***"
+                    for entry in value.get_secret_value().split()
+                )
 def _refuse_stripe_secrets(settings: Settings) -> None:
     """The brain never holds a Stripe secret (seed §8): refuse any sk_/rk_ value in settings or env."""
     suspects: list[str] = []

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import warnings
+from functools import cache
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +29,17 @@ log = get_logger("studio_brain.notify.apprise")
 _APPRISE_LOGGER = logging.getLogger("apprise")
 _APPRISE_LOGGER.propagate = False
 _APPRISE_LOGGER.addHandler(logging.NullHandler())
+
+
+
+@cache
+def _load_plugins() -> None:
+    """Apprise loads its plugins on first use; one of them imports the stdlib ``imghdr``, deprecated in
+    Python 3.11: load them once here with that one warning silenced (the suite turns warnings into errors)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
+        apprise.Apprise.instantiate("json://localhost", suppress_exceptions=True)
+
 
 _WORD = re.compile(r"[A-Za-z0-9_\-.~%+]{4,}")
 
@@ -73,6 +86,7 @@ def _secret_fragments(url: str) -> list[str]:
 
 class AppriseNotifier:
     def __init__(self, targets: Mapping[str, SecretStr], *, timeout_seconds: float = 20.0) -> None:
+        _load_plugins()
         self._urls = {name: secret.get_secret_value() for name, secret in targets.items()}
         self._timeout = timeout_seconds
         for name, url in self._urls.items():

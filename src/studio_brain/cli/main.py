@@ -17,7 +17,7 @@ import uvicorn
 from studio_brain import __version__
 from studio_brain.adapters.postgres.migrate import current_revision, head_revision, upgrade_to_head
 from studio_brain.bootstrap import Brain, open_brain, provision_database, release_database
-from studio_brain.cli import audit, backup, connectors, gateway, jobs, state
+from studio_brain.cli import audit, backup, connectors, gateway, jobs, login, safety, staff, state
 from studio_brain.cli.common import EXIT_FAILURE, fail, print_json, run, settings_or_exit
 from studio_brain.cli.doctor import run_doctor
 from studio_brain.logging import get_logger
@@ -210,7 +210,9 @@ async def _prepare_demo(brain: Brain) -> None:
     computed = await state.prepare_demo_state(brain)
     log.info("demo.state.ready", snapshots_computed=computed)
     # --- connectors fakes (issue 6) ---
-    await connectors.prepare_demo_devices(brain)
+    devices = await connectors.prepare_demo_devices(brain)
+    # --- safety watch (issue 17): the fake kiln outlet and doors, scenarios, a loopback alert inbox ---
+    await safety.prepare_demo_safety(brain, devices)
     # --- swarms (issue 8) ---
     swarms = await jobs.prepare_demo_swarms(brain)
     log.info("demo.swarms.ran", replayed=swarms["replayed"])
@@ -228,7 +230,7 @@ def demo(host: HostOption = None, port: PortOption = None) -> None:
     _serve_command(demo=True, host=host, port=port)
 
 
-for area in (audit, state, gateway, connectors, jobs, backup):
+for area in (audit, state, gateway, connectors, jobs, safety, backup, staff, login):
     area.register(app)
 
 

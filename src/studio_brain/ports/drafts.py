@@ -42,3 +42,17 @@ class ProposalDrafter(Protocol):
     async def draft_proposal(self, *, tenant_id: str, text: str, rationale: str, idempotency_key: str) -> str:
         """The id of the draft proposal (the same one again for a repeated idempotency key)."""
         ...
+
+    async def draft_capability(
+        self,
+        *,
+        tenant_id: str,
+        actor_id: str,
+        capability_id: str,
+        input: dict[str, object],
+        rationale: str,
+        idempotency_key: str,
+    ) -> str:
+        """A draft proposal to run ``capability_id`` with ``input`` (the safety watch's switch-off): the
+        gateway validates it like any proposal; a person submits and a second person approves, or not."""
+        ...

@@ -24,6 +24,7 @@ from studio_brain.web import (
     pages_drafts,
     pages_policy,
     pages_proposals,
+    pages_safety,
     pages_trends,
 )
 from studio_brain.web import pages_view as view
@@ -116,6 +117,14 @@ async def today_page(request: Request) -> Response:
     return render(request, "today.html", page=page, title="Today", nav="today", **data)
 
 
-for _area in (pages_proposals, pages_drafts, pages_trends, pages_audit, pages_connectors, pages_policy):
+for _area in (
+    pages_proposals,
+    pages_drafts,
+    pages_trends,
+    pages_audit,
+    pages_connectors,
+    pages_safety,
+    pages_policy,
+):
     router.include_router(_area.router)
 del _area

@@ -40,6 +40,8 @@ NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
     ("/trends", "Trends", "trends"),
     ("/audit", "Audit", "audit"),
     ("/connectors", "Connectors", "connectors"),
+    ("/safety", "Safety", "safety"),
+    ("/brief", "Brief", "brief"),
     ("/policy", "Policy", "policy"),
 )
 

@@ -46,6 +46,11 @@ class FakeDevice:
     commands: list[str]
     last_event: datetime
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: a live device reports this often (a power meter's periodic report, a sensor's check-in): its last
+    #: event time keeps up with the clock; None: it reports only on change
+    report_every: timedelta | None = None
+    #: the device stopped reporting (radio gone, battery dead): its last event time freezes
+    silent: bool = False
 
 
 _EFFECTS: dict[str, tuple[str, Any]] = {
@@ -78,6 +83,7 @@ def studio_devices(now: datetime) -> dict[str, FakeDevice]:
             },
             commands=["on", "off", "refresh", "on"],
             last_event=ago(2),
+            report_every=timedelta(minutes=1),
         ),
         FakeDevice(
             id="22",
@@ -104,6 +110,7 @@ def studio_devices(now: datetime) -> dict[str, FakeDevice]:
             attributes={"lock": ("locked", "ENUM"), "battery": (87, "NUMBER")},
             commands=["lock", "unlock"],
             last_event=ago(45),
+            report_every=timedelta(minutes=5),
         ),
         FakeDevice(
             id="31",
@@ -119,6 +126,7 @@ def studio_devices(now: datetime) -> dict[str, FakeDevice]:
             },
             commands=[],
             last_event=ago(30),
+            report_every=timedelta(minutes=5),
         ),
         FakeDevice(
             id="32",
@@ -201,6 +209,8 @@ class FakeMakerApi(FakeDeviceServer):
         self.devices = studio_devices(self.now())
         self.mode = "Day"
         self.hsm_status = "disarmed"
+        #: the demo's scenario switch (``GET /_demo/scenario/<name>?access_token=…``): name -> summary
+        self.scenario_handler: Callable[[str], dict[str, Any] | None] | None = None
 
     @property
     def hub_url(self) -> str:
@@ -226,6 +236,39 @@ class FakeMakerApi(FakeDeviceServer):
             data_type = device.attributes.get(name, (None, None))[1]
             device.attributes[name] = (value, data_type)
             self._event(device, name, value)
+
+    # --- driving readings (tests, demo scenarios) ---------------------------------------------------
+    def set_power(self, device_id: str, watts: float) -> None:
+        """The outlet draws ``watts`` (its switch follows: on above 1 W, off at 0)."""
+        with self._lock:
+            device = self.devices[device_id]
+            device.silent = False
+            device.attributes["switch"] = ("on" if watts > 1 else "off", "ENUM")
+            device.attributes["power"] = (watts, "NUMBER")
+            self._event(device, "power", watts)
+
+    def set_contact(self, device_id: str, state: str) -> None:
+        self.set_attribute(device_id, "contact", state)
+
+    def set_lock(self, device_id: str, state: str) -> None:
+        self.set_attribute(device_id, "lock", state)
+
+    def go_silent(self, device_id: str, *, silent: bool = True) -> None:
+        """The device stops reporting: its readings keep their last values and age."""
+        with self._lock:
+            self.devices[device_id].silent = silent
+
+    def set_last_event(self, device_id: str, at: datetime) -> None:
+        with self._lock:
+            self.devices[device_id].last_event = at
+
+    def _heartbeat(self, device: FakeDevice) -> None:
+        # a live reporting device has reported within its interval
+        if device.report_every is None or device.silent:
+            return
+        now = self.now()
+        if now - device.last_event > device.report_every:
+            device.last_event = now - (now - device.last_event) % device.report_every
 
     def _event(self, device: FakeDevice, name: str, value: Any) -> None:
         at = self.now()
@@ -256,6 +299,7 @@ class FakeMakerApi(FakeDeviceServer):
         }
 
     def _full(self, device: FakeDevice) -> dict[str, Any]:
+        self._heartbeat(device)
         # devices/all: attributes a flat dict of strings; commands as [{"command": ...}]
         return {
             **self._summary(device),
@@ -268,6 +312,7 @@ class FakeMakerApi(FakeDeviceServer):
         }
 
     def _detail(self, device: FakeDevice) -> dict[str, Any]:
+        self._heartbeat(device)
         # devices/{id}: attributes a list with typed numbers; the first attribute listed twice (a quirk)
         attributes = [
             {"name": name, "currentValue": value, "dataType": data_type}
@@ -290,6 +335,8 @@ class FakeMakerApi(FakeDeviceServer):
     # --- routes ------------------------------------------------------------------------------------
     def route(self, incoming: Incoming) -> Reply:
         rel = self._relative(incoming)
+        if rel is None and incoming.path.startswith("/_demo/scenario/") and incoming.method == "GET":
+            return self._scenario(incoming.path.removeprefix("/_demo/scenario/"))
         if rel is None:
             return Reply(status=404, body="<html>Not Found</html>", content_type="text/html")
         if incoming.method != "GET":
@@ -334,6 +381,12 @@ class FakeMakerApi(FakeDeviceServer):
                 return self._command(device, match.group(2))
             return Reply(body={"error": True, "type": "UnknownCommand", "message": "Command not found"})
         return Reply(status=404, body={"error": True, "type": "NotFound"})
+
+    def _scenario(self, name: str) -> Reply:
+        summary = self.scenario_handler(name) if self.scenario_handler is not None else None
+        if summary is None:
+            return Reply(status=404, body={"error": True, "message": f"no scenario {name!r}"})
+        return Reply(body=summary)
 
     def _command(self, device: FakeDevice, command: str) -> Reply:
         effect = _EFFECTS.get(command)

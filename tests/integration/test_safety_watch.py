@@ -1,0 +1,396 @@
+"""The safety watch end to end: the real Hubitat connector over HTTP against the fake Maker API, kiln
+firings from the official client against the Firestore emulator, PostgreSQL, and alerts through Apprise to a
+loopback SMTP server (aiosmtpd) and a loopback webhook receiver.
+
+A kiln outlet drawing power with no firing gives exactly one alert per target, a drafted (never executed)
+switch-off proposal and an audited delivery; a firing in progress, or a stale reading, gives no kiln alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from studio_brain.adapters.connectors.fakes.maker_api import FakeMakerApi
+from studio_brain.adapters.notify_inbox import WebhookInbox
+from studio_brain.bootstrap import Brain, DatabaseTarget, open_brain
+from studio_brain.domain.audit import AuditQuery
+from studio_brain.domain.identity import system_principal
+from studio_brain.domain.proposals import Status
+from studio_brain.ports.gateway import ProposalFilter
+from studio_brain.services.scheduling import scheduler_running
+from studio_brain.settings import Settings, load_settings
+from studio_brain.web.app import create_app
+from tests.fixtures.firestore import wipe_firestore
+
+pytestmark = pytest.mark.postgres
+
+PROJECT = "sb-safety-test"
+WEBHOOK_PASSWORD = "hook-pw-7f3a9c21"
+OUTLET = "21"
+
+
+@dataclass
+class Mailbox:
+    messages: list[Any] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def subjects(self) -> list[str]:
+        return [str(make_header(decode_header(m["Subject"]))) for m in self.messages]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    mailbox = Mailbox()
+    port = _free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield mailbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def inbox() -> Iterator[WebhookInbox]:
+    receiver = WebhookInbox().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeMakerApi]:
+    fake = FakeMakerApi(token="maker-token-" + uuid.uuid4().hex[:8])
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def emulator(firestore_emulator_host: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator_host)
+    wipe_firestore(firestore_emulator_host, PROJECT)
+    yield firestore_emulator_host
+    wipe_firestore(firestore_emulator_host, PROJECT)
+
+
+async def seed_firings(*firings: dict[str, Any]) -> None:
+    from google.cloud import firestore
+
+    client = firestore.AsyncClient(project=PROJECT)
+    try:
+        for i, doc in enumerate(firings):
+            await client.collection("kilnFirings").document(f"firing-{i}").set(doc)
+    finally:
+        transport = getattr(client, "_transport", None)
+        if transport is not None:
+            await transport.close()
+
+
+async def audit_events(world: World, action: str) -> list[Any]:
+    page = await world.brain.events.query(world.brain.tenant_id, AuditQuery(action_prefix=action, limit=100))  # type: ignore[union-attr]
+    return [e for e in page.events if e.action == action]
+
+
+@dataclass
+class World:
+    brain: Brain
+    hub: FakeMakerApi
+    mailbox: Mailbox
+    inbox: WebhookInbox
+
+    async def tick(self, times: int = 1) -> list[dict[str, Any]]:
+        """What the scheduler does every minute: run the safety-watch job once."""
+        summaries = []
+        for _ in range(times):
+            [run] = await self.brain.jobs.run("safety-watch", trigger="schedule")  # type: ignore[union-attr]
+            assert run.status.value == "succeeded", run.error
+            summaries.append(run.summary)
+        return summaries
+
+    def alerts(self) -> tuple[list[str], list[str]]:
+        return (
+            [s for s in self.mailbox.subjects() if s.startswith("[")],
+            [m.title for m in self.inbox.messages if m.title.startswith("[")],
+        )
+
+
+def settings_for(
+    database_url: str, home: Path, hub: FakeMakerApi, smtp_port: int, inbox: WebhookInbox, **extra: Any
+) -> Settings:
+    webhook = f"json://brain:{WEBHOOK_PASSWORD}@127.0.0.1:{inbox.port}/hook"
+    mail = f"mailto://127.0.0.1:{smtp_port}?from=brain@studio.test&to=staff@studio.test&mode=insecure"
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "home": home,
+        "admin_token": "test-admin-token-0123456789",
+        "state_source": "firestore",
+        "firestore_project_id": PROJECT,
+        "hubitat_url": hub.hub_url,
+        "hubitat_app_id": hub.app_id,
+        "hubitat_token": hub.token,
+        "safety_kiln_outlet": "Kiln Room Outlet",
+        "safety_door_devices": "Back Door Contact",
+        # open all day: the door rule stays out of these tests unless a test wants it
+        "studio_hours": "mon-sun 00:00-24:00",
+        "notify_targets": f"staff={mail} ops={webhook}",
+        "notify_backoff_base_seconds": 0.2,
+        "notify_backoff_cap_seconds": 0.5,
+        **extra,
+    }
+    return load_settings(**values)
+
+
+@pytest.fixture
+async def world_factory(
+    database_url: str,
+    tmp_path: Path,
+    hub: FakeMakerApi,
+    smtp: tuple[Mailbox, int],
+    inbox: WebhookInbox,
+    emulator: str,
+) -> AsyncIterator[Any]:
+    mailbox, port = smtp
+    opened: list[Any] = []
+
+    async def make(**extra: Any) -> World:
+        settings = settings_for(database_url, tmp_path, hub, port, inbox, **extra)
+        context = open_brain(settings, target=DatabaseTarget(url=database_url, embedded=None))
+        brain = await context.__aenter__()
+        opened.append(context)
+        return World(brain=brain, hub=hub, mailbox=mailbox, inbox=inbox)
+
+    yield make
+    for context in reversed(opened):
+        await context.__aexit__(None, None, None)
+
+
+async def test_a_kiln_left_on_with_no_firing_alerts_each_target_exactly_once_and_drafts_a_switch_off(
+    world_factory: Any,
+) -> None:
+    await seed_firings(
+        {"status": "completed", "kilnId": "studio-electric-1"},
+        {
+            "status": "scheduled",
+            "kilnId": "studio-electric-1",
+            "scheduledFor": datetime.now(UTC) + timedelta(days=2),
+        },
+    )
+    world: World = await world_factory()
+    world.hub.set_power(OUTLET, 1480.0)
+
+    summaries = await world.tick(3)
+
+    assert summaries[0]["conditions"] == ["safety.kiln_power_without_firing:21"]
+    assert len(summaries[0]["opened"]) == 1
+    assert summaries[1]["opened"] == summaries[2]["opened"] == []
+    mails, hooks = world.alerts()
+    assert mails == ["[HIGH] Kiln outlet drawing power with no firing in progress"]
+    assert hooks == ["[HIGH] Kiln outlet drawing power with no firing in progress"]
+    body = world.inbox.messages[0].message
+    assert "Kiln Room Outlet draws 1480 W and no firing is in progress" in body
+    assert "switch-off proposal is drafted" in body
+
+    [finding] = await world.brain.safety.findings(status="open")  # type: ignore[union-attr]
+    assert finding.severity.value == "high"
+    assert finding.rule_id == "safety.kiln_power_without_firing"
+    assert finding.evidence["readings"][0]["attributes"]["power"] == 1480.0
+    assert finding.evidence["readings"][0]["lastEventAt"]
+    assert [f["status"] for f in finding.evidence["firings"]] == ["scheduled"]
+    assert finding.evidence["rulesHash"] == world.brain.safety.table.hash  # type: ignore[union-attr]
+
+    # the drafted proposal: a switch-off of the outlet, waiting for a person; nothing was sent to the hub
+    assert finding.proposal_id is not None
+    [proposal] = await world.brain.gateway.list_proposals(  # type: ignore[union-attr]
+        system_principal(world.brain.tenant_id), ProposalFilter(status=Status.DRAFT)
+    )
+    assert proposal.id == finding.proposal_id
+    assert proposal.capability_id == "hubitat.switch.set"
+    assert proposal.input == {"deviceId": "21", "state": "off"}
+    assert world.hub.writes == []
+    assert finding.draft_id is not None
+
+    # every delivery audited, naming the target but never its secret
+    events = await audit_events(world, "notification.sent")
+    assert sorted(e.metadata["target"] for e in events) == ["ops", "staff"]
+    for e in events:
+        assert WEBHOOK_PASSWORD not in str(e.metadata)
+        assert WEBHOOK_PASSWORD not in e.rationale
+    opened = await audit_events(world, "safety.finding.opened")
+    assert len(opened) == 1
+
+
+async def test_no_alert_while_a_firing_of_the_kiln_is_in_progress(world_factory: Any) -> None:
+    await seed_firings({"status": "firing", "kilnId": "studio-electric-1"})
+    world: World = await world_factory()
+    world.hub.set_power(OUTLET, 1480.0)
+
+    summaries = await world.tick(2)
+
+    assert summaries[0]["firings"] == 1
+    assert summaries[0]["conditions"] == []
+    assert world.alerts() == ([], [])
+    assert await world.brain.safety.findings() == []  # type: ignore[union-attr]
+
+
+async def test_a_stale_outlet_reading_gives_no_kiln_alert_and_is_never_taken_as_off(
+    world_factory: Any,
+) -> None:
+    await seed_firings({"status": "firing", "kilnId": "studio-electric-1"})
+    world: World = await world_factory(notify_routes="high=*")
+    # the outlet last reported 1480 W an hour ago, then 0 W ... and went silent
+    world.hub.set_power(OUTLET, 0.0)
+    world.hub.go_silent(OUTLET)
+    world.hub.set_last_event(OUTLET, datetime.now(UTC) - timedelta(hours=1))
+
+    [summary] = await world.tick()
+
+    assert summary["conditions"] == ["safety.device_stale:21"]
+    assert world.alerts() == ([], []), "a stale reading raised a high alert"
+    [finding] = await world.brain.safety.findings(status="open")  # type: ignore[union-attr]
+    assert finding.rule_id == "safety.device_stale"
+    assert "silent for 60 min" in finding.summary
+
+
+async def test_a_refused_delivery_is_retried_with_back_off_and_each_attempt_audited(
+    world_factory: Any,
+) -> None:
+    await seed_firings()
+    world: World = await world_factory()
+    world.inbox.refuse_next(1)
+    world.hub.set_power(OUTLET, 1480.0)
+
+    [first] = await world.tick()
+    assert first["notifications"] == {"sent": 1, "retrying": 1, "failed": 0}
+    await asyncio.sleep(0.4)
+    [second] = await world.tick()
+    assert second["notifications"] == {"sent": 1, "retrying": 0, "failed": 0}
+
+    _, hooks = world.alerts()
+    assert len(hooks) == 1
+    failed = await audit_events(world, "notification.failed")
+    assert [e.metadata["target"] for e in failed] == ["ops"]
+    assert failed[0].metadata["final"] is False
+    assert WEBHOOK_PASSWORD not in str(failed[0].metadata)
+    rows = await world.brain.notifications.recent()  # type: ignore[union-attr]
+    ops = next(n for n in rows if n.target == "ops")
+    assert ops.status.value == "sent"
+    assert ops.attempts == 2
+    assert WEBHOOK_PASSWORD not in ops.target_display
+    assert ops.target_display.startswith("json://brain:")
+
+
+async def test_quiet_hours_hold_a_medium_alert_but_send_a_high_one(world_factory: Any) -> None:
+    await seed_firings()
+    local = datetime.now(UTC).astimezone(load_settings().zone)
+    start, end = (
+        (local - timedelta(hours=1)).strftime("%H:%M"),
+        (local + timedelta(hours=1)).strftime("%H:%M"),
+    )
+    world: World = await world_factory(notify_quiet_hours=f"{start}-{end}")
+    world.hub.set_power(OUTLET, 1480.0)
+    world.hub.go_silent("31")
+    world.hub.set_last_event("31", datetime.now(UTC) - timedelta(hours=1))
+
+    [summary] = await world.tick()
+
+    # the back-door contact has been silent for an hour: a medium finding, held; the kiln: high, sent
+    assert len(summary["opened"]) == 2
+    mails, hooks = world.alerts()
+    assert mails == hooks == ["[HIGH] Kiln outlet drawing power with no firing in progress"]
+    held = [n for n in await world.brain.notifications.recent() if n.severity.value == "medium"]  # type: ignore[union-attr]
+    assert {n.status.value for n in held} == {"pending"}
+    assert all(n.next_attempt_at is not None and n.next_attempt_at > datetime.now(UTC) for n in held)
+
+
+async def test_the_morning_brief_reports_approvals_findings_and_unhealthy_devices_once_a_day(
+    world_factory: Any,
+) -> None:
+    await seed_firings()
+    world: World = await world_factory(safety_watched_devices="Storage Room Contact")
+    world.hub.set_power(OUTLET, 1480.0)
+    await world.tick()
+
+    first = await world.brain.brief.send()  # type: ignore[union-attr]
+    again = await world.brain.brief.send()  # type: ignore[union-attr]
+
+    assert first["queued"] == 2
+    assert again["queued"] == 0
+    [brief] = [m for m in world.inbox.messages if m.title.startswith("Studio brief")]
+    assert brief.title.endswith("1 waiting for approval, 1 open safety findings")
+    text = brief.message
+    assert "Waiting for approval" in text
+    assert "draft hubitat.switch.set" in text
+    assert "Open safety findings" in text
+    assert "[high] Kiln Room Outlet draws 1480 W and no firing is in progress" in text
+    assert "Unhealthy devices and connectors" in text
+    assert "Storage Room Contact: offline" in text
+    assert "Jobs" in text
+    assert f"Cockpit: {world.brain.settings.cockpit_url}/brief" in text
+    assert any(s.startswith("Studio brief") for s in world.mailbox.subjects())
+
+
+async def test_the_cockpit_safety_page_shows_the_finding_and_masked_targets(world_factory: Any) -> None:
+    await seed_firings()
+    world: World = await world_factory()
+    world.hub.set_power(OUTLET, 1480.0)
+    await world.tick()
+    from studio_brain.web.auth import Authenticator
+    from tests.integration.test_cockpit_pages import BASE
+
+    app = create_app(brain=world.brain)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        auth: Authenticator = app.state.auth
+        assert (await client.get(await auth.login_url(BASE))).status_code == 303
+        page = await client.get("/safety")
+        brief = await client.get("/brief")
+
+    assert page.status_code == 200
+    assert "Kiln Room Outlet draws 1480 W and no firing is in progress" in page.text
+    assert "draft switch-off" in page.text
+    assert 'href="/safety"' in page.text
+    assert WEBHOOK_PASSWORD not in page.text
+    assert "json://brain:" in page.text
+    assert brief.status_code == 200
+    assert "Waiting for approval" in brief.text
+
+
+async def test_the_scheduler_leader_runs_the_watch_and_alerts_once_within_the_interval(
+    world_factory: Any,
+) -> None:
+    await seed_firings()
+    world: World = await world_factory(schedule_safety_watch="every 2s")
+    assert world.brain.jobs.get("safety-watch").schedule is not None  # type: ignore[union-attr]
+    world.hub.set_power(OUTLET, 1480.0)
+
+    async with scheduler_running(
+        world.brain.jobs, world.brain.leader_lock, world.brain.clock, leader_check_seconds=1
+    ):
+        for _ in range(60):
+            await asyncio.sleep(0.25)
+            if world.alerts() != ([], []) and len(world.alerts()[0]) and len(world.alerts()[1]):
+                break
+        await asyncio.sleep(4.5)  # two more ticks: still one alert
+
+    mails, hooks = world.alerts()
+    assert mails == ["[HIGH] Kiln outlet drawing power with no firing in progress"]
+    assert hooks == ["[HIGH] Kiln outlet drawing power with no firing in progress"]
