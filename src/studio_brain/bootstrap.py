@@ -28,6 +28,8 @@ from studio_brain.adapters.postgres.embedded import EmbeddedServer, start_embedd
 from studio_brain.adapters.postgres.event_store import PostgresCheckpointStore, PostgresEventStore
 from studio_brain.adapters.postgres.leader import PostgresJobLocks, PostgresLeaderLock
 from studio_brain.adapters.postgres.migrate import upgrade_to_head
+from studio_brain.adapters.postgres.roles import app_url as app_role_url
+from studio_brain.adapters.postgres.roles import session_options
 from studio_brain.adapters.postgres.state_store import PostgresStateStore
 from studio_brain.adapters.rule_files import load_calendar, load_rule_table
 from studio_brain.domain.errors import ConfigError
@@ -248,7 +250,15 @@ async def open_brain(
             before, after = await asyncio.to_thread(upgrade_to_head, target.url)
             if before != after:
                 log.info("database.migrated", from_revision=before, to_revision=after)
-        database = Database(target.url, max_size=settings.db_pool_max)
+        # the embedded default runs as the non-owner app role (migrations above ran as the owner)
+        app_database_url = target.url
+        if target.embedded is not None:
+            app_database_url = await asyncio.to_thread(app_role_url, target.url)
+        database = Database(
+            app_database_url,
+            max_size=settings.db_pool_max,
+            options=session_options(settings.tenant_id),
+        )
         await database.open()
         try:
             clock = SystemClock()

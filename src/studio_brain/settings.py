@@ -281,6 +281,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://127.0.0.1:5173", "http://localhost:5173"],
         description="Browser origins allowed to call the API (JSON list). Default: the Portal dev origins.",
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Extra host names the HTTP server answers to (JSON list; 400 for any other Host header, "
+        "against DNS rebinding). Always allowed: localhost, 127.0.0.1, ::1, STUDIO_BRAIN_HOST and the host "
+        'of STUDIO_BRAIN_PUBLIC_URL. ["*"] turns the check off.',
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,

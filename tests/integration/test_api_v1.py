@@ -125,7 +125,8 @@ async def test_a_native_proposal_lifecycle_with_two_people(
     )
     assert created.status_code == 201, created.text
     pid = created.json()["proposal"]["id"]
-    assert created.json()["proposal"]["correlationId"] == "native-req-1"  # the request id, carried through
+    # the request id, carried through — in the caller's own namespace (domain/caller_ids.py)
+    assert created.json()["proposal"]["correlationId"] == "staff:alice/native-req-1"
     assert created.json()["proposal"]["brainStatus"] == "pending_approval"
 
     own = await api_client.post(

@@ -287,7 +287,7 @@ async def test_a_verified_caller_refused_for_want_of_a_role_is_audited(
     page = await api_brain.events.query(api_brain.tenant_id, AuditQuery(action_prefix="http.request.refused"))
     [event] = page.events
     assert event.actor_id == "member-1"
-    assert event.request_id == "req-refused-1"
+    assert event.request_id == "human:member-1/req-refused-1"  # the caller's id, in its namespace
     assert event.metadata["reasonCode"] == "SCOPE_REQUIRED"
     assert event.metadata["path"] == PROTECTED
 

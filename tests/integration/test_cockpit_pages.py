@@ -35,7 +35,7 @@ pytestmark = pytest.mark.postgres
 
 NOW = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)  # 10:00 in Phoenix
 TODAY = date(2026, 11, 25)
-BASE = "http://cockpit.test"
+BASE = "http://localhost:8787"  # an allowed Host (see the Host allow-list in web/middleware.py)
 
 
 @pytest.fixture

@@ -26,8 +26,13 @@ async def brain(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
         yield opened
 
 
-def client_for(brain: Brain) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(brain=brain)), base_url="http://t")
+def client_for(brain: Brain, *, staff: bool = True) -> httpx.AsyncClient:
+    """A client on the app; as staff (the admin token) by default, since only staff see /readyz details."""
+    app = create_app(brain=brain)
+    headers = {"x-studio-brain-admin-token": app.state.auth.admin_token.get_secret_value()} if staff else {}
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8787", headers=headers
+    )
 
 
 async def test_healthz_names_the_service_and_version(brain: Brain) -> None:
@@ -90,7 +95,39 @@ async def test_readyz_is_503_when_the_database_is_down(brain: Brain, database_ur
     body = response.json()
     assert body["ok"] is False
     assert body["checks"]["postgres"]["ok"] is False
-    assert body["checks"]["postgres"]["error"]
+    assert body["checks"]["postgres"]["reasonCode"] == "DATABASE_UNAVAILABLE"
+    assert "127.0.0.1:1" not in response.text
+    assert "postgresql" not in response.text
+    assert "nothing" not in response.text  # the database name
+
+
+async def test_anonymous_readyz_says_only_ok_or_not_per_check(brain: Brain) -> None:
+    # issue 12: anonymous /readyz showed the database URL, job error texts, schedules and back-offs
+    async with client_for(brain, staff=False) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"ok", "checks", "at"}
+    assert body["checks"]["postgres"] == {"ok": True}
+    assert body["checks"]["snapshot"] == {"ok": True}
+    assert all(set(check) == {"ok"} for check in body["checks"].values())
+
+
+async def test_anonymous_readyz_of_a_dead_database_names_no_server(brain: Brain) -> None:
+    brain.database = Database("postgresql://brain:pw@db.internal:6543/studio", max_size=1, timeout=0.5)
+    async with client_for(brain, staff=False) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["postgres"] == {"ok": False}
+    for leak in ("db.internal", "6543", "brain", "postgresql"):
+        assert leak not in response.text
+
+
+async def test_a_forged_credential_gets_the_quiet_readyz_not_a_401(brain: Brain) -> None:
+    async with client_for(brain, staff=False) as client:
+        response = await client.get("/readyz", headers={"x-studio-brain-admin-token": "wrong"})
+    assert response.status_code == 200
+    assert response.json()["checks"]["postgres"] == {"ok": True}
 
 
 async def test_readyz_can_require_a_fresh_snapshot(

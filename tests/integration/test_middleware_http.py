@@ -88,7 +88,7 @@ async def test_the_cors_allow_list_comes_from_settings(
     settings = load_settings()
     async with open_brain(settings, target=DatabaseTarget(url=database_url, embedded=None)) as brain:
         transport = httpx.ASGITransport(app=create_app(brain=brain))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8787") as client:
             ok = await client.get("/healthz", headers={"origin": "https://portal.studio.example"})
             dev = await client.get("/healthz", headers={"origin": PORTAL_ORIGIN})
     assert ok.headers["access-control-allow-origin"] == "https://portal.studio.example"

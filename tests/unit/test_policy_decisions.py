@@ -13,7 +13,7 @@ from studio_brain.domain.audit import ActorType, ApprovalState
 from studio_brain.domain.capabilities import Capability
 from studio_brain.domain.connectors import ConnectorMode
 from studio_brain.domain.hashing import sha256_hex
-from studio_brain.domain.identity import AuthMethod, Principal
+from studio_brain.domain.identity import AuthMethod, CredentialKind, Principal, break_glass_principal
 from studio_brain.domain.policy import (
     ConnectorFacts,
     Decision,
@@ -211,6 +211,16 @@ APPROVE_DECISION_TABLE_CASES: list[tuple[Any, ...]] = [
     ),
     (BOB, proposal(registry_version="0" * 64), {}, ReasonCode.APPROVAL_PAYLOAD_MISMATCH),
     (BOB, proposal(), {"rationale": "ok"}, ReasonCode.RATIONALE_REQUIRED),
+    # issue 11: the break-glass admin token is not a person; a personal token acts within its scopes
+    (break_glass_principal("t1"), proposal(), {}, ReasonCode.ADMIN_TOKEN_CANNOT_APPROVE),
+    (
+        replace(
+            BOB, person_id="bob", credential_kind=CredentialKind.PERSONAL_TOKEN, scopes=frozenset({"read"})
+        ),
+        proposal(),
+        {},
+        ReasonCode.PERSONAL_TOKEN_SCOPE_MISSING,
+    ),
     (BOB, proposal(), {}, ReasonCode.ALLOWED),
 ]
 
@@ -230,6 +240,7 @@ EXECUTE_DECISION_TABLE_CASES: list[tuple[Any, ...]] = [
     (approved(), {"kill": KillSwitch(global_on=True)}, ReasonCode.KILL_SWITCH_ACTIVE),
     (approved(), {"principal": person("bob", tenant="t2")}, ReasonCode.TENANT_MISMATCH),
     (approved(status=Status.EXECUTED), {}, ReasonCode.ALREADY_EXECUTED),
+    (approved(), {"principal": break_glass_principal("t1")}, ReasonCode.BREAK_GLASS_NOT_ALLOWED),
     (approved(status=Status.OUTCOME_UNKNOWN), {}, ReasonCode.ALREADY_EXECUTED),
     (approved(status=Status.REJECTED), {}, ReasonCode.INVALID_TRANSITION),
     (approved(), {"principal": bot(NOTE.propose_scope())}, ReasonCode.ACTOR_NOT_ELIGIBLE),

@@ -30,7 +30,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from studio_brain.domain.errors import ConfigError, DataCorrupted, InputInvalid, StudioBrainError
+from studio_brain.domain.errors import (
+    ConfigError,
+    DataCorrupted,
+    InputInvalid,
+    ReasonCode,
+    StorageError,
+)
 from studio_brain.logging import get_logger
 
 log = get_logger(__name__)
@@ -43,8 +49,10 @@ CHECKPOINTS = "checkpoints.jsonl"
 KEYS_DIR = "keys"
 
 
-class BackupFailed(StudioBrainError):
+class BackupFailed(StorageError):
     """A dump, restore or copy failed; the message says which and why (no credentials)."""
+
+    code = ReasonCode.BACKUP_FAILED
 
 
 def pg_tool(name: str) -> Path:

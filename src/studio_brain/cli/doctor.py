@@ -62,6 +62,32 @@ def _migrations(target: DatabaseTarget) -> Check:
     )
 
 
+def _app_role(target: DatabaseTarget) -> Check:
+    """Fail when the role the running brain uses can bypass row-level security (issue 12)."""
+    from studio_brain.adapters.postgres.roles import APP_ROLE, app_url, role_report
+
+    try:
+        report = role_report(app_url(target.url) if target.embedded else target.url)
+    except Exception as err:
+        return Check(name="app role", status="fail", detail=f"cannot inspect the app's role: {err}")
+    if not report.can_bypass_rls:
+        return Check(
+            name="app role",
+            status="ok",
+            detail=f"the brain runs as {report.role}: row-level security applies",
+        )
+    return Check(
+        name="app role",
+        status="fail",
+        detail=f"the brain's role {report.role} "
+        + " and ".join(report.problems())
+        + ": it bypasses row-level "
+        "security and could alter the audit tables",
+        fix=f"create a login role for the app, `GRANT {APP_ROLE} TO <it>`, point STUDIO_BRAIN_DATABASE_URL "
+        "at it and run `studio-brain migrate` as the owner (docs/operations.md, 'Database roles')",
+    )
+
+
 def _firestore(settings: Settings) -> Check:
     emulator = os.environ.get("FIRESTORE_EMULATOR_HOST")
     if emulator:
@@ -109,6 +135,7 @@ def collect_checks() -> list[Check]:
     if target is not None:
         try:
             checks.append(_migrations(target))
+            checks.append(_app_role(target))
         finally:
             release_database(target)
     checks.append(_firestore(settings))

@@ -1,6 +1,6 @@
 """CLI of the capability gateway (issue 5): ``capabilities``, ``proposals``, ``killswitch``, ``exemptions``,
-``agents``. The CLI acts as a configured local staff identity (STUDIO_BRAIN_CLI_ACTOR, or ``--as``), chosen
-from STUDIO_BRAIN_CLI_IDENTITIES, so two identities can demonstrate separation of duties."""
+``agents``. The CLI acts as the person signed in with ``studio-brain login`` (their personal token), or
+with the break-glass admin token on the studio machine — never as an identity a setting or flag names."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import typer
 from studio_brain.adapters.capability_registry import load_registry
 from studio_brain.bootstrap import Brain, open_brain
 from studio_brain.cli.common import EXIT_FAILURE, EXIT_USAGE, fail, print_json, run, settings_or_exit
-from studio_brain.domain.audit import ActorType
+from studio_brain.cli.login import cli_principal
 from studio_brain.domain.capabilities import Capability
 from studio_brain.domain.errors import ConfigError
-from studio_brain.domain.identity import AuthMethod, Principal
+from studio_brain.domain.identity import Principal
 from studio_brain.domain.policy import AgentToken, Exemption
 from studio_brain.domain.proposals import Proposal, Status, to_record
 from studio_brain.ports.gateway import ProposalFilter
@@ -38,42 +38,13 @@ exemptions_app = typer.Typer(
 agents_app = typer.Typer(help="Scoped, expiring agent tokens (stored hashed).", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-AsOption = Annotated[
-    str | None, typer.Option("--as", help="Act as this configured identity [env: STUDIO_BRAIN_CLI_ACTOR].")
-]
 ReasonOption = Annotated[str, typer.Option("--reason", "--rationale", help="Why (at least 10 characters).")]
 
 
-def cli_identities(settings: Settings) -> dict[str, frozenset[str]]:
-    """STUDIO_BRAIN_CLI_IDENTITIES as {id: roles}."""
-    found: dict[str, frozenset[str]] = {}
-    for item in settings.cli_identities.split(","):
-        actor, _, roles = item.partition("=")
-        found[actor] = frozenset(roles.split("+"))
-    return found
-
-
-def cli_principal(settings: Settings, actor: str | None) -> Principal:
-    identities = cli_identities(settings)
-    chosen = actor or settings.cli_actor
-    if chosen not in identities:
-        fail(
-            f"{chosen!r} is not a configured identity (STUDIO_BRAIN_CLI_IDENTITIES has: {', '.join(identities)})",
-            code=EXIT_USAGE,
-        )
-    return Principal(
-        tenant_id=settings.tenant_id,
-        actor_type=ActorType.STAFF,
-        actor_id=chosen,
-        via=AuthMethod.CLI,
-        roles=identities[chosen],
-    )
-
-
-def _with_gateway(settings: Settings, use: Callable[[GatewayService], Awaitable[T]]) -> T:
+def _with_gateway(settings: Settings, use: Callable[[GatewayService, Principal], Awaitable[T]]) -> T:
     async def _main() -> T:
         async with open_brain(settings, migrate=True) as brain:
-            return await use(_gateway(brain))
+            return await use(_gateway(brain), await cli_principal(brain))
 
     return run(_main())
 
@@ -220,7 +191,6 @@ def proposals_list(
     status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
     capability: Annotated[str | None, typer.Option("--capability", help="Only this capability.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="How many, newest first.")] = 50,
-    actor: AsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Proposals, newest first."""
@@ -229,10 +199,9 @@ def proposals_list(
         wanted = Status(status) if status else None
     except ValueError:
         fail(f"--status must be one of {', '.join(s.value for s in Status)}", code=EXIT_USAGE)
-    principal = cli_principal(settings, actor)
     found = _with_gateway(
         settings,
-        lambda g: g.list_proposals(
+        lambda g, principal: g.list_proposals(
             principal, ProposalFilter(status=wanted, capability_id=capability, limit=limit)
         ),
     )
@@ -245,11 +214,10 @@ def proposals_list(
 
 
 @proposals_app.command("show")
-def proposals_show(proposal_id: str, actor: AsOption = None, as_json: JsonOption = False) -> None:
+def proposals_show(proposal_id: str, as_json: JsonOption = False) -> None:
     """One proposal in full."""
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
-    _show_proposal(_with_gateway(settings, lambda g: g.get(principal, proposal_id)), as_json)
+    _show_proposal(_with_gateway(settings, lambda g, principal: g.get(principal, proposal_id)), as_json)
 
 
 @proposals_app.command("create")
@@ -259,7 +227,6 @@ def proposals_create(
     rationale: Annotated[str, typer.Option("--rationale", help="Why (at least 10 characters).")],
     draft: Annotated[bool, typer.Option("--draft", help="Create as a draft (submit later).")] = False,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
-    actor: AsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Propose running CAPABILITY with --input."""
@@ -270,21 +237,19 @@ def proposals_create(
         fail(f"--input is not valid JSON: {err.msg} at character {err.pos}", code=EXIT_USAGE)
     if not isinstance(data, dict):
         fail("--input must be a JSON object", code=EXIT_USAGE)
-    principal = cli_principal(settings, actor)
     created = _with_gateway(
         settings,
-        lambda g: g.create_proposal(
+        lambda g, principal: g.create_proposal(
             principal, capability, data, rationale, idempotency_key=idempotency_key, as_draft=draft
         ),
     )
     _show_proposal(created.proposal, as_json)
 
 
-def _transition(name: str, proposal_id: str, actor: str | None, as_json: bool, rationale: str | None) -> None:
+def _transition(name: str, proposal_id: str, as_json: bool, rationale: str | None) -> None:
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
 
-    async def use(g: GatewayService) -> Proposal:
+    async def use(g: GatewayService, principal: Principal) -> Proposal:
         match name:
             case "submit":
                 return await g.submit(principal, proposal_id)
@@ -300,47 +265,39 @@ def _transition(name: str, proposal_id: str, actor: str | None, as_json: bool, r
 
 
 @proposals_app.command("submit")
-def proposals_submit(proposal_id: str, actor: AsOption = None, as_json: JsonOption = False) -> None:
+def proposals_submit(proposal_id: str, as_json: JsonOption = False) -> None:
     """Submit a draft for approval."""
-    _transition("submit", proposal_id, actor, as_json, None)
+    _transition("submit", proposal_id, as_json, None)
 
 
 @proposals_app.command("approve")
-def proposals_approve(
-    proposal_id: str, rationale: ReasonOption, actor: AsOption = None, as_json: JsonOption = False
-) -> None:
+def proposals_approve(proposal_id: str, rationale: ReasonOption, as_json: JsonOption = False) -> None:
     """Approve a proposal (not your own)."""
-    _transition("approve", proposal_id, actor, as_json, rationale)
+    _transition("approve", proposal_id, as_json, rationale)
 
 
 @proposals_app.command("reject")
-def proposals_reject(
-    proposal_id: str, rationale: ReasonOption, actor: AsOption = None, as_json: JsonOption = False
-) -> None:
+def proposals_reject(proposal_id: str, rationale: ReasonOption, as_json: JsonOption = False) -> None:
     """Reject a pending proposal."""
-    _transition("reject", proposal_id, actor, as_json, rationale)
+    _transition("reject", proposal_id, as_json, rationale)
 
 
 @proposals_app.command("cancel")
-def proposals_cancel(
-    proposal_id: str, rationale: ReasonOption, actor: AsOption = None, as_json: JsonOption = False
-) -> None:
+def proposals_cancel(proposal_id: str, rationale: ReasonOption, as_json: JsonOption = False) -> None:
     """Cancel a proposal that has not run."""
-    _transition("cancel", proposal_id, actor, as_json, rationale)
+    _transition("cancel", proposal_id, as_json, rationale)
 
 
 @proposals_app.command("execute")
 def proposals_execute(
     proposal_id: str,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
-    actor: AsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Execute an approved (or exempt) proposal once."""
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
     result = _with_gateway(
-        settings, lambda g: g.execute(principal, proposal_id, idempotency_key=idempotency_key)
+        settings, lambda g, principal: g.execute(principal, proposal_id, idempotency_key=idempotency_key)
     )
     _show_proposal(result.proposal, as_json)
     if result.replayed and not as_json:
@@ -350,19 +307,17 @@ def proposals_execute(
 
 
 @proposals_app.command("dry-run")
-def proposals_dry_run(proposal_id: str, actor: AsOption = None) -> None:
+def proposals_dry_run(proposal_id: str) -> None:
     """What executing would do now (never acts)."""
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
-    print_json(_with_gateway(settings, lambda g: g.dry_run(principal, proposal_id)))
+    print_json(_with_gateway(settings, lambda g, principal: g.dry_run(principal, proposal_id)))
 
 
 @proposals_app.command("recover")
-def proposals_recover(reason: ReasonOption, actor: AsOption = None) -> None:
+def proposals_recover(reason: ReasonOption) -> None:
     """Mark executions abandoned by a crashed process as outcome_unknown (they never run again)."""
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
-    recovered = _with_gateway(settings, lambda g: g.recover_stale_executions(principal, reason))
+    recovered = _with_gateway(settings, lambda g, principal: g.recover_stale_executions(principal, reason))
     for p in recovered:
         _print_proposal(p)
     typer.echo(f"{len(recovered)} stale execution(s) marked outcome_unknown")
@@ -375,35 +330,35 @@ CapabilityOption = Annotated[
 ]
 
 
-def _set_switch(enabled: bool, reason: str, capability: str | None, actor: str | None) -> None:
+def _set_switch(enabled: bool, reason: str, capability: str | None) -> None:
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
     entry = _with_gateway(
         settings,
-        lambda g: g.set_kill_switch(principal, enabled=enabled, rationale=reason, capability_id=capability),
+        lambda g, principal: g.set_kill_switch(
+            principal, enabled=enabled, rationale=reason, capability_id=capability
+        ),
     )
     scope = "all writes" if entry.scope == "*" else entry.scope
     typer.echo(f"kill switch {'ON' if enabled else 'off'} for {scope} (by {entry.updated_by})")
 
 
 @killswitch_app.command("on")
-def killswitch_on(reason: ReasonOption, capability: CapabilityOption = None, actor: AsOption = None) -> None:
+def killswitch_on(reason: ReasonOption, capability: CapabilityOption = None) -> None:
     """Block creating, approving and executing writes."""
-    _set_switch(True, reason, capability, actor)
+    _set_switch(True, reason, capability)
 
 
 @killswitch_app.command("off")
-def killswitch_off(reason: ReasonOption, capability: CapabilityOption = None, actor: AsOption = None) -> None:
+def killswitch_off(reason: ReasonOption, capability: CapabilityOption = None) -> None:
     """Lift the block."""
-    _set_switch(False, reason, capability, actor)
+    _set_switch(False, reason, capability)
 
 
 @killswitch_app.command("status")
-def killswitch_status(actor: AsOption = None, as_json: JsonOption = False) -> None:
+def killswitch_status(as_json: JsonOption = False) -> None:
     """Every switch and who set it."""
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
-    entries = _with_gateway(settings, lambda g: g.kill_switch(principal))
+    entries = _with_gateway(settings, lambda g, principal: g.kill_switch(principal))
     if as_json:
         print_json(
             [
@@ -446,11 +401,10 @@ def _exemption_json(e: Exemption) -> dict[str, Any]:
 
 
 @exemptions_app.command("list")
-def exemptions_list(actor: AsOption = None, as_json: JsonOption = False) -> None:
+def exemptions_list(as_json: JsonOption = False) -> None:
     """Every exemption, newest first."""
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
-    found = _with_gateway(settings, lambda g: g.exemptions(principal))
+    found = _with_gateway(settings, lambda g, principal: g.exemptions(principal))
     if as_json:
         print_json([_exemption_json(e) for e in found])
         return
@@ -469,14 +423,12 @@ def exemptions_create(
     only_actor: Annotated[
         str | None, typer.Option("--only-actor", help="Only proposals by this requester.")
     ] = None,
-    actor: AsOption = None,
 ) -> None:
     """Waive approval for CAPABILITY for a while (low-risk capabilities only)."""
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
     made = _with_gateway(
         settings,
-        lambda g: g.create_exemption(
+        lambda g, principal: g.create_exemption(
             principal,
             capability_id=capability,
             justification=justification,
@@ -488,11 +440,12 @@ def exemptions_create(
 
 
 @exemptions_app.command("revoke")
-def exemptions_revoke(exemption_id: str, reason: ReasonOption, actor: AsOption = None) -> None:
+def exemptions_revoke(exemption_id: str, reason: ReasonOption) -> None:
     """End an exemption now."""
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
-    revoked = _with_gateway(settings, lambda g: g.revoke_exemption(principal, exemption_id, reason))
+    revoked = _with_gateway(
+        settings, lambda g, principal: g.revoke_exemption(principal, exemption_id, reason)
+    )
     typer.echo(f"exemption {revoked.id} revoked")
 
 
@@ -519,14 +472,12 @@ def agents_issue(
     ],
     reason: ReasonOption,
     days: Annotated[float, typer.Option("--days", help="Lifetime in days (at most 90).")] = 30,
-    actor: AsOption = None,
 ) -> None:
     """Mint a token for AGENT_ID; it is printed once and stored only as a hash."""
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
     issued = _with_gateway(
         settings,
-        lambda g: g.issue_agent_token(
+        lambda g, principal: g.issue_agent_token(
             principal, agent_id=agent_id, scopes=scope, lifetime=timedelta(days=days), reason=reason
         ),
     )
@@ -537,11 +488,10 @@ def agents_issue(
 
 
 @agents_app.command("list")
-def agents_list(actor: AsOption = None, as_json: JsonOption = False) -> None:
+def agents_list(as_json: JsonOption = False) -> None:
     """Every agent token (never the secrets)."""
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
-    found = _with_gateway(settings, lambda g: g.agent_tokens(principal))
+    found = _with_gateway(settings, lambda g, principal: g.agent_tokens(principal))
     if as_json:
         print_json([_token_json(t) for t in found])
         return
@@ -553,11 +503,10 @@ def agents_list(actor: AsOption = None, as_json: JsonOption = False) -> None:
 
 
 @agents_app.command("revoke")
-def agents_revoke(token_id: str, reason: ReasonOption, actor: AsOption = None) -> None:
+def agents_revoke(token_id: str, reason: ReasonOption) -> None:
     """Revoke an agent token now."""
     settings = settings_or_exit()
-    principal = cli_principal(settings, actor)
-    revoked = _with_gateway(settings, lambda g: g.revoke_agent_token(principal, token_id, reason))
+    revoked = _with_gateway(settings, lambda g, principal: g.revoke_agent_token(principal, token_id, reason))
     typer.echo(f"token {revoked.id} of {revoked.agent_id} revoked")
 
 

@@ -146,7 +146,7 @@ def _sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, _raise)
 
 
-def _announce(settings: Settings, brain: Brain, host: str, port: int) -> None:
+def _announce(settings: Settings, brain: Brain, host: str, port: int, sign_in: list[str]) -> None:
     target = brain.database_target
     where = (
         f"embedded PostgreSQL in {target.embedded.data_dir}"
@@ -158,13 +158,9 @@ def _announce(settings: Settings, brain: Brain, host: str, port: int) -> None:
     typer.echo(f"  database  : {where}")
     typer.echo(f"  tenant    : {settings.tenant_id}")
     typer.echo(f"  listening : http://{host}:{port}  (health: /healthz, readiness: /readyz)")
-    # issue 7: a one-time, expiring login link for the cockpit (signed with the admin token)
-    from studio_brain.web.auth import Authenticator
-
-    shown_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104 - compared, not bound
-    login = Authenticator.for_brain(brain).login_url(f"http://{shown_host}:{port}")
-    typer.echo(f"  sign in   : {login}")
-    typer.echo(f"              (one-time link, valid {settings.login_link_minutes} minutes)")
+    # issue 11: passkey sign-in, the first-owner hint, a break-glass link, the demo's enrolment links
+    for line in sign_in:
+        typer.echo(line)
     typer.echo("  stop with Ctrl-C")
 
 
@@ -180,12 +176,15 @@ def _serve_command(*, demo: bool, host: str | None, port: int | None) -> None:
         fail(f"--port must be between 1 and 65535, got {port}", code=2)
     _ensure_port_free(host, port)
     _sigterm_as_interrupt()
+    # links and the passkey origin follow the port actually served (issue 11)
+    settings = settings.model_copy(update={"host": host, "port": port})
 
     async def _main() -> None:
         async with open_brain(settings, migrate=True) as brain:
             if demo:
                 await _prepare_demo(brain)
-            _announce(settings, brain, host, port)
+            sign_in = await staff.sign_in_lines(brain, demo=demo)
+            _announce(settings, brain, host, port, sign_in)
             # --- scheduler (issue 8): leader-elected jobs run beside the server, stopped when it stops ---
             from studio_brain.services.scheduling import scheduler_running
 

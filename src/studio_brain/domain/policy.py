@@ -17,7 +17,7 @@ from typing import Any
 from studio_brain.domain.audit import ActorType, ApprovalState
 from studio_brain.domain.capabilities import Capability, validate_input
 from studio_brain.domain.connectors import ConnectorMode
-from studio_brain.domain.identity import Principal
+from studio_brain.domain.identity import BREAK_GLASS_ID, Principal, credential_allows
 from studio_brain.domain.proposals import HAS_RUN, MIN_RATIONALE_LENGTH, Proposal, Status
 from studio_brain.domain.reasons import ReasonCode as ReasonCode  # the one set, re-exported
 from studio_brain.domain.write_policy import describe_windows, persons_involved, window_open
@@ -139,6 +139,30 @@ def _may_act_as_staff(principal: Principal) -> bool:
     return principal.actor_type in (ActorType.STAFF, ActorType.HUMAN) and principal.is_staff
 
 
+def _credential_refusal(
+    principal: Principal, need: str, state: ApprovalState = ApprovalState.NOT_APPLICABLE
+) -> Decision | None:
+    """Issue 11: the break-glass admin token is not a person (it reads, invites and turns the kill switch
+    on; it never approves); a personal token acts only within its scopes (``need``)."""
+    if principal.is_break_glass:
+        if need == "approve":
+            return refuse(
+                ReasonCode.ADMIN_TOKEN_CANNOT_APPROVE,
+                "the admin token is a break-glass credential, not a person: it never approves",
+                state,
+            )
+        return refuse(
+            ReasonCode.BREAK_GLASS_NOT_ALLOWED,
+            "the admin token only reads, invites staff and turns the kill switch on; sign in as a person",
+            state,
+        )
+    if not credential_allows(principal, need):
+        return refuse(
+            ReasonCode.PERSONAL_TOKEN_SCOPE_MISSING, f"this personal token lacks the scope {need!r}", state
+        )
+    return None
+
+
 # --- create -----------------------------------------------------------------------------------------
 
 
@@ -163,6 +187,8 @@ def decide_create(
             )
     elif principal.actor_type is not ActorType.SYSTEM and not principal.is_staff:
         return refuse(ReasonCode.ACTOR_NOT_ELIGIBLE, "only staff, the system or scoped agents propose", state)
+    elif (refused := _credential_refusal(principal, "propose", state)) is not None:
+        return refused
     if len(rationale.strip()) < MIN_RATIONALE_LENGTH or "\x00" in rationale:
         return refuse(
             ReasonCode.RATIONALE_REQUIRED,
@@ -182,6 +208,8 @@ def decide_submit(*, principal: Principal, proposal: Proposal) -> Decision:
         return refuse(ReasonCode.TENANT_MISMATCH, "the proposal belongs to another tenant")
     if principal.actor_id != proposal.requested_by and not principal.is_staff:
         return refuse(ReasonCode.ACTOR_NOT_ELIGIBLE, "only the requester or staff submit a draft")
+    if (refused := _credential_refusal(principal, "propose")) is not None:
+        return refused
     if proposal.status is not Status.DRAFT:
         return refuse(
             ReasonCode.INVALID_TRANSITION, f"a {proposal.status.value} proposal cannot be submitted"
@@ -212,17 +240,21 @@ def decide_approve(
         return refuse(
             ReasonCode.APPROVER_NOT_ELIGIBLE, "only staff people approve; agents never do", required
         )
+    if (refused := _credential_refusal(principal, "approve", required)) is not None:
+        return refused
     if proposal.status in HAS_RUN:
         return refuse(ReasonCode.ALREADY_EXECUTED, "the proposal has already run", required)
     if proposal.status is not Status.PENDING_APPROVAL:
         return refuse(
             ReasonCode.INVALID_TRANSITION, f"a {proposal.status.value} proposal cannot be approved", required
         )
-    if principal.actor_id == proposal.requested_by:
+    # persons, not credentials: every credential of one person (passkeys, tokens, a linked Firebase
+    # account) yields the same person id, so two passkeys of one person are still one approver
+    if principal.person == proposal.requested_by:
         return refuse(
             ReasonCode.SELF_APPROVAL_FORBIDDEN, "the requester cannot approve their own proposal", required
         )
-    if any(a.approver_id == principal.actor_id for a in proposal.approvals):
+    if any(a.approver_id == principal.person for a in proposal.approvals):
         return refuse(
             ReasonCode.APPROVER_NOT_ELIGIBLE, "each approval must come from a different person", required
         )
@@ -259,6 +291,8 @@ def decide_reject(*, principal: Principal, proposal: Proposal, rationale: str) -
         return refuse(ReasonCode.TENANT_MISMATCH, "the proposal belongs to another tenant")
     if not _may_act_as_staff(principal):
         return refuse(ReasonCode.APPROVER_NOT_ELIGIBLE, "only staff people reject; agents never do")
+    if (refused := _credential_refusal(principal, "approve")) is not None:
+        return refused
     if proposal.status in HAS_RUN:
         return refuse(ReasonCode.ALREADY_EXECUTED, "the proposal has already run")
     if proposal.status not in (Status.PENDING_APPROVAL, Status.DRAFT):
@@ -276,6 +310,8 @@ def decide_cancel(*, principal: Principal, proposal: Proposal, rationale: str) -
         return refuse(ReasonCode.TENANT_MISMATCH, "the proposal belongs to another tenant")
     if principal.actor_id != proposal.requested_by and not _may_act_as_staff(principal):
         return refuse(ReasonCode.ACTOR_NOT_ELIGIBLE, "only the requester or staff cancel a proposal")
+    if (refused := _credential_refusal(principal, "propose")) is not None:
+        return refused
     if proposal.status in HAS_RUN:
         return refuse(ReasonCode.ALREADY_EXECUTED, "the proposal has already run")
     if proposal.status not in (Status.DRAFT, Status.PENDING_APPROVAL, Status.APPROVED):
@@ -334,6 +370,8 @@ def decide_execute(
         principal.actor_type is ActorType.SYSTEM and not capability.is_write
     ):
         return refuse(ReasonCode.ACTOR_NOT_ELIGIBLE, "only staff execute writes", state)
+    elif (refused := _credential_refusal(principal, "execute", state)) is not None:
+        return refused
     approval = _approval_decision(
         proposal=proposal,
         capability=capability,
@@ -365,6 +403,62 @@ def decide_execute(
             approval.approval_state,
         )
     return approval
+
+
+def decide_reconcile(
+    *,
+    principal: Principal,
+    proposal: Proposal,
+    capability: Capability | None,
+    kill: KillSwitch,
+    current_input_hash: str,
+    connector: ConnectorFacts,
+    can_reconcile: bool,
+    rationale: str,
+) -> Decision:
+    """May ``principal`` settle an unknown outcome now? Reconciling may send the same request again with
+    the same key (the target writes at most once), so it is gated like a write: kill switch → tenant →
+    staff person with a reason → state (only ``outcome_unknown``) → the stored input unchanged →
+    a connector that can prove outcomes, in read-write mode. The approval's lifetime is not re-checked:
+    it was spent on the first attempt, which this completes."""
+    state = proposal.approval_state
+    if capability is None:
+        return refuse(ReasonCode.CAPABILITY_UNKNOWN, "the capability left the registry", state)
+    if kill.blocks(capability):
+        return refuse(ReasonCode.KILL_SWITCH_ACTIVE, "the kill switch blocks re-sending writes", state)
+    if principal.tenant_id != proposal.tenant_id:
+        return refuse(ReasonCode.TENANT_MISMATCH, "the proposal belongs to another tenant", state)
+    if not _may_act_as_staff(principal):
+        return refuse(ReasonCode.ACTOR_NOT_ELIGIBLE, "only staff people reconcile an outcome", state)
+    if len(rationale.strip()) < MIN_RATIONALE_LENGTH or "\x00" in rationale:
+        return refuse(
+            ReasonCode.RATIONALE_REQUIRED,
+            f"a reason of at least {MIN_RATIONALE_LENGTH} characters is required",
+            state,
+        )
+    if proposal.status is not Status.OUTCOME_UNKNOWN:
+        return refuse(
+            ReasonCode.INVALID_TRANSITION,
+            f"only an outcome_unknown proposal is reconciled; this one is {proposal.status.value}",
+            state,
+        )
+    if current_input_hash != proposal.input_hash:
+        return refuse(
+            ReasonCode.APPROVAL_PAYLOAD_MISMATCH, "the stored input no longer matches its hash", state
+        )
+    if not connector.present or not can_reconcile:
+        return refuse(
+            ReasonCode.ADAPTER_MISSING,
+            f"the {capability.target.value} connector cannot prove outcomes; check the target by hand",
+            state,
+        )
+    if connector.mode is ConnectorMode.READ_ONLY:
+        return refuse(
+            ReasonCode.CONNECTOR_READ_ONLY,
+            f"the {capability.target.value} connector is configured read-only",
+            state,
+        )
+    return allow(state, "reconcile")
 
 
 def decide_write_budget(
@@ -414,7 +508,8 @@ def _approval_decision(
                 "the approval was given for a different input, registry version, tenant or effects",
                 ApprovalState.APPROVED,
             )
-        approvers = {a.approver_id for a in proposal.approvals} - {proposal.requested_by}
+        # the break-glass id never counts (approvals it recorded before issue 11 included)
+        approvers = {a.approver_id for a in proposal.approvals} - {proposal.requested_by, BREAK_GLASS_ID}
         if len(approvers) < capability.approvals_required:
             return refuse(
                 ReasonCode.APPROVAL_REQUIRED, "not enough distinct approvers", ApprovalState.REQUIRED
@@ -520,6 +615,8 @@ def decide_exemption(
         return refuse(ReasonCode.CAPABILITY_UNKNOWN, "no such capability in the registry")
     if not _may_act_as_staff(principal):
         return refuse(ReasonCode.ACTOR_NOT_ELIGIBLE, "only staff people create exemptions")
+    if (refused := _credential_refusal(principal, "admin")) is not None:
+        return refused
     if capability.is_high_risk:
         return refuse(
             ReasonCode.EXEMPTION_FORBIDDEN,
@@ -545,12 +642,26 @@ def decide_staff_action(*, principal: Principal, rationale: str) -> Decision:
     """Kill switch changes, exemption revocation, rate-limit resets, agent tokens: staff people only."""
     if not _may_act_as_staff(principal):
         return refuse(ReasonCode.ACTOR_NOT_ELIGIBLE, "only staff people may do this")
+    if (refused := _credential_refusal(principal, "admin")) is not None:
+        return refused
+    return _reasoned(rationale)
+
+
+def _reasoned(rationale: str) -> Decision:
     if len(rationale.strip()) < MIN_RATIONALE_LENGTH or "\x00" in rationale:
         return refuse(
             ReasonCode.RATIONALE_REQUIRED,
             f"a reason of at least {MIN_RATIONALE_LENGTH} characters is required",
         )
     return allow(ApprovalState.NOT_APPLICABLE)
+
+
+def decide_kill_switch(*, principal: Principal, enabled: bool, rationale: str) -> Decision:
+    """Anyone on staff may stop everything — the break-glass admin token too; only a person (with the
+    ``admin`` scope on a personal token) turns a switch back off."""
+    if enabled and principal.is_break_glass:
+        return _reasoned(rationale)
+    return decide_staff_action(principal=principal, rationale=rationale)
 
 
 def kill_switch_from(rows: Mapping[str, bool]) -> KillSwitch:

@@ -3,10 +3,14 @@
 Credentials, in order of precedence:
 
 * ``authorization: Bearer sbat_…`` — an agent token, verified by the capability gateway;
-* ``authorization: Bearer <JWT>`` — a Firebase ID token (signature, issuer, audience, expiry);
-* ``x-studio-brain-admin-token`` — the local admin token (constant-time comparison). Sent together with
-  a Bearer token (as the Portal does), it must still be valid, and the Bearer identity is the actor;
-* the cockpit session cookie, set by a one-time login link (``/login?token=…``).
+* ``authorization: Bearer sbpt_…`` — a person's personal API token (CLI, scripts);
+* ``authorization: Bearer <JWT>`` — a Firebase ID token (signature, issuer, audience, expiry); when the
+  uid is linked to a staff account, the caller *is* that person;
+* ``x-studio-brain-admin-token`` — the local admin token: the **break-glass** credential, not a person
+  (read, create the first owner, invite, kill switch ON; never approve). Sent together with a Bearer token
+  (as the Portal does), it must still be valid, and the Bearer identity is the actor;
+* the cockpit session cookie: a random id whose MAC names a server-side session (passkey sign-in, or a
+  break-glass login link). Logout, staff removal and ``studio-brain sessions revoke`` end it at once.
 
 A presented credential that fails is a 401 — never a silent fall-through to a weaker one. Roles are
 checked by the dependencies (403). The tenant always comes from configuration, never from the request.
@@ -14,34 +18,34 @@ checked by the dependencies (403). The tenant always comes from configuration, n
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import inspect
-import json
-import secrets
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, NoReturn, Protocol
-from urllib.parse import quote
+from dataclasses import dataclass
+from typing import NoReturn, Protocol
 
-from fastapi import APIRouter, Depends, Request, Security
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 from pydantic import SecretStr
 
 from studio_brain.adapters.admin_token import load_or_create_admin_token
 from studio_brain.adapters.firebase_auth import FirebaseTokenVerifier
 from studio_brain.bootstrap import Brain
-from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
-from studio_brain.domain.errors import PermissionDenied, ReasonCode, StudioBrainError, Unauthenticated
-from studio_brain.domain.hashing import sha256_hex
-from studio_brain.domain.identity import AuthMethod, Principal
+from studio_brain.domain.caller_ids import scoped_id
+from studio_brain.domain.credentials import PERSONAL_TOKEN_PREFIX
+from studio_brain.domain.errors import (
+    ConfigError,
+    PermissionDenied,
+    ReasonCode,
+    Unauthenticated,
+)
+from studio_brain.domain.identity import AuthMethod, Principal, break_glass_principal
 from studio_brain.logging import get_logger
+from studio_brain.services.identity import IdentityService
 from studio_brain.settings import Settings
+from studio_brain.web.refusals import refusals_for
 
-log = get_logger("studio_brain.web.auth")
+log = get_logger(__name__)
 
 ADMIN_TOKEN_HEADER = "x-studio-brain-admin-token"  # noqa: S105 - a header name
 SESSION_COOKIE = "studio_brain_session"
@@ -52,98 +56,14 @@ LOGIN_PATH = "/login"
 
 
 class AgentTokenVerifier(Protocol):
-    """What the capability gateway offers for agent tokens (``services/gateway.py``)."""
+    """What the capability gateway offers for agent tokens (``services/gateway``)."""
 
     def verify_agent_token(self, raw: str) -> Principal | Awaitable[Principal | None] | None: ...
 
 
 def local_admin(tenant_id: str, *, via: AuthMethod = AuthMethod.ADMIN_TOKEN) -> Principal:
-    """The holder of the local admin token (the studio's own machine)."""
-    return Principal(
-        tenant_id=tenant_id,
-        actor_type=ActorType.STAFF,
-        actor_id=LOCAL_ADMIN_ID,
-        via=via,
-        roles=frozenset({"staff", "admin"}),
-        display_name="Local admin",
-    )
-
-
-# --- signed tokens (sessions and login links) ------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Signer:
-    """HMAC-SHA256 over a small JSON payload, keyed from the admin token and a purpose.
-
-    Keyed from the admin token so that rotating it logs every session out.
-    """
-
-    key: bytes
-
-    @classmethod
-    def for_purpose(cls, admin_token: SecretStr, purpose: str) -> _Signer:
-        key = hmac.new(admin_token.get_secret_value().encode(), purpose.encode(), hashlib.sha256).digest()
-        return cls(key=key)
-
-    def sign(self, payload: dict[str, Any]) -> str:
-        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-        mac = _b64(hmac.new(self.key, body.encode(), hashlib.sha256).digest())
-        return f"{body}.{mac}"
-
-    def unsign(self, token: str) -> dict[str, Any] | None:
-        body, dot, mac = token.partition(".")
-        if not dot or len(token) > 4096:
-            return None
-        expected = _b64(hmac.new(self.key, body.encode(), hashlib.sha256).digest())
-        if not hmac.compare_digest(expected, mac):
-            return None
-        try:
-            payload = json.loads(_unb64(body))
-        except ValueError:
-            return None
-        return payload if isinstance(payload, dict) else None
-
-
-def _principal_payload(principal: Principal, expires_at: float) -> dict[str, Any]:
-    return {
-        "sub": principal.actor_id,
-        "typ": principal.actor_type.value,
-        "roles": sorted(principal.roles),
-        "name": principal.display_name,
-        "exp": int(expires_at),
-    }
-
-
-def _principal_from_payload(payload: dict[str, Any], *, tenant_id: str, via: AuthMethod) -> Principal | None:
-    try:
-        actor_type = ActorType(payload["typ"])
-        sub = payload["sub"]
-        roles = frozenset(str(r) for r in payload["roles"])
-    except (KeyError, ValueError, TypeError):
-        return None
-    if not isinstance(sub, str) or actor_type is ActorType.AGENT:
-        return None
-    name = payload.get("name")
-    return Principal(
-        tenant_id=tenant_id,
-        actor_type=actor_type,
-        actor_id=sub,
-        via=via,
-        roles=roles,
-        display_name=name if isinstance(name, str) else None,
-    )
-
-
-# --- the authenticator -----------------------------------------------------------------------------
+    """The holder of the local admin token: the break-glass credential (never a person, never an approver)."""
+    return break_glass_principal(tenant_id, via=via)
 
 
 @dataclass(kw_only=True)
@@ -152,15 +72,18 @@ class Authenticator:
 
     settings: Settings
     firebase: FirebaseTokenVerifier
+    identity: IdentityService
     agents: AgentTokenVerifier | None = None
-    #: a wall clock in seconds; replaced in tests
-    now: Callable[[], float] = time.time
-    _used_logins: dict[str, float] = field(default_factory=dict)
     _admin_token: SecretStr | None = None
+
+    def __repr__(self) -> str:
+        return f"Authenticator(tenant_id={self.settings.tenant_id!r})"
 
     @classmethod
     def for_brain(cls, brain: Brain) -> Authenticator:
         settings = brain.settings
+        if brain.identity is None:  # pragma: no cover - bootstrap always wires it
+            raise ConfigError("personal identities are not wired on this brain")
         return cls(
             settings=settings,
             firebase=FirebaseTokenVerifier(
@@ -169,7 +92,8 @@ class Authenticator:
                 clock=brain.clock,
                 certs_file=settings.firebase_certs_file,
             ),
-            agents=getattr(brain, "gateway", None),
+            identity=brain.identity,
+            agents=brain.gateway,
         )
 
     @property
@@ -183,14 +107,6 @@ class Authenticator:
     def tenant_id(self) -> str:
         return self.settings.tenant_id
 
-    @property
-    def _sessions(self) -> _Signer:
-        return _Signer.for_purpose(self.admin_token, "studio-brain/session/v1")
-
-    @property
-    def _logins(self) -> _Signer:
-        return _Signer.for_purpose(self.admin_token, "studio-brain/login/v1")
-
     async def authenticate(self, request: Request) -> Principal | None:
         """The request's verified Principal; None without credentials; Unauthenticated for bad ones."""
         bearer = _bearer(request.headers.get("authorization"))
@@ -202,15 +118,17 @@ class Authenticator:
         if bearer is not None:
             if bearer.startswith(AGENT_TOKEN_PREFIX):
                 return await self._agent(bearer)
-            return await self.firebase.verify(bearer)
+            if bearer.startswith(PERSONAL_TOKEN_PREFIX):
+                return await self._personal(bearer)
+            return await self.identity.firebase_principal(await self.firebase.verify(bearer))
         if admin_header is not None:
             return local_admin(self.tenant_id)
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            principal = self.read_session(cookie)
+            principal = await self.identity.credentials.principal_for_session(cookie)
             if principal is None:
                 raise Unauthenticated(
-                    "the cockpit session expired or is not valid; open a new login link",
+                    "the cockpit session ended or is not valid; sign in again",
                     reason_code=ReasonCode.AUTH_SESSION_INVALID,
                 )
             _refuse_cross_origin(request)
@@ -220,6 +138,15 @@ class Authenticator:
     def is_admin_token(self, presented: str) -> bool:
         expected = self.admin_token.get_secret_value().encode()
         return hmac.compare_digest(expected, presented.strip().encode())
+
+    async def _personal(self, raw: str) -> Principal:
+        principal = await self.identity.credentials.verify_token(raw)
+        if principal is None:
+            raise Unauthenticated(
+                "the personal token is unknown, revoked or expired (or its person was removed)",
+                reason_code=ReasonCode.AUTH_TOKEN_INVALID,
+            )
+        return principal
 
     async def _agent(self, raw: str) -> Principal:
         if self.agents is None:
@@ -238,51 +165,12 @@ class Authenticator:
             )
         return principal
 
-    # sessions -------------------------------------------------------------------------------------
+    # one-time break-glass login links ----------------------------------------------------------------
 
-    def new_session(self, principal: Principal) -> str:
-        expires = self.now() + self.settings.session_minutes * 60
-        return self._sessions.sign(_principal_payload(principal, expires))
-
-    def read_session(self, cookie: str) -> Principal | None:
-        payload = self._sessions.unsign(cookie)
-        if payload is None or not isinstance(payload.get("exp"), int) or payload["exp"] < self.now():
-            return None
-        return _principal_from_payload(payload, tenant_id=self.tenant_id, via=AuthMethod.SESSION)
-
-    # one-time login links -------------------------------------------------------------------------
-
-    def issue_login_token(self, principal: Principal | None = None) -> str:
-        """A single-use, expiring token for ``/login?token=…`` (default: the local admin)."""
-        who = principal or local_admin(self.tenant_id, via=AuthMethod.SESSION)
-        if who.is_agent:
-            raise PermissionDenied(
-                "agents cannot open cockpit sessions", reason_code=ReasonCode.AGENT_NOT_ALLOWED
-            )
-        expires = self.now() + self.settings.login_link_minutes * 60
-        payload = {**_principal_payload(who, expires), "nonce": secrets.token_urlsafe(16)}
-        return self._logins.sign(payload)
-
-    def login_url(self, base_url: str, principal: Principal | None = None) -> str:
-        return f"{base_url.rstrip('/')}{LOGIN_PATH}?token={quote(self.issue_login_token(principal))}"
-
-    def redeem_login_token(self, token: str) -> Principal | None:
-        """The Principal the link was issued for, once; None if forged, expired or already used."""
-        payload = self._logins.unsign(token)
-        now = self.now()
-        if payload is None or not isinstance(payload.get("exp"), int) or payload["exp"] < now:
-            return None
-        nonce = payload.get("nonce")
-        if not isinstance(nonce, str):
-            return None
-        # forget used links once they would have expired anyway, so this never grows without bound
-        for used, expiry in list(self._used_logins.items()):
-            if expiry < now:
-                del self._used_logins[used]
-        if nonce in self._used_logins:
-            return None
-        self._used_logins[nonce] = float(payload["exp"])
-        return _principal_from_payload(payload, tenant_id=self.tenant_id, via=AuthMethod.SESSION)
+    async def login_url(self, base_url: str | None = None) -> str:
+        """A new one-time, minutes-long break-glass link (persisted: single use across restarts)."""
+        raw = await self.identity.credentials.issue_login_link(local_admin(self.tenant_id))
+        return f"{(base_url or self.settings.cockpit_url).rstrip('/')}{LOGIN_PATH}?token={raw}"
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -324,7 +212,9 @@ def get_authenticator(request: Request) -> Authenticator:
 
 # Declared only so the OpenAPI document names the three ways to authenticate; reading and checking the
 # credentials is Authenticator.authenticate's job (these never raise: auto_error=False).
-_bearer_scheme = HTTPBearer(auto_error=False, description="Firebase ID token, or an agent token (sbat_…)")
+_bearer_scheme = HTTPBearer(
+    auto_error=False, description="Firebase ID token, a personal token (sbpt_…) or an agent token (sbat_…)"
+)
 _admin_scheme = APIKeyHeader(name=ADMIN_TOKEN_HEADER, auto_error=False, description="The local admin token")
 _session_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Cockpit session cookie")
 
@@ -342,6 +232,10 @@ async def current_principal_or_none(
     principal = await get_authenticator(request).authenticate(request)
     if principal is not None:
         request.state.principal = principal
+        if getattr(request.state, "request_id_supplied", False):
+            # a caller's own x-request-id lives in its namespace: it cannot join another caller's timeline
+            request.state.request_id = scoped_id(principal, request.state.request_id)
+            request.state.request_id_supplied = False
     return principal
 
 
@@ -352,7 +246,7 @@ async def require_principal(
     if principal is None:
         raise Unauthenticated(
             "authentication required: send 'authorization: Bearer <token>', the admin token header, "
-            "or sign in through a login link",
+            "or sign in to the cockpit with your passkey",
             reason_code=ReasonCode.AUTH_REQUIRED,
         )
     return principal
@@ -364,28 +258,16 @@ async def refuse(request: Request, principal: Principal, message: str, reason_co
     Only verified identities are audited: an anonymous or forged request has no actor to name (it is
     logged), and auditing it would let anyone fill the log.
     """
-    events = getattr(getattr(request.app.state, "brain", None), "events", None)
-    request_id = getattr(request.state, "request_id", None) or "unknown"
-    if events is not None:
-        attempt = {"method": request.method, "path": request.url.path}
-        try:
-            await events.append(
-                AuditDraft(
-                    tenant_id=principal.tenant_id,
-                    actor_type=principal.actor_type,
-                    actor_id=principal.actor_id,
-                    action="http.request.refused",
-                    target="http",
-                    rationale=message,
-                    approval_state=ApprovalState.NOT_APPLICABLE,
-                    input_hash=sha256_hex(attempt),
-                    request_id=request_id,
-                    correlation_id=request_id,
-                    metadata={**attempt, "reasonCode": reason_code.value, "via": principal.via.value},
-                )
-            )
-        except StudioBrainError as err:  # the refusal stands even if the log cannot take it
-            log.warning("auth.refusal.not_audited", error=err.message, reason_code=reason_code)
+    # one row per caller and window, not one per request: refusals cannot flood the log (web/refusals.py)
+    await refusals_for(request.app).record(
+        principal,
+        reason_code=reason_code,
+        message=message,
+        method=request.method,
+        path=request.url.path,
+        request_id=getattr(request.state, "request_id", None) or "unknown",
+        metadata={"credential": principal.credential()},
+    )
     log.info("auth.refused", actor_id=principal.actor_id, reason_code=reason_code, path=request.url.path)
     raise PermissionDenied(message, reason_code=reason_code)
 
@@ -417,53 +299,6 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-# --- login and logout routes -----------------------------------------------------------------------
-
-router = APIRouter(include_in_schema=False)
-
-
-@router.get(LOGIN_PATH)
-async def login(request: Request, token: str = "") -> Response:
-    """Redeem a one-time login link: set the session cookie and go to the cockpit."""
-    auth = get_authenticator(request)
-    principal = auth.redeem_login_token(token) if token else None
-    if principal is None:
-        log.info("auth.login.refused")
-        return HTMLResponse(
-            "<!doctype html><title>Login link not valid</title><main><h1>Login link not valid</h1>"
-            "<p>This login link is unknown, expired or was already used. Restart "
-            "<code>studio-brain serve</code> or ask for a new link.</p></main>",
-            status_code=401,
-        )
-    log.info("auth.login.accepted", actor_id=principal.actor_id)
-    response = RedirectResponse("/", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        auth.new_session(principal),
-        max_age=auth.settings.session_minutes * 60,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
-    return response
-
-
-@router.post("/logout")
-async def logout() -> Response:
-    response = RedirectResponse(LOGIN_PATH + "/signed-out", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
-    return response
-
-
-@router.get(LOGIN_PATH + "/signed-out")
-async def signed_out() -> HTMLResponse:
-    return HTMLResponse(
-        "<!doctype html><title>Signed out</title><main><h1>Signed out</h1>"
-        "<p>Open a new login link to use the cockpit again.</p></main>"
-    )
-
-
 __all__ = [
     "ADMIN_TOKEN_HEADER",
     "AGENT_TOKEN_PREFIX",
@@ -471,6 +306,7 @@ __all__ = [
     "Authenticator",
     "current_principal_or_none",
     "local_admin",
+    "refuse",
     "require_admin",
     "require_principal",
     "require_scope",

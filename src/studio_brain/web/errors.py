@@ -24,6 +24,7 @@ from studio_brain.domain.errors import (
     NotFound,
     PermissionDenied,
     PolicyRefused,
+    ReasonCode,
     StorageError,
     StudioBrainError,
     Unauthenticated,
@@ -180,6 +181,18 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(message, requestId=_request_id(request)),
             status_code=err.status_code,
             headers=dict(err.headers) if err.headers else None,
+        )
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, err: OverflowError) -> JSONResponse:
+        # date arithmetic at the edge of the calendar (end=0001-01-01 minus 29 days) and the like
+        return JSONResponse(
+            error_body(
+                "a date or number in the request is out of range",
+                ReasonCode.INPUT_OUT_OF_RANGE.value,
+                requestId=_request_id(request),
+            ),
+            status_code=400,
         )
 
     @app.exception_handler(Exception)

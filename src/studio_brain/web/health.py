@@ -1,4 +1,8 @@
-"""Anonymous liveness and readiness: GET /healthz and GET /readyz (shape from the Portal contract)."""
+"""Liveness and readiness: GET /healthz and GET /readyz (shape from the Portal contract).
+
+Both answer anyone; /readyz tells an anonymous caller only ok / not ok per check, and staff (or the admin
+token) the details. No body names the database server: its errors go to the log.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,13 @@ from fastapi.responses import JSONResponse
 from studio_brain import SERVICE_NAME, __version__
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.errors import StudioBrainError
+from studio_brain.domain.identity import Principal
+from studio_brain.logging import get_logger
 from studio_brain.services.scheduling import Scheduler
 from studio_brain.settings import Settings
 
 router = APIRouter()
+log = get_logger("studio_brain.web.health")
 
 
 def _brain(request: Request) -> Brain:
@@ -50,7 +57,8 @@ async def readyz(request: Request) -> JSONResponse:
         latency = await brain.database.ping()
         postgres = {"ok": True, "latencyMs": round(latency, 2)}
     except StudioBrainError as err:
-        postgres = {"ok": False, "latencyMs": None, "error": err.message}
+        log.warning("readyz.database.failed", error=err.message)
+        postgres = {"ok": False, "latencyMs": None, "reasonCode": err.reason_code.value, "error": DB_DOWN}
 
     snapshot: dict[str, Any] = {
         "exists": False,
@@ -64,7 +72,8 @@ async def readyz(request: Request) -> JSONResponse:
         try:
             latest = await brain.state_store.latest_snapshot(brain.tenant_id)
         except StudioBrainError as err:
-            postgres = {**postgres, "ok": False, "error": err.message}
+            log.warning("readyz.database.failed", error=err.message)
+            postgres = {**postgres, "ok": False, "reasonCode": err.reason_code.value, "error": DB_DOWN}
             latest = None
         if latest is not None:
             age = (now - latest.generated_at).total_seconds() / 60.0
@@ -86,8 +95,35 @@ async def readyz(request: Request) -> JSONResponse:
     if scheduler is not None:
         checks["scheduler"] = scheduler_check(scheduler, checks.get("jobs"), now, settings)
         ok = ok and bool(checks["scheduler"]["ok"])
+    if not await _may_see_details(request):
+        # anonymous callers learn only ok / not ok per check: no latencies, schedules, back-offs or errors
+        checks = {name: {"ok": _check_ok(name, check, settings)} for name, check in checks.items()}
     body = {"ok": ok, "checks": checks, "at": _iso(now)}
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+#: what /readyz says about a database that does not answer (its error names the server: that is logged)
+DB_DOWN = "the database does not answer; see the brain's log or run `studio-brain doctor`"
+
+
+def _check_ok(name: str, check: Any, settings: Settings) -> bool:
+    if not isinstance(check, dict):
+        return False
+    if name == "snapshot" and "ok" not in check:
+        return bool(check.get("fresh")) or not settings.readyz_require_fresh_snapshot
+    return bool(check.get("ok"))
+
+
+async def _may_see_details(request: Request) -> bool:
+    """Staff (or the admin token) see every detail; anyone else, and bad credentials, the quiet form."""
+    auth = getattr(request.app.state, "auth", None)
+    if auth is None:
+        return False
+    try:
+        principal = await auth.authenticate(request)
+    except StudioBrainError:
+        return False
+    return isinstance(principal, Principal) and principal.is_staff
 
 
 def scheduler_check(

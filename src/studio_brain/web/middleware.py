@@ -1,7 +1,10 @@
-"""Request safety around every route: request ids, security headers, body size limit, CORS allow-list.
+"""Request safety around every route: request ids, security headers, Host allow-list, CORS allow-list,
+body size limit, and the input guard (unstorable text, out-of-range numbers, credential shapes).
 
 Plain ASGI middleware (no BaseHTTPMiddleware) so streaming bodies and downloads pass through untouched.
-Order, outermost first: request context (id + headers) → CORS → body limit → routes.
+Order, outermost first: request context (id + headers) → Host allow-list → CORS → body limit → input
+guard → routes. The guard is the one place caller input is checked before any route sees it, so every
+endpoint — API, Portal paths, cockpit forms — refuses the same things with the same 400.
 """
 
 from __future__ import annotations
@@ -9,15 +12,26 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from studio_brain.domain.errors import StudioBrainError
+from studio_brain.domain.identity import Principal
+from studio_brain.domain.reasons import ReasonCode
+from studio_brain.domain.secrets import contains_secret, describe, scan
+from studio_brain.domain.text import text_problem, value_problem
+from studio_brain.logging import get_logger
 from studio_brain.settings import Settings
+from studio_brain.web.refusals import refusals_for
+
+log = get_logger("studio_brain.web.middleware")
 
 REQUEST_ID_HEADER = "x-request-id"
 #: an incoming id is kept only if it is this shape (it ends up in logs and audit rows)
@@ -63,11 +77,17 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, REQUEST_ID_HEADER.encode())
-        request_id = (
-            incoming if incoming is not None and _SAFE_REQUEST_ID.match(incoming) else new_request_id()
+        # never adopt (and so echo) an id shaped like a credential: the input guard refuses the request
+        supplied = (
+            incoming is not None
+            and _SAFE_REQUEST_ID.match(incoming) is not None
+            and not contains_secret(incoming)
         )
+        request_id = incoming if supplied and incoming is not None else new_request_id()
         state: MutableMapping[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
+        # a caller's own id is scoped to the caller once they are verified (web/auth.py, domain/caller_ids)
+        state["request_id_supplied"] = supplied
         path: str = scope.get("path", "")
 
         async def send_with_headers(message: Message) -> None:
@@ -153,8 +173,229 @@ async def _json(send: Send, status: int, message: str, reason_code: str) -> None
     await send({"type": "http.response.body", "body": body})
 
 
+# --- Host allow-list (DNS rebinding) ----------------------------------------------------------------
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names, not a bind
+
+
+def allowed_hosts(settings: Settings) -> frozenset[str]:
+    """Loopback names, the configured bind host and the public URL's host, and ``allowed_hosts``."""
+    from urllib.parse import urlsplit
+
+    names = set(LOOPBACK_HOSTS)
+    if settings.host not in _ANY_ADDRESS:
+        names.add(settings.host.lower())
+    public = urlsplit(settings.cockpit_url).hostname
+    if public:
+        names.add(public.lower())
+    names.update(h.lower().strip("[]") for h in settings.allowed_hosts)
+    return frozenset(names)
+
+
+def host_name(header: str) -> str:
+    """The name part of a Host header (no port; IPv6 without brackets), lower-cased."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class HostAllowListMiddleware:
+    """400 for a Host header naming another host: a page on an attacker's domain that re-points its DNS
+    at 127.0.0.1 (DNS rebinding) would otherwise talk to the brain as a same-origin page."""
+
+    def __init__(self, app: ASGIApp, *, hosts: Iterable[str]) -> None:
+        self.app = app
+        self.hosts = frozenset(hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = _header(scope, b"host")
+        if header is not None and host_name(header) not in self.hosts and "*" not in self.hosts:
+            log.warning("http.host.refused", host=header[:200], path=scope.get("path", ""))
+            await _json(
+                send,
+                400,
+                "this Host is not one this brain answers to; add it to STUDIO_BRAIN_ALLOWED_HOSTS",
+                ReasonCode.HOST_NOT_ALLOWED.value,
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+# --- input guard -------------------------------------------------------------------------------------
+
+#: headers carrying caller-chosen ids that end up in audit rows
+SCANNED_HEADERS = (b"x-request-id", b"idempotency-key", b"x-correlation-id")
+#: paths whose *query* legitimately carries a credential (the one-time login link); NULs are still refused
+SECRET_SCAN_EXEMPT_PATHS = frozenset({"/login"})
+
+
+class InputRefused(Exception):
+    """Raised inside the guard: the request is refused with ``reason_code`` and a message."""
+
+    def __init__(self, reason_code: ReasonCode, message: str) -> None:
+        super().__init__(message)
+        self.reason_code = reason_code
+        self.message = message
+
+
+def check_text(value: str, *, location: str, secrets_allowed: bool = False) -> None:
+    """Refuse unstorable text and credential shapes in one caller-supplied string."""
+    problem = text_problem(value)
+    if problem:
+        raise InputRefused(ReasonCode.INPUT_TEXT_INVALID, f"{location} {problem}")
+    if not secrets_allowed:
+        findings = scan(value, location=location)
+        if findings:
+            raise InputRefused(ReasonCode.SECRET_IN_PAYLOAD, describe(findings))
+
+
+def check_value(value: Any, *, location: str) -> None:
+    """Refuse unstorable text, out-of-range numbers and credential shapes anywhere in a JSON value."""
+    problem = value_problem(value, location=location)
+    if problem:
+        reason = ReasonCode.INPUT_OUT_OF_RANGE if "number" in problem else ReasonCode.INPUT_TEXT_INVALID
+        raise InputRefused(reason, problem)
+    findings = scan(value, location=location)
+    if findings:
+        raise InputRefused(ReasonCode.SECRET_IN_PAYLOAD, describe(findings))
+
+
+def _check_request_line(scope: Scope) -> None:
+    path: str = scope.get("path", "")
+    exempt = path in SECRET_SCAN_EXEMPT_PATHS
+    check_text(path, location="the path")
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        check_text(name, location="a query parameter name")
+        check_text(value, location=f"query parameter {name[:64]!r}", secrets_allowed=exempt)
+    for key, raw in scope.get("headers", ()):
+        if key in SCANNED_HEADERS:
+            check_text(raw.decode("latin-1"), location=f"header {key.decode()}")
+
+
+def _check_body(content_type: str, body: bytes) -> None:
+    if not body:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        try:
+            value = json.loads(body)
+        except ValueError:
+            return  # the route answers malformed JSON with its own 400
+        check_value(value, location="body")
+    elif media == "application/x-www-form-urlencoded":
+        text = body.decode("utf-8", errors="replace")
+        for name, value in parse_qsl(text, keep_blank_values=True):
+            check_text(name, location="a form field name")
+            check_text(value, location=f"form field {name[:64]!r}")
+    elif media.startswith("text/"):
+        check_text(body.decode("utf-8", errors="replace"), location="body")
+
+
+class InputGuardMiddleware:
+    """Refuse, before any route: NUL or unpaired surrogates in the path, a query parameter, an id header
+    or any JSON/form string; integers beyond ±2^53 and non-finite numbers; credential shapes (Stripe,
+    Google, PEM keys, JWTs, bearer and agent tokens — :mod:`studio_brain.domain.secrets`). Each is a 400
+    with a reason code (``INPUT_TEXT_INVALID``, ``INPUT_OUT_OF_RANGE``, ``SECRET_IN_PAYLOAD``) and a
+    message naming where — never the value. A verified caller's refusal is audited (aggregated,
+    sanitised: :mod:`studio_brain.web.refusals`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            _check_request_line(scope)
+        except InputRefused as refused:
+            await _refuse_input(scope, send, refused)
+            return
+        if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        body = b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        try:
+            _check_body(_header(scope, b"content-type") or "", body)
+        except InputRefused as refused:
+            await _refuse_input(scope, send, refused)
+            return
+
+        async def replay() -> Message:
+            if messages:
+                return messages.pop(0)
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse_input(scope: Scope, send: Send, refused: InputRefused) -> None:
+    request = Request(scope)
+    request_id = str(scope.get("state", {}).get("request_id") or "unknown")
+    principal = await _verified_caller(request)
+    log.info(
+        "http.input.refused",
+        reason_code=refused.reason_code,
+        path=request.url.path,
+        actor_id=principal.actor_id if principal else None,
+    )
+    if principal is not None and "app" in scope:
+        await refusals_for(request.app).record(
+            principal,
+            reason_code=refused.reason_code,
+            message=refused.message,
+            method=request.method,
+            path=request.url.path,
+            request_id=request_id,
+        )
+    body = json.dumps(
+        {
+            "ok": False,
+            "message": refused.message,
+            "reasonCode": refused.reason_code.value,
+            "requestId": request_id,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _verified_caller(request: Request) -> Principal | None:
+    """The request's verified caller, or None (anonymous, or credentials that fail): only they are audited."""
+    auth = getattr(request.app.state, "auth", None) if "app" in request.scope else None
+    if auth is None:
+        return None
+    try:
+        principal = await auth.authenticate(request)
+    except StudioBrainError:
+        return None
+    return principal if isinstance(principal, Principal) else None
+
+
 def install_middleware(app: FastAPI, settings: Settings) -> None:
     """Add the safety middleware to ``app`` (added innermost first)."""
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
@@ -165,4 +406,5 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         allow_credentials=False,
         max_age=600,
     )
+    app.add_middleware(HostAllowListMiddleware, hosts=allowed_hosts(settings))
     app.add_middleware(RequestContextMiddleware)

@@ -281,6 +281,15 @@ def snapshot_warnings(
 #: refusal reason codes in plain words; unknown codes are shown as the code itself (never hidden)
 REASON_WORDS: dict[str, str] = {
     # the policy's closed set (domain/policy.py ReasonCode)
+    "ADMIN_TOKEN_CANNOT_APPROVE": "The admin token is the break-glass credential, not a person: it never "
+    "approves. Sign in with your own passkey.",
+    "BREAK_GLASS_NOT_ALLOWED": "The admin token only reads, invites staff and turns the kill switch on. "
+    "Sign in as a person to do this.",
+    "PERSONAL_TOKEN_SCOPE_MISSING": "This personal token was issued without the scope this needs.",
+    "OWNER_REQUIRED": "Only an owner of the studio may do this.",
+    "LAST_OWNER": "The studio must keep at least one owner.",
+    "FIRST_OWNER_EXISTS": "The studio has an owner already; ask them to invite you.",
+    "PERSON_REQUIRED": "Only a signed-in person (not the break-glass admin token) may do this.",
     "CAPABILITY_UNKNOWN": "This capability is not in the registry, so nothing can be done with it.",
     "INPUT_INVALID": "The proposal's input does not match what the capability accepts.",
     "RATIONALE_REQUIRED": "Please write a rationale of at least 10 characters: every decision is audited with it.",

@@ -65,6 +65,7 @@ class Database:
         min_size: int = 1,
         timeout: float = 10.0,
         check_timeout: float = 5.0,
+        options: str | None = None,
     ) -> None:
         self.url = libpq_url(url)
         self._check_timeout = check_timeout
@@ -75,7 +76,13 @@ class Database:
             max_size=max_size,
             timeout=timeout,
             open=False,
-            kwargs={"row_factory": dict_row, "autocommit": False, **CONNECT_KWARGS},
+            # options: libpq ``-c name=value`` session defaults (the app role's tenant: adapters/postgres/roles.py)
+            kwargs={
+                "row_factory": dict_row,
+                "autocommit": False,
+                **CONNECT_KWARGS,
+                **({"options": options} if options else {}),
+            },
             check=self._check,
             name="studio-brain",
         )

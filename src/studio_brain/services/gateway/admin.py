@@ -16,6 +16,7 @@ from studio_brain.domain.policy import (
     RateBucket,
     ReasonCode,
     decide_exemption,
+    decide_kill_switch,
     decide_staff_action,
     refuse,
 )
@@ -47,7 +48,8 @@ class Admin:
             rationale,
             capability_id=capability_id,
         )
-        decision = decide_staff_action(principal=principal, rationale=rationale)
+        # issue 11: the break-glass admin token may turn a switch ON, never off
+        decision = decide_kill_switch(principal=principal, enabled=enabled, rationale=rationale)
         if decision.allowed and capability_id is not None and self._ctx.registry.get(capability_id) is None:
             decision = refuse(ReasonCode.CAPABILITY_UNKNOWN, f"no capability {capability_id}")
         if not decision.allowed:

@@ -92,7 +92,12 @@ class GatewayContext:
         tenant_id: str | None = None,
     ) -> AuditDraft:
         """The audit row about ``decision`` on ``subject`` (the proposal's newest record travels in it)."""
-        metadata: dict[str, Any] = {"decision": decision.as_json(), "attempted": subject.action}
+        metadata: dict[str, Any] = {
+            "decision": decision.as_json(),
+            "attempted": subject.action,
+            # issue 11: how the actor authenticated (credential kind and id, never the secret)
+            "credential": principal.credential(),
+        }
         if subject.proposal_id is not None:
             metadata["proposalId"] = subject.proposal_id
         if proposal is not None:

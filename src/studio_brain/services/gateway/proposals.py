@@ -282,7 +282,8 @@ class Proposals:
             approvals = (
                 *p.approvals,
                 Approval(
-                    approver_id=principal.actor_id,
+                    # the person, never the credential: two passkeys of one person are one approver
+                    approver_id=principal.person,
                     approver_type=principal.actor_type,
                     at=now,
                     rationale=rationale.strip(),

@@ -1,0 +1,533 @@
+"""Staff accounts and their passkeys: the first owner, invites, enrolment, passkey sign-in, roles, removal,
+and the Firebase link that makes a Portal user and a cockpit user one person.
+
+Owners manage staff; the break-glass admin token may create the first owner and issue invites. Every
+change is audited with the actor's credential; every refused passkey ceremony (replayed challenge, wrong
+origin or RP id, sign-counter regression, unknown or removed passkey) is audited before it is refused.
+Sessions, tokens and one-time links live in ``services/credentials.py``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from studio_brain.domain.audit import ActorType
+from studio_brain.domain.credentials import Challenge, Passkey, PersonalToken, Session
+from studio_brain.domain.errors import InputInvalid, NotFound, Unauthenticated
+from studio_brain.domain.identity import (
+    AuthMethod,
+    CredentialKind,
+    GrantKind,
+    Person,
+    PersonStatus,
+    Principal,
+    Role,
+    clean_display_name,
+    may_manage_staff,
+    parse_roles,
+    person_id_for,
+)
+from studio_brain.domain.reasons import ReasonCode
+from studio_brain.logging import get_logger
+from studio_brain.ports.identity import PasskeyVerifier
+from studio_brain.services.credentials import CredentialService, IdentityCore, OpenedSession
+
+log = get_logger(__name__)
+
+INVITE_PREFIX = "sbi_"
+CHALLENGE_TTL = timedelta(minutes=5)
+MAX_PASSKEY_LABEL = 60
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Invitation:
+    """An invite just created: ``raw`` is the one-time enrolment secret (shown once, as a link)."""
+
+    person: Person
+    raw: str
+    expires_in_minutes: int
+
+    def url(self, base_url: str) -> str:
+        return f"{base_url.rstrip('/')}/enrol?invite={self.raw}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Ceremony:
+    """A WebAuthn ceremony begun: the browser gets ``options`` and sends back ``challenge_id``."""
+
+    challenge_id: str
+    options: str
+    person: Person | None = None
+
+
+class IdentityService:
+    """Persons and passkeys of one tenant. ``credentials`` holds their sessions and tokens."""
+
+    def __init__(
+        self,
+        core: IdentityCore,
+        *,
+        credentials: CredentialService,
+        passkeys: PasskeyVerifier,
+        invite_ttl: timedelta,
+    ) -> None:
+        self._core = core
+        self.credentials = credentials
+        self._passkeys = passkeys
+        self.invite_ttl = invite_ttl
+
+    def __repr__(self) -> str:
+        return f"IdentityService(tenant_id={self._core.tenant_id!r})"
+
+    @property
+    def tenant_id(self) -> str:
+        return self._core.tenant_id
+
+    # --- reading --------------------------------------------------------------------------------------
+
+    async def persons(self) -> list[Person]:
+        return await self._core.store.persons(self.tenant_id)
+
+    async def person(self, person_id: str) -> Person:
+        found = await self._core.store.person(self.tenant_id, person_id)
+        if found is None:
+            raise NotFound(f"no staff account {person_id}")
+        return found
+
+    async def person_or_none(self, person_id: str) -> Person | None:
+        return await self._core.store.person(self.tenant_id, person_id)
+
+    async def all_sessions(self) -> list[Session]:
+        """Every session of the tenant (the Staff page; callers check the viewer is an owner)."""
+        return await self._core.store.sessions(self.tenant_id)
+
+    async def all_tokens(self) -> list[PersonalToken]:
+        return await self._core.store.tokens(self.tenant_id)
+
+    async def owners_exist(self) -> bool:
+        return any(p.is_owner and p.status is not PersonStatus.REMOVED for p in await self.persons())
+
+    async def passkeys_of(self, person_id: str) -> list[Passkey]:
+        return [k for k in await self._core.store.passkeys(self.tenant_id, person_id) if k.removed_at is None]
+
+    # --- staff accounts -------------------------------------------------------------------------------
+
+    async def _check(self, principal: Principal, action: str) -> None:
+        refusal = may_manage_staff(principal, action=action, owners_exist=await self.owners_exist())
+        if refusal is not None:
+            words = {
+                ReasonCode.OWNER_REQUIRED: "only an owner manages staff accounts",
+                ReasonCode.BREAK_GLASS_NOT_ALLOWED: "the admin token may only create the first owner and "
+                "issue invites",
+                ReasonCode.FIRST_OWNER_EXISTS: "an owner exists already; ask them to invite you",
+            }.get(refusal, refusal.value)
+            raise await self._core.refuse_denied(principal, f"identity.{action}", refusal, words)
+
+    async def create_first_owner(self, principal: Principal, name: str) -> Invitation:
+        """The break-glass way to start: an owner account and its enrolment invite. Refused once one exists."""
+        await self._check(principal, "create_first_owner")
+        return await self._new_person(principal, name, frozenset({Role.OWNER, Role.STAFF}))
+
+    async def invite(self, principal: Principal, name: str, roles: list[str]) -> Invitation:
+        """A new person (``invited``) and a one-time, short-lived enrolment invite. Owners (or break-glass)."""
+        await self._check(principal, "invite")
+        try:
+            parsed = parse_roles(roles)
+        except ValueError as err:
+            raise InputInvalid(str(err)) from None
+        if Role.OWNER in parsed and principal.is_break_glass and await self.owners_exist():
+            raise await self._core.refuse_denied(
+                principal,
+                "identity.invite",
+                ReasonCode.OWNER_REQUIRED,
+                "only an owner invites another owner",
+            )
+        return await self._new_person(principal, name, parsed)
+
+    async def _new_person(self, principal: Principal, name: str, roles: frozenset[Role]) -> Invitation:
+        try:
+            display = clean_display_name(name)
+        except ValueError as err:
+            raise InputInvalid(f"name: {err}") from None
+        core = self._core
+        person = core.seal_person(
+            Person(
+                id=person_id_for(display, secrets.token_hex(3)),
+                tenant_id=self.tenant_id,
+                display_name=display,
+                roles=roles,
+                status=PersonStatus.INVITED,
+                created_by=principal.actor_id,
+                created_at=core.clock.now(),
+            )
+        )
+        await core.store.add_person(person)
+        await core.audit(
+            principal,
+            "identity.person.created",
+            target="identity",
+            rationale=f"staff account for {display}",
+            details={"personId": person.id, "roles": sorted(r.value for r in roles)},
+        )
+        return await self._invite_for(principal, person)
+
+    async def _invite_for(self, principal: Principal, person: Person) -> Invitation:
+        grant, raw = await self.credentials.new_grant(
+            GrantKind.INVITE, person_id=person.id, by=principal, ttl=self.invite_ttl, prefix=INVITE_PREFIX
+        )
+        await self._core.audit(
+            principal,
+            "identity.invite.created",
+            target="identity",
+            rationale=f"enrolment invite for {person.display_name}",
+            details={"personId": person.id, "grantId": grant.id, "expiresAt": grant.expires_at.isoformat()},
+        )
+        return Invitation(
+            person=person, raw=raw, expires_in_minutes=int(self.invite_ttl.total_seconds() // 60)
+        )
+
+    async def reinvite(self, principal: Principal, person_id: str) -> Invitation:
+        """A new enrolment invite for an existing person (a new device, a lost passkey)."""
+        await self._check(principal, "invite")
+        person = await self.person(person_id)
+        if person.status is PersonStatus.REMOVED:
+            raise InputInvalid(f"{person.display_name} was removed; invite them as a new person")
+        return await self._invite_for(principal, person)
+
+    async def set_roles(self, principal: Principal, person_id: str, roles: list[str]) -> Person:
+        await self._check(principal, "set_roles")
+        person = await self.person(person_id)
+        try:
+            parsed = parse_roles(roles)
+        except ValueError as err:
+            raise InputInvalid(str(err)) from None
+        if person.is_owner and Role.OWNER not in parsed and await self._last_owner(person):
+            raise await self._core.refuse_denied(
+                principal, "identity.set_roles", ReasonCode.LAST_OWNER, "the studio keeps one owner at least"
+            )
+        changed = self._core.seal_person(replace(person, roles=parsed))
+        await self._core.store.update_person(changed)
+        await self._core.audit(
+            principal,
+            "identity.person.roles_changed",
+            target="identity",
+            rationale=f"roles of {person.display_name}",
+            details={
+                "personId": person.id,
+                "roles": sorted(r.value for r in parsed),
+                "before": sorted(r.value for r in person.roles),
+            },
+        )
+        return changed
+
+    async def _last_owner(self, person: Person) -> bool:
+        owners = [p for p in await self.persons() if p.is_owner and p.status is PersonStatus.ACTIVE]
+        return [p.id for p in owners] == [person.id]
+
+    async def remove(self, principal: Principal, person_id: str, reason: str) -> Person:
+        """Remove a person: their sessions and tokens end at once, their passkeys stop working."""
+        await self._check(principal, "remove")
+        person = await self.person(person_id)
+        if person.is_owner and await self._last_owner(person):
+            raise await self._core.refuse_denied(
+                principal, "identity.remove", ReasonCode.LAST_OWNER, "the studio keeps one owner at least"
+            )
+        core = self._core
+        now = core.clock.now()
+        removed = core.seal_person(
+            replace(person, status=PersonStatus.REMOVED, removed_at=now, removed_by=principal.actor_id)
+        )
+        await core.store.update_person(removed)
+        sessions = await self.credentials.revoke_sessions_of(principal, person.id, "staff account removed")
+        tokens = await self.credentials.revoke_tokens_of(person.id)
+        for key in await self.passkeys_of(person.id):
+            await core.store.update_passkey(replace(key, removed_at=now))
+        await core.audit(
+            principal,
+            "identity.person.removed",
+            target="identity",
+            rationale=reason or "removed",
+            details={"personId": person.id, "sessionsEnded": sessions, "tokensRevoked": tokens},
+        )
+        log.warning("identity.person.removed", person_id=person.id, sessions=sessions, tokens=tokens)
+        return removed
+
+    async def link_firebase(self, principal: Principal, person_id: str, uid: str | None) -> Person:
+        """Link (or with ``None`` unlink) the person's Firebase uid: Portal and cockpit are then one person."""
+        await self._check(principal, "link_firebase")
+        person = await self.person(person_id)
+        clean = None if uid is None else uid.strip()
+        if clean is not None and (not clean or len(clean) > 128 or not clean.isprintable()):
+            raise InputInvalid("a Firebase uid is 1..128 printable characters")
+        if clean is not None:
+            other = await self._core.store.person_by_firebase_uid(self.tenant_id, clean)
+            if other is not None and other.id != person.id:
+                raise InputInvalid(f"that Firebase uid is linked to {other.display_name} already")
+        changed = self._core.seal_person(replace(person, firebase_uid=clean))
+        await self._core.store.update_person(changed)
+        await self._core.audit(
+            principal,
+            "identity.person.firebase_linked",
+            target="identity",
+            rationale=f"Firebase link of {person.display_name}",
+            details={"personId": person.id, "firebaseUid": clean},
+        )
+        return changed
+
+    async def firebase_principal(self, verified: Principal) -> Principal:
+        """A verified Firebase principal as the person it is linked to (roles from the staff account);
+        unlinked, the Firebase account is its own person (the Portal path keeps working)."""
+        uid = verified.actor_id
+        person = await self._core.store.person_by_firebase_uid(self.tenant_id, uid)
+        if person is None:
+            return replace(
+                verified, person_id=uid, credential_kind=CredentialKind.FIREBASE, credential_id=uid
+            )
+        if not self._core.person_intact(person) or not person.active:
+            raise await self._core.refuse_unauthenticated(
+                "identity.firebase.use",
+                ReasonCode.PERSON_REMOVED,
+                "this Firebase account's staff account is not active",
+                details={"personId": person.id},
+            )
+        return person.principal(via=AuthMethod.FIREBASE, kind=CredentialKind.FIREBASE, credential_id=uid)
+
+    # --- passkeys: enrolment --------------------------------------------------------------------------
+
+    async def _challenge(self, purpose: str, *, person_id: str | None, grant_id: str | None) -> Challenge:
+        core = self._core
+        challenge = Challenge(
+            id=core.ids.new_id(),
+            tenant_id=self.tenant_id,
+            purpose=purpose,
+            challenge=secrets.token_bytes(32),
+            person_id=person_id,
+            grant_id=grant_id,
+            expires_at=core.clock.now() + CHALLENGE_TTL,
+        )
+        await core.store.add_challenge(challenge)
+        return challenge
+
+    async def invited_person(self, raw_invite: str) -> Person | None:
+        """Who an invite is for, without using it (the enrolment page greets them by name)."""
+        grant = await self.credentials.redeem_grant(GrantKind.INVITE, raw_invite, consume=False)
+        if grant is None or grant.person_id is None:
+            return None
+        person = await self._core.store.person(self.tenant_id, grant.person_id)
+        if person is None or person.status is PersonStatus.REMOVED or not self._core.person_intact(person):
+            return None
+        return person
+
+    async def begin_enrolment(self, raw_invite: str) -> Ceremony:
+        grant = await self.credentials.redeem_grant(GrantKind.INVITE, raw_invite, consume=False)
+        person = await self.invited_person(raw_invite) if grant is not None else None
+        if grant is None or person is None:
+            raise Unauthenticated(
+                "this invite is unknown, expired or already used", reason_code=ReasonCode.INVITE_INVALID
+            )
+        return await self._registration(person, grant_id=grant.id)
+
+    async def begin_adding_passkey(self, principal: Principal) -> Ceremony:
+        """A signed-in person registers another passkey (several per person)."""
+        if principal.person_id is None or principal.is_break_glass:
+            raise await self._core.refuse_denied(
+                principal,
+                "identity.passkey.add",
+                ReasonCode.PERSON_REQUIRED,
+                "only a signed-in person adds a passkey",
+            )
+        person = await self._core.active_person(principal.person_id)
+        if person is None:
+            raise Unauthenticated("this staff account is not active", reason_code=ReasonCode.PERSON_REMOVED)
+        return await self._registration(person, grant_id=None)
+
+    async def _registration(self, person: Person, *, grant_id: str | None) -> Ceremony:
+        challenge = await self._challenge("register", person_id=person.id, grant_id=grant_id)
+        options = self._passkeys.registration_options(
+            challenge=challenge.challenge,
+            user_id=person.id,
+            user_name=person.display_name,
+            exclude=[k.id for k in await self.passkeys_of(person.id)],
+        )
+        return Ceremony(challenge_id=challenge.id, options=options, person=person)
+
+    async def finish_registration(
+        self, challenge_id: str, response: str, *, label: str = "", principal: Principal | None = None
+    ) -> tuple[Passkey, OpenedSession | None]:
+        """Verify and store the new passkey. From an invite: the invite is used, the person becomes active
+        and a session opens. From a signed-in person: ``principal`` must be that person."""
+        core = self._core
+        challenge = await core.store.take_challenge(self.tenant_id, challenge_id, core.clock.now())
+        if challenge is None or challenge.purpose != "register" or challenge.person_id is None:
+            raise await core.refuse_unauthenticated(
+                "identity.passkey.enrol",
+                ReasonCode.WEBAUTHN_CHALLENGE_REPLAYED,
+                "this passkey challenge is unknown, expired or was used already; start again",
+            )
+        if challenge.grant_id is None and (principal is None or principal.person_id != challenge.person_id):
+            raise await core.refuse_unauthenticated(
+                "identity.passkey.enrol",
+                ReasonCode.WEBAUTHN_CHALLENGE_MISMATCH,
+                "this challenge belongs to another person",
+            )
+        person = await core.store.person(self.tenant_id, challenge.person_id)
+        if person is None or person.status is PersonStatus.REMOVED or not core.person_intact(person):
+            raise await core.refuse_unauthenticated(
+                "identity.passkey.enrol", ReasonCode.PERSON_REMOVED, "this staff account is not active"
+            )
+        try:
+            registered = self._passkeys.verify_registration(response=response, challenge=challenge.challenge)
+        except Unauthenticated as err:
+            raise await core.refuse_unauthenticated(
+                "identity.passkey.enrol", err.reason_code, err.message, details={"personId": person.id}
+            ) from err
+        if challenge.grant_id is not None and not await core.store.use_grant(
+            self.tenant_id, challenge.grant_id, core.clock.now()
+        ):
+            raise await core.refuse_unauthenticated(
+                "identity.passkey.enrol",
+                ReasonCode.INVITE_INVALID,
+                "this invite was used already",
+                details={"personId": person.id},
+            )
+        if await core.store.passkey(self.tenant_id, registered.credential_id) is not None:
+            raise await core.refuse_unauthenticated(
+                "identity.passkey.enrol",
+                ReasonCode.PASSKEY_ALREADY_REGISTERED,
+                "this passkey is registered already",
+            )
+        now = core.clock.now()
+        passkey = Passkey(
+            id=registered.credential_id,
+            tenant_id=self.tenant_id,
+            person_id=person.id,
+            public_key=registered.public_key,
+            sign_count=registered.sign_count,
+            label=(" ".join(label.split())[:MAX_PASSKEY_LABEL] or "passkey"),
+            created_at=now,
+        )
+        await core.store.add_passkey(passkey)
+        if person.status is PersonStatus.INVITED:
+            person = core.seal_person(replace(person, status=PersonStatus.ACTIVE))
+            await core.store.update_person(person)
+        actor = person.principal(
+            via=AuthMethod.SESSION, kind=CredentialKind.PASSKEY, credential_id=passkey.id
+        )
+        await core.audit(
+            actor,
+            "identity.passkey.enrolled",
+            target="identity",
+            rationale=f"passkey {passkey.label}",
+            details={
+                "personId": person.id,
+                "passkeyId": passkey.id,
+                "viaInvite": challenge.grant_id is not None,
+            },
+        )
+        opened = None
+        if challenge.grant_id is not None:
+            opened = await self.credentials.open_session(
+                person, kind=CredentialKind.PASSKEY, credential_id=passkey.id
+            )
+        return passkey, opened
+
+    async def remove_passkey(self, principal: Principal, passkey_id: str, reason: str) -> Passkey:
+        """An owner, or the person themself, removes one passkey (sessions it opened end too)."""
+        core = self._core
+        passkey = await core.store.passkey(self.tenant_id, passkey_id)
+        if passkey is None or passkey.removed_at is not None:
+            raise NotFound(f"no passkey {passkey_id}")
+        if not (principal.person_id == passkey.person_id or (principal.is_owner and principal.person_id)):
+            raise await core.refuse_denied(
+                principal,
+                "identity.passkey.remove",
+                ReasonCode.OWNER_REQUIRED,
+                "only an owner or its person removes a passkey",
+            )
+        removed = replace(passkey, removed_at=core.clock.now())
+        await core.store.update_passkey(removed)
+        for session in await core.store.sessions(self.tenant_id, passkey.person_id):
+            if session.credential_id == passkey.id and session.revoked_at is None:
+                await self.credentials.revoke_session(principal, session.id, "passkey removed")
+        await core.audit(
+            principal,
+            "identity.passkey.removed",
+            target="identity",
+            rationale=reason or "removed",
+            details={"personId": passkey.person_id, "passkeyId": passkey.id},
+        )
+        return removed
+
+    # --- passkeys: sign-in ----------------------------------------------------------------------------
+
+    async def begin_sign_in(self) -> Ceremony:
+        """A challenge for any of this studio's passkeys (discoverable credentials: no user name asked)."""
+        challenge = await self._challenge("authenticate", person_id=None, grant_id=None)
+        return Ceremony(
+            challenge_id=challenge.id,
+            options=self._passkeys.authentication_options(challenge=challenge.challenge, allow=[]),
+        )
+
+    async def finish_sign_in(
+        self, challenge_id: str, response: str, *, request_id: str | None = None
+    ) -> OpenedSession:
+        core = self._core
+        challenge = await core.store.take_challenge(self.tenant_id, challenge_id, core.clock.now())
+        if challenge is None or challenge.purpose != "authenticate":
+            raise await core.refuse_unauthenticated(
+                "identity.sign_in",
+                ReasonCode.WEBAUTHN_CHALLENGE_REPLAYED,
+                "this sign-in challenge is unknown, expired or was used already; start again",
+            )
+        credential_id = self._passkeys.credential_id_of(response)
+        passkey = await core.store.passkey(self.tenant_id, credential_id)
+        if passkey is None or passkey.removed_at is not None:
+            raise await core.refuse_unauthenticated(
+                "identity.sign_in",
+                ReasonCode.PASSKEY_UNKNOWN,
+                "this passkey is not registered here (or was removed)",
+                details={"passkeyId": credential_id[:64]},
+            )
+        person = await core.active_person(passkey.person_id)
+        if person is None:
+            raise await core.refuse_unauthenticated(
+                "identity.sign_in",
+                ReasonCode.PERSON_REMOVED,
+                "this staff account is not active",
+                details={"passkeyId": passkey.id, "personId": passkey.person_id},
+            )
+        try:
+            asserted = self._passkeys.verify_authentication(
+                response=response,
+                challenge=challenge.challenge,
+                public_key=passkey.public_key,
+                sign_count=passkey.sign_count,
+            )
+        except Unauthenticated as err:
+            raise await core.refuse_unauthenticated(
+                "identity.sign_in",
+                err.reason_code,
+                err.message,
+                details={
+                    "passkeyId": passkey.id,
+                    "personId": person.id,
+                    "storedSignCount": passkey.sign_count,
+                },
+            ) from err
+        await core.store.update_passkey(
+            replace(passkey, sign_count=asserted.new_sign_count, last_used_at=core.clock.now())
+        )
+        return await self.credentials.open_session(
+            person, kind=CredentialKind.PASSKEY, credential_id=passkey.id, request_id=request_id
+        )
+
+
+def is_person(principal: Principal) -> bool:
+    """A principal that is a staff person (not an agent, the system or the break-glass token)."""
+    return (
+        principal.person_id is not None
+        and principal.actor_type is ActorType.STAFF
+        and not principal.is_break_glass
+    )
