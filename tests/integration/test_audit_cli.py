@@ -78,6 +78,12 @@ async def test_verify_checkpoint_export_and_verify_file_on_an_intact_log(
         "lastHash": None,
         "checkpointsTrusted": 1,
         "break": None,
+        # written by a store without the keyring: unkeyed rows, sealed by the upgrade checkpoint at seq 30
+        "macsChecked": True,
+        "keyed": 0,
+        "keyedUnchecked": 0,
+        "unkeyed": 30,
+        "unkeyedSealedBy": None,
     }
 
     out = tmp_path / "exports" / "audit.jsonl"

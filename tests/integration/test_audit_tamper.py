@@ -28,6 +28,7 @@ from studio_brain.domain.audit import (
     event_hash,
 )
 from studio_brain.domain.errors import Conflict
+from studio_brain.domain.records import Keyring, MacKey
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.services.audit import AuditService, VerifyReport
 from tests.fakes import FakeClock
@@ -55,14 +56,25 @@ def draft(n: int, tenant: str = T) -> AuditDraft:
     )
 
 
+KEYRING = Keyring(current=MacKey(key_id="mk-test", secret=bytes(range(32))))
+
+
+@pytest.fixture(params=["unkeyed", "keyed"])
+def keyed(request: pytest.FixtureRequest) -> bool:
+    """Every attack runs on a chain of unkeyed (format 1) events and on a keyed (format 2) chain."""
+    return bool(request.param == "keyed")
+
+
 @pytest.fixture
-def service(database: Database, tmp_path: Path) -> AuditService:
+def service(database: Database, tmp_path: Path, keyed: bool) -> AuditService:
+    keyring = KEYRING if keyed else None
     return AuditService(
-        events=PostgresEventStore(database, UUID7Factory()),
+        events=PostgresEventStore(database, UUID7Factory(), keyring),
         checkpoint_stores=[PostgresCheckpointStore(database), CheckpointFile(tmp_path / "checkpoints.jsonl")],
         signer=Ed25519Signer(Ed25519PrivateKey.generate()),
         verifier=Ed25519Verifier(),
         clock=FakeClock(),
+        keyring=keyring,
     )
 
 
@@ -178,7 +190,7 @@ async def test_inserting_a_forged_row_is_detected_as_inserted(
         conn.execute(
             f"INSERT INTO audit_events ({COLUMNS}) SELECT %s, 999, tenant_id, at, actor_type, actor_id, action, capability_id,"
             " target, %s, approval_state, input_hash, output_hash, request_id, correlation_id, metadata,"
-            " prev_hash, %s FROM audit_events WHERE tenant_id = %s AND seq = 14",
+            " prev_hash, %s, format_version, key_id, mac FROM audit_events WHERE tenant_id = %s AND seq = 14",
             (forged.id, forged.rationale, forged.hash, T),
         )
         conn.execute("UPDATE audit_events SET seq = 13 WHERE id = 'forged'")
@@ -196,7 +208,7 @@ async def test_inserting_a_row_that_does_not_link_is_detected_as_inserted(
         conn.execute(
             f"INSERT INTO audit_events ({COLUMNS}) SELECT %s, 5, tenant_id, at, actor_type, actor_id, action, capability_id,"
             " target, %s, approval_state, input_hash, output_hash, request_id, correlation_id, metadata,"
-            " %s, %s FROM audit_events WHERE tenant_id = %s AND seq = 6",
+            " %s, %s, format_version, key_id, mac FROM audit_events WHERE tenant_id = %s AND seq = 6",
             (forged.id, forged.rationale, forged.prev_hash, forged.hash, T),
         )
     assert_break(await verdict(service), BreakKind.INSERTED, 5)
@@ -278,7 +290,7 @@ async def test_a_checkpoint_signed_with_another_key_is_not_trusted(
 
 
 async def test_a_chain_rewritten_consistently_is_caught_by_the_checkpoint(
-    service: AuditService, chain: list[AuditEvent], database_url: str
+    service: AuditService, chain: list[AuditEvent], database_url: str, keyed: bool
 ) -> None:
     await service.checkpoint(T)
     # Rewrite row 19 and re-seal 19 and 20 so every hash and link is consistent again.
@@ -293,7 +305,8 @@ async def test_a_chain_rewritten_consistently_is_caught_by_the_checkpoint(
                 "UPDATE audit_events SET rationale = %s, prev_hash = %s, hash = %s WHERE id = %s",
                 (event.rationale, event.prev_hash, event.hash, event.id),
             )
-    assert_break(await verdict(service), BreakKind.MODIFIED, 20)
+    # Unkeyed, only the checkpoint at 20 notices; keyed, row 19's MAC no longer verifies.
+    assert_break(await verdict(service), BreakKind.MODIFIED, 19 if keyed else 20)
 
 
 async def test_a_broken_chain_is_never_signed(

@@ -1,12 +1,19 @@
-"""Ed25519 keys for signed audit checkpoints: created at first run (mode 0600) or supplied via settings.
+"""Key files under STUDIO_BRAIN_HOME: the Ed25519 key of signed audit checkpoints, and the HMAC keyring
+of the keyed audit chain and keyed records. Both are created at first run (mode 0600, directory 0700),
+never overwritten, and never enter the database.
 
-The private key never leaves this module: it is not logged, not shown in a repr and not put in an error.
-Key file format: unencrypted PKCS#8 PEM (readable by ``openssl pkey``); the directory is created 0700.
+No secret leaves this module in a log line, a repr or an error. Checkpoint key file: unencrypted PKCS#8
+PEM (readable by ``openssl pkey``), or the raw key from settings. MAC keyring file: JSON
+``{"format": "studio-brain.mac-keys/1", "current": ID, "keys": [{"id": ID, "secret": HEX}, ...]}``;
+:func:`rotate_mac_key` adds a key and makes it current, keeping the old ones so old records still verify.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import secrets
 import stat
 import threading
 import uuid
@@ -18,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from studio_brain.domain.errors import ConfigError
+from studio_brain.domain.records import KEY_BYTES, Keyring, MacKey, key_id_for
 from studio_brain.logging import get_logger
 
 log = get_logger("studio_brain.keys")
@@ -72,14 +80,12 @@ def signer_from_hex(secret_hex: str) -> Ed25519Signer:
         ) from None
 
 
-def _check_private(path: Path) -> None:
+def _check_private(path: Path, what: str = "audit signing key") -> None:
     if os.name != "posix":  # pragma: no cover - POSIX modes only
         return
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise ConfigError(
-            f"audit signing key {path} is readable by others (mode {mode:04o}); run `chmod 600 {path}`"
-        )
+        raise ConfigError(f"{what} {path} is readable by others (mode {mode:04o}); run `chmod 600 {path}`")
 
 
 def _read_key_file(path: Path) -> Ed25519Signer:
@@ -161,3 +167,110 @@ class LazySigner:
 
     def sign(self, message: bytes) -> str:
         return self._get().sign(message)
+
+
+# --- the HMAC keyring of keyed records (issue 12) ------------------------------------------------
+
+MAC_KEYS_FORMAT = "studio-brain.mac-keys/1"
+_MAC_WHAT = "audit MAC key file"
+
+
+def _keyring_text(keys: list[MacKey], current: str) -> bytes:
+    document = {
+        "format": MAC_KEYS_FORMAT,
+        "current": current,
+        "keys": [{"id": k.key_id, "secret": k.secret.hex()} for k in keys],
+    }
+    return (json.dumps(document, indent=2) + "\n").encode("utf-8")
+
+
+def _new_mac_key() -> MacKey:
+    secret = secrets.token_bytes(KEY_BYTES)
+    return MacKey(key_id=key_id_for(secret), secret=secret)
+
+
+def _write_private(path: Path, data: bytes, *, replace: bool) -> bool:
+    """Write ``data`` to ``path`` (0600) via a temporary file; False when ``path`` existed and not ``replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)  # fails if the file exists: a keyring is never overwritten at creation
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _read_keyring(path: Path) -> Keyring:
+    _check_private(path, _MAC_WHAT)
+    try:
+        document = json.loads(path.read_text("utf-8"))
+        if document.get("format") != MAC_KEYS_FORMAT:
+            raise ValueError("not a keyring")
+        keys = {
+            entry["id"]: MacKey(key_id=entry["id"], secret=bytes.fromhex(entry["secret"]))
+            for entry in document["keys"]
+        }
+        current = keys[document["current"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        # never the file's text in the message: it holds the secrets
+        raise ConfigError(
+            f"{_MAC_WHAT} {path} is not a Studio Brain keyring ({type(err).__name__})"
+        ) from None
+    return Keyring(current=current, keys=keys)
+
+
+def ensure_mac_keyring(path: Path) -> tuple[Keyring, bool]:
+    """The keyring at ``path``, created (one random key) when missing: (keyring, created by this call).
+
+    Two processes creating it at once end up with one keyring: the loser reads the winner's.
+    """
+    try:
+        created = False
+        if not path.exists():
+            key = _new_mac_key()
+            created = _write_private(path, _keyring_text([key], key.key_id), replace=False)
+            if created:
+                log.info("audit.mac_key.created", path=str(path), key_id=key.key_id)
+        return _read_keyring(path), created
+    except OSError as err:
+        raise ConfigError(f"cannot use the {_MAC_WHAT} {path}: {err.strerror}") from err
+
+
+def load_mac_keyring(path: Path) -> Keyring | None:
+    """The keyring at ``path`` without creating anything (for verifying); None when there is none."""
+    try:
+        return _read_keyring(path) if path.exists() else None
+    except OSError as err:
+        raise ConfigError(f"cannot read the {_MAC_WHAT} {path}: {err.strerror}") from err
+
+
+def rotate_mac_key(path: Path) -> MacKey:
+    """Add a new random key to the keyring at ``path`` and make it current; the old keys stay (so every
+    record they made still verifies). Serialised by a lock file beside the keyring."""
+    ensure_mac_keyring(path)
+    lock_path = path.with_name(f".{path.name}.lock")
+    try:
+        fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, KEY_FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            keyring = _read_keyring(path)
+            key = _new_mac_key()
+            keys = [keyring.keys[k] for k in keyring.key_ids] + [key]
+            _write_private(path, _keyring_text(keys, key.key_id), replace=True)
+        finally:
+            os.close(fd)
+    except OSError as err:
+        raise ConfigError(f"cannot rotate the {_MAC_WHAT} {path}: {err.strerror}") from err
+    log.info("audit.mac_key.rotated", path=str(path), key_id=key.key_id)
+    return key

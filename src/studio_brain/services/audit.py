@@ -1,15 +1,16 @@
 """The audit service: append and query (through the EventStore), verify, sign checkpoints, export.
 
-Verification streams each tenant's chain in constant memory through :class:`ChainVerifier`, checks it
-against every checkpoint held in any store (the database *and* the file outside it) whose signature
-verifies with a trusted key, and reports the first break per tenant. Verifying an export needs no
-database (:func:`verify_export`).
+Verification streams each tenant's chain in constant memory through :class:`ChainVerifier`, checks every
+keyed event's MAC with the brain's keyring (kept outside the database), checks the chain against every
+checkpoint held in any store (the database *and* the file outside it) whose signature verifies with a
+trusted key, and reports the first break per tenant. Verifying an export needs no database
+(:func:`verify_export`); given the local keyring and checkpoint file it checks those too.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from studio_brain.domain.audit import (
@@ -27,7 +28,9 @@ from studio_brain.domain.audit import (
     checkpoint_to_json,
     first_break,
 )
+from studio_brain.domain.audit.event import FORMAT_UNKEYED
 from studio_brain.domain.errors import Conflict, DataCorrupted, InputInvalid
+from studio_brain.domain.records import Keyring
 from studio_brain.logging import get_logger
 from studio_brain.ports.audit import (
     CheckpointSigner,
@@ -60,6 +63,15 @@ class VerifyReport:
     #: checkpoints whose signatures verified and that the chain was checked against
     checkpoints_trusted: int
     problem: ChainBreak | None
+    #: whether keyed events' MACs were checked (False: no keyring here, e.g. an export verified elsewhere)
+    macs_checked: bool = False
+    #: keyed events whose MAC verified / that could not be checked
+    keyed: int = 0
+    keyed_unchecked: int = 0
+    #: unkeyed (format 1) events written before the upgrade to the keyed chain
+    unkeyed: int = 0
+    #: what seals those: the keyed event whose MAC covers the link to the last of them, else None
+    unkeyed_sealed_by: int | None = None
 
     @property
     def intact(self) -> bool:
@@ -73,6 +85,11 @@ class VerifyReport:
             "lastSeq": self.last_seq,
             "lastHash": self.last_hash,
             "checkpointsTrusted": self.checkpoints_trusted,
+            "macsChecked": self.macs_checked,
+            "keyed": self.keyed,
+            "keyedUnchecked": self.keyed_unchecked,
+            "unkeyed": self.unkeyed,
+            "unkeyedSealedBy": self.unkeyed_sealed_by,
             "break": None
             if self.problem is None
             else {"seq": self.problem.seq, "kind": str(self.problem.kind), "detail": self.problem.detail},
@@ -127,12 +144,22 @@ async def verify_chain(
     first_seq: int = 1,
     anchor_hash: str = GENESIS_HASH,
     progress: Progress | None = None,
+    keyring: Keyring | None = None,
+    unkeyed_tail_ok: bool = False,
 ) -> VerifyReport:
-    """Verify one tenant's chain from ``events`` (in seq order) against ``checkpoints``."""
+    """Verify one tenant's chain from ``events`` (in seq order) against ``checkpoints`` (and, with
+    ``keyring``, every keyed event's MAC; see :class:`ChainVerifier`)."""
     trusted, signature_break = judge_checkpoints(
         [c for c in checkpoints if c.tenant_id == tenant_id], verifier, trusted_keys
     )
-    chain = ChainVerifier(tenant_id, first_seq=first_seq, anchor_hash=anchor_hash, checkpoints=trusted)
+    chain = ChainVerifier(
+        tenant_id,
+        first_seq=first_seq,
+        anchor_hash=anchor_hash,
+        checkpoints=trusted,
+        keyring=keyring,
+        unkeyed_tail_ok=unkeyed_tail_ok,
+    )
     feed = chain.feed
     try:
         async for event in events:
@@ -161,6 +188,11 @@ async def verify_chain(
         last_hash=chain.last_hash,
         checkpoints_trusted=len(trusted),
         problem=problem,
+        macs_checked=chain.macs_checked,
+        keyed=chain.keyed,
+        keyed_unchecked=chain.keyed_unchecked,
+        unkeyed=chain.unkeyed,
+        unkeyed_sealed_by=chain.unkeyed_sealed_by,
     )
 
 
@@ -175,9 +207,12 @@ class AuditService:
         signer: CheckpointSigner,
         verifier: SignatureVerifier,
         clock: Clock,
+        keyring: Keyring | None = None,
     ) -> None:
         if not checkpoint_stores:
             raise ValueError("at least one checkpoint store is required")
+        #: the brain's MAC keys (outside the database); None only for stores of unkeyed events (tests)
+        self.keyring = keyring
         self.events = events
         self._stores = list(checkpoint_stores)
         self._signer = signer
@@ -208,11 +243,13 @@ class AuditService:
             found += await store.checkpoints(tenant_id)
         return _dedupe(found)
 
-    async def checkpoint(self, tenant_id: str) -> AuditCheckpoint | None:
+    async def checkpoint(self, tenant_id: str, *, seal_unkeyed: bool = False) -> AuditCheckpoint | None:
         """Sign the chain's head and keep the checkpoint in every store; None when the chain is empty.
 
-        The chain from the newest trusted checkpoint to the head is verified first: a broken chain is
-        never signed (Conflict). Checkpointing an unchanged head returns the existing checkpoint.
+        The chain from the newest trusted checkpoint to the head is verified first — hashes, links, MACs
+        and the keyed-chain rules: a broken chain is never signed (Conflict). Checkpointing an unchanged
+        head returns the existing checkpoint. ``seal_unkeyed`` accepts an unkeyed tail not yet sealed by
+        a keyed event: only for the upgrade to the keyed chain (:meth:`seal_unkeyed_chains`).
         """
         head = await self.events.head(tenant_id)
         if head is None:
@@ -234,6 +271,8 @@ class AuditService:
             trusted_keys={self._signer.public_key},
             first_seq=start,
             anchor_hash=anchor,
+            keyring=self.keyring,
+            unkeyed_tail_ok=seal_unkeyed,
         )
         if report.problem is not None:
             raise Conflict(
@@ -253,6 +292,29 @@ class AuditService:
         await self._keep(checkpoint)
         log.info("audit.checkpoint.signed", tenant_id=tenant_id, seq=head.seq)
         return checkpoint
+
+    async def seal_unkeyed_chains(self) -> list[AuditCheckpoint]:
+        """The upgrade to the keyed chain: sign a checkpoint at every chain whose head is still unkeyed.
+
+        Called once, when the brain's MAC keyring is created (bootstrap). From then on unkeyed events are
+        accepted only where this checkpoint (or the first keyed event after them) seals them, so a
+        database writer cannot add or rewrite unkeyed events later. A chain that does not verify is not
+        sealed (logged): ``audit verify`` reports it.
+        """
+        sealed: list[AuditCheckpoint] = []
+        for tenant in await self.events.tenants():
+            head = await self.events.head(tenant)
+            if head is None or head.format_version != FORMAT_UNKEYED:
+                continue
+            try:
+                checkpoint = await self.checkpoint(tenant, seal_unkeyed=True)
+            except Conflict as err:
+                log.warning("audit.upgrade.not_sealed", tenant_id=tenant, reason=str(err))
+                continue
+            if checkpoint is not None:
+                log.info("audit.upgrade.sealed", tenant_id=tenant, seq=checkpoint.seq)
+                sealed.append(checkpoint)
+        return sealed
 
     async def _keep(self, checkpoint: AuditCheckpoint) -> None:
         for store in self._stores:
@@ -278,6 +340,7 @@ class AuditService:
                 verifier=self._verifier,
                 trusted_keys={self._signer.public_key},
                 progress=progress,
+                keyring=self.keyring,
             )
             if report.problem is not None:
                 log.warning(
@@ -341,14 +404,32 @@ def _manifest_int(manifest: dict[str, Any], key: str) -> int:
     return value
 
 
+def _export_end(manifest: dict[str, Any], fallback: int) -> int:
+    """The last seq an export claims to cover (its toSeq, else its last row), for picking checkpoints."""
+    to_seq = manifest.get("toSeq")
+    if isinstance(to_seq, int) and not isinstance(to_seq, bool):
+        return to_seq
+    last = manifest.get("last")
+    if isinstance(last, dict) and isinstance(last.get("seq"), int):
+        return int(last["seq"])
+    return fallback
+
+
 async def verify_export(
     reader: ExportReader,
     verifier: SignatureVerifier,
     *,
     trusted_keys: set[str] | None = None,
     progress: Progress | None = None,
+    keyring: Keyring | None = None,
+    outside_checkpoints: Sequence[AuditCheckpoint] = (),
 ) -> VerifyReport:
-    """Verify an export with no database. ``trusted_keys`` None trusts the manifest's own public key."""
+    """Verify an export with no database. ``trusted_keys`` None trusts the manifest's own public key.
+
+    ``keyring``: this installation's MAC keys, when the export is verified where it was made (then every
+    keyed event's MAC is checked); ``outside_checkpoints``: checkpoints from this installation's checkpoint
+    file, checked as well as the manifest's (an edited manifest cannot drop them).
+    """
     manifest = reader.manifest()
     if manifest.get("format") != EXPORT_FORMAT:
         raise InputInvalid(f"not a Studio Brain audit export (format {manifest.get('format')!r})")
@@ -360,7 +441,10 @@ async def verify_export(
     raw_checkpoints = manifest.get("checkpoints")
     if not isinstance(raw_checkpoints, list):
         raise InputInvalid("the export manifest has no checkpoints list")
-    checkpoints = [checkpoint_from_json(c) for c in raw_checkpoints]
+    checkpoints = _dedupe(
+        [checkpoint_from_json(c) for c in raw_checkpoints]
+        + [c for c in outside_checkpoints if c.seq >= from_seq and c.seq <= _export_end(manifest, c.seq)]
+    )
     keys = trusted_keys if trusted_keys is not None else {str(manifest.get("publicKey"))}
     anchor = GENESIS_HASH
     first = manifest.get("first")
@@ -375,15 +459,12 @@ async def verify_export(
         first_seq=from_seq,
         anchor_hash=anchor,
         progress=progress,
+        keyring=keyring,
     )
     if report.problem is None and report.checked != row_count:
         reached = report.last_seq if report.last_seq is not None else from_seq - 1
-        report = VerifyReport(
-            tenant_id=tenant_id,
-            checked=report.checked,
-            last_seq=report.last_seq,
-            last_hash=report.last_hash,
-            checkpoints_trusted=report.checkpoints_trusted,
+        report = replace(
+            report,
             problem=ChainBreak(
                 tenant_id=tenant_id,
                 seq=reached + 1 if report.checked < row_count else reached,

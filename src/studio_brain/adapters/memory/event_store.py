@@ -23,6 +23,7 @@ from studio_brain.domain.audit import (
     seal,
 )
 from studio_brain.domain.errors import InputInvalid
+from studio_brain.domain.records import Keyring
 from studio_brain.ports.clock import Clock, IdFactory
 
 
@@ -32,9 +33,11 @@ def _copy(event: AuditEvent) -> AuditEvent:
 
 
 class InMemoryEventStore:
-    def __init__(self, clock: Clock, ids: IdFactory) -> None:
+    def __init__(self, clock: Clock, ids: IdFactory, keyring: Keyring | None = None) -> None:
         self._clock = clock
         self._ids = ids
+        #: with the brain's keyring new events are keyed (format 2), as in the PostgreSQL store
+        self._key = None if keyring is None else keyring.current
         self._chains: dict[str, list[AuditEvent]] = {}
         self._lock = asyncio.Lock()
 
@@ -53,7 +56,14 @@ class InMemoryEventStore:
                 chain = self._chains.get(tenant, [])
                 heads[tenant] = (chain[-1].seq, chain[-1].hash) if chain else (0, GENESIS_HASH)
             seq, prev_hash = heads[tenant]
-            event = seal(draft, event_id=self._ids.new_id(), seq=seq + 1, at=self._now(), prev_hash=prev_hash)
+            event = seal(
+                draft,
+                event_id=self._ids.new_id(),
+                seq=seq + 1,
+                at=self._now(),
+                prev_hash=prev_hash,
+                key=self._key,
+            )
             heads[event.tenant_id] = (event.seq, event.hash)
             sealed.append(event)
         return sealed

@@ -2,8 +2,9 @@
 
 Appending, inside one transaction: take the tenant's advisory transaction lock (so appends to one chain
 are serialised, and the lock vanishes with a crashed writer), read the chain head and the database clock
-(``clock_timestamp()``), seal the event in Python from exactly those values, insert it. The hash is never
-computed from a JSONB read-back. ``UNIQUE (tenant_id, seq)`` and ``UNIQUE (tenant_id, prev_hash)`` make a
+(``clock_timestamp()``), seal the event in Python from exactly those values — keyed (format 2, with its
+MAC) when the store holds the brain's :class:`~studio_brain.domain.records.Keyring` — insert it. The hash
+is never computed from a JSONB read-back. ``UNIQUE (tenant_id, seq)`` and ``UNIQUE (tenant_id, prev_hash)`` make a
 fork impossible even if the lock were bypassed; triggers refuse UPDATE, DELETE and TRUNCATE.
 """
 
@@ -35,6 +36,7 @@ from studio_brain.domain.audit import (
     validate_draft,
 )
 from studio_brain.domain.errors import Conflict, InputInvalid, StorageError
+from studio_brain.domain.records import Keyring
 from studio_brain.ports.clock import IdFactory
 
 #: first key of pg_advisory_xact_lock(int4, int4) for audit chains ("SBAU"); the second is hashtext(tenant)
@@ -42,9 +44,10 @@ AUDIT_LOCK_CLASS = 0x53424155
 
 COLUMNS = (
     "id, seq, tenant_id, at, actor_type, actor_id, action, capability_id, target, rationale,"
-    " approval_state, input_hash, output_hash, request_id, correlation_id, metadata, prev_hash, hash"
+    " approval_state, input_hash, output_hash, request_id, correlation_id, metadata, prev_hash, hash,"
+    " format_version, key_id, mac"
 )
-_INSERT = f"INSERT INTO audit_events ({COLUMNS}) VALUES ({', '.join(['%s'] * 18)})"
+_INSERT = f"INSERT INTO audit_events ({COLUMNS}) VALUES ({', '.join(['%s'] * 21)})"
 #: what reads select: metadata as JSON text, parsed by :func:`event_from_row` (twice as fast as the
 #: driver's JSONB loader over a million rows, which matters to ``audit verify``)
 READ_COLUMNS = COLUMNS.replace("metadata,", "metadata::text,")
@@ -79,6 +82,9 @@ def event_from_row(row: TupleRow) -> AuditEvent:
         metadata,
         prev_hash,
         hash_,
+        format_version,
+        key_id,
+        mac,
     ) = row
     return AuditEvent(
         id=id_,
@@ -99,6 +105,9 @@ def event_from_row(row: TupleRow) -> AuditEvent:
         metadata=_loads(metadata) if isinstance(metadata, str) else metadata,
         prev_hash=prev_hash,
         hash=hash_,
+        format_version=format_version,
+        key_id=key_id,
+        mac=mac,
     )
 
 
@@ -122,6 +131,9 @@ def _row(event: AuditEvent) -> tuple[Any, ...]:
         Jsonb(event.metadata),
         event.prev_hash,
         event.hash,
+        event.format_version,
+        event.key_id,
+        event.mac,
     )
 
 
@@ -173,9 +185,11 @@ class PostgresEventStore:
     order, with one flush. Each caller still gets exactly its own events, durable, when its call returns.
     """
 
-    def __init__(self, database: Database, ids: IdFactory) -> None:
+    def __init__(self, database: Database, ids: IdFactory, keyring: Keyring | None = None) -> None:
         self._db = database
         self._ids = ids
+        #: with the brain's keyring new events are keyed (format 2); without, unkeyed (tests of old rows)
+        self._key = None if keyring is None else keyring.current
         self._queue: list[tuple[list[AuditDraft], asyncio.Future[list[AuditEvent]]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -309,7 +323,12 @@ class PostgresEventStore:
                 seq, prev_hash = heads[draft.tenant_id]
                 # validated by every caller before the lock was taken: not again while it is held
                 event = seal_validated(
-                    draft, event_id=self._ids.new_id(), seq=seq + 1, at=now, prev_hash=prev_hash
+                    draft,
+                    event_id=self._ids.new_id(),
+                    seq=seq + 1,
+                    at=now,
+                    prev_hash=prev_hash,
+                    key=self._key,
                 )
                 heads[draft.tenant_id] = (event.seq, event.hash)
                 sealed.append(event)

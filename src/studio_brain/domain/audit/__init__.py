@@ -3,6 +3,7 @@
 - :mod:`.event` — :class:`AuditDraft` (what a caller says happened) and :class:`AuditEvent` (stored);
 - :mod:`.validation` — :func:`validate_draft`: bad input is ``InputInvalid`` naming the field;
 - :mod:`.chain` — :func:`seal`, the one way to turn a draft into a chained event, and its hash;
+- :mod:`.mac` — the MAC a keyed (format 2) event carries, with a key kept outside the database;
 - :mod:`.verify` — :class:`ChainVerifier`, constant memory, names the first break (:class:`BreakKind`);
 - :mod:`.checkpoint` — the bytes an Ed25519 checkpoint signature covers, and the checkpoint's JSON form;
 - :mod:`.codec` — the JSON form of an event used by exports;
@@ -26,6 +27,9 @@ from studio_brain.domain.audit.checkpoint import (
 )
 from studio_brain.domain.audit.codec import event_from_json, event_to_json
 from studio_brain.domain.audit.event import (
+    FORMAT_KEYED,
+    FORMAT_UNKEYED,
+    FORMATS,
     GENESIS_HASH,
     ActorType,
     ApprovalState,
@@ -33,6 +37,7 @@ from studio_brain.domain.audit.event import (
     AuditEvent,
     lenient_enum,
 )
+from studio_brain.domain.audit.mac import event_mac, mac_ok
 from studio_brain.domain.audit.query import (
     AuditPage,
     AuditQuery,
@@ -61,6 +66,9 @@ from studio_brain.domain.audit.verify import (
 
 __all__ = [
     "ACTION_PATTERN",
+    "FORMATS",
+    "FORMAT_KEYED",
+    "FORMAT_UNKEYED",
     "GENESIS_HASH",
     "MAX_ACTION_LENGTH",
     "MAX_ID_LENGTH",
@@ -87,10 +95,12 @@ __all__ = [
     "checkpoint_to_json",
     "event_from_json",
     "event_hash",
+    "event_mac",
     "event_to_json",
     "first_break",
     "hash_payload",
     "lenient_enum",
+    "mac_ok",
     "matches",
     "normalise_metadata",
     "seal",

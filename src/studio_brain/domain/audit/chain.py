@@ -2,6 +2,8 @@
 
 ``hash`` is SHA-256 over the RFC 8785 canonical JSON (:func:`~studio_brain.domain.hashing.canonical_json`,
 the project's one encoder) of the event's seed fields, camelCase, *without* ``hash`` (:func:`hash_payload`).
+Format 1 (unkeyed) hashes the 17 seed fields; format 2 (keyed) adds ``hashFormat`` and ``keyId`` to them
+and carries ``mac`` (:mod:`.mac`). Sealing with a key writes format 2; without one, format 1.
 """
 
 from __future__ import annotations
@@ -11,18 +13,21 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from studio_brain.domain.audit.event import AuditDraft, AuditEvent
+from studio_brain.domain.audit.event import FORMAT_KEYED, FORMAT_UNKEYED, AuditDraft, AuditEvent
+from studio_brain.domain.audit.mac import event_mac
 from studio_brain.domain.audit.validation import check_hash, check_text, validate_draft
 from studio_brain.domain.errors import InputInvalid
 from studio_brain.domain.hashing import MAX_SAFE_INTEGER, CanonicalShape
+from studio_brain.domain.records import MacKey
 
 
 def hash_payload(event: AuditEvent) -> dict[str, Any]:
     """The value whose canonical JSON is hashed: the seed fields (camelCase) of ``event`` without ``hash``.
 
-    Built with its keys already in RFC 8785 order, so the encoder's sort finds one sorted run.
+    Built with its keys already in RFC 8785 order, so the encoder's sort finds one sorted run. A keyed
+    (format 2) event's payload also holds ``hashFormat`` and ``keyId``.
     """
-    return {
+    payload: dict[str, Any] = {
         "action": event.action,
         "actorId": event.actor_id,
         "actorType": str(event.actor_type),
@@ -41,6 +46,10 @@ def hash_payload(event: AuditEvent) -> dict[str, Any]:
         "target": event.target,
         "tenantId": event.tenant_id,
     }
+    if event.format_version != FORMAT_UNKEYED:
+        payload["hashFormat"] = event.format_version
+        payload["keyId"] = event.key_id
+    return payload
 
 
 #: the keys of :func:`hash_payload`, in its order
@@ -53,17 +62,28 @@ _EVENT_SHAPE = CanonicalShape(
 )  # fmt: skip
 
 
+#: format 2 adds two keys
+_KEYED_SHAPE = CanonicalShape((*_EVENT_SHAPE.keys, "hashFormat", "keyId"))
+
+
 def canonical_event_bytes(event: AuditEvent) -> bytes:
     """The bytes an event's hash covers: ``canonical_json(hash_payload(event))``, by the encoder's
-    fixed-shape path (verify runs at >= 50,000 events/s; a property test proves the two equal)."""
+    fixed-shape path (verify runs at >= 50,000 events/s; a property test proves the two equal).
+
+    Raises InputInvalid for a format this code does not know.
+    """
     e = event
-    return _EVENT_SHAPE.encode(
-        (
-            e.action, e.actor_id, str(e.actor_type), str(e.approval_state), e.at, e.capability_id,
-            e.correlation_id, e.id, e.input_hash, e.metadata, e.output_hash, e.prev_hash, e.rationale,
-            e.request_id, e.seq, e.target, e.tenant_id,
-        )
+    fields = (
+        e.action, e.actor_id, str(e.actor_type), str(e.approval_state), e.at, e.capability_id,
+        e.correlation_id, e.id, e.input_hash, e.metadata, e.output_hash, e.prev_hash, e.rationale,
+        e.request_id, e.seq, e.target, e.tenant_id,
     )  # fmt: skip
+    version = e.format_version
+    if version == FORMAT_UNKEYED:
+        return _EVENT_SHAPE.encode(fields)
+    if version == FORMAT_KEYED and type(version) is int:
+        return _KEYED_SHAPE.encode((*fields, version, e.key_id))
+    raise InputInvalid(f"audit event format {version!r} is unknown")
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -71,16 +91,30 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(canonical_event_bytes(event)).hexdigest()
 
 
-def seal(draft: AuditDraft, *, event_id: str, seq: int, at: datetime, prev_hash: str) -> AuditEvent:
+def seal(
+    draft: AuditDraft, *, event_id: str, seq: int, at: datetime, prev_hash: str, key: MacKey | None = None
+) -> AuditEvent:
     """The stored form of ``draft`` at position ``seq`` after ``prev_hash``; validates the draft first.
 
+    With ``key``: a keyed (format 2) event carrying its MAC. Without: an unkeyed (format 1) event, which
+    a keyed brain's verifier accepts only before the chain became keyed (docs/audit.md).
     ``at`` is stored in UTC; PostgreSQL keeps microseconds, as Python does, so the hashed value is the
     stored one.
     """
-    return seal_validated(validate_draft(draft), event_id=event_id, seq=seq, at=at, prev_hash=prev_hash)
+    return seal_validated(
+        validate_draft(draft), event_id=event_id, seq=seq, at=at, prev_hash=prev_hash, key=key
+    )
 
 
-def seal_validated(clean: AuditDraft, *, event_id: str, seq: int, at: datetime, prev_hash: str) -> AuditEvent:
+def seal_validated(
+    clean: AuditDraft,
+    *,
+    event_id: str,
+    seq: int,
+    at: datetime,
+    prev_hash: str,
+    key: MacKey | None = None,
+) -> AuditEvent:
     """:func:`seal` of a draft that :func:`validate_draft` returned (validation is idempotent, so this
     only skips repeating it — e.g. while an audit chain's lock is held)."""
     check_text("id", event_id)
@@ -108,5 +142,8 @@ def seal_validated(clean: AuditDraft, *, event_id: str, seq: int, at: datetime, 
         metadata=clean.metadata,
         prev_hash=prev_hash,
         hash="",
+        format_version=FORMAT_UNKEYED if key is None else FORMAT_KEYED,
+        key_id=None if key is None else key.key_id,
     )
-    return replace(unsealed, hash=event_hash(unsealed))
+    hash_ = event_hash(unsealed)
+    return replace(unsealed, hash=hash_, mac=None if key is None else event_mac(key, hash_))

@@ -7,15 +7,26 @@ from datetime import datetime
 from typing import Any, cast
 
 from studio_brain.domain.audit.chain import hash_payload
-from studio_brain.domain.audit.event import ActorType, ApprovalState, AuditEvent, lenient_enum
+from studio_brain.domain.audit.event import (
+    FORMAT_UNKEYED,
+    ActorType,
+    ApprovalState,
+    AuditEvent,
+    lenient_enum,
+)
 from studio_brain.domain.errors import InputInvalid
 from studio_brain.domain.hashing import to_json_value
 
 
 def event_to_json(event: AuditEvent) -> dict[str, Any]:
-    """The export form of ``event``: its hash payload as plain JSON plus ``hash``."""
+    """The export form of ``event``: its hash payload as plain JSON plus ``hash`` (and, keyed, ``mac``).
+
+    A format-1 event is written exactly as before the keyed format existed (no ``hashFormat``).
+    """
     payload = cast(dict[str, Any], to_json_value(hash_payload(event)))
     payload["hash"] = event.hash
+    if event.format_version != FORMAT_UNKEYED:
+        payload["mac"] = event.mac
     return payload
 
 
@@ -70,7 +81,17 @@ def event_from_json(data: object) -> AuditEvent:
         raise InputInvalid(f"an exported audit event has an unreadable time {at_text!r}") from None
     if at.tzinfo is None:
         raise InputInvalid(f"an exported audit event has a time without zone {at_text!r}")
+    format_version = data.get("hashFormat", FORMAT_UNKEYED)
+    key_id, mac = data.get("keyId"), data.get("mac")
+    if isinstance(format_version, bool) or not isinstance(format_version, int):
+        raise InputInvalid("an exported audit event has a non-integer hashFormat")
+    for name, value in (("keyId", key_id), ("mac", mac)):
+        if value is not None and not isinstance(value, str):
+            raise InputInvalid(f"an exported audit event has a non-string {name}")
     return AuditEvent(
+        format_version=format_version,
+        key_id=key_id,
+        mac=mac,
         at=at,
         actor_type=lenient_enum(ActorType, actor_type),
         approval_state=lenient_enum(ApprovalState, approval_state),

@@ -3,6 +3,10 @@
 An event is drafted by a caller, then sealed by the EventStore inside the append transaction, which
 assigns ``id``, ``seq`` (per tenant, gap-free), ``at`` (database clock), ``prev_hash`` (the previous
 event's ``hash``, or :data:`GENESIS_HASH`) and ``hash`` (:mod:`studio_brain.domain.audit.chain`).
+
+Hashed formats (``format_version``; docs/audit.md "Formats"): **1** — unkeyed, the 17 seed fields
+(events written before the keyed-chain upgrade); **2** — keyed: the hash also covers ``hashFormat`` and
+``keyId``, and ``mac`` is an HMAC-SHA256 over the hash with a key kept outside the database.
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ from typing import Any, TypeVar, cast
 
 #: prev_hash of the first event of every tenant's chain
 GENESIS_HASH = "0" * 64
+
+#: the hashed formats an event may have; new events are written in the newest
+FORMAT_UNKEYED = 1
+FORMAT_KEYED = 2
+FORMATS = (FORMAT_UNKEYED, FORMAT_KEYED)
 
 
 class ActorType(StrEnum):
@@ -73,6 +82,11 @@ class AuditEvent:
     metadata: dict[str, Any]
     prev_hash: str
     hash: str
+    #: the hashed format (1 unkeyed, 2 keyed); a later format can coexist with the old ones
+    format_version: int = FORMAT_UNKEYED
+    #: format 2: the id of the MAC key (kept outside the database) and the MAC over ``hash``
+    key_id: str | None = None
+    mac: str | None = None
 
 
 E = TypeVar("E", bound=StrEnum)

@@ -1,5 +1,11 @@
-"""Verifying a chain: :class:`ChainVerifier` recomputes hashes and links of one tenant's events fed in
-``seq`` order, in constant memory, and names the first break (:class:`BreakKind`) with its ``seq``."""
+"""Verifying a chain: :class:`ChainVerifier` recomputes hashes, MACs and links of one tenant's events fed
+in ``seq`` order, in constant memory, and names the first break (:class:`BreakKind`) with its ``seq``.
+
+Keyed chains (format 2, docs/audit.md "Keyed chain"): with the brain's :class:`Keyring` every keyed
+event's MAC must verify. Unkeyed (format 1) events are accepted only as the chain's prefix written before
+the upgrade, and only when something a database writer cannot forge seals them: the first keyed event
+(its MAC covers its link to the last unkeyed one) or a signed checkpoint. An unkeyed event after a keyed
+one, or an unsealed unkeyed tail, is :attr:`BreakKind.UNKEYED`."""
 
 from __future__ import annotations
 
@@ -9,8 +15,10 @@ from enum import StrEnum
 
 from studio_brain.domain.audit.chain import event_hash
 from studio_brain.domain.audit.checkpoint import AuditCheckpoint
-from studio_brain.domain.audit.event import GENESIS_HASH, AuditEvent
+from studio_brain.domain.audit.event import FORMAT_UNKEYED, GENESIS_HASH, AuditEvent
+from studio_brain.domain.audit.mac import mac_ok
 from studio_brain.domain.errors import InputInvalid
+from studio_brain.domain.records import Keyring
 
 
 class BreakKind(StrEnum):
@@ -28,6 +36,9 @@ class BreakKind(StrEnum):
     TRUNCATED_AFTER_CHECKPOINT = "truncated_after_checkpoint"
     #: a checkpoint's signature does not verify with a trusted key
     BAD_SIGNATURE = "bad_signature"
+    #: an unkeyed (format 1) row where only keyed rows may be: after a keyed row, or an unkeyed tail
+    #: sealed neither by a keyed row nor by a signed checkpoint (written without the brain's key)
+    UNKEYED = "unkeyed"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -55,6 +66,11 @@ class ChainVerifier:
     row (or the end) arrives — enough to tell a modified row from an inserted, missing or moved one.
     ``checkpoints`` must already be signature-checked; the chain must match each one it passes and must
     reach the newest.
+
+    ``keyring``: the brain's MAC keys. With it, keyed rows must carry a valid MAC and unkeyed rows must be
+    sealed (module docstring); without it (an export verified elsewhere) MACs cannot be checked and the
+    signed checkpoints are the proof. ``unkeyed_tail_ok`` lets an unsealed unkeyed tail pass: only for
+    sealing the chain under a checkpoint at the upgrade to keyed events.
     """
 
     def __init__(
@@ -64,6 +80,8 @@ class ChainVerifier:
         first_seq: int = 1,
         anchor_hash: str = GENESIS_HASH,
         checkpoints: Sequence[AuditCheckpoint] = (),
+        keyring: Keyring | None = None,
+        unkeyed_tail_ok: bool = False,
     ) -> None:
         self.tenant_id = tenant_id
         self._expected = first_seq
@@ -74,17 +92,39 @@ class ChainVerifier:
         self._broken: ChainBreak | None = None
         self._checkpoints = {c.seq: c for c in checkpoints if c.tenant_id == tenant_id}
         self._newest_checkpoint = max(self._checkpoints, default=0)
+        self._keyring = keyring
+        self._unkeyed_tail_ok = unkeyed_tail_ok
+        self._keyed_seen = False
+        #: the first seq of unkeyed rows that no keyed row has sealed yet
+        self._unsealed_from: int | None = None
         self.checked = 0
         self.last_seq: int | None = None
         self.last_hash: str | None = None
+        #: accepted unkeyed (format 1) rows
+        self.unkeyed = 0
+        #: accepted keyed rows whose MAC verified / that could not be checked (no keyring)
+        self.keyed = 0
+        self.keyed_unchecked = 0
+        #: the keyed row whose MAC sealed the unkeyed prefix, if one did
+        self.unkeyed_sealed_by: int | None = None
 
     @property
     def broken(self) -> ChainBreak | None:
         return self._broken
 
+    @property
+    def macs_checked(self) -> bool:
+        return self._keyring is not None
+
     def _break(self, seq: int, kind: BreakKind, detail: str) -> ChainBreak:
         self._broken = ChainBreak(tenant_id=self.tenant_id, seq=seq, kind=kind, detail=detail)
         return self._broken
+
+    def _mac_fine(self, event: AuditEvent) -> bool:
+        """The MAC part of "this row is genuine": unkeyed rows have none; without a keyring none is checked."""
+        if event.format_version == FORMAT_UNKEYED or self._keyring is None:
+            return True
+        return mac_ok(self._keyring, event)
 
     def feed(self, event: AuditEvent) -> ChainBreak | None:
         """Check the next event; returns the break once one is known (and keeps returning it)."""
@@ -97,6 +137,7 @@ class ChainVerifier:
             event.seq == self._expected
             and event.prev_hash == self._prev_hash
             and _hash_or_none(event) == event.hash
+            and self._mac_fine(event)
         ):
             return self._accept(event)
         if event.seq > self._expected:
@@ -107,7 +148,8 @@ class ChainVerifier:
         return None
 
     def finish(self) -> ChainBreak | None:
-        """Call after the last event: judges a pending row and checks the newest checkpoint was reached."""
+        """Call after the last event: judges a pending row, checks the newest checkpoint was reached and
+        that no unkeyed tail is left unsealed."""
         if self._broken is not None:
             return self._broken
         if self._pending is not None:
@@ -119,6 +161,20 @@ class ChainVerifier:
                 BreakKind.TRUNCATED_AFTER_CHECKPOINT,
                 f"the chain ends at seq {reached} but a signed checkpoint covers seq {self._newest_checkpoint}",
             )
+        if (
+            self._keyring is not None
+            and not self._unkeyed_tail_ok
+            and self._unsealed_from is not None
+            and reached > self._newest_checkpoint
+        ):
+            first = max(self._unsealed_from, self._newest_checkpoint + 1)
+            return self._break(
+                first,
+                BreakKind.UNKEYED,
+                f"seq {first}..{reached} are unkeyed and sealed neither by a keyed event nor by a signed "
+                "checkpoint: written without the brain's key (or never sealed at the upgrade: see "
+                "docs/audit.md)",
+            )
         return None
 
     def _accept(self, event: AuditEvent) -> ChainBreak | None:
@@ -127,6 +183,26 @@ class ChainVerifier:
             return self._break(
                 event.seq, BreakKind.MODIFIED, "the chain differs from a signed checkpoint at this seq"
             )
+        if event.format_version == FORMAT_UNKEYED:
+            if self._keyed_seen:
+                return self._break(
+                    event.seq,
+                    BreakKind.UNKEYED,
+                    "an unkeyed row after the chain became keyed: written without the brain's key "
+                    "(forged, or a keyed row downgraded)",
+                )
+            self.unkeyed += 1
+            if self._unsealed_from is None:
+                self._unsealed_from = event.seq
+        else:
+            self._keyed_seen = True
+            if self._keyring is not None:
+                self.keyed += 1
+                if self._unsealed_from is not None:
+                    self.unkeyed_sealed_by = event.seq
+                    self._unsealed_from = None
+            else:
+                self.keyed_unchecked += 1
         self._prevprev_hash = self._prev_hash
         self._prev_hash = event.hash
         self._expected = event.seq + 1
@@ -134,12 +210,33 @@ class ChainVerifier:
         self.last_hash = event.hash
         return None
 
+    def _genuine_as(self, event: AuditEvent, seq: int) -> bool:
+        """True when ``event`` was sealed (hash, and MAC if keyed) as the row at ``seq``."""
+        return _hash_as(event, seq) == event.hash and self._mac_fine(event)
+
     def _classify(self, row: AuditEvent, after: AuditEvent | None) -> ChainBreak:
         expected = self._expected
         if row.seq < expected:
             return self._break(row.seq, BreakKind.INSERTED, f"a second row claims seq {row.seq}")
-        self_ok = _hash_or_none(row) == row.hash
+        hash_ok = _hash_or_none(row) == row.hash
+        mac_fine = self._mac_fine(row)
+        self_ok = hash_ok and mac_fine
         link_ok = row.prev_hash == self._prev_hash
+        if link_ok and hash_ok and not mac_fine:
+            # Re-hashed by someone without the key: forged in, or altered in place.
+            if after is None:
+                return self._break(
+                    expected,
+                    BreakKind.INSERTED,
+                    "the row at the head is not sealed with the brain's key (forged, or altered and re-hashed)",
+                )
+            if self._genuine_as(after, expected):
+                return self._break(
+                    expected, BreakKind.INSERTED, "a row not sealed with the brain's key was inserted here"
+                )
+            return self._break(
+                expected, BreakKind.MODIFIED, "the row's MAC does not verify: altered without the brain's key"
+            )
         if link_ok:  # content changed under a kept hash
             return self._break(expected, BreakKind.MODIFIED, "the row's content does not match its hash")
         if self_ok:
@@ -149,7 +246,7 @@ class ChainVerifier:
                     expected - 1, BreakKind.INSERTED, "the row before does not belong to the chain"
                 )
             if after is not None and (
-                after.prev_hash == self._prev_hash or _hash_as(after, expected) == after.hash
+                after.prev_hash == self._prev_hash or self._genuine_as(after, expected)
             ):
                 return self._break(expected, BreakKind.INSERTED, "this row does not belong to the chain")
             if expected > self._first_seq:
@@ -159,7 +256,12 @@ class ChainVerifier:
                     "the row was rewritten with a fresh hash; the next row still links to the original",
                 )
             return self._break(expected, BreakKind.MODIFIED, "the row does not link to the chain's anchor")
-        sealed_at = _sealed_seq(row, expected)
+        if hash_ok and after is not None and self._genuine_as(after, expected):
+            # re-hashed without the key, and the next row is the genuine one for this seq
+            return self._break(
+                expected, BreakKind.INSERTED, "a row not sealed with the brain's key was inserted here"
+            )
+        sealed_at = _sealed_seq(row, expected) if mac_fine else None
         if sealed_at is None:
             return self._break(expected, BreakKind.MODIFIED, "the row matches neither its hash nor its place")
         if sealed_at == expected - 1 and row.prev_hash == self._prevprev_hash:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Index,
     PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -42,6 +43,10 @@ audit_events = Table(
     Column("metadata", JSONB, nullable=False),
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False),
+    # Migration 0008: the hashed format (1 unkeyed, 2 keyed) and, keyed, the MAC key's id and the MAC.
+    Column("format_version", SmallInteger, nullable=False, server_default=text("1")),
+    Column("key_id", Text),
+    Column("mac", Text),
     # One event per position, and one successor per event: two writers can never fork a chain.
     UniqueConstraint("tenant_id", "seq"),
     UniqueConstraint("tenant_id", "prev_hash"),
@@ -55,6 +60,12 @@ audit_events = Table(
     CheckConstraint(f"output_hash IS NULL OR output_hash {SHA256}", name="output_hash_sha256"),
     CheckConstraint(f"prev_hash {SHA256}", name="prev_hash_sha256"),
     CheckConstraint(f"hash {SHA256}", name="hash_sha256"),
+    CheckConstraint("format_version IN (1, 2)", name="format_version"),
+    CheckConstraint(
+        "(format_version = 1 AND key_id IS NULL AND mac IS NULL)"
+        f" OR (format_version = 2 AND key_id IS NOT NULL AND mac {SHA256})",
+        name="keyed_mac",
+    ),
     # Newest-first pages filtered by one column walk (tenant, column, seq) backwards and stop at the limit;
     # without these a rarely matching filter scans the whole chain.
     Index("ix_audit_events_tenant_actor_seq", "tenant_id", "actor_id", "seq"),

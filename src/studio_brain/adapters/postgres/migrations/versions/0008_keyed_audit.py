@@ -4,10 +4,16 @@ Revision ID: 0008_keyed_audit
 Revises: 0007_identity
 Create Date: 2026-12-01
 
-Reserved slot in the linear chain: empty until its issue needs a schema change.
+Every audit event gets ``format_version`` (1 = unkeyed, the only format before this revision; 2 = keyed),
+``key_id`` and ``mac``. Existing rows become format 1 by the column default (no rewrite of their hashed
+content: their hashes stay valid). A keyed row must carry a key id and a 64-hex MAC; an unkeyed one
+neither. The key itself never enters the database (docs/audit.md "Keyed chain").
 """
 
 from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0008_keyed_audit"
 down_revision: str | None = "0007_identity"
@@ -16,8 +22,38 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    # ADD COLUMN with a constant default does not rewrite the table (PostgreSQL >= 11), and is DDL: the
+    # append-only row triggers do not fire.
+    op.add_column(
+        "audit_events",
+        sa.Column("format_version", sa.SmallInteger(), server_default=sa.text("1"), nullable=False),
+    )
+    op.add_column("audit_events", sa.Column("key_id", sa.Text(), nullable=True))
+    op.add_column("audit_events", sa.Column("mac", sa.Text(), nullable=True))
+    op.create_check_constraint(
+        op.f("ck_audit_events_format_version"), "audit_events", "format_version IN (1, 2)"
+    )
+    op.create_check_constraint(
+        op.f("ck_audit_events_keyed_mac"),
+        "audit_events",
+        "(format_version = 1 AND key_id IS NULL AND mac IS NULL)"
+        " OR (format_version = 2 AND key_id IS NOT NULL AND mac ~ '^[0-9a-f]{64}$')",
+    )
 
 
 def downgrade() -> None:
-    pass
+    # Keyed rows cannot be represented without these columns: downgrading would make them unverifiable.
+    op.execute(
+        """
+        DO $$ BEGIN
+          IF EXISTS (SELECT 1 FROM audit_events WHERE format_version <> 1) THEN
+            RAISE EXCEPTION 'keyed audit events exist; downgrading below 0008 would make them unverifiable';
+          END IF;
+        END $$;
+        """
+    )
+    op.drop_constraint(op.f("ck_audit_events_keyed_mac"), "audit_events", type_="check")
+    op.drop_constraint(op.f("ck_audit_events_format_version"), "audit_events", type_="check")
+    op.drop_column("audit_events", "mac")
+    op.drop_column("audit_events", "key_id")
+    op.drop_column("audit_events", "format_version")
