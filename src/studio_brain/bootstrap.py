@@ -20,7 +20,13 @@ from studio_brain.adapters.connectors.registry import build_connectors
 from studio_brain.adapters.demo_source import DemoCloud
 from studio_brain.adapters.firestore import FirestoreReader
 from studio_brain.adapters.functions_http import FunctionsFinanceReader
-from studio_brain.adapters.keys import Ed25519Signer, Ed25519Verifier, LazySigner, load_signing_key
+from studio_brain.adapters.keys import (
+    Ed25519Signer,
+    Ed25519Verifier,
+    LazySigner,
+    ensure_mac_keyring,
+    load_signing_key,
+)
 from studio_brain.adapters.postgres.connector_health_store import PostgresConnectorHealthStore
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.adapters.postgres.drafts_store import PostgresDraftStore
@@ -32,7 +38,7 @@ from studio_brain.adapters.postgres.roles import app_url as app_role_url
 from studio_brain.adapters.postgres.roles import session_options
 from studio_brain.adapters.postgres.state_store import PostgresStateStore
 from studio_brain.adapters.rule_files import load_calendar, load_rule_table
-from studio_brain.domain.errors import ConfigError
+from studio_brain.domain.errors import ConfigError, StudioBrainError
 from studio_brain.logging import get_logger
 from studio_brain.ports import CacheStore, Clock, CloudReader, EventStore, IdFactory, StateStore
 from studio_brain.services.audit import AuditService
@@ -237,6 +243,15 @@ def _wire_scheduler_and_swarms(brain: Brain) -> None:
         brain.jobs.register(job)
 
 
+async def _seal_unkeyed_at_upgrade(audit: AuditService) -> None:
+    """The keyring was just created: seal chains written before the keyed format under a checkpoint
+    (docs/audit.md "Upgrading to the keyed chain"). Never stops the brain from starting."""
+    try:
+        await audit.seal_unkeyed_chains()
+    except StudioBrainError as err:
+        log.warning("audit.upgrade.seal_failed", reason=str(err))
+
+
 @asynccontextmanager
 async def open_brain(
     settings: Settings, *, migrate: bool = False, target: DatabaseTarget | None = None
@@ -271,8 +286,11 @@ async def open_brain(
                 state_store=PostgresStateStore(database),
                 cache=MemoryCacheStore(clock=clock),
             )
-            # --- audit log (issue 3) ---
-            brain.events = PostgresEventStore(database, brain.ids)
+            # --- audit log (issue 3); keyed chain (issue 12): the MAC keyring lives outside the database ---
+            keyring, keyring_created = await asyncio.to_thread(
+                ensure_mac_keyring, settings.audit_mac_key_path
+            )
+            brain.events = PostgresEventStore(database, brain.ids, keyring)
             brain.audit = AuditService(
                 events=brain.events,
                 checkpoint_stores=[
@@ -282,7 +300,10 @@ async def open_brain(
                 signer=LazySigner(partial(load_audit_signer, settings)),
                 verifier=Ed25519Verifier(),
                 clock=clock,
+                keyring=keyring,
             )
+            if keyring_created:
+                await _seal_unkeyed_at_upgrade(brain.audit)
             # --- StudioState (issue 4) ---
             cloud_sources: dict[str, CloudReader] = {
                 "firestore": FirestoreReader(
@@ -338,7 +359,7 @@ async def open_brain(
 
             brain.gateway = GatewayService(
                 # the same transaction carries a proposal change and its audit row
-                store=PostgresGatewayStore(database, PostgresEventStore(database, brain.ids)),
+                store=PostgresGatewayStore(database, PostgresEventStore(database, brain.ids, keyring)),
                 registry=load_registry(settings.gateway_registry_file),
                 # device connectors come from brain.connectors (wired below), looked up at call time
                 connectors=DictConnectorDirectory(

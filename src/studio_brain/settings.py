@@ -95,6 +95,15 @@ class Settings(BaseSettings):
         description="Append-only JSONL copy of every signed audit checkpoint, kept outside the database. "
         "Unset: <home>/audit/checkpoints.jsonl. Put it on other storage than the database for best effect.",
     )
+    audit_mac_key_file: Path | None = Field(
+        default=None,
+        description="HMAC keys of the keyed audit chain and keyed records (mode 0600, created at first run, "
+        "never in the database; `studio-brain audit rotate-key` adds a key). Unset: <home>/keys/audit-mac.json.",
+    )
+
+    @property
+    def audit_mac_key_path(self) -> Path:
+        return self.audit_mac_key_file or self.home / "keys" / "audit-mac.json"
 
     @property
     def audit_key_path(self) -> Path:
