@@ -79,5 +79,5 @@ async def trends_page(request: Request) -> Response:
         metric_options=[(k, view.metric_label(k)) for k in keys],
         start=start,
         end=end,
-        not_closed=sorted(not_closed),
+        not_closed=[d.isoformat() for d in sorted(not_closed)],
     )
