@@ -191,3 +191,22 @@ def test_doctor_fails_while_the_app_role_can_bypass_rls_and_passes_for_the_app_r
     assert f"GRANT {APP_ROLE}" in as_superuser.stdout
     as_app = cli("doctor", env={"STUDIO_BRAIN_DATABASE_URL": app_login, "STUDIO_BRAIN_HOME": str(tmp_path)})
     assert "✓ app role" in as_app.stdout, as_app.stdout
+
+
+async def test_the_embedded_default_migrates_as_the_owner_and_serves_as_the_app_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("STUDIO_BRAIN_DATABASE_URL", "STUDIO_BRAIN_TEST_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STUDIO_BRAIN_HOME", str(tmp_path / "home"))
+    settings = load_settings()
+    assert settings.uses_embedded_database
+    async with open_brain(settings, migrate=True) as brain:
+        async with brain.database.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT current_user AS who, current_setting('studio_brain.tenant_id', true) AS tenant"
+            )
+            row = await cursor.fetchone()
+        assert row == {"who": APP_ROLE, "tenant": brain.tenant_id}
+        report = role_report(brain.database.url)
+        assert not report.can_bypass_rls

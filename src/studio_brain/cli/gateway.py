@@ -21,6 +21,7 @@ from studio_brain.domain.errors import ConfigError
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.policy import AgentToken, Exemption
 from studio_brain.domain.proposals import Proposal, Status, to_record
+from studio_brain.domain.text import value_problem
 from studio_brain.ports.gateway import ProposalFilter
 from studio_brain.services.gateway import GatewayService
 from studio_brain.settings import Settings
@@ -237,6 +238,9 @@ def proposals_create(
         fail(f"--input is not valid JSON: {err.msg} at character {err.pos}", code=EXIT_USAGE)
     if not isinstance(data, dict):
         fail("--input must be a JSON object", code=EXIT_USAGE)
+    problem = value_problem(data, location="--input")  # "\u0000" escapes decode to unstorable text
+    if problem:
+        fail(problem, code=EXIT_USAGE)
     created = _with_gateway(
         settings,
         lambda g, principal: g.create_proposal(

@@ -8,6 +8,7 @@ import errno
 import os
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -18,8 +19,9 @@ from studio_brain import __version__
 from studio_brain.adapters.postgres.migrate import current_revision, head_revision, upgrade_to_head
 from studio_brain.bootstrap import Brain, open_brain, provision_database, release_database
 from studio_brain.cli import audit, backup, connectors, gateway, jobs, login, safety, staff, state
-from studio_brain.cli.common import EXIT_FAILURE, fail, print_json, run, settings_or_exit
+from studio_brain.cli.common import EXIT_FAILURE, EXIT_USAGE, fail, print_json, run, settings_or_exit
 from studio_brain.cli.doctor import run_doctor
+from studio_brain.cli.input_guard import argument_problem
 from studio_brain.logging import get_logger
 from studio_brain.settings import Settings, redact_url, reference_markdown
 from studio_brain.web.app import create_app
@@ -50,6 +52,9 @@ def root(
     ] = False,
 ) -> None:
     """Studio Brain command line. Configure with STUDIO_BRAIN_* variables; see `config show`."""
+    problem = argument_problem(sys.argv[1:])
+    if problem:  # no secret or NUL enters through the command line (issue 12)
+        fail(problem, code=EXIT_USAGE)
 
 
 @config_app.command("show")

@@ -37,6 +37,7 @@ from studio_brain.domain.errors import (
 )
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import Principal, system_principal
+from studio_brain.domain.secrets import SecretInPayload, describe, scan
 from studio_brain.domain.snapshot import metric
 from studio_brain.logging import get_logger
 from studio_brain.ports import Clock, EventStore, IdFactory, StateStore
@@ -198,6 +199,28 @@ class DraftService:
         copy: str | None = None,
     ) -> dict[str, Any]:
         """Add a draft for an agent (or staff): ``{outcome, draftId}``; draftId is None unless created."""
+        submitted = {
+            "ruleId": rule_id,
+            "title": title,
+            "rationale": rationale,
+            "recommendation": recommendation,
+            "evidence": dict(evidence),
+            "subject": subject,
+            "channel": channel,
+            "copy": copy,
+        }
+        findings = scan(submitted, location="draft")
+        if findings:
+            # no secret enters (issue 12): refused and audited with the kinds and places, never the value
+            await self._audit(
+                principal,
+                action="drafts.add.refused",
+                target="local",
+                rationale=f"{ReasonCode.SECRET_IN_PAYLOAD.value}: {describe(findings)}",
+                inputs={"action": "drafts.add", "reason": ReasonCode.SECRET_IN_PAYLOAD.value},
+                state=ApprovalState.REJECTED,
+            )
+            raise SecretInPayload(findings)
         try:
             kind = DraftKind(kind)
             severity = Severity(severity)
