@@ -391,3 +391,8 @@ async def open_brain(
     finally:
         if owns_target:
             await asyncio.to_thread(release_database, target)
+                # issue 15: write windows and the daily cloud-write budget are in studio time
+                zone=settings.zone,
+                # issue 13: device outcomes survive a crash before the database has them
+                journal=FileExecutionJournal(settings.home / "journal"),
+                outcome_retry_seconds=settings.gateway_outcome_retry_seconds,

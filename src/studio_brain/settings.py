@@ -170,6 +170,51 @@ class Settings(BaseSettings):
             raise ValueError("expected an https:// URL")
         return value.strip()
 
+    # --- cloud writes through the studio's Functions (issue 15) -----------------------------------
+    functions_base_url: str | None = Field(
+        default=None,
+        description="Base URL of the studio's Cloud Functions, e.g. https://us-central1-<project>.cloudfunctions.net "
+        "(executeStudioBrainPilotAction, rollbackStudioBrainPilotAction, pickedUpAndClose). Unset: cloud writes "
+        "have no connector (ADAPTER_MISSING). Called with the ID token of STUDIO_BRAIN_FUNCTIONS_REFRESH_TOKEN.",
+    )
+    functions_mode: Literal["read_only", "read_write"] = Field(
+        default="read_only", description="read_write lets approved cloud writes through the allowlist."
+    )
+    functions_write_allowlist: str = Field(
+        default="",
+        description="Comma-separated function:command pairs the brain may send, e.g. "
+        "executeStudioBrainPilotAction:ops_note_append,rollbackStudioBrainPilotAction:rollback,pickedUpAndClose:close.",
+    )
+    functions_write_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=60,
+        description="Most one Function call may take (also capped by the capability's budget).",
+    )
+    attestation_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 key signing approval attestations (mode 0600, created at first use); its public half "
+        "is published at /.well-known/jwks.json. Unset: <home>/keys/attestation-ed25519.pem.",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="This brain's URL as the studio reaches it; names the JWKS in each cloud write's approvedBy. "
+        "Unset: the JWKS URL is left out (the studio uses the published copy in docs).",
+    )
+
+    @property
+    def attestation_key_path(self) -> Path:
+        return self.attestation_key_file or self.home / "keys" / "attestation-ed25519.pem"
+
+    @field_validator("functions_base_url", "public_base_url")
+    @classmethod
+    def _optional_http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if urlsplit(value.strip()).scheme not in {"https", "http"} or not urlsplit(value.strip()).netloc:
+            raise ValueError("expected an https:// URL")
+        return value.strip().rstrip("/")
+
     # --- capability gateway (issue 5) -----------------------------------------------------------
     gateway_registry_file: Path | None = Field(
         default=None,

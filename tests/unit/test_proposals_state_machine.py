@@ -108,3 +108,13 @@ def test_a_proposal_survives_its_record_round_trip(text: str, approvals: int) ->
         approval_expires_at=NOW,
     )
     assert from_record(to_record(proposal)) == proposal
+
+
+def test_an_unknown_outcome_is_settled_only_by_reconciliation_and_never_starts_again() -> None:
+    out = {(s, e): t for (s, e), t in TRANSITIONS.items() if s is Status.OUTCOME_UNKNOWN}
+    assert out == {
+        (Status.OUTCOME_UNKNOWN, Event.RECONCILE_EXECUTED): Status.EXECUTED,
+        (Status.OUTCOME_UNKNOWN, Event.RECONCILE_FAILED): Status.FAILED,
+    }
+    assert Status.OUTCOME_UNKNOWN in HAS_RUN
+    assert Status.OUTCOME_UNKNOWN not in TERMINAL

@@ -1,6 +1,7 @@
 """Proposals: the lifecycle state machine (a transition table), approvals, and the approval binding hash.
 
     draft → pending_approval → approved → executing → executed | failed | outcome_unknown
+    outcome_unknown → executed | failed, once reconciliation proves which (never runs again)
     plus rejected, expired, cancelled (terminal), and pending_approval → executing under an exemption.
 
 A proposal's full record (:func:`to_record`) travels in the metadata of every audit event about it, so
@@ -62,6 +63,9 @@ class Event(StrEnum):
     SUCCEED = "succeed"
     FAIL = "fail"
     LOSE_TRACK = "lose_track"
+    #: an unknown outcome proven afterwards (the target shows the effect, or refused it)
+    RECONCILE_EXECUTED = "reconcile_executed"
+    RECONCILE_FAILED = "reconcile_failed"
 
 
 S, E = Status, Event
@@ -82,14 +86,16 @@ TRANSITIONS: dict[tuple[Status, Event], Status] = {
     (S.EXECUTING, E.SUCCEED): S.EXECUTED,
     (S.EXECUTING, E.FAIL): S.FAILED,
     (S.EXECUTING, E.LOSE_TRACK): S.OUTCOME_UNKNOWN,
+    (S.OUTCOME_UNKNOWN, E.RECONCILE_EXECUTED): S.EXECUTED,
+    (S.OUTCOME_UNKNOWN, E.RECONCILE_FAILED): S.FAILED,
 }
 del S, E
 
+#: no way out. ``outcome_unknown`` is not among them: reconciliation may still prove what happened
 TERMINAL = frozenset(
     {
         Status.EXECUTED,
         Status.FAILED,
-        Status.OUTCOME_UNKNOWN,
         Status.REJECTED,
         Status.EXPIRED,
         Status.CANCELLED,

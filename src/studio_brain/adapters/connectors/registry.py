@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from studio_brain.adapters.attestation_keys import AttestationSigner
 from studio_brain.adapters.connectors.base import HttpPolicy
 from studio_brain.adapters.connectors.breaker import CircuitBreaker
 from studio_brain.adapters.connectors.homeassistant import RoborockConnector
+from studio_brain.adapters.connectors.functions import CloudDocuments, FirestoreDocuments, FunctionsConnector
 from studio_brain.adapters.connectors.hubitat import HubitatConnector
+from studio_brain.adapters.firebase_id_token import IdTokenSource
 from studio_brain.domain.connectors import ConnectorMode, WriteAllowlist
 from studio_brain.domain.errors import ConfigError, InputInvalid
 from studio_brain.ports import Clock, Connector
@@ -86,8 +89,55 @@ def roborock_from_settings(settings: Settings, clock: Clock) -> Connector:
     )
 
 
-def build_connectors(settings: Settings, *, clock: Clock) -> ConnectorRegistry:
+def functions_from_settings(
+    settings: Settings, clock: Clock, *, documents: CloudDocuments | None = None
+) -> Connector:
+    """The studio's Functions write connector (target ``firestore``): needs the Functions base URL and the
+    refresh token of the brain's own Firebase staff user; reads batches and action docs from Firestore
+    (``documents`` replaces that reader: the demo's cloud)."""
+    if not (settings.functions_base_url and settings.functions_refresh_token):
+        return UnconfiguredConnector(
+            connector_id="functions",
+            target="firestore",
+            hint="set STUDIO_BRAIN_FUNCTIONS_BASE_URL and STUDIO_BRAIN_FUNCTIONS_REFRESH_TOKEN",
+            clock=clock,
+        )
+    return FunctionsConnector(
+        base_url=settings.functions_base_url,
+        tokens=IdTokenSource(
+            refresh_token=settings.functions_refresh_token,
+            api_key=settings.functions_api_key,
+            token_url=settings.functions_token_url,
+            timeout_seconds=settings.functions_timeout_seconds,
+            clock=clock,
+        ),
+        documents=documents
+        or FirestoreDocuments(
+            project_id=settings.firestore_project_id,
+            deadline_seconds=settings.functions_write_timeout_seconds,
+        ),
+        attester=AttestationSigner(settings.attestation_key_path),
+        clock=clock,
+        breaker=_breaker(settings, "functions", clock),
+        policy=HttpPolicy(
+            attempt_timeout_seconds=settings.functions_write_timeout_seconds,
+            read_attempts=settings.connector_read_attempts,
+            degraded_after_ms=settings.connector_degraded_after_ms,
+        ),
+        mode=ConnectorMode(settings.functions_mode),
+        allowlist=_allowlist(settings.functions_write_allowlist, "STUDIO_BRAIN_FUNCTIONS_WRITE_ALLOWLIST"),
+        jwks_url=f"{settings.public_base_url}/.well-known/jwks.json" if settings.public_base_url else None,
+    )
+
+
+def build_connectors(
+    settings: Settings, *, clock: Clock, documents: CloudDocuments | None = None
+) -> ConnectorRegistry:
     """Every connector Studio Brain knows, configured or not (the cockpit lists them all)."""
     return ConnectorRegistry(
-        [hubitat_from_settings(settings, clock), roborock_from_settings(settings, clock)]
+        [
+            hubitat_from_settings(settings, clock),
+            roborock_from_settings(settings, clock),
+            functions_from_settings(settings, clock, documents=documents),
+        ]
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any, NoReturn
 
 from studio_brain.domain.audit import AuditDraft
@@ -70,6 +71,13 @@ class GatewayContext:
     events: EventStore | None = None
     token_source: Callable[[], str] = _new_token
     #: targets some capability keeps a cooldown on: only these need their last start recorded
+    #: the studio's timezone: write windows (``allowedHours``) and the daily cloud-write budget are local
+    zone: tzinfo = UTC
+    #: issue 13: device outcomes kept on local disk until the database has them (None: memory only)
+    journal: ExecutionJournal | None = None
+    #: issue 13: how long an execution keeps retrying to record its outcome before it answers 503
+    #: (the outcome then waits in the journal for the recovery job)
+    outcome_retry_seconds: float = 30.0
     cooled_targets: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -43,11 +43,13 @@ from studio_brain.services.gateway.context import (
     Refusal,
     Subject,
     log,
+    decide_write_budget,
 )
-from studio_brain.services.gateway.effects import command_for, predict_effects
+from studio_brain.services.gateway.effects import approval_claims, command_for, predict_effects
 
 #: beyond its timeout budget, how long an ``executing`` proposal is still considered in flight
 STALE_GRACE_SECONDS = 60
+from studio_brain.domain.write_policy import BUDGET_BUCKET, budget_window_start
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -204,6 +206,7 @@ class Executions:
         )
         exemption = applicable_exemption(candidates, proposal=proposal, capability=capability, now=now)
         decision = self._execute_decision(principal, proposal, capability, kill, exemption, connector, now)
+            local_now=now.astimezone(self._ctx.zone),
         if not decision.allowed or capability is None or connector is None:
             raise Refusal(decision)
         target = capability.target.value
@@ -241,6 +244,17 @@ class Executions:
             except Conflict as err:
                 raise Refusal(
                     refuse(ReasonCode.IDEMPOTENCY_KEY_REUSED, err.message, decision.approval_state)
+        budget = self._ctx.registry.write_policy.daily_cloud_write_budget
+        if capability.is_cloud_write and budget is not None:
+            # the tenant's cloud writes today: counted in this transaction (rolled back on any refusal)
+            budget_taken = await tx.take_rate_tokens(
+                [(BUDGET_BUCKET, budget_window_start(now.astimezone(self._ctx.zone)), budget)]
+            )
+            within = decide_write_budget(
+                capability=capability, budget=budget, token_taken=budget_taken, state=decision.approval_state
+            )
+            if not within.allowed:
+                raise Refusal(within)
                 ) from err
             if target in self._ctx.cooled_targets:
                 await tx.mark_target_started(target, now)
@@ -286,7 +300,9 @@ class Executions:
         changes: dict[str, Any]
         try:
             if capability.is_write:
-                call = connector.execute(ctx, command_for(capability, running.input))
+                call = connector.execute(
+                    ctx, command_for(capability, running.input, approval=approval_claims(running))
+                )
             else:
                 call = connector.read_status(ctx, running.input)
             response = await asyncio.wait_for(call, timeout=capability.timeout_budget_seconds)

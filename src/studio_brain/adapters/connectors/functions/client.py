@@ -45,6 +45,7 @@ from studio_brain.domain.connectors import (
     connector_error,
 )
 from studio_brain.domain.errors import CloudReadError, Conflict, ConnectorError, InputInvalid, Unauthenticated
+from studio_brain.domain.outcomes import Observed
 from studio_brain.ports import Clock
 
 READ_PATHS = tuple(re.compile(re.escape(name)) for name in fc.FUNCTIONS)
@@ -111,9 +112,10 @@ class FunctionsConnector(HttpConnector):
         try:
             token = await self._tokens.token()
         except Unauthenticated as err:
-            raise connector_error(ErrorKind.AUTH, f"{self.id}: {err.message}") from err
+            raise connector_error(ErrorKind.AUTH, f"{self.id}: {err.message}", sent=False) from err
         except CloudReadError as err:
-            raise connector_error(ErrorKind.UNAVAILABLE, f"{self.id}: {err.message}") from err
+            # no ID token, no Function call: provably not sent
+            raise connector_error(ErrorKind.UNAVAILABLE, f"{self.id}: {err.message}", sent=False) from err
         body = request.body
         if body is not None and "actorUid" in body:
             # the brain's own Firebase uid: known once the token is
@@ -157,6 +159,7 @@ class FunctionsConnector(HttpConnector):
             raise connector_error(
                 ErrorKind.REFUSED,
                 f"{where} refused ({status}): {_message(payload)}{suffix}; nothing was written",
+                sent=True,
             )
         if request.method == "POST" and status == 403:
             payload = _json_or_none(response)
@@ -189,13 +192,14 @@ class FunctionsConnector(HttpConnector):
         try:
             return await self._documents.get(path)
         except CloudReadError as err:
-            raise connector_error(ErrorKind.UNAVAILABLE, f"{self.id}: {err.message}") from err
+            # a read of the target, before any write was sent
+            raise connector_error(ErrorKind.UNAVAILABLE, f"{self.id}: {err.message}", sent=False) from err
 
     async def _actions(self, proposal_id: str) -> list[dict[str, Any]]:
         try:
             found = await self._documents.actions_for(proposal_id)
         except CloudReadError as err:
-            raise connector_error(ErrorKind.UNAVAILABLE, f"{self.id}: {err.message}") from err
+            raise connector_error(ErrorKind.UNAVAILABLE, f"{self.id}: {err.message}", sent=False) from err
         return [{"docId": doc_id, **doc} for doc_id, doc in found]
 
     # --- writes --------------------------------------------------------------------------------------
@@ -353,6 +357,46 @@ class FunctionsConnector(HttpConnector):
             if err.kind in (ErrorKind.TIMEOUT.value, ErrorKind.UNAVAILABLE.value):
                 return None
             raise
+
+    async def verify_outcome(self, ctx: ConnectorContext, command: ConnectorCommand) -> Observed | None:
+        """Read-only proof for the execution-recovery job (issue 13): the effect in the cloud, or None.
+
+        Never sends anything, and never proves ``failed``: a missing action doc may still be written by a
+        Function that is running late (``reconcile`` settles that by sending again with the same key)."""
+        action = fc.WRITE_ACTIONS.get(command.action)
+        approval = command.approval
+        if action is None or approval is None or ctx.idempotency_key is None:
+            return None  # without the proposal and its key there is nothing to look up
+        if action.action == "ops_note.append":
+            doc_id = fc.action_doc_id(approval.proposal_id, fc.function_key(ctx.idempotency_key))
+            found = await self._document(f"{fc.ACTIONS_COLLECTION}/{doc_id}")
+            if found is None:
+                return None
+            return Observed(
+                done=True,
+                data={
+                    "ok": True,
+                    "replayed": True,
+                    "reconciledBy": "action doc",
+                    "resourcePointer": {"collection": fc.NOTES_COLLECTION, "docId": found.get("noteId")},
+                },
+            )
+        if action.action == "ops_note.rollback":
+            target = _require_text(command.args, "proposalId")
+            if any(a.get("rollbackState") == "rolled_back" for a in await self._actions(target)):
+                return Observed(done=True, data={"ok": True, "replayed": True, "proposalId": target})
+            return None
+        batch_id = _require_text(command.args, "batchId")
+        batch = await self._document(f"{fc.BATCHES_COLLECTION}/{batch_id}")
+        if batch is not None and batch.get("isClosed") is True and batch.get("state") == fc.CLOSED_STATE:
+            return Observed(
+                done=True,
+                data={
+                    "ok": True,
+                    "resourcePointer": {"collection": fc.BATCHES_COLLECTION, "docId": batch_id},
+                },
+            )
+        return None
 
     # --- the pieces of a write --------------------------------------------------------------------------
     def _attestation(self, command: ConnectorCommand) -> str:

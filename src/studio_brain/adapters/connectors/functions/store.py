@@ -11,6 +11,7 @@ an in-memory store (the demo's cloud, fast contract tests). Both apply the refer
 from __future__ import annotations
 
 import os
+import threading
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -136,6 +137,16 @@ class EmulatorPilotStore:
 
         self._firestore = firestore
         self._client = firestore.Client(project=project_id)
+        # The emulator resolves two read-then-write transactions on one document by making each wait for
+        # the other's lock until it times out (seconds per conflict; twenty at once exhaust the retries).
+        # One server's own threads therefore take turns per document; across servers (processes, Function
+        # instances) the transaction below is still what dedupes.
+        self._doc_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def _turn(self, doc_id: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._doc_locks.setdefault(doc_id, threading.Lock())
 
     def execute(self, body: dict[str, Any], *, now: datetime) -> tuple[bool, Pointer]:
         firestore, client = self._firestore, self._client
@@ -152,14 +163,14 @@ class EmulatorPilotStore:
             tx.set(action_ref, _action(body, note_ref.id, now))
             return False, {"collection": fc.NOTES_COLLECTION, "docId": note_ref.id}
 
-        result: tuple[bool, Pointer] = run(client.transaction(max_attempts=50))
+        with self._turn(doc_id):
+            result: tuple[bool, Pointer] = run(client.transaction(max_attempts=50))
         return result
 
     def rollback(self, body: dict[str, Any], *, now: datetime) -> bool | None:
         firestore, client = self._firestore, self._client
-        action_ref = client.collection(fc.ACTIONS_COLLECTION).document(
-            fc.action_doc_id(body["proposalId"], body["idempotencyKey"])
-        )
+        doc_id = fc.action_doc_id(body["proposalId"], body["idempotencyKey"])
+        action_ref = client.collection(fc.ACTIONS_COLLECTION).document(doc_id)
 
         @firestore.transactional  # type: ignore[untyped-decorator]
         def run(tx: Any) -> bool | None:
@@ -173,7 +184,8 @@ class EmulatorPilotStore:
             tx.update(action_ref, {**marks, "rollbackState": "rolled_back"})
             return False
 
-        result: bool | None = run(client.transaction(max_attempts=50))
+        with self._turn(doc_id):
+            result: bool | None = run(client.transaction(max_attempts=50))
         return result
 
     def close_batch(self, batch_id: str, notes: str, *, uid: str, now: datetime) -> bool:
