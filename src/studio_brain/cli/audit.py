@@ -1,4 +1,4 @@
-"""CLI of the audit log (issue 3): ``audit verify | checkpoint | export | list``.
+"""CLI of the audit log (issues 3, 12): ``audit verify | checkpoint | export | list | rotate-key``.
 
 ``audit verify`` exits 0 when every chain is intact, 1 when one is broken (or cannot be read), 2 on a
 usage error. It shows a progress bar on a terminal; ``--json`` prints one machine-readable document.
@@ -22,7 +22,12 @@ from studio_brain.adapters.audit_files import (
     JsonlExportWriter,
     manifest_path,
 )
-from studio_brain.adapters.keys import Ed25519Verifier, public_key_if_present
+from studio_brain.adapters.keys import (
+    Ed25519Verifier,
+    load_mac_keyring,
+    public_key_if_present,
+    rotate_mac_key,
+)
 from studio_brain.bootstrap import Brain, open_brain
 from studio_brain.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, print_json, run, settings_or_exit
 from studio_brain.domain.audit import ApprovalState, AuditEvent, AuditQuery, event_to_json
@@ -71,10 +76,26 @@ def _describe(report: VerifyReport) -> str:
     if report.problem is None:
         return (
             f"{report.tenant_id}: intact — {report.checked} events, head seq {report.last_seq or 0}, "
-            f"{report.checkpoints_trusted} signed checkpoint(s) matched"
+            f"{report.checkpoints_trusted} signed checkpoint(s) matched" + _keyed_summary(report)
         )
     p = report.problem
     return f"{report.tenant_id}: BROKEN at seq {p.seq} ({p.kind}): {p.detail}"
+
+
+def _keyed_summary(report: VerifyReport) -> str:
+    parts = []
+    if report.keyed:
+        parts.append(f"{report.keyed} keyed (MAC verified)")
+    if report.keyed_unchecked:
+        parts.append(f"{report.keyed_unchecked} keyed (MAC not checked: no keyring here)")
+    if report.unkeyed:
+        sealed = (
+            f"sealed by the keyed event at seq {report.unkeyed_sealed_by}"
+            if report.unkeyed_sealed_by is not None
+            else "sealed by a signed checkpoint"
+        )
+        parts.append(f"{report.unkeyed} unkeyed (before upgrade), {sealed}")
+    return "; " + "; ".join(parts) if parts else ""
 
 
 def _finish_verify(reports: list[VerifyReport], as_json: bool, extra: dict[str, Any] | None = None) -> None:
@@ -124,11 +145,32 @@ def _verify_file(
                 if bar is not None and task is not None:
                     bar.update(task, completed=checked)
 
-            report = await verify_export(reader, Ed25519Verifier(), trusted_keys=trusted, progress=progress)
+            report = await verify_export(
+                reader,
+                Ed25519Verifier(),
+                trusted_keys=trusted,
+                progress=progress,
+                keyring=keyring,
+                # only this installation's checkpoints signed by the key the export is judged by
+                outside_checkpoints=[c for c in outside if c.public_key in trusted],
+            )
         return report, source
 
+    # This installation's keyring and checkpoint file, when present: MACs are checked and the file's
+    # checkpoints count as well as the manifest's (whoever edits an export can re-sign its manifest).
+    keyring = load_mac_keyring(settings.audit_mac_key_path)
+    outside_file = CheckpointFile(settings.audit_checkpoint_path)
+    outside = run(outside_file.checkpoints()) if settings.audit_checkpoint_path.exists() else []
     report, source = run(_main())
-    _finish_verify([report], as_json, {"file": str(path), "publicKeyTrust": source})
+    _finish_verify(
+        [report],
+        as_json,
+        {
+            "file": str(path),
+            "publicKeyTrust": source,
+            "checkpointFile": str(settings.audit_checkpoint_path) if outside else None,
+        },
+    )
 
 
 @audit_app.command("verify")
@@ -199,11 +241,26 @@ RepairOption = Annotated[
 ]
 
 
+SealUnkeyedOption = Annotated[
+    bool,
+    typer.Option(
+        "--seal-unkeyed",
+        help="Also sign an unkeyed tail not yet sealed (only right after upgrading to the keyed chain, "
+        "when the automatic seal at upgrade failed; see docs/audit.md).",
+    ),
+]
+
+
 @audit_app.command("checkpoint")
 def checkpoint(
-    tenant: TenantOption = None, as_json: JsonOption = False, repair: RepairOption = False
+    tenant: TenantOption = None,
+    as_json: JsonOption = False,
+    repair: RepairOption = False,
+    seal_unkeyed: SealUnkeyedOption = False,
 ) -> None:
-    """Sign the chain's head with the Ed25519 key; keep it in the database and the checkpoint file."""
+    """Sign the chain's head with the Ed25519 key; keep it in the database and the checkpoint file.
+
+    The chain is verified first (hashes, links, MACs): a chain that does not verify is never signed."""
     settings = settings_or_exit()
     tenant_id = tenant or settings.tenant_id
     if repair:
@@ -218,7 +275,7 @@ def checkpoint(
 
     async def _main() -> dict[str, Any] | None:
         async with open_brain(settings, migrate=True) as brain:
-            signed = await _service(brain).checkpoint(tenant_id)
+            signed = await _service(brain).checkpoint(tenant_id, seal_unkeyed=seal_unkeyed)
             if signed is None:
                 return None
             return {
@@ -239,6 +296,20 @@ def checkpoint(
         typer.echo(
             f"{tenant_id}: signed checkpoint at seq {signed['seq']} (hash {signed['hash'][:16]}…), kept in the "
             f"database and {signed['checkpointFile']}"
+        )
+
+
+@audit_app.command("rotate-key")
+def rotate_key(as_json: JsonOption = False) -> None:
+    """Add a new MAC key and make it current; old keys stay so old events verify. Restart brains after."""
+    settings = settings_or_exit()
+    key = rotate_mac_key(settings.audit_mac_key_path)
+    if as_json:
+        print_json({"keyId": key.key_id, "keyFile": str(settings.audit_mac_key_path)})
+    else:
+        typer.echo(
+            f"new MAC key {key.key_id} is current in {settings.audit_mac_key_path}; old keys are kept for "
+            "verification. Restart running brains so they seal with it."
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from studio_brain.domain.audit import (
@@ -404,15 +405,22 @@ def _manifest_int(manifest: dict[str, Any], key: str) -> int:
     return value
 
 
-def _export_end(manifest: dict[str, Any], fallback: int) -> int:
-    """The last seq an export claims to cover (its toSeq, else its last row), for picking checkpoints."""
+def _covered_by_export(manifest: dict[str, Any], checkpoint: AuditCheckpoint, from_seq: int) -> bool:
+    """Whether an export must agree with ``checkpoint`` from this installation's checkpoint file: in its
+    range (``toSeq``), or — a whole-chain export — signed before the export was written (a checkpoint
+    taken later may cover rows appended after the export)."""
+    if checkpoint.seq < from_seq:
+        return False
     to_seq = manifest.get("toSeq")
     if isinstance(to_seq, int) and not isinstance(to_seq, bool):
-        return to_seq
-    last = manifest.get("last")
-    if isinstance(last, dict) and isinstance(last.get("seq"), int):
-        return int(last["seq"])
-    return fallback
+        return checkpoint.seq <= to_seq
+    try:
+        exported_at = datetime.fromisoformat(str(manifest.get("exportedAt")))
+    except ValueError:
+        return True  # no readable export time: every checkpoint counts
+    if exported_at.tzinfo is None:
+        exported_at = exported_at.replace(tzinfo=UTC)
+    return checkpoint.at <= exported_at
 
 
 async def verify_export(
@@ -443,7 +451,7 @@ async def verify_export(
         raise InputInvalid("the export manifest has no checkpoints list")
     checkpoints = _dedupe(
         [checkpoint_from_json(c) for c in raw_checkpoints]
-        + [c for c in outside_checkpoints if c.seq >= from_seq and c.seq <= _export_end(manifest, c.seq)]
+        + [c for c in outside_checkpoints if _covered_by_export(manifest, c, from_seq)]
     )
     keys = trusted_keys if trusted_keys is not None else {str(manifest.get("publicKey"))}
     anchor = GENESIS_HASH
