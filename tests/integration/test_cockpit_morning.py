@@ -87,7 +87,6 @@ def finding(title: str, *, kind: DraftKind = DraftKind.OPS, severity: Severity =
 
 
 async def add_draft(brain: Brain, title: str, **kw: object) -> None:
-    assert brain.drafts is not None
     await brain.drafts.sink("ops").add(finding(title, **kw))  # type: ignore[arg-type]
 
 
@@ -110,7 +109,6 @@ async def test_today_leads_with_the_changes_since_yesterdays_close_and_one_needs
             reason="test",
         )
     )
-    assert brain.gateway is not None
     theirs = await propose_note(brain.gateway, grace.principal, "Shelf 3 cracked")
     mine = await propose_note(brain.gateway, ada.principal, "Order more cones")
     await add_draft(brain, "51 active batches but only 4 firings scheduled")
@@ -140,12 +138,9 @@ async def test_today_leads_with_the_changes_since_yesterdays_close_and_one_needs
 async def test_approving_from_needs_attention_clears_it_and_the_badge(
     client: httpx.AsyncClient, brain: Brain, ada: TestPerson, grace: TestPerson
 ) -> None:
-    assert brain.gateway is not None
     theirs = await propose_note(brain.gateway, grace.principal, "Shelf 3 cracked")
 
-    done = await post(
-        client, ada, f"/proposals/{theirs.id}/approve", {"rationale": "seen it myself"}
-    )
+    done = await post(client, ada, f"/proposals/{theirs.id}/approve", {"rationale": "seen it myself"})
 
     assert done.status_code == 303
     approved = await brain.gateway.get(ada.principal, theirs.id)
@@ -161,7 +156,6 @@ async def test_approving_from_needs_attention_clears_it_and_the_badge(
 async def test_every_page_shows_the_kill_switch_banner_while_it_is_on(
     client: httpx.AsyncClient, brain: Brain, ada: TestPerson
 ) -> None:
-    assert brain.gateway is not None
     for path in ("/", "/drafts", "/trends", "/audit", "/proposals"):
         html = (await client.get(path, headers=session_cookie(ada.session))).text
         assert 'data-testid="kill-switch-banner"' not in html, path
@@ -185,7 +179,6 @@ async def test_a_draft_is_submitted_as_a_proposal_and_another_dismissed_with_an_
     submitted = await post(client, ada, f"/drafts/{ids[0]}/submit", {})
     assert submitted.status_code == 303
     proposal_id = submitted.headers["location"].split("/proposals/")[1].split("?")[0]
-    assert brain.gateway is not None
     proposal = await brain.gateway.get(ada.principal, proposal_id)
     assert proposal.status is Status.PENDING_APPROVAL
     assert proposal.capability_id == "studio.note.append"
@@ -201,7 +194,6 @@ async def test_a_draft_is_submitted_as_a_proposal_and_another_dismissed_with_an_
 
     after = (await client.get("/drafts", headers=session_cookie(ada.session))).text
     assert 'data-draft="' not in after, "nothing waits any more"
-    assert brain.events is not None
     events = (await brain.events.query(brain.tenant_id, AuditQuery(action_prefix="swarm.draft"))).events
     assert [(e.action, e.actor_id) for e in events] == [
         ("swarm.draft.submitted", ada.principal.actor_id),
@@ -260,8 +252,6 @@ async def test_trends_draws_each_metric_with_dated_axes_marks_anomalies_and_leav
 async def test_the_audit_page_shows_people_first_says_what_verify_found_and_why_an_execution_ran(
     client: httpx.AsyncClient, brain: Brain, ada: TestPerson, grace: TestPerson
 ) -> None:
-    assert brain.gateway is not None
-    assert brain.state is not None
     await brain.state.compute("demo")  # a system row
     created = await propose_note(brain.gateway, grace.principal, "Kiln 2 shelf cracked")
     await brain.gateway.approve(ada.principal, created.id, "checked it")
@@ -279,3 +269,68 @@ async def test_the_audit_page_shows_people_first_says_what_verify_found_and_why_
     assert verified.status_code == 303
     shown = (await client.get(verified.headers["location"], headers=session_cookie(ada.session))).text
     assert "Whole chain verified just now: Chain intact up to seq" in shown
+
+
+async def test_a_device_action_is_proposed_by_name_shows_its_effect_in_words_and_no_execute_on_read_only(
+    client: httpx.AsyncClient, brain: Brain, ada: TestPerson, grace: TestPerson
+) -> None:
+    from tests.e2e.seed import aim_connectors_at_fakes
+
+    devices = await aim_connectors_at_fakes(brain)
+    try:
+        form = (await client.get("/proposals/new", headers=session_cookie(grace.session))).text
+        assert "Kiln Room Outlet (Kiln Room) — now on" in form, "a picker by name and room, not an id box"
+
+        made = await post(
+            client,
+            grace,
+            "/proposals/new",
+            {
+                "capability": "hubitat.switch.set",
+                "device": "21",
+                "command": "off",
+                "rationale": "kiln cooling",
+            },
+        )
+        assert made.status_code == 303, made.text
+        proposal_id = made.headers["location"].split("/proposals/")[1].split("?")[0]
+        assert brain.gateway is not None
+        await brain.gateway.approve(ada.principal, proposal_id, "kiln is cool, safe to cut power")
+
+        page = (await client.get(f"/proposals/{proposal_id}", headers=session_cookie(ada.session))).text
+        assert "Kiln Room Outlet: on → off, drawing 1,520 W" in page
+        assert "Kiln Room Outlet (device 21, Kiln Room)" in page
+        assert 'data-testid="execute-blocked"' in page
+        assert "read-only" in page
+        assert f'action="/proposals/{proposal_id}/execute' not in page
+
+        typo = await post(
+            client,
+            grace,
+            "/proposals/new",
+            {
+                "capability": "hubitat.switch.set",
+                "device": "999",
+                "command": "off",
+                "rationale": "kiln cooling",
+            },
+        )
+        assert typo.status_code == 400
+        assert "choose a device from the list" in typo.text
+    finally:
+        devices.stop()
+
+
+async def test_an_executed_note_shows_its_text_as_the_result(
+    client: httpx.AsyncClient, brain: Brain, ada: TestPerson, grace: TestPerson
+) -> None:
+    assert brain.gateway is not None
+    created = await propose_note(brain.gateway, grace.principal, "Kiln 2 shelf cracked")
+    await brain.gateway.approve(ada.principal, created.id, "checked it")
+    await brain.gateway.execute(grace.principal, created.id)
+
+    page = (await client.get(f"/proposals/{created.id}", headers=session_cookie(ada.session))).text
+
+    shown = re.search(r'data-testid="result-text">([^<]*)<', page)
+    assert shown is not None
+    assert "Kiln 2 shelf cracked" in shown.group(1)

@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from studio_brain.domain.snapshot import diff_documents
 from studio_brain.logging import get_logger
 from studio_brain.web import (
+    pages_actions,
     pages_audit,
     pages_connectors,
     pages_drafts,
@@ -118,6 +119,7 @@ async def today_page(request: Request) -> Response:
 
 
 for _area in (
+    pages_actions,  # /proposals/new before /proposals/{id}
     pages_proposals,
     pages_drafts,
     pages_trends,

@@ -25,6 +25,7 @@ from studio_brain.ports.gateway import ProposalFilter
 from studio_brain.services.gateway import GatewayService
 from studio_brain.web import pages_view as view
 from studio_brain.web.deps import get_request_id
+from studio_brain.web.pages_actions import describe_proposal
 from studio_brain.web.pages_common import (
     DONE_WORDS,
     MAX_RATIONALE,
@@ -160,6 +161,7 @@ async def _proposal_view(
     approved_already = any(a.approver_id == page.principal.actor_id for a in proposal.approvals)
     # the gateway refuses self-approval (SELF_APPROVAL_FORBIDDEN); the page does not offer it either
     own = proposal.requested_by == page.principal.actor_id
+    words = await describe_proposal(brain, proposal, capability)
     return render(
         request,
         "proposal.html",
@@ -182,10 +184,17 @@ async def _proposal_view(
         can_approve=can(status, Event.APPROVE) and not approved_already and not own,
         own=own and can(status, Event.APPROVE),
         can_reject=can(status, Event.REJECT),
-        can_execute=status is Status.APPROVED
-        or (
-            status is Status.PENDING_APPROVAL and capability is not None and not capability.requires_approval
+        # issue 14: Execute is not offered where the connector would refuse it; the reason is shown
+        can_execute=not words["execute_blocked"]
+        and (
+            status is Status.APPROVED
+            or (
+                status is Status.PENDING_APPROVAL
+                and capability is not None
+                and not capability.requires_approval
+            )
         ),
+        **words,
         can_cancel=can(status, Event.CANCEL) and proposal.requested_by == page.principal.actor_id,
     )
 
