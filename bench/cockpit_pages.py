@@ -88,7 +88,6 @@ async def seed(url: str, events: int, days: int) -> dict[str, Any]:
     settings = load_settings()
     started = time.perf_counter()
     async with open_brain(settings, target=DatabaseTarget(url=url, embedded=None)) as brain:
-        assert brain.events is not None
         today = date.today()
         if have_days < days:
             existing = {

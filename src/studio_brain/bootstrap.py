@@ -12,12 +12,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Any, Literal, TypeVar
 
 from studio_brain.adapters.audit_files import CheckpointFile
 from studio_brain.adapters.cache import MemoryCacheStore
 from studio_brain.adapters.clock import SystemClock, UUID7Factory
 from studio_brain.adapters.connectors.registry import build_connectors
 from studio_brain.adapters.demo_source import DemoCloud
+from studio_brain.adapters.execution_journal import FileExecutionJournal
 from studio_brain.adapters.firestore import FirestoreReader
 from studio_brain.adapters.functions_http import FunctionsFinanceReader
 from studio_brain.adapters.keys import (
@@ -26,6 +28,15 @@ from studio_brain.adapters.keys import (
     LazySigner,
     ensure_mac_keyring,
     load_signing_key,
+)
+from studio_brain.adapters.memory import (
+    InMemoryCheckpointStore,
+    InMemoryDraftStore,
+    InMemoryEventStore,
+    InMemoryGatewayStore,
+    InMemoryNotesConnector,
+    InMemoryStateStore,
+    NotesTable,
 )
 from studio_brain.adapters.postgres.connector_health_store import PostgresConnectorHealthStore
 from studio_brain.adapters.postgres.database import Database
@@ -40,19 +51,26 @@ from studio_brain.adapters.postgres.state_store import PostgresStateStore
 from studio_brain.adapters.rule_files import load_calendar, load_rule_table
 from studio_brain.domain.errors import ConfigError, StudioBrainError
 from studio_brain.logging import get_logger
-from studio_brain.ports import CacheStore, Clock, CloudReader, EventStore, IdFactory, StateStore
+from studio_brain.ports import CacheStore, Clock, CloudReader, Connector, EventStore, IdFactory, StateStore
 from studio_brain.services.audit import AuditService
+from studio_brain.services.brief import MorningBriefService
 from studio_brain.services.connectors import ConnectorHealthService, ConnectorRegistry
 from studio_brain.services.gateway import GatewayService
 from studio_brain.services.identity import IdentityService
 from studio_brain.services.jobs import JobService
+from studio_brain.services.notify import NotificationService
 from studio_brain.services.rebuild import RebuildService
+from studio_brain.services.safety import SafetyWatch
 from studio_brain.services.state import StateService
 from studio_brain.services.swarms.drafts import DraftService, GatewayProposalDrafter
 from studio_brain.services.swarms.runner import SwarmService
 from studio_brain.settings import Settings
 
 log = get_logger("studio_brain.bootstrap")
+
+T = TypeVar("T")
+#: the stores a brain runs on: PostgreSQL, or the in-memory twins that pass the same contract suites
+AdapterChoice = Literal["postgres", "memory"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -87,9 +105,61 @@ def release_database(target: DatabaseTarget) -> None:
         stop_embedded(target.embedded)
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Brain:
-    """Everything an entry point needs, wired once."""
+    """Everything an entry point needs, wired once: total (no field is missing) and frozen."""
+
+    settings: Settings
+    database: Database
+    database_target: DatabaseTarget
+    clock: Clock
+    ids: IdFactory
+    state_store: StateStore
+    cache: CacheStore
+    #: the audit log (issue 3); every area appends through it (or through the gateway)
+    events: EventStore
+    #: verify, checkpoints and exports of the audit log (issue 3)
+    audit: AuditService
+    #: StudioState (issue 4): snapshots, diffs, history; and its rebuild from the audit log
+    state: StateService
+    rebuild: RebuildService
+    #: every device connector, configured or not (issue 6); also the gateway's ConnectorDirectory
+    connectors: ConnectorRegistry
+    #: connector health checks stored for the cockpit, and device readings (issue 6)
+    connector_health: ConnectorHealthService
+    #: scheduler and swarms (issue 8): the job catalogue, the leader lock, drafts and the swarms
+    jobs: JobService
+    leader_lock: PostgresLeaderLock
+    drafts: DraftService
+    swarms: SwarmService
+    #: the capability gateway (issue 5): proposals, approvals, execution, policy, agent tokens
+    gateway: GatewayService
+    #: personal identities (issue 11): staff accounts, passkeys, sessions, personal tokens, login links
+    identity: IdentityService
+    #: safety watch, notifications and the morning brief (issue 17)
+    safety: SafetyWatch
+    notifications: NotificationService
+    brief: MorningBriefService
+    #: which stores this brain runs on (``open_brain(adapters=…)``)
+    adapters: AdapterChoice = "postgres"
+
+    @property
+    def tenant_id(self) -> str:
+        return self.settings.tenant_id
+
+
+def _wired(value: T | None, name: str) -> T:
+    if value is None:
+        raise ConfigError(f"bootstrap left {name} unwired")
+    return value
+
+
+@dataclass(kw_only=True)
+class BrainParts:
+    """The wiring scratchpad of :func:`open_brain`: the Brain's fields, filled section by section (a
+    later section reads what an earlier one set), then :meth:`freeze` checks every one is set. It never
+    leaves this module. A new service gets a field here and in :class:`Brain`, and a line in ``freeze``.
+    """
 
     settings: Settings
     database: Database
@@ -118,15 +188,46 @@ class Brain:
     gateway: GatewayService | None = None
     #: personal identities (issue 11): staff accounts, passkeys, sessions, personal tokens, login links
     identity: IdentityService | None = None
-    # Later areas add their services here as typed fields with a default, e.g.
-    # ``audit: AuditService | None = None``, and fill them in open_brain's sections below.
+    #: safety watch, notifications and the morning brief (issue 17)
+    safety: SafetyWatch | None = None
+    notifications: NotificationService | None = None
+    brief: MorningBriefService | None = None
+    adapters: AdapterChoice = "postgres"
 
     @property
     def tenant_id(self) -> str:
         return self.settings.tenant_id
 
+    def freeze(self) -> Brain:
+        """The total, frozen Brain; ConfigError names a service no section wired."""
+        return Brain(
+            settings=self.settings,
+            database=self.database,
+            database_target=self.database_target,
+            clock=self.clock,
+            ids=self.ids,
+            state_store=self.state_store,
+            cache=self.cache,
+            events=_wired(self.events, "events"),
+            audit=_wired(self.audit, "audit"),
+            state=_wired(self.state, "state"),
+            rebuild=_wired(self.rebuild, "rebuild"),
+            connectors=_wired(self.connectors, "connectors"),
+            connector_health=_wired(self.connector_health, "connector_health"),
+            jobs=_wired(self.jobs, "jobs"),
+            leader_lock=_wired(self.leader_lock, "leader_lock"),
+            drafts=_wired(self.drafts, "drafts"),
+            swarms=_wired(self.swarms, "swarms"),
+            gateway=_wired(self.gateway, "gateway"),
+            identity=_wired(self.identity, "identity"),
+            safety=_wired(self.safety, "safety"),
+            notifications=_wired(self.notifications, "notifications"),
+            brief=_wired(self.brief, "brief"),
+            adapters=self.adapters,
+        )
 
-def wire_identity(brain: Brain) -> IdentityService:
+
+def wire_identity(brain: BrainParts) -> IdentityService:
     """Issue 11: staff accounts, passkeys (for the configured RP and origin), sessions and tokens."""
     from datetime import timedelta
 
@@ -161,7 +262,106 @@ def wire_identity(brain: Brain) -> IdentityService:
     )
 
 
-def _wire_scheduler_and_swarms(brain: Brain) -> None:
+def wire_safety(brain: BrainParts, demo_cloud: DemoCloud | None) -> None:
+    """Issue 17: notifications (Apprise), the safety watch and the morning brief, and their two jobs."""
+    from studio_brain.adapters.demo_safety import DemoFiringReader
+    from studio_brain.adapters.firestore_firings import FirestoreFiringReader
+    from studio_brain.adapters.notify_apprise import AppriseNotifier
+    from studio_brain.adapters.postgres.safety_store import PostgresNotificationStore, PostgresSafetyStore
+    from studio_brain.adapters.rule_files import load_safety_rules
+    from studio_brain.domain.notify import RetryPolicy, parse_quiet_hours, parse_routes
+    from studio_brain.domain.safety import parse_studio_hours
+    from studio_brain.domain.schedule import parse_schedule
+    from studio_brain.services.brief import MORNING_BRIEF_JOB, morning_brief_job
+    from studio_brain.services.jobs import JobDefinition
+    from studio_brain.services.notify import NotifyPolicy
+    from studio_brain.services.safety import SAFETY_WATCH_JOB, DeviceSelection, safety_watch_job
+
+    s = brain.settings
+
+    def _names(text: str) -> tuple[str, ...]:
+        return tuple(n.strip() for n in text.split(",") if n.strip())
+
+    brain.notifications = NotificationService(
+        tenant_id=s.tenant_id,
+        store=PostgresNotificationStore(brain.database),
+        notifier=AppriseNotifier.from_text(s.notify_targets, timeout_seconds=s.notify_timeout_seconds),
+        policy=NotifyPolicy(
+            routes=parse_routes(s.notify_routes),
+            quiet=parse_quiet_hours(s.notify_quiet_hours),
+            retry=RetryPolicy(
+                attempts=s.notify_attempts,
+                base_seconds=s.notify_backoff_base_seconds,
+                cap_seconds=s.notify_backoff_cap_seconds,
+            ),
+        ),
+        clock=brain.clock,
+        ids=brain.ids,
+        zone=s.zone,
+        events=brain.events,
+    )
+    firings: DemoFiringReader | FirestoreFiringReader = (
+        DemoFiringReader(demo_cloud, now=brain.clock.now)
+        if s.state_source == "demo" and demo_cloud is not None
+        else FirestoreFiringReader(project_id=s.firestore_project_id)
+    )
+    if brain.connector_health is None:  # pragma: no cover - open_brain wires connectors first
+        return
+    brain.safety = SafetyWatch(
+        tenant_id=s.tenant_id,
+        table=load_safety_rules(s.safety_rules_file),
+        store=PostgresSafetyStore(brain.database),
+        devices=brain.connector_health,
+        firings=firings,
+        selection=DeviceSelection(
+            kiln_outlet=s.safety_kiln_outlet.strip(),
+            doors=_names(s.safety_door_devices),
+            watched=_names(s.safety_watched_devices),
+            kiln_id=s.safety_kiln_id.strip() or None,
+        ),
+        hours=parse_studio_hours(s.studio_hours),
+        notifications=brain.notifications,
+        drafts=brain.drafts,
+        clock=brain.clock,
+        ids=brain.ids,
+        zone=s.zone,
+        cockpit_url=s.cockpit_url,
+        events=brain.events,
+    )
+    brain.brief = MorningBriefService(
+        tenant_id=s.tenant_id,
+        state_store=brain.state_store,
+        watch=brain.safety,
+        notifications=brain.notifications,
+        proposals=brain.gateway,
+        jobs=brain.jobs,
+        connectors=brain.connector_health,
+        clock=brain.clock,
+        zone=s.zone,
+        cockpit_url=s.cockpit_url,
+    )
+    if brain.jobs is None or not s.safety_enabled:
+        return
+    brain.jobs.register(
+        JobDefinition(
+            name=SAFETY_WATCH_JOB,
+            description="Read the safety devices and kiln firings; open findings, drafts and alerts",
+            action=safety_watch_job(brain.safety),
+            schedule=parse_schedule(s.schedule_safety_watch),
+        )
+    )
+    brief_schedule = parse_schedule(s.schedule_morning_brief)
+    brain.jobs.register(
+        JobDefinition(
+            name=MORNING_BRIEF_JOB,
+            description="Send the morning brief to the notification targets",
+            action=morning_brief_job(brain.brief, brief_schedule, s.zone),
+            schedule=brief_schedule,
+        )
+    )
+
+
+def _wire_scheduler_and_swarms(brain: BrainParts) -> None:
     """Issue 8: drafts, swarms, the leader lock, and every job whose service is present."""
     import os
     import socket
@@ -176,7 +376,9 @@ def _wire_scheduler_and_swarms(brain: Brain) -> None:
     s = brain.settings
     brain.drafts = DraftService(
         tenant_id=s.tenant_id,
-        store=PostgresDraftStore(brain.database, zone=s.zone),
+        store=PostgresDraftStore(brain.database, zone=s.zone)
+        if brain.adapters == "postgres"
+        else InMemoryDraftStore(zone=s.zone),
         clock=brain.clock,
         ids=brain.ids,
         events=brain.events,
@@ -196,6 +398,7 @@ def _wire_scheduler_and_swarms(brain: Brain) -> None:
             min_history_days=s.swarm_ops_min_history_days,
             window_days=s.swarm_ops_window_days,
         ),
+        calendar=load_calendar(s.calendar_file),
     )
     finance = FinanceSwarm(
         rules=FinanceRules(
@@ -241,6 +444,21 @@ def _wire_scheduler_and_swarms(brain: Brain) -> None:
         swarms=j.swarms_job(brain.swarms),
     ):
         brain.jobs.register(job)
+    if brain.gateway is not None:
+        # issue 13: journalled outcomes recorded, stale executions marked, unknown outcomes read back
+        gateway = brain.gateway
+
+        async def recover_executions(_ctx: j.JobContext) -> dict[str, Any]:
+            return (await gateway.recover_executions(s.tenant_id)).as_json()
+
+        brain.jobs.register(
+            j.JobDefinition(
+                name=j.EXECUTION_RECOVERY,
+                description="Record journalled device outcomes, mark stale executions, read back unknown ones",
+                action=recover_executions,
+                schedule=parse_schedule(s.schedule_execution_recovery),
+            )
+        )
 
 
 async def _seal_unkeyed_at_upgrade(audit: AuditService) -> None:
@@ -254,9 +472,19 @@ async def _seal_unkeyed_at_upgrade(audit: AuditService) -> None:
 
 @asynccontextmanager
 async def open_brain(
-    settings: Settings, *, migrate: bool = False, target: DatabaseTarget | None = None
+    settings: Settings,
+    *,
+    migrate: bool = False,
+    target: DatabaseTarget | None = None,
+    adapters: AdapterChoice = "postgres",
 ) -> AsyncIterator[Brain]:
-    """Provision the database, optionally migrate it, open the pool, and yield a wired Brain."""
+    """Provision the database, optionally migrate it, open the pool, and yield a wired Brain.
+
+    ``adapters="memory"``: the stores that have an in-memory twin passing the same contract suite — the
+    StateStore, the audit log and its checkpoints, the gateway's store, the drafts and the ``local``
+    notes — live in this process instead of PostgreSQL (tests, demos); the areas without one (identity,
+    safety, connector health, job locks, the leader lock) still use the database."""
+    memory = adapters == "memory"
     owns_target = target is None
     if target is None:
         target = await asyncio.to_thread(provision_database, settings)
@@ -277,24 +505,26 @@ async def open_brain(
         await database.open()
         try:
             clock = SystemClock()
-            brain = Brain(
+            brain = BrainParts(
                 settings=settings,
                 database=database,
                 database_target=target,
                 clock=clock,
                 ids=UUID7Factory(),
-                state_store=PostgresStateStore(database),
+                state_store=InMemoryStateStore() if memory else PostgresStateStore(database),
                 cache=MemoryCacheStore(clock=clock),
+                adapters=adapters,
             )
             # --- audit log (issue 3); keyed chain (issue 12): the MAC keyring lives outside the database ---
             keyring, keyring_created = await asyncio.to_thread(
                 ensure_mac_keyring, settings.audit_mac_key_path
             )
-            brain.events = PostgresEventStore(database, brain.ids, keyring)
+            memory_events = InMemoryEventStore(clock, brain.ids, keyring) if memory else None
+            brain.events = memory_events or PostgresEventStore(database, brain.ids, keyring)
             brain.audit = AuditService(
                 events=brain.events,
                 checkpoint_stores=[
-                    PostgresCheckpointStore(database),
+                    InMemoryCheckpointStore() if memory else PostgresCheckpointStore(database),
                     CheckpointFile(settings.audit_checkpoint_path),
                 ],
                 signer=LazySigner(partial(load_audit_signer, settings)),
@@ -352,24 +582,40 @@ async def open_brain(
             from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
             from studio_brain.domain.connectors import ConnectorMode
 
-            def _local_notes(tenant_id: str) -> LocalNotesConnector:
+            notes_table = NotesTable()
+
+            def _local_notes(tenant_id: str) -> Connector:
+                if memory:
+                    return InMemoryNotesConnector(
+                        notes_table,
+                        tenant_id=tenant_id,
+                        clock=clock,
+                        ids=brain.ids,
+                        mode=ConnectorMode.READ_WRITE,
+                    )
                 return LocalNotesConnector(
                     database, tenant_id=tenant_id, clock=clock, ids=brain.ids, mode=ConnectorMode.READ_WRITE
                 )
 
             brain.gateway = GatewayService(
                 # the same transaction carries a proposal change and its audit row
-                store=PostgresGatewayStore(database, PostgresEventStore(database, brain.ids, keyring)),
+                store=InMemoryGatewayStore(memory_events)
+                if memory_events is not None
+                else PostgresGatewayStore(database, PostgresEventStore(database, brain.ids, keyring)),
                 registry=load_registry(settings.gateway_registry_file),
                 # device connectors come from brain.connectors (wired below), looked up at call time
                 connectors=DictConnectorDirectory(
-        calendar=load_calendar(s.calendar_file),
                     local_factory=_local_notes, fallback=lambda: brain.connectors
                 ),
                 clock=clock,
                 ids=brain.ids,
                 tenant_id=settings.tenant_id,
                 events=brain.events,
+                # issue 15: write windows and the daily cloud-write budget are in studio time
+                zone=settings.zone,
+                # issue 13: device outcomes survive a crash before the database has them
+                journal=FileExecutionJournal(settings.home / "journal"),
+                outcome_retry_seconds=settings.gateway_outcome_retry_seconds,
             )
             # --- personal identities (issue 11) ---
             brain.identity = wire_identity(brain)
@@ -385,14 +631,12 @@ async def open_brain(
             )
             # --- scheduler and swarms (issue 8) ---
             _wire_scheduler_and_swarms(brain)
-            yield brain
+            # --- safety watch, notifications, morning brief (issue 17) ---
+            demo_cloud = cloud_sources["demo"]
+            wire_safety(brain, demo_cloud if isinstance(demo_cloud, DemoCloud) else None)
+            yield brain.freeze()
         finally:
             await database.close()
     finally:
         if owns_target:
             await asyncio.to_thread(release_database, target)
-                # issue 15: write windows and the daily cloud-write budget are in studio time
-                zone=settings.zone,
-                # issue 13: device outcomes survive a crash before the database has them
-                journal=FileExecutionJournal(settings.home / "journal"),
-                outcome_retry_seconds=settings.gateway_outcome_retry_seconds,

@@ -117,7 +117,6 @@ async def aim_connectors_at_fakes(brain: Brain) -> DemoDevices:
     them (read-only), as ``studio-brain demo`` does. The caller stops them."""
     devices = start_demo_devices()
     settings = brain.settings.model_copy(update=devices.settings_update())
-    assert brain.connectors is not None
     for connector in build_connectors(settings, clock=brain.clock).values():
         brain.connectors.replace(connector)
     return devices

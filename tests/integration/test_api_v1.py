@@ -37,7 +37,6 @@ async def save_day(brain: Brain, day: date, batches: int, *, run_id: str | None 
 
 
 async def append_events(brain: Brain, count: int, action: str = "ops.test.event") -> None:
-    assert brain.events is not None
     await brain.events.append_many(
         [
             AuditDraft(
@@ -198,7 +197,6 @@ async def test_an_unknown_capability_is_refused_with_its_reason_code(
 async def test_an_agent_with_the_propose_scope_may_propose_but_never_approve(
     api_client: httpx.AsyncClient, api_brain: Brain, tokens: TokenMinter
 ) -> None:
-    assert api_brain.gateway is not None
     staff = Principal(
         tenant_id=api_brain.tenant_id,
         actor_type=ActorType.STAFF,

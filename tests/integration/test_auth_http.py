@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -10,9 +9,12 @@ import pytest
 
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.audit import ActorType
+from studio_brain.domain.errors import PermissionDenied, ReasonCode
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.web.auth import SESSION_COOKIE, Authenticator
+from tests.fakes import FakeClock
 from tests.fixtures.auth import TEST_PROJECT_ID, TokenMinter, make_signing_key
+from tests.fixtures.identity import enrol_person, with_clock
 
 pytestmark = pytest.mark.postgres
 
@@ -130,7 +132,7 @@ async def test_the_openapi_document_needs_authentication(
 async def test_a_login_link_sets_an_httponly_strict_session_cookie_and_redirects_home(
     api_client: httpx.AsyncClient,
 ) -> None:
-    url = authenticator(api_client).login_url("http://127.0.0.1:8000")
+    url = await authenticator(api_client).login_url("http://127.0.0.1:8000")
     response = await api_client.get(url)
     assert response.status_code == 303
     assert response.headers["location"] == "/"
@@ -142,7 +144,7 @@ async def test_a_login_link_sets_an_httponly_strict_session_cookie_and_redirects
 
 
 async def test_a_login_link_works_only_once(api_client: httpx.AsyncClient) -> None:
-    url = authenticator(api_client).login_url("http://127.0.0.1:8000")
+    url = await authenticator(api_client).login_url("http://127.0.0.1:8000")
     assert (await api_client.get(url)).status_code == 303
     api_client.cookies.clear()
     again = await api_client.get(url)
@@ -150,39 +152,40 @@ async def test_a_login_link_works_only_once(api_client: httpx.AsyncClient) -> No
     assert SESSION_COOKIE not in again.headers.get("set-cookie", "")
 
 
-async def test_an_expired_login_link_is_refused(api_client: httpx.AsyncClient) -> None:
+async def test_an_expired_login_link_is_refused(api_client: httpx.AsyncClient, api_brain: Brain) -> None:
     auth = authenticator(api_client)
-    url = auth.login_url("http://127.0.0.1:8000")
-    auth.now = lambda: time.time() + auth.settings.login_link_minutes * 60 + 5
+    url = await auth.login_url("http://127.0.0.1:8000")
+    clock = FakeClock(api_brain.clock.now())
+    with_clock(api_brain, clock)  # the identity services read the Clock port, never time.time
+    clock.advance(auth.settings.login_link_minutes * 60 + 5)
     assert (await api_client.get(url)).status_code == 401
 
 
 async def test_a_tampered_login_link_is_refused(api_client: httpx.AsyncClient) -> None:
-    url = authenticator(api_client).login_url("http://127.0.0.1:8000")
+    url = await authenticator(api_client).login_url("http://127.0.0.1:8000")
     token = urlsplit(url).query.removeprefix("token=")
-    body, _, mac = token.partition(".")
-    forged = f"{body}.{'A' * len(mac)}"
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     assert (await api_client.get(f"/login?token={forged}")).status_code == 401
+    assert (await api_client.get(url)).status_code == 303  # the real one still works, once
 
 
-async def test_a_login_link_for_a_second_staff_identity_signs_in_as_that_identity(
+async def test_a_login_link_opens_a_break_glass_session_never_a_person(
     api_client: httpx.AsyncClient, api_brain: Brain
 ) -> None:
-    second = Principal(
-        tenant_id=api_brain.tenant_id,
-        actor_type=ActorType.STAFF,
-        actor_id="staff-2",
-        via=AuthMethod.SESSION,
-        roles=frozenset({"staff"}),
-    )
+    # login links used to carry any identity (``sub``/``roles``) the holder of the admin token chose; now a
+    # link is the break-glass way in only, and persons sign in with their own passkeys
     auth = authenticator(api_client)
-    await api_client.get(auth.login_url("http://127.0.0.1:8000", second))
+    await api_client.get(await auth.login_url("http://127.0.0.1:8000"))
     session = api_client.cookies[SESSION_COOKIE]
-    principal = auth.read_session(session)
+    principal = await auth.identity.credentials.principal_for_session(session)
     assert principal is not None
-    assert principal.actor_id == "staff-2"
-    assert principal.roles == frozenset({"staff"})
+    assert principal.is_break_glass
+    assert principal.person_id is None
     assert principal.tenant_id == api_brain.tenant_id
+    grace = await enrol_person(api_brain, "Grace", owner=True)
+    with pytest.raises(PermissionDenied) as refused:
+        await auth.identity.credentials.issue_login_link(grace.principal)
+    assert refused.value.reason_code is ReasonCode.BREAK_GLASS_REQUIRED
 
 
 async def test_a_forged_session_cookie_is_401_not_anonymous(api_client: httpx.AsyncClient) -> None:
@@ -192,10 +195,13 @@ async def test_a_forged_session_cookie_is_401_not_anonymous(api_client: httpx.As
     assert response.json()["reasonCode"] == "AUTH_SESSION_INVALID"
 
 
-async def test_an_expired_session_is_refused(api_client: httpx.AsyncClient) -> None:
+async def test_an_expired_session_is_refused(api_client: httpx.AsyncClient, api_brain: Brain) -> None:
     auth = authenticator(api_client)
-    await api_client.get(auth.login_url("http://127.0.0.1:8000"))
-    auth.now = lambda: time.time() + auth.settings.session_minutes * 60 + 5
+    await api_client.get(await auth.login_url("http://127.0.0.1:8000"))
+    assert (await api_client.get(PROTECTED)).status_code == 200
+    clock = FakeClock(api_brain.clock.now())
+    with_clock(api_brain, clock)
+    clock.advance(auth.settings.session_minutes * 60 + 5)
     assert (await api_client.get(PROTECTED)).status_code == 401
 
 
@@ -244,31 +250,31 @@ async def test_an_agent_token_of_another_tenant_is_401(api_client: httpx.AsyncCl
 async def test_the_login_link_printed_at_start_up_is_accepted_by_the_running_app(
     api_client: httpx.AsyncClient, api_brain: Brain
 ) -> None:
-    printed = Authenticator.for_brain(api_brain).login_url("http://127.0.0.1:8000")  # as `serve` does
+    printed = await Authenticator.for_brain(api_brain).login_url("http://127.0.0.1:8000")  # as `serve` does
     response = await api_client.get(printed)
     assert response.status_code == 303
     assert (await api_client.get(PROTECTED)).status_code == 200
 
 
-async def test_a_session_from_a_login_link_for_a_member_is_not_staff(
-    api_client: httpx.AsyncClient, api_brain: Brain
-) -> None:
-    member = Principal(
-        tenant_id=api_brain.tenant_id, actor_type=ActorType.HUMAN, actor_id="member-9", via=AuthMethod.SESSION
-    )
-    await api_client.get(authenticator(api_client).login_url("http://127.0.0.1:8000", member))
-    assert (await api_client.get(PROTECTED)).status_code == 403
+async def test_a_removed_persons_session_is_refused(api_client: httpx.AsyncClient, api_brain: Brain) -> None:
+    ada = await enrol_person(api_brain, "Ada", owner=True)
+    grace = await enrol_person(api_brain, "Grace")
+    assert (await api_client.get(PROTECTED, headers=grace.cookies)).status_code == 200
+    await authenticator(api_client).identity.remove(ada.principal, grace.person_id, "left the studio")
+    assert (await api_client.get(PROTECTED, headers=grace.cookies)).status_code == 401
 
 
 async def test_serve_announces_a_login_link_that_signs_in_once(
     api_client: httpx.AsyncClient, api_brain: Brain, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from studio_brain.cli.main import _announce
+    from studio_brain.cli.staff import sign_in_lines
 
-    _announce(api_brain.settings, api_brain, "0.0.0.0", 8000)
+    _announce(api_brain.settings, api_brain, "0.0.0.0", 8000, await sign_in_lines(api_brain, demo=False))
     printed = capsys.readouterr().out
+    assert 'no owner yet: run `studio-brain staff create-owner "Your Name"`' in printed  # the upgrade path
     url = next(word for word in printed.split() if "/login?token=" in word)
-    assert url.startswith("http://127.0.0.1:8000/login?token=")
+    assert url.startswith(f"{api_brain.settings.cockpit_url}/login?token=")
     assert (await api_client.get(url)).status_code == 303
     api_client.cookies.clear()
     assert (await api_client.get(url)).status_code == 401
@@ -283,7 +289,6 @@ async def test_a_verified_caller_refused_for_want_of_a_role_is_audited(
         PROTECTED, headers={**tokens.headers("member-1", roles=["member"]), "x-request-id": "req-refused-1"}
     )
     assert response.status_code == 403
-    assert api_brain.events is not None
     page = await api_brain.events.query(api_brain.tenant_id, AuditQuery(action_prefix="http.request.refused"))
     [event] = page.events
     assert event.actor_id == "member-1"
@@ -296,7 +301,6 @@ async def test_an_anonymous_refusal_is_not_audited(api_client: httpx.AsyncClient
     from studio_brain.domain.audit import AuditQuery
 
     assert (await api_client.get(PROTECTED)).status_code == 401
-    assert api_brain.events is not None
     page = await api_brain.events.query(api_brain.tenant_id, AuditQuery(action_prefix="http"))
     assert page.events == []
 
@@ -304,7 +308,7 @@ async def test_an_anonymous_refusal_is_not_audited(api_client: httpx.AsyncClient
 async def test_a_cookie_authenticated_change_from_another_origin_is_refused(
     api_client: httpx.AsyncClient,
 ) -> None:
-    await api_client.get(authenticator(api_client).login_url("http://127.0.0.1:8000"))
+    await api_client.get(await authenticator(api_client).login_url("http://127.0.0.1:8000"))
     url = "/api/v1/proposals/some-id/submit"
     cross = await api_client.post(url, headers={"origin": "http://localhost:5173"})
     assert cross.status_code == 403

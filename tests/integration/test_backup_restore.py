@@ -41,7 +41,6 @@ async def seed_brain(home: Path, database_url: str, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("STUDIO_BRAIN_HOME", str(home))
     monkeypatch.setenv("STUDIO_BRAIN_DATABASE_URL", database_url)
     async with open_brain(load_settings(), target=DatabaseTarget(url=database_url, embedded=None)) as brain:
-        assert brain.state is not None and brain.audit is not None
         demo = brain.state.source("demo")
         await brain.state.backfill(5, demo.at)  # type: ignore[attr-defined]
         brain.state.set_default_source("demo")
@@ -63,7 +62,6 @@ async def restored_state(home: Path, database_url: str, monkeypatch: pytest.Monk
     monkeypatch.setenv("STUDIO_BRAIN_HOME", str(home))
     monkeypatch.setenv("STUDIO_BRAIN_DATABASE_URL", database_url)
     async with open_brain(load_settings(), target=DatabaseTarget(url=database_url, embedded=None)) as brain:
-        assert brain.state is not None and brain.audit is not None
         [report] = await brain.audit.verify(TENANT)
         head = await brain.audit.events.head(TENANT)
         assert head is not None

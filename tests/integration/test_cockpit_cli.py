@@ -39,7 +39,6 @@ async def test_state_diff_without_dates_compares_yesterdays_close_with_the_lates
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     async with open_brain(load_settings(), target=DatabaseTarget(url=database_url, embedded=None)) as brain:
-        assert brain.state is not None
         demo = brain.state.source("demo")
         await brain.state.backfill(3, demo.at)  # type: ignore[attr-defined]
         yesterday = brain.state.today() - timedelta(days=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -44,8 +45,7 @@ async def brain(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("STUDIO_BRAIN_HOME", str(tmp_path))
     monkeypatch.setenv("STUDIO_BRAIN_ADMIN_TOKEN", "test-admin-token-0123456789")
     async with open_brain(load_settings(), target=DatabaseTarget(url=database_url, embedded=None)) as opened:
-        opened.clock = FakeClock(NOW)
-        yield opened
+        yield replace(opened, clock=FakeClock(NOW))
 
 
 @pytest.fixture
@@ -196,7 +196,6 @@ async def test_static_files_serve_the_vendored_htmx_and_nothing_outside_their_fo
 async def test_audit_pages_newest_first_and_walks_older_and_newer(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    assert brain.events is not None
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 121)])
     await sign_in(client, staff("ada"))
     first = (await client.get("/audit")).text
@@ -215,7 +214,6 @@ async def test_audit_pages_newest_first_and_walks_older_and_newer(
 async def test_audit_filters_by_action_and_actor_and_answers_htmx_with_the_table_only(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    assert brain.events is not None
     await brain.events.append_many(
         [audit_draft(brain.tenant_id, n) for n in range(1, 4)]
         + [audit_draft(brain.tenant_id, 10, action="capability.proposal.approved", actor_id="grace")]
@@ -243,7 +241,6 @@ async def post_form(client: httpx.AsyncClient, path: str, page_path: str, **fiel
 async def test_the_queue_lists_pending_proposals_and_filters_by_status_capability_and_risk(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    assert brain.gateway is not None
     proposal = await propose_note(brain.gateway, staff("ada"))
     await sign_in(client, staff("grace"))
     html = (await client.get("/proposals")).text
@@ -265,7 +262,6 @@ async def test_the_queue_lists_pending_proposals_and_filters_by_status_capabilit
 async def test_the_detail_page_shows_input_effects_hashes_and_the_audit_timeline(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    assert brain.gateway is not None
     proposal = await propose_note(brain.gateway, staff("ada"))
     await sign_in(client, staff("grace"))
     html = (await client.get(f"/proposals/{proposal.id}")).text
@@ -280,8 +276,6 @@ async def test_the_detail_page_shows_input_effects_hashes_and_the_audit_timeline
 async def test_the_requester_cannot_approve_their_own_proposal_and_is_told_why(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    assert brain.gateway is not None
-    assert brain.events is not None
     proposal = await propose_note(brain.gateway, staff("ada"))
     await sign_in(client, staff("ada"))
     page = f"/proposals/{proposal.id}"
@@ -304,7 +298,6 @@ async def test_the_requester_cannot_approve_their_own_proposal_and_is_told_why(
 async def test_a_second_staff_member_approves_and_the_execution_needs_a_confirmation(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    assert brain.gateway is not None
     proposal = await propose_note(brain.gateway, staff("ada"))
     await sign_in(client, staff("grace"))
     page = f"/proposals/{proposal.id}"
@@ -329,7 +322,6 @@ async def test_a_second_staff_member_approves_and_the_execution_needs_a_confirma
 async def test_execution_under_the_kill_switch_is_refused_in_plain_words(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    assert brain.gateway is not None
     proposal = await propose_note(brain.gateway, staff("ada"))
     await brain.gateway.approve(staff("grace"), proposal.id, "checked and agreed, go")
     await sign_in(client, staff("grace"))
@@ -429,7 +421,6 @@ async def test_connectors_not_configured_say_what_to_set(client: httpx.AsyncClie
 async def test_an_admin_sees_a_tenant_selector_when_several_studios_have_data(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    assert brain.events is not None
     await brain.events.append_many([audit_draft(brain.tenant_id, 1), audit_draft("studio-two", 2)])
     await sign_in(client, staff("grace"))
     assert 'id="tenant-picker"' not in (await client.get("/audit")).text  # staff see their own studio only
@@ -462,8 +453,6 @@ def verification_of(html: str) -> str:
 async def test_the_audit_badge_says_how_far_the_chain_is_intact_and_when_it_was_last_checkpointed(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    assert brain.events is not None
-    assert brain.audit is not None
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 8)])
     await sign_in(client, staff("grace"))
     html = (await client.get("/audit")).text
@@ -479,7 +468,6 @@ async def test_the_audit_badge_says_how_far_the_chain_is_intact_and_when_it_was_
 async def test_a_tampered_row_shows_the_chain_broken_after_a_full_verification(
     client: httpx.AsyncClient, brain: Brain, database_url: str
 ) -> None:
-    assert brain.events is not None
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 6)])
     await sign_in(client, staff("grace"))
     assert verification_of((await client.get("/audit")).text) == "Chain intact up to seq 5"
@@ -499,7 +487,6 @@ async def test_a_long_unverified_stretch_waits_for_verify_now_instead_of_slowing
     client: httpx.AsyncClient, brain: Brain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pages_audit, "VERIFY_INLINE_MAX", 10)
-    assert brain.events is not None
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 26)])
     await sign_in(client, staff("grace"))
     html = (await client.get("/audit")).text
@@ -517,8 +504,8 @@ async def test_today_shows_the_demo_studios_own_snapshot_as_the_state_service_co
 ) -> None:
     from studio_brain.cli.state import prepare_demo_state
 
-    brain.clock = SystemClock()  # the demo studio's history ends today
-    assert await prepare_demo_state(brain) > 1
+    # the demo studio's history ends today
+    assert await prepare_demo_state(replace(brain, clock=SystemClock())) > 1
     latest = await brain.state_store.latest_snapshot(brain.tenant_id)
     assert latest is not None
     await sign_in(client, staff("ada"))

@@ -174,7 +174,7 @@ async def test_a_proposal_walks_create_approve_dry_run_execute_with_the_portal_p
     assert refusal["message"]
 
     # the audit trail carries the Portal's request id and shows up on the Portal's audit path
-    page = await api_brain.events.query(api_brain.tenant_id, AuditQuery(correlation_id="portal-req-1"))  # type: ignore[union-attr]
+    page = await api_brain.events.query(api_brain.tenant_id, AuditQuery(correlation_id="portal-req-1"))
     assert page.events
     assert page.events[0].request_id == "portal-req-1"
     rows = (await api_client.get("/api/capabilities/audit?limit=100", headers=requester)).json()["rows"]
@@ -237,7 +237,7 @@ async def test_reject_then_reopen_is_refused_because_decisions_are_final(
     )
     assert reopened.status_code == 409
     assert reopened.json()["decision"]["reasonCode"] == "INVALID_TRANSITION"
-    refused = await api_brain.events.query(  # type: ignore[union-attr]
+    refused = await api_brain.events.query(
         api_brain.tenant_id, AuditQuery(action_prefix="capability.decision.refused", newest_first=True)
     )
     assert refused.events[0].metadata["attempted"] == "capability.proposal.reopen"
@@ -302,7 +302,7 @@ async def test_an_audit_read_honours_a_limit_above_200(
         )
         for n in range(1200)
     ]
-    await api_brain.events.append_many(drafts)  # type: ignore[union-attr]
+    await api_brain.events.append_many(drafts)
     headers = portal_headers(tokens, "staff-1")
     rows = (await api_client.get("/api/capabilities/audit?limit=1100", headers=headers)).json()["rows"]
     assert len(rows) == 1100

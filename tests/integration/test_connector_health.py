@@ -58,8 +58,6 @@ def target(database_url: str) -> DatabaseTarget:
 
 async def test_an_unconfigured_connector_is_not_configured_never_healthy(database_url: str) -> None:
     async with open_brain(settings(database_url), target=target(database_url)) as brain:
-        assert brain.connector_health is not None
-        assert brain.connectors is not None
         results = await brain.connector_health.check_all()
         assert {h.connector_id: h.status for h in results} == {
             "hubitat": HealthStatus.NOT_CONFIGURED,
@@ -119,7 +117,6 @@ async def test_readings_come_from_every_configured_connector_and_a_failing_one_d
     database_url: str, hub: FakeMakerApi, ha: FakeHomeAssistant
 ) -> None:
     async with open_brain(configured(database_url, hub, ha), target=target(database_url)) as brain:
-        assert brain.connector_health is not None
         readings = {r.connector_id: r for r in await brain.connector_health.read_devices()}
         assert "Kiln Room Outlet" in [d["label"] for d in readings["hubitat"].devices]
         assert readings["roborock"].devices[0]["type"] == "vacuum"
@@ -174,8 +171,6 @@ async def test_the_demo_starts_both_fakes_and_reads_real_devices_through_the_rea
     async with open_brain(settings(database_url), target=target(database_url)) as brain:
         demo = await prepare_demo_devices(brain)
         try:
-            assert brain.connector_health is not None
-            assert brain.connectors is not None
             latest = {h.connector_id: h.status for h in await brain.connector_health.latest()}
             assert latest == {"hubitat": HealthStatus.HEALTHY, "roborock": HealthStatus.HEALTHY}
             readings = {r.connector_id: r for r in await brain.connector_health.read_devices()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -88,8 +89,8 @@ async def test_readyz_reports_the_latest_snapshot_age(brain: Brain) -> None:
 
 async def test_readyz_is_503_when_the_database_is_down(brain: Brain, database_url: str) -> None:
     dead = Database("postgresql://postgres@127.0.0.1:1/nothing", max_size=1, timeout=0.5)
-    brain.database = dead  # never opened: every connection attempt fails
-    async with client_for(brain) as client:
+    # never opened: every connection attempt fails
+    async with client_for(replace(brain, database=dead)) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
@@ -114,8 +115,8 @@ async def test_anonymous_readyz_says_only_ok_or_not_per_check(brain: Brain) -> N
 
 
 async def test_anonymous_readyz_of_a_dead_database_names_no_server(brain: Brain) -> None:
-    brain.database = Database("postgresql://brain:pw@db.internal:6543/studio", max_size=1, timeout=0.5)
-    async with client_for(brain, staff=False) as client:
+    dead = Database("postgresql://brain:pw@db.internal:6543/studio", max_size=1, timeout=0.5)
+    async with client_for(replace(brain, database=dead), staff=False) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["postgres"] == {"ok": False}
@@ -145,7 +146,6 @@ async def test_readyz_can_require_a_fresh_snapshot(
 async def test_readyz_shows_scheduled_jobs_and_a_failing_one_without_going_unready(brain: Brain) -> None:
     from studio_brain.domain.state import JobRun, JobStatus
 
-    assert brain.jobs is not None
     now = datetime.now(UTC)
     await brain.state_store.start_job(
         JobRun(

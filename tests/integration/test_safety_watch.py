@@ -107,7 +107,7 @@ async def seed_firings(*firings: dict[str, Any]) -> None:
 
 
 async def audit_events(world: World, action: str) -> list[Any]:
-    page = await world.brain.events.query(world.brain.tenant_id, AuditQuery(action_prefix=action, limit=100))  # type: ignore[union-attr]
+    page = await world.brain.events.query(world.brain.tenant_id, AuditQuery(action_prefix=action, limit=100))
     return [e for e in page.events if e.action == action]
 
 
@@ -122,7 +122,7 @@ class World:
         """What the scheduler does every minute: run the safety-watch job once."""
         summaries = []
         for _ in range(times):
-            [run] = await self.brain.jobs.run("safety-watch", trigger="schedule")  # type: ignore[union-attr]
+            [run] = await self.brain.jobs.run("safety-watch", trigger="schedule")
             assert run.status.value == "succeeded", run.error
             summaries.append(run.summary)
         return summaries
@@ -210,17 +210,17 @@ async def test_a_kiln_left_on_with_no_firing_alerts_each_target_exactly_once_and
     assert "Kiln Room Outlet draws 1480 W and no firing is in progress" in body
     assert "switch-off proposal is drafted" in body
 
-    [finding] = await world.brain.safety.findings(status="open")  # type: ignore[union-attr]
+    [finding] = await world.brain.safety.findings(status="open")
     assert finding.severity.value == "high"
     assert finding.rule_id == "safety.kiln_power_without_firing"
     assert finding.evidence["readings"][0]["attributes"]["power"] == 1480.0
     assert finding.evidence["readings"][0]["lastEventAt"]
     assert [f["status"] for f in finding.evidence["firings"]] == ["scheduled"]
-    assert finding.evidence["rulesHash"] == world.brain.safety.table.hash  # type: ignore[union-attr]
+    assert finding.evidence["rulesHash"] == world.brain.safety.table.hash
 
     # the drafted proposal: a switch-off of the outlet, waiting for a person; nothing was sent to the hub
     assert finding.proposal_id is not None
-    [proposal] = await world.brain.gateway.list_proposals(  # type: ignore[union-attr]
+    [proposal] = await world.brain.gateway.list_proposals(
         system_principal(world.brain.tenant_id), ProposalFilter(status=Status.DRAFT)
     )
     assert proposal.id == finding.proposal_id
@@ -249,7 +249,7 @@ async def test_no_alert_while_a_firing_of_the_kiln_is_in_progress(world_factory:
     assert summaries[0]["firings"] == 1
     assert summaries[0]["conditions"] == []
     assert world.alerts() == ([], [])
-    assert await world.brain.safety.findings() == []  # type: ignore[union-attr]
+    assert await world.brain.safety.findings() == []
 
 
 async def test_a_stale_outlet_reading_gives_no_kiln_alert_and_is_never_taken_as_off(
@@ -266,7 +266,7 @@ async def test_a_stale_outlet_reading_gives_no_kiln_alert_and_is_never_taken_as_
 
     assert summary["conditions"] == ["safety.device_stale:21"]
     assert world.alerts() == ([], []), "a stale reading raised a high alert"
-    [finding] = await world.brain.safety.findings(status="open")  # type: ignore[union-attr]
+    [finding] = await world.brain.safety.findings(status="open")
     assert finding.rule_id == "safety.device_stale"
     assert "silent for 60 min" in finding.summary
 
@@ -291,7 +291,7 @@ async def test_a_refused_delivery_is_retried_with_back_off_and_each_attempt_audi
     assert [e.metadata["target"] for e in failed] == ["ops"]
     assert failed[0].metadata["final"] is False
     assert WEBHOOK_PASSWORD not in str(failed[0].metadata)
-    rows = await world.brain.notifications.recent()  # type: ignore[union-attr]
+    rows = await world.brain.notifications.recent()
     ops = next(n for n in rows if n.target == "ops")
     assert ops.status.value == "sent"
     assert ops.attempts == 2
@@ -317,7 +317,7 @@ async def test_quiet_hours_hold_a_medium_alert_but_send_a_high_one(world_factory
     assert len(summary["opened"]) == 2
     mails, hooks = world.alerts()
     assert mails == hooks == ["[HIGH] Kiln outlet drawing power with no firing in progress"]
-    held = [n for n in await world.brain.notifications.recent() if n.severity.value == "medium"]  # type: ignore[union-attr]
+    held = [n for n in await world.brain.notifications.recent() if n.severity.value == "medium"]
     assert {n.status.value for n in held} == {"pending"}
     assert all(n.next_attempt_at is not None and n.next_attempt_at > datetime.now(UTC) for n in held)
 
@@ -330,8 +330,8 @@ async def test_the_morning_brief_reports_approvals_findings_and_unhealthy_device
     world.hub.set_power(OUTLET, 1480.0)
     await world.tick()
 
-    first = await world.brain.brief.send()  # type: ignore[union-attr]
-    again = await world.brain.brief.send()  # type: ignore[union-attr]
+    first = await world.brain.brief.send()
+    again = await world.brain.brief.send()
 
     assert first["queued"] == 2
     assert again["queued"] == 0
@@ -379,7 +379,7 @@ async def test_the_scheduler_leader_runs_the_watch_and_alerts_once_within_the_in
 ) -> None:
     await seed_firings()
     world: World = await world_factory(schedule_safety_watch="every 2s")
-    assert world.brain.jobs.get("safety-watch").schedule is not None  # type: ignore[union-attr]
+    assert world.brain.jobs.get("safety-watch").schedule is not None
     world.hub.set_power(OUTLET, 1480.0)
 
     async with scheduler_running(

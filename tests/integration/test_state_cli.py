@@ -141,9 +141,7 @@ async def test_the_demo_loads_sixty_days_of_history_quickly_and_only_once(
         assert await prepare_demo_state(brain) == 61
         assert time.monotonic() - started < 10
         assert await prepare_demo_state(brain) == 0
-        assert brain.state is not None
         assert brain.state.default_source == "demo", "scheduled snapshots in the demo read the demo studio"
-        assert brain.state is not None
         history = await brain.state.history(61)
         assert len(history) == 61
     result = cli(

@@ -354,8 +354,6 @@ async def test_a_finance_draft_also_drafts_a_review_proposal_a_human_must_submit
 
     settings = load_settings(database_url=database_url, home=tmp_path, state_source="demo")
     async with open_brain(settings) as brain:
-        assert brain.swarms is not None
-        assert brain.gateway is not None
         today = brain.clock.now().astimezone(settings.zone).date()
         history = calm_history(30, end=today)
         last = history[-1]
@@ -384,7 +382,6 @@ async def test_the_demo_shows_drafts_from_all_three_swarms_with_evidence(
 
     settings = load_settings(database_url=database_url, home=tmp_path, state_source="demo")
     async with open_brain(settings) as brain:
-        assert brain.drafts is not None
         await prepare_demo_state(brain)
         summary = await prepare_demo_swarms(brain)
         assert summary["trigger"] == "demo"
