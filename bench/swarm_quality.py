@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=DetectorConfig().threshold)
     parser.add_argument("--window", type=int, default=DetectorConfig().window_days)
     parser.add_argument("--level-days", type=int, default=DetectorConfig().level_days)
+    parser.add_argument("--scale-c", type=float, default=DetectorConfig().scale_c)
     parser.add_argument("--step-days", type=int, default=DetectorConfig().step_days)
     parser.add_argument("--real-seeds", type=int, default=5, help="seeds per real-shaped case")
     parser.add_argument("--part", choices=("all", "demo", "real"), default="all")
@@ -97,6 +98,7 @@ def main() -> None:
         window_days=args.window,
         level_days=args.level_days,
         step_days=args.step_days,
+        scale_c=args.scale_c,
     )
     if args.part in ("all", "real"):
         real_cases(args.real_seeds, config)

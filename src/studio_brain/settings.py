@@ -414,7 +414,7 @@ class Settings(BaseSettings):
         description="`/readyz` answers 503 when a job's due time (or retry) passed this long ago unstarted.",
     )
     swarm_ops_z_threshold: float = Field(
-        default=3.25,
+        default=3.5,
         ge=2.0,
         le=20.0,
         description="Robust z (biweight SD of residuals) at which a metric is unusual.",

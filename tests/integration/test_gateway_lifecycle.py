@@ -214,7 +214,7 @@ async def test_a_connector_that_fails_or_times_out_never_leaves_executed(
 
 async def test_a_capability_without_an_adapter_is_refused_with_adapter_missing(kit: Kit) -> None:
     created = await kit.service.create_proposal(
-        ALICE, "firestore.ops_note.append", {"text": "cloud note"}, WHY
+        ALICE, "firestore.ops_note.append", {"batchId": "b-1", "ownerUid": "m-1", "note": "cloud note"}, WHY
     )
     assert created.proposal.extra == {"dryRun": "unavailable"}
     await kit.service.approve(BOB, created.proposal.id, "ok for the cloud")

@@ -11,11 +11,16 @@ standard deviations), never below a floor relative to the metric (its resolution
 a flat count does not flag every +1 while a rate measured in hundredths can still flag. The biweight is
 used rather than the MAD itself because the MAD of small integer counts is coarse (it jumps between 1, 1.5,
 2, ... counts) and, at 37 % efficiency, noisy over a 56-day window: both fattened the tails of calm z-scores.
+Its cutoff is wide (``scale_c`` = 15 MADs): since flagged days are left out of later baselines (below),
+the scale no longer has to ignore anomalies itself, and a scale that follows the heavy tails real series
+have keeps their ordinary bad days from being flagged (docs/benchmarks.md, real-shaped cases).
 
 Level: the window median suits metrics whose days are independent (daily changes); queues wander, and for
 them the median of the last few days predicts today far better. Unless ``level_days`` forces one, each
 day's baseline uses the window median, or a local level from ``level_choices`` when that level's residual
 scale over the same window is below ``level_gain`` times the window median's (chosen on earlier days only).
+A slow trend across the window (a yearly wave, Theil-Sen over weekly medians) is a candidate on the same
+terms: otherwise every day at the end of a rising stretch would read as high against the window's median.
 
 Walk-forward (:func:`scan`): days are judged in order, and what was learnt on earlier days shapes later
 baselines. A day already flagged, or one the studio marks as known (a closure, a holiday, a kiln down for
@@ -53,7 +58,7 @@ class DetectorConfig:
     min_history_days: int = 14
     window_days: int = 56
     #: |robust z| at or above this is an anomaly
-    threshold: float = 3.25
+    threshold: float = 3.5
     #: the smallest scale, in the metric's own units. None (default): relative to the metric — the larger
     #: of its resolution (1 for counts; the finest step between its values otherwise) and
     #: ``relative_floor`` times its typical magnitude. A number fixes it (1.0 was the old count floor).
@@ -74,6 +79,14 @@ class DetectorConfig:
     #: a flagged day is left out of later baselines only from this |z| on: leaving out every day just past
     #: the threshold would cut the tails of calm noise off the scale and make the detector ever touchier
     exclude_z: float = 4.0
+    #: the biweight's cutoff in MADs: larger follows the tails of the calm noise more closely
+    scale_c: float = 15.0
+    #: also try following a clear slow trend (a seasonal wave) across the window; kept like a local level,
+    #: only where it predicts the window's days clearly better than the flat median
+    trend: bool = True
+    #: a trend is followed only when it moves the level by more than this many times the noise of the
+    #: weekly medians over the window
+    trend_min: float = 3.0
 
 
 class FindingKind(StrEnum):
@@ -111,6 +124,8 @@ class Baseline:
     #: the level the residuals were taken against: 0 = the window median, else the median of that many
     #: preceding days
     level_days: int = 0
+    #: the window median followed a slow trend to today (a seasonal wave)
+    trend: bool = False
     #: days of the window left out, oldest first
     excluded: tuple[Exclusion, ...] = ()
 
@@ -137,6 +152,8 @@ class MetricAnomaly:
     refs: tuple[str, ...]
     #: 0: expected from the window median; else from the median of that many preceding days
     level_days: int = 0
+    #: the expected value followed the window's slow trend
+    trend: bool = False
     kind: FindingKind = FindingKind.ANOMALY
     #: days left out of the baseline this finding was judged against, and why
     excluded: tuple[Exclusion, ...] = ()
@@ -148,11 +165,28 @@ class MetricAnomaly:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Shift:
-    """A declared change point: days before ``start`` are read as ``offset`` higher (the step's size)."""
+    """A declared change point: days before ``start`` are read as higher by the step's size.
+
+    The size is re-estimated every day from the days since ``start`` (up to ``SHIFT_DAYS`` of them), each
+    against the baseline the step was judged by (``reference``, weekday rhythm included): three days say
+    roughly how big a step is, two weeks say it well, and a poorly sized step would bias every baseline
+    the old days still sit in."""
 
     start: date
-    offset: float
     declared: date
+    reference: Baseline
+
+    def offset(self, values: Mapping[date, float], day: date) -> float:
+        deviations = [
+            values[d] - self.reference.expected(d)
+            for i in range(SHIFT_DAYS)
+            if (d := self.start + timedelta(days=i)) < day and d in values
+        ]
+        return median(deviations) if deviations else 0.0
+
+
+#: the most days after a change point used to size its step
+SHIFT_DAYS = 14
 
 
 @dataclass(kw_only=True)
@@ -183,8 +217,8 @@ def _biweight_scale(values: Sequence[float], c: float = 9.0) -> float:
     return math.sqrt(len(values) * num) / abs(den) if den else MAD_TO_SIGMA * mad
 
 
-def _residual_scale(residuals: Sequence[float], dof_correction: float) -> float:
-    return _biweight_scale(residuals) * dof_correction
+def _residual_scale(residuals: Sequence[float], dof_correction: float, c: float = 9.0) -> float:
+    return _biweight_scale(residuals, c) * dof_correction
 
 
 def scale_floor(values: Sequence[float], config: DetectorConfig) -> float:
@@ -211,10 +245,6 @@ def _level(values_by_day: Mapping[date, float], day: date, days: int) -> float |
     return median(before) if len(before) >= max(1, (days + 1) // 2) else None
 
 
-def _shifted(value: float, day: date, shifts: Sequence[Shift]) -> float:
-    return value + sum(s.offset for s in shifts if day < s.start)
-
-
 def baseline(
     history: Sequence[Observation],
     day: date,
@@ -230,10 +260,11 @@ def baseline(
     exclude = exclude or {}
     start = day - timedelta(days=config.window_days)
     by_day = {
-        o.day: _shifted(o.value, o.day, shifts)
-        for o in history
-        if o.day < day and math.isfinite(o.value) and o.day not in exclude
+        o.day: o.value for o in history if o.day < day and math.isfinite(o.value) and o.day not in exclude
     }
+    if shifts:
+        offsets = [(s.start, s.offset(by_day, day)) for s in shifts]
+        by_day = {d: v + sum(o for first, o in offsets if d < first) for d, v in by_day.items()}
     window = sorted(d for d in by_day if d >= start)
     if len(window) < config.min_history_days:
         return None
@@ -242,11 +273,13 @@ def baseline(
     if config.level_days > 0:
         found = _baseline(by_day, window, day, config, config.level_days, floor)
     else:
+        # the window median unless a trend or a local level predicts the window's days clearly better
         found = _baseline(by_day, window, day, config, 0, floor)
-        for level_days in config.level_choices:
-            local = _baseline(by_day, window, day, config, level_days, floor)
-            if found is not None and local is not None and local.scale < config.level_gain * found.scale:
-                found = local
+        candidates = [_baseline(by_day, window, day, config, 0, floor, trend=True)] if config.trend else []
+        candidates += [_baseline(by_day, window, day, config, n, floor) for n in config.level_choices]
+        for other in candidates:
+            if found is not None and other is not None and other.scale < config.level_gain * found.scale:
+                found = other
     if found is None:
         return None
     return Baseline(
@@ -256,6 +289,7 @@ def baseline(
         days=found.days,
         seasonal=found.seasonal,
         level_days=found.level_days,
+        trend=found.trend,
         excluded=excluded,
     )
 
@@ -267,6 +301,8 @@ def _baseline(
     config: DetectorConfig,
     level_days: int,
     floor: float,
+    *,
+    trend: bool = False,
 ) -> Baseline | None:
     if level_days > 0:
         # Residuals against the local level (median of the previous days): queues and counts wander,
@@ -278,11 +314,15 @@ def _baseline(
             return None
     else:
         center_all = median(by_day[d] for d in window)
-        pairs = [(d, by_day[d] - center_all) for d in window]
-        today_level = center_all
+        slope = _trend(by_day, window, config) if trend else 0.0
+        if trend and slope == 0.0:
+            return None
+        mid = window[len(window) // 2]
+        pairs = [(d, by_day[d] - center_all - slope * (d - mid).days) for d in window]
+        today_level = center_all + slope * (day - mid).days
     residuals = [r for _, r in pairs]
     offset = median(residuals)
-    flat = _residual_scale(residuals, 1.0)
+    flat = _residual_scale(residuals, 1.0, config.scale_c)
     groups: dict[int, list[float]] = {}
     for d, r in pairs:
         groups.setdefault(d.weekday(), []).append(r)
@@ -303,7 +343,7 @@ def _baseline(
             fitted = sum(len(groups[w]) for w in range(7) if effect[w])
             per_group = len(pairs) / 7
             share = fitted / len(pairs)
-            scale = _residual_scale(adjusted, math.sqrt(1 + share / (per_group - 1)))
+            scale = _residual_scale(adjusted, math.sqrt(1 + share / (per_group - 1)), config.scale_c)
     return Baseline(
         center=today_level + offset,
         weekday_effect=effect,
@@ -311,7 +351,32 @@ def _baseline(
         days=len(window),
         seasonal=seasonal,
         level_days=level_days,
+        trend=trend,
     )
+
+
+def _trend(by_day: Mapping[date, float], window: Sequence[date], config: DetectorConfig) -> float:
+    """A robust slope per day over the window (Theil-Sen over weekly medians), or 0 when it is not clear.
+
+    A slow seasonal wave moves the level by more than the noise over eight weeks; judged against the
+    window's median, every day at the end of a rising stretch would look high. Weekly medians keep the
+    weekday rhythm and single odd days out of the slope; a slope is kept only when it moves the level by
+    more than the noise of those medians over the window, so a flat metric keeps a flat baseline."""
+    blocks: list[tuple[float, float]] = []
+    first = window[0]
+    weeks: dict[int, list[float]] = {}
+    for d in window:
+        weeks.setdefault((d - first).days // 7, []).append(by_day[d])
+    for week, values in sorted(weeks.items()):
+        if len(values) >= 5:
+            blocks.append((week * 7 + 3.0, median(values)))
+    if len(blocks) < 4:
+        return 0.0
+    slopes = [(b[1] - a[1]) / (b[0] - a[0]) for i, a in enumerate(blocks) for b in blocks[i + 1 :]]
+    slope = median(slopes)
+    spread = _biweight_scale([m - slope * t for t, m in blocks])
+    span = blocks[-1][0] - blocks[0][0]
+    return slope if abs(slope) * span > config.trend_min * max(spread, 1e-12) else 0.0
 
 
 def scan(
@@ -374,7 +439,7 @@ def scan(
             # persisted: a new level from the run's first day on; its days become ordinary again
             kind = FindingKind.CHANGE_POINT
             start = run[0][0]
-            result.shifts.append(Shift(start=start, offset=median(dev for _, dev in run), declared=day))
+            result.shifts.append(Shift(start=start, declared=day, reference=base))
             for d, _ in run:
                 excluded.pop(d, None)
         elif abs(z) >= config.exclude_z:
@@ -393,6 +458,7 @@ def scan(
             seasonal=base.seasonal,
             refs=refs,
             level_days=base.level_days,
+            trend=base.trend,
             kind=kind,
             excluded=base.excluded,
         )

@@ -232,7 +232,13 @@ class OpsSwarm:
         weekday = a.day.strftime("%A")
         expected_for = f"for a {weekday}" if a.seasonal else "(no weekday pattern)"
         size = abs(a.z)
-        level = f"level of the previous {a.level_days} days" if a.level_days else "median"
+        level = (
+            f"level of the previous {a.level_days} days"
+            if a.level_days
+            else "median following its trend"
+            if a.trend
+            else "median"
+        )
         severity = Severity.HIGH if size >= 8 else Severity.MEDIUM if size >= 5 else Severity.LOW
         confidence = round(min(0.95, 0.6 + 0.05 * (size - self.detector.threshold)), 2)
         left_out = _left_out(a)
@@ -276,6 +282,7 @@ class OpsSwarm:
                         "baselineDays": a.baseline_days,
                         "weekdayAdjusted": a.seasonal,
                         "levelDays": a.level_days,
+                        "trend": a.trend,
                         "delta": a.metric in DELTA_METRICS,
                         "kind": a.kind.value,
                         "excludedDays": [{"day": e.day.isoformat(), "reason": e.reason} for e in a.excluded],
