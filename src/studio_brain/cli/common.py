@@ -15,8 +15,10 @@ from studio_brain.domain.errors import (
     DatabaseUnavailable,
     InputInvalid,
     NotFound,
+    PermissionDenied,
     PolicyRefused,
     StudioBrainError,
+    Unauthenticated,
 )
 from studio_brain.logging import configure_logging, redact_text
 from studio_brain.settings import Settings, load_settings
@@ -79,7 +81,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(f"{err.message}. Check STUDIO_BRAIN_DATABASE_URL, or run `studio-brain doctor`.")
     except (InputInvalid, NotFound) as err:
         fail(err.message, code=EXIT_USAGE if isinstance(err, InputInvalid) else EXIT_FAILURE)
-    except PolicyRefused as err:
+    except (PolicyRefused, PermissionDenied, Unauthenticated) as err:
         fail(f"refused ({err.reason_code}): {err.message}")
     except StudioBrainError as err:
         fail(err.message)
