@@ -106,7 +106,7 @@ def test_a_window_is_local_time_with_an_exclusive_end(window: str, local: str, o
 def test_no_windows_means_any_time_and_malformed_windows_are_refused() -> None:
     assert window_open([], datetime(2026, 1, 1, 3, 0, tzinfo=UTC))
     for bad in ("6-22", "06:00", "25:00-26:00", "10:00-10:00", "06:00-24:30"):
-        with pytest.raises(ValueError, match="HH:MM|empty"):
+        with pytest.raises(ValueError, match=r"HH:MM|empty"):
             HourWindow.parse(bad)
 
 
