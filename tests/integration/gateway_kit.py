@@ -121,7 +121,8 @@ class ScriptedConnector:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.behaviour == "fail":
-            raise ConnectorError("UNAVAILABLE", "device refused the command", retryable=True)
+            # a proven refusal: after a send, only that is `failed` (issue 13, domain/outcomes.py)
+            raise ConnectorError("REFUSED", "device refused the command", retryable=False, sent=True)
         if self.behaviour == "connector_timeout":
             raise ConnectorError("TIMEOUT", "device did not answer", retryable=True)
         if self.behaviour == "timeout":

@@ -50,9 +50,10 @@ class ErrorKind(StrEnum):
         return self in {ErrorKind.TIMEOUT, ErrorKind.UNAVAILABLE, ErrorKind.BAD_RESPONSE}
 
 
-def connector_error(kind: ErrorKind, message: str) -> ConnectorError:
-    """A ConnectorError whose ``retryable`` follows the taxonomy (use ``raise connector_error(...) from err``)."""
-    return ConnectorError(kind.value, message, retryable=kind.retryable)
+def connector_error(kind: ErrorKind, message: str, *, sent: bool | None = None) -> ConnectorError:
+    """A ConnectorError whose ``retryable`` follows the taxonomy (use ``raise connector_error(...) from err``);
+    ``sent`` says whether the request reached the device (see domain/outcomes.py)."""
+    return ConnectorError(kind.value, message, retryable=kind.retryable, sent=sent)
 
 
 def error_kind(err: ConnectorError) -> ErrorKind:

@@ -146,7 +146,10 @@ class ConnectorError(StudioBrainError):
 
     code = ReasonCode.CONNECTOR_ERROR
 
-    def __init__(self, kind: str, message: str, *, retryable: bool) -> None:
+    def __init__(self, kind: str, message: str, *, retryable: bool, sent: bool | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.retryable = retryable
+        #: did the request reach the device? False: provably not sent; None: the connector cannot say.
+        #: After a write was sent only a proven refusal is ``failed`` (domain/outcomes.py, issue 13).
+        self.sent = sent

@@ -419,6 +419,8 @@ DAILY_CLOSE = "daily-close"
 CONNECTOR_HEALTH = "connector-health"
 AUDIT_CHECKPOINT = "audit-checkpoint"
 SWARMS = "swarms"
+#: issue 13: journalled outcomes recorded, stale executions marked, unknown outcomes read back
+EXECUTION_RECOVERY = "execution-recovery"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

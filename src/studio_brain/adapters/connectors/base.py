@@ -362,6 +362,7 @@ class HttpConnector:
             raise connector_error(
                 ErrorKind.TIMEOUT,
                 f"{self._id}: the {ctx.timeout_seconds:.2f}s budget ran out before {request.path}",
+                sent=False,
             )
         per_attempt = min(self._policy.attempt_timeout_seconds, remaining)
         params, headers = self._authorise(request)
@@ -371,6 +372,14 @@ class HttpConnector:
         try:
             async with asyncio.timeout(per_attempt):
                 response = await self._send(request, params=params, headers=headers, seconds=per_attempt)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            # issue 13: nothing reached the device, so even a write provably did not act
+            self._log.info("connector.request.failed", path=request.path, error=type(err).__name__)
+            raise connector_error(
+                ErrorKind.UNAVAILABLE,
+                f"{self._id}: {request.method} {request.path} could not connect ({type(err).__name__})",
+                sent=False,
+            ) from err
         except TimeoutError as err:
             raise self._timeout(request, per_attempt) from err
         except httpx.TimeoutException as err:
@@ -394,8 +403,12 @@ class HttpConnector:
             status=response.status_code,
             latency_ms=round(latency_ms, 2),
         )
-        payload = self._decode(request, response)
-        self._check_payload(payload, request)
+        try:
+            payload = self._decode(request, response)
+            self._check_payload(payload, request)
+        except ConnectorError as err:
+            err.sent = True  # the device answered: it received the request (and a write may have acted)
+            raise
         return payload
 
     async def _send(

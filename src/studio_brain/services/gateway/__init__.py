@@ -6,6 +6,7 @@
 - ``admin.py``        kill switch, exemptions, rate-limit buckets
 - ``agent_tokens.py`` issue, verify, list, revoke agent tokens
 - ``rebuild.py``      rebuild the proposals table from the audit log
+- ``recovery.py``     journal replay, stale executions, read-back of unknown outcomes (issue 13)
 - ``effects.py``      connector commands and dry-run predicted effects; ``context.py`` what all share
 
 Every call takes the verified :class:`Principal`; the tenant comes from it, never from input. Every
@@ -18,12 +19,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from datetime import UTC, tzinfo
 
 from studio_brain.domain.capabilities import Capability, Registry, Violation
 from studio_brain.domain.policy import ConnectorFacts
 from studio_brain.ports.audit import EventStore
 from studio_brain.ports.clock import Clock, IdFactory
 from studio_brain.ports.gateway import ConnectorDirectory, GatewayStore
+from studio_brain.ports.journal import ExecutionJournal
 from studio_brain.services.gateway.admin import Admin
 from studio_brain.services.gateway.agent_tokens import (
     AGENT_TOKEN_PREFIX,
@@ -35,6 +38,8 @@ from studio_brain.services.gateway.context import MAX_PAGE, GatewayContext, NotV
 from studio_brain.services.gateway.execution import STALE_GRACE_SECONDS, Execution, Executions, stale_after
 from studio_brain.services.gateway.proposals import Created, Proposals
 from studio_brain.services.gateway.rebuild import ProposalRebuild
+from studio_brain.services.gateway.reconcile import Reconciliation
+from studio_brain.services.gateway.recovery import ExecutionRecovery, RecoveryReport
 
 __all__ = [
     "AGENT_TOKEN_PREFIX",
@@ -47,6 +52,7 @@ __all__ = [
     "GatewayService",
     "IssuedToken",
     "NotVisible",
+    "RecoveryReport",
     "Refusal",
     "Subject",
     "stale_after",
@@ -68,6 +74,9 @@ class GatewayService:
         tenant_id: str,
         events: EventStore | None = None,
         token_source: Callable[[], str] = lambda: secrets.token_urlsafe(32),
+        zone: tzinfo = UTC,
+        journal: ExecutionJournal | None = None,
+        outcome_retry_seconds: float = 30.0,
     ) -> None:
         self._ctx = GatewayContext(
             store=store,
@@ -78,6 +87,9 @@ class GatewayService:
             tenant_id=tenant_id,
             events=events,
             token_source=token_source,
+            zone=zone,
+            journal=journal,
+            outcome_retry_seconds=outcome_retry_seconds,
         )
         self._proposals = Proposals(self._ctx)
         self._executions = Executions(self._ctx)
@@ -96,6 +108,12 @@ class GatewayService:
         self.execute = self._executions.execute
         self.dry_run = self._executions.dry_run
         self.recover_stale_executions = self._executions.recover_stale_executions
+        # issue 13: journal replay, stale executions, read-back (the execution-recovery job)
+        self._recovery = ExecutionRecovery(self._ctx, self._executions)
+        self.recover_executions = self._recovery.recover
+        self.replay_journal = self._recovery.replay_journal
+        self._reconciliation = Reconciliation(self._ctx, self._executions)
+        self.reconcile = self._reconciliation.reconcile
         # administration
         self.kill_switch = self._admin.kill_switch
         self.kill_switch_state = self._admin.kill_switch_state

@@ -21,6 +21,7 @@ from studio_brain.logging import get_logger
 from studio_brain.ports.audit import EventStore
 from studio_brain.ports.clock import Clock, IdFactory
 from studio_brain.ports.gateway import ConnectorDirectory, GatewayStore, GatewayTransaction
+from studio_brain.ports.journal import ExecutionJournal
 
 log = get_logger("studio_brain.services.gateway")
 
@@ -70,7 +71,6 @@ class GatewayContext:
     tenant_id: str
     events: EventStore | None = None
     token_source: Callable[[], str] = _new_token
-    #: targets some capability keeps a cooldown on: only these need their last start recorded
     #: the studio's timezone: write windows (``allowedHours``) and the daily cloud-write budget are local
     zone: tzinfo = UTC
     #: issue 13: device outcomes kept on local disk until the database has them (None: memory only)
@@ -78,6 +78,7 @@ class GatewayContext:
     #: issue 13: how long an execution keeps retrying to record its outcome before it answers 503
     #: (the outcome then waits in the journal for the recovery job)
     outcome_retry_seconds: float = 30.0
+    #: targets some capability keeps a cooldown on: only these need their last start recorded
     cooled_targets: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:

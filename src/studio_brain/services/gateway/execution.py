@@ -15,10 +15,24 @@ from typing import Any
 
 from studio_brain.domain.audit import ApprovalState, AuditDraft
 from studio_brain.domain.capabilities import Capability
-from studio_brain.domain.connectors import ConnectorContext, ConnectorMode, DryRunSupport
-from studio_brain.domain.errors import ConfigError, Conflict, ConnectorError, InputInvalid
+from studio_brain.domain.connectors import (
+    ConnectorContext,
+    ConnectorMode,
+    DryRunSupport,
+    ErrorKind,
+    error_kind,
+)
+from studio_brain.domain.errors import (
+    ConfigError,
+    Conflict,
+    ConnectorError,
+    DatabaseUnavailable,
+    InputInvalid,
+    PermissionDenied,
+)
 from studio_brain.domain.hashing import is_sha256_hex, sha256_hex
 from studio_brain.domain.identity import Principal
+from studio_brain.domain.outcomes import Outcome, RecordedOutcome, outcome_after_error
 from studio_brain.domain.policy import (
     ConnectorFacts,
     Decision,
@@ -29,11 +43,13 @@ from studio_brain.domain.policy import (
     decide_execute,
     decide_staff_action,
     decide_target_free,
+    decide_write_budget,
     exemption_may_apply,
     rate_limited,
     refuse,
 )
 from studio_brain.domain.proposals import Event, Proposal, Status, execution_key_for
+from studio_brain.domain.write_policy import BUDGET_BUCKET, budget_window_start
 from studio_brain.ports.connectors import Connector
 from studio_brain.ports.gateway import GatewayTransaction, ProposalFilter
 from studio_brain.services.gateway.context import (
@@ -43,13 +59,25 @@ from studio_brain.services.gateway.context import (
     Refusal,
     Subject,
     log,
-    decide_write_budget,
 )
 from studio_brain.services.gateway.effects import approval_claims, command_for, predict_effects
 
 #: beyond its timeout budget, how long an ``executing`` proposal is still considered in flight
 STALE_GRACE_SECONDS = 60
-from studio_brain.domain.write_policy import BUDGET_BUCKET, budget_window_start
+#: the scope that lets an agent read proposals, and so dry-run them
+READ_SCOPE = "proposals:read"
+
+OUTCOME_ACTIONS = {
+    Event.SUCCEED: "capability.proposal.executed",
+    Event.FAIL: "capability.proposal.failed",
+    Event.LOSE_TRACK: "capability.proposal.outcome_unknown",
+}
+
+
+def _event_after(kind: ErrorKind, *, sent: bool | None, write: bool) -> Event:
+    """The proposal event for an execution that ended with an error (the table is domain/outcomes.py)."""
+    outcome = outcome_after_error(kind, sent=sent, write=write)
+    return Event.LOSE_TRACK if outcome is Outcome.OUTCOME_UNKNOWN else Event.FAIL
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -178,6 +206,7 @@ class Executions:
                 present=connector is not None, mode=connector.mode if connector else ConnectorMode.READ_ONLY
             ),
             now=now,
+            local_now=now.astimezone(self._ctx.zone),
         )
 
     async def _claim(
@@ -206,7 +235,6 @@ class Executions:
         )
         exemption = applicable_exemption(candidates, proposal=proposal, capability=capability, now=now)
         decision = self._execute_decision(principal, proposal, capability, kill, exemption, connector, now)
-            local_now=now.astimezone(self._ctx.zone),
         if not decision.allowed or capability is None or connector is None:
             raise Refusal(decision)
         target = capability.target.value
@@ -216,6 +244,17 @@ class Executions:
             cooldown=bool(capability.cooldown_seconds),
             started_after=now - stale_after(capability),
         )
+        budget = self._ctx.registry.write_policy.daily_cloud_write_budget
+        if capability.is_cloud_write and budget is not None:
+            # the tenant's cloud writes today: counted in this transaction (rolled back on any refusal)
+            budget_taken = await tx.take_rate_tokens(
+                [(BUDGET_BUCKET, budget_window_start(now.astimezone(self._ctx.zone)), budget)]
+            )
+            within = decide_write_budget(
+                capability=capability, budget=budget, token_taken=budget_taken, state=decision.approval_state
+            )
+            if not within.allowed:
+                raise Refusal(within)
         # Decide cooldown and busy now; the rate token is counted last (below) so that its bucket rows
         # are locked only for the end of the transaction, not while it queues for the audit chain.
         target_free = decide_target_free(
@@ -244,17 +283,6 @@ class Executions:
             except Conflict as err:
                 raise Refusal(
                     refuse(ReasonCode.IDEMPOTENCY_KEY_REUSED, err.message, decision.approval_state)
-        budget = self._ctx.registry.write_policy.daily_cloud_write_budget
-        if capability.is_cloud_write and budget is not None:
-            # the tenant's cloud writes today: counted in this transaction (rolled back on any refusal)
-            budget_taken = await tx.take_rate_tokens(
-                [(BUDGET_BUCKET, budget_window_start(now.astimezone(self._ctx.zone)), budget)]
-            )
-            within = decide_write_budget(
-                capability=capability, budget=budget, token_taken=budget_taken, state=decision.approval_state
-            )
-            if not within.allowed:
-                raise Refusal(within)
                 ) from err
             if target in self._ctx.cooled_targets:
                 await tx.mark_target_started(target, now)
@@ -311,14 +339,16 @@ class Executions:
             )
             event, changes = Event.SUCCEED, {"output_hash": output_hash, "result": response.data}
         except TimeoutError:
-            event = Event.LOSE_TRACK
+            event = _event_after(ErrorKind.TIMEOUT, sent=None, write=capability.is_write)
             changes = {
-                "error": f"TIMEOUT: no answer within {capability.timeout_budget_seconds}s; outcome unknown"
+                "error": f"TIMEOUT: no answer within {capability.timeout_budget_seconds}s"
+                + ("; outcome unknown" if event is Event.LOSE_TRACK else "")
             }
         except ConnectorError as err:
-            unknown = err.kind in ("TIMEOUT", "UNKNOWN")
-            event = Event.LOSE_TRACK if unknown else Event.FAIL
-            changes = {"error": f"{err.kind}: {err.message}"}
+            # issue 13: after a write was sent, only a proven refusal is `failed` (domain/outcomes.py)
+            event = _event_after(error_kind(err), sent=err.sent, write=capability.is_write)
+            suffix = "; the device may have acted: outcome unknown" if event is Event.LOSE_TRACK else ""
+            changes = {"error": f"{err.kind}: {err.message}{suffix}"}
         except (Conflict, ConfigError, InputInvalid) as err:
             # connectors raise these before sending anything (e.g. a reused idempotency key)
             event, changes = Event.FAIL, {"error": f"{err.code}: {err.message}"}
@@ -336,7 +366,8 @@ class Executions:
             raise
         except Exception as err:  # an unexpected failure: we cannot know what the device did
             log.exception("capability.execution.crashed", proposal_id=running.id)
-            event, changes = Event.LOSE_TRACK, {"error": f"UNKNOWN: {type(err).__name__}; outcome unknown"}
+            event = _event_after(ErrorKind.UNKNOWN, sent=None, write=capability.is_write)
+            changes = {"error": f"UNKNOWN: {type(err).__name__}; outcome unknown"}
         finished = await self._finish(principal, running, event, changes, decision, subject)
         return Execution(proposal=finished, decision=decision)
 
@@ -349,14 +380,65 @@ class Executions:
         decision: Decision,
         subject: Subject,
     ) -> Proposal:
+        """Record the outcome: journalled on local disk first, then written with retries and back-off
+        while the database is away (issue 13), so a device that acted is never left ``executing``."""
         now = self._ctx.clock.now()
         finished = running.transition(event, at=now, execution_finished_at=now, **changes)
-        action = {
-            Event.SUCCEED: "capability.proposal.executed",
-            Event.FAIL: "capability.proposal.failed",
-            Event.LOSE_TRACK: "capability.proposal.outcome_unknown",
-        }[event]
-        async with self._ctx.store.transaction(running.tenant_id) as tx:
+        journal = self._ctx.journal
+        assert running.execution_key is not None
+        if journal is not None:
+            await journal.record(
+                RecordedOutcome(
+                    tenant_id=running.tenant_id,
+                    proposal_id=running.id,
+                    execution_key=running.execution_key,
+                    event=event.value,
+                    changes=changes,
+                    recorded_at=now,
+                )
+            )
+        deadline = self._ctx.clock.monotonic() + self._ctx.outcome_retry_seconds
+        delay = 0.05
+        while True:
+            try:
+                recorded = await self.record_outcome(
+                    principal, running.id, finished, event, decision, subject
+                )
+                break
+            except DatabaseUnavailable as err:
+                if self._ctx.clock.monotonic() + delay > deadline:
+                    log.error(
+                        "capability.outcome.unrecorded", proposal_id=running.id, status=finished.status.value
+                    )
+                    raise DatabaseUnavailable(
+                        f"the device call ended ({finished.status.value}) but the database is unavailable;"
+                        " the outcome is kept in the local journal and recorded when the database returns"
+                    ) from err
+                log.warning("capability.outcome.retry", proposal_id=running.id, wait_seconds=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        if journal is not None:
+            await journal.forget(running.id)
+        return recorded
+
+    async def record_outcome(
+        self,
+        principal: Principal,
+        proposal_id: str,
+        finished: Proposal,
+        event: Event,
+        decision: Decision,
+        subject: Subject,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> Proposal:
+        """Write ``finished`` and its audit row in one transaction, unless the proposal already left
+        ``executing`` (an earlier attempt committed before its answer was lost): idempotent."""
+        action = OUTCOME_ACTIONS[event]
+        async with self._ctx.store.transaction(finished.tenant_id) as tx:
+            current = await tx.get_proposal(proposal_id, lock=True)
+            if current is not None and current.status is not Status.EXECUTING:
+                return current
             await tx.update_proposal(finished)
             await tx.audit(
                 self._ctx.draft(
@@ -366,10 +448,11 @@ class Executions:
                     action=action,
                     proposal=finished,
                     output_hash=finished.output_hash,
+                    extra=extra,
                 ),
                 commit=True,
             )
-        log.info(action, proposal_id=running.id, capability_id=running.capability_id, error=finished.error)
+        log.info(action, proposal_id=proposal_id, capability_id=finished.capability_id, error=finished.error)
         return finished
 
     async def _expire(self, principal: Principal, proposal_id: str, subject: Subject) -> None:
@@ -396,6 +479,11 @@ class Executions:
     ) -> dict[str, Any]:
         """What executing would do now: the policy decision (without counters) and the connector's
         dry-run where supported. Never acts. Audited."""
+        if not (principal.is_staff or principal.has_scope(READ_SCOPE)):
+            # a read of the proposal like any other: staff, or an agent holding proposals:read (issue 12)
+            raise PermissionDenied(
+                f"a dry run needs staff or the scope {READ_SCOPE!r}", reason_code=ReasonCode.SCOPE_REQUIRED
+            )
         try:
             async with self._ctx.store.transaction(principal.tenant_id) as tx:
                 proposal = await tx.get_proposal(proposal_id)

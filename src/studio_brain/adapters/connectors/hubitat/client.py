@@ -27,6 +27,7 @@ from studio_brain.domain.connectors import (
     connector_error,
 )
 from studio_brain.domain.errors import InputInvalid
+from studio_brain.domain.outcomes import Observed
 from studio_brain.ports import Clock
 
 _ID = r"\d{1,10}"
@@ -57,6 +58,13 @@ _WRITE_ACTIONS: dict[str, frozenset[str] | None] = {
     "device.command": None,  # any command, still only allowlisted pairs
 }
 READ_ACTIONS = ("devices.read", "events.read", "modes.read", "hsm.read")
+#: issue 13: the attribute value a write leaves in place, read back to settle an unknown outcome
+_READ_BACK: dict[tuple[str, str], tuple[str, str]] = {
+    ("switch.set", "on"): ("switch", "on"),
+    ("switch.set", "off"): ("switch", "off"),
+    ("lock.set", "lock"): ("lock", "locked"),
+    ("lock.set", "unlock"): ("lock", "unlocked"),
+}
 
 
 class HubitatConnector(HttpConnector):
@@ -133,6 +141,23 @@ class HubitatConnector(HttpConnector):
         if action == "hsm.read":
             return normalise.hsm(await self._get_json(ctx, "hsm"))
         raise InputInvalid(f"unknown hubitat read action {action!r}; known: {', '.join(READ_ACTIONS)}")
+
+    async def verify_outcome(self, ctx: ConnectorContext, command: ConnectorCommand) -> Observed | None:
+        """Read back whether ``command``'s effect is in place (a read; nothing is sent again). None when
+        this command's effect cannot be read (then the outcome stays unknown for a person)."""
+        effect = _READ_BACK.get((command.action, command.command or ""))
+        if effect is None or not command.device_id or not re.fullmatch(_ID, command.device_id):
+            return None
+        attribute, expected = effect
+        raw = await self._get_json(ctx, f"devices/{command.device_id}")
+        device = normalise.device(raw, now=self._clock.now(), stale_after=self._stale_after)
+        current = device["attributes"].get(attribute)
+        if current is None:
+            return None
+        return Observed(
+            done=str(current) == expected,
+            data={"deviceId": command.device_id, "attribute": attribute, "value": current},
+        )
 
     def _write_request(self, command: ConnectorCommand) -> HttpRequest:
         if command.action not in _WRITE_ACTIONS:
