@@ -413,16 +413,6 @@ class Settings(BaseSettings):
         gt=0,
         description="`/readyz` answers 503 when a job's due time (or retry) passed this long ago unstarted.",
     )
-    schedule_execution_recovery: str = Field(
-        default="every 1m",
-        description="Execution recovery: journalled outcomes recorded, stale executions marked, states read back.",
-    )
-    gateway_outcome_retry_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        le=3600,
-        description="How long an execution retries recording its outcome while the database is away.",
-    )
     swarm_ops_z_threshold: float = Field(
         default=3.5,
         ge=2.0,
