@@ -12,8 +12,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from studio_brain.adapters.attestation_keys import AttestationSigner, read_jwks, verify_token
 from studio_brain.adapters.audit_files import CheckpointFile
 from studio_brain.adapters.cache import MemoryCacheStore
 from studio_brain.adapters.clock import SystemClock, UUID7Factory
@@ -49,6 +51,7 @@ from studio_brain.adapters.postgres.roles import app_url as app_role_url
 from studio_brain.adapters.postgres.roles import session_options
 from studio_brain.adapters.postgres.state_store import PostgresStateStore
 from studio_brain.adapters.rule_files import load_calendar, load_rule_table
+from studio_brain.domain.attestation import Verification
 from studio_brain.domain.errors import ConfigError, StudioBrainError
 from studio_brain.logging import get_logger
 from studio_brain.ports import CacheStore, Clock, CloudReader, Connector, EventStore, IdFactory, StateStore
@@ -98,6 +101,24 @@ def load_audit_signer(settings: Settings) -> Ed25519Signer:
     return load_signing_key(
         settings.audit_key_path, secret_hex=None if secret is None else secret.get_secret_value()
     )
+
+
+def attestation_signer(settings: Settings) -> AttestationSigner:
+    """The approval-attestation key of this installation (issue 15): created 0600 at first use under
+    STUDIO_BRAIN_HOME; its public half is the JWKS the API publishes and the CLI prints."""
+    return AttestationSigner(settings.attestation_key_path)
+
+
+def jwks_from_file(path: Path) -> dict[str, Any]:
+    """A JWKS document from a file (``attestations verify --jwks``); ConfigError when it is not one."""
+    return read_jwks(path)
+
+
+def verify_attestation(
+    token: str, jwks: dict[str, Any], *, expected: dict[str, Any] | None = None
+) -> Verification:
+    """Check one approval attestation against a JWKS document, offline (``attestations verify``)."""
+    return verify_token(token, jwks, expected=expected)
 
 
 def release_database(target: DatabaseTarget) -> None:

@@ -18,7 +18,18 @@ import uvicorn
 from studio_brain import __version__
 from studio_brain.adapters.postgres.migrate import current_revision, head_revision, upgrade_to_head
 from studio_brain.bootstrap import Brain, open_brain, provision_database, release_database
-from studio_brain.cli import audit, backup, connectors, gateway, jobs, login, safety, staff, state
+from studio_brain.cli import (
+    attestations,
+    audit,
+    backup,
+    connectors,
+    gateway,
+    jobs,
+    login,
+    safety,
+    staff,
+    state,
+)
 from studio_brain.cli.common import EXIT_FAILURE, EXIT_USAGE, fail, print_json, run, settings_or_exit
 from studio_brain.cli.doctor import run_doctor
 from studio_brain.cli.input_guard import argument_problem
@@ -234,7 +245,7 @@ def demo(host: HostOption = None, port: PortOption = None) -> None:
     _serve_command(demo=True, host=host, port=port)
 
 
-for area in (audit, state, gateway, connectors, jobs, safety, backup, staff, login):
+for area in (audit, state, gateway, connectors, jobs, safety, backup, staff, login, attestations):
     area.register(app)
 
 

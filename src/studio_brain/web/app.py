@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from studio_brain import __version__
 from studio_brain.bootstrap import Brain, open_brain
 from studio_brain.settings import Settings, load_settings
-from studio_brain.web import compat, health, pages, pages_staff, signin
+from studio_brain.web import attestations, compat, health, pages, pages_staff, signin
 from studio_brain.web.api import router as api_router
 from studio_brain.web.auth import Authenticator, require_principal
 from studio_brain.web.errors import install_error_handlers
@@ -55,6 +55,7 @@ def create_app(*, brain: Brain | None = None, settings: Settings | None = None) 
     app.include_router(signin.router)
     app.include_router(pages_staff.router)
     app.include_router(api_router)
+    app.include_router(attestations.router)  # issue 15: public JWKS of the attestation key
     app.include_router(compat.router)
     app.include_router(pages.router)
 
