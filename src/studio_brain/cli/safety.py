@@ -22,6 +22,7 @@ from studio_brain.adapters.demo_safety import (
     read_scenario_file,
     write_scenario_file,
 )
+from studio_brain.adapters.demo_source import DemoCloud
 from studio_brain.adapters.notify_apprise import AppriseNotifier
 from studio_brain.adapters.notify_inbox import WebhookInbox
 from studio_brain.bootstrap import Brain, open_brain
@@ -184,7 +185,12 @@ async def prepare_demo_safety(brain: Brain, devices: DemoDevices) -> WebhookInbo
     if watch is None:
         return None
     if not isinstance(watch.firings, DemoFiringReader):
-        return None
+        # in the demo the demo studio *is* the cloud (as for snapshots): its firings are the ones watched
+        cloud = brain.state.source("demo") if brain.state is not None else None
+        if not isinstance(cloud, DemoCloud):  # pragma: no cover - bootstrap wires DemoCloud
+            return None
+        watch.firings = DemoFiringReader(cloud, now=brain.clock.now)
+    firings = watch.firings
     watch.selection = type(watch.selection)(
         connector=watch.selection.connector,
         kiln_outlet=DEMO_OUTLET,
@@ -192,10 +198,10 @@ async def prepare_demo_safety(brain: Brain, devices: DemoDevices) -> WebhookInbo
         watched=watch.selection.watched,
         kiln_id=DEMO_KILN,
     )
-    scenarios = DemoScenarios(devices.hubitat, watch.firings)
+    scenarios = DemoScenarios(devices.hubitat, firings)
     devices.hubitat.scenario_handler = scenarios.apply
     # start consistent with the demo studio: the outlet draws power only while its kiln fires
-    firing = await watch.firings.demo_kiln_firing()
+    firing = await firings.demo_kiln_firing()
     devices.hubitat.set_power(DEMO_OUTLET, 1500.0 if firing else 0.0)
     write_scenario_file(brain.settings.home, devices.hubitat)
     inbox = None
