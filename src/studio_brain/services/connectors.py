@@ -192,9 +192,16 @@ class ConnectorHealthService:
 
     async def latest(self) -> list[ConnectorHealth]:
         """The newest stored result per connector (what the cockpit shows). A connector never checked
-        yet is checked now (and stored), so every connector is always listed with a real status."""
+        yet, or whose breaker changed state since its stored check, is checked now (and stored), so every
+        connector is always listed with a real status."""
         stored = {h.connector_id: h for h in await self._store.latest(self._tenant_id)} if self._store else {}
-        missing = [c for cid, c in self._registry.items() if cid not in stored]
+        # issue 13: a breaker that opened (or closed) since the last check makes the stored row a lie
+        # ("healthy, breaker closed" for minutes while calls are refused): check those again now
+        missing = [
+            c
+            for cid, c in self._registry.items()
+            if cid not in stored or _live_breaker(c) not in (None, stored[cid].breaker)
+        ]
         fresh = list(await asyncio.gather(*(self._check_one(c) for c in missing)))
         if self._store is not None:
             for health in fresh:
@@ -232,3 +239,9 @@ class ConnectorHealthService:
             devices=list(devices) if isinstance(devices, list) else [],
             output_hash=response.output_hash,
         )
+
+
+def _live_breaker(connector: Connector) -> BreakerState | None:
+    """The in-process breaker state of a connector that has one (HTTP connectors), else None."""
+    state = getattr(getattr(connector, "breaker", None), "state", None)
+    return state if isinstance(state, BreakerState) else None
