@@ -127,7 +127,11 @@ async def test_a_proposal_walks_create_approve_dry_run_execute_with_the_portal_p
     assert proposal["requestedBy"] == "staff-1"  # from the token, not the body
     assert proposal["tenantId"] == api_brain.tenant_id  # from configuration, not the body
     assert proposal["preview"]["input"] == {"text": "Kiln 2 glaze test went well", "topic": "glaze"}
-    assert proposal["preview"]["expectedEffects"] == ["one note appended"]
+    # the server's prediction, never the requester's text (issue 12); the requester's is kept as a claim
+    assert proposal["preview"]["expectedEffects"] == [
+        "append one staff note (27 characters) under topic 'glaze'"
+    ]
+    assert proposal["claimedEffects"] == ["one note appended"]
     assert len(proposal["inputHash"]) == 64
     pid = proposal["id"]
 
@@ -174,9 +178,13 @@ async def test_a_proposal_walks_create_approve_dry_run_execute_with_the_portal_p
     assert refusal["message"]
 
     # the audit trail carries the Portal's request id and shows up on the Portal's audit path
-    page = await api_brain.events.query(api_brain.tenant_id, AuditQuery(correlation_id="portal-req-1"))
+    # (in the caller's namespace, so no other caller can join this timeline by reusing the id: issue 12)
+    assert proposal["correlationId"].endswith(":staff-1/portal-req-1")
+    page = await api_brain.events.query(
+        api_brain.tenant_id, AuditQuery(correlation_id=proposal["correlationId"])
+    )
     assert page.events
-    assert page.events[0].request_id == "portal-req-1"
+    assert page.events[0].request_id == proposal["correlationId"]
     rows = (await api_client.get("/api/capabilities/audit?limit=100", headers=requester)).json()["rows"]
     actions = [r["action"] for r in rows]
     assert any(a.startswith("capability.proposal") for a in actions)

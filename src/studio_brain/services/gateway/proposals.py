@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from studio_brain.domain.audit import ApprovalState
+from studio_brain.domain.caller_ids import scoped_id
 from studio_brain.domain.errors import CanonicalisationError, InputInvalid, NotFound
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import Principal
@@ -38,6 +39,9 @@ from studio_brain.services.gateway.context import (
     log,
 )
 from studio_brain.services.gateway.effects import predict_effects
+
+#: the key in ``Proposal.extra`` of the effects the requester claimed (shown as such, never bound to)
+CLAIMED_EFFECTS = "claimedEffects"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -71,6 +75,8 @@ class Proposals:
         DELEGATION_SCOPE_MISSING, ACTOR_NOT_ELIGIBLE, RATIONALE_REQUIRED, INPUT_INVALID, IDEMPOTENCY_KEY_REUSED."""
         request_id = request_id or self._ctx.ids.new_id()
         correlation_id = correlation_id or request_id
+        if idempotency_key is not None:
+            idempotency_key = scoped_id(principal, idempotency_key)
         rationale = rationale if isinstance(rationale, str) else ""
         capability = self._ctx.registry.get(capability_id)
         try:
@@ -98,16 +104,18 @@ class Proposals:
             )
         if not decision.allowed or capability is None or not isinstance(input, dict):
             await self._ctx.audit_refusal(principal, subject, decision)
-        effects = predicted_effects
-        extra: dict[str, Any] = {}
-        if effects is None:
-            effects, extra = await predict_effects(
-                self._ctx.connectors, principal.tenant_id, capability, input, request_id
-            )
-        try:
-            effects_hash = sha256_hex(effects)
-        except CanonicalisationError as err:
-            raise InputInvalid(f"predicted effects: {err.message}") from err
+        # Predicted effects are the server's (issue 12): always the connector's dry run, and what approvals
+        # bind to. A requester's own claim is kept beside them as "claimedEffects", never in their place.
+        effects, extra = await predict_effects(
+            self._ctx.connectors, principal.tenant_id, capability, input, request_id
+        )
+        if predicted_effects is not None:
+            try:
+                sha256_hex(predicted_effects)
+            except CanonicalisationError as err:
+                raise InputInvalid(f"predicted effects: {err.message}") from err
+            extra = {**extra, CLAIMED_EFFECTS: list(predicted_effects)}
+        effects_hash = sha256_hex(effects)
         now = self._ctx.clock.now()
         if as_draft:
             status = Status.DRAFT
@@ -153,6 +161,7 @@ class Proposals:
                 if not decision.allowed:
                     raise Refusal(decision)
                 if idempotency_key is not None:
+                    # scoped to the requester: another caller's key never finds (or replays) this one's
                     earlier = await tx.proposal_by_key("idempotency_key", idempotency_key)
                     if earlier is not None:
                         if earlier.capability_id == capability.id and earlier.input_hash == input_hash:

@@ -40,6 +40,11 @@ def proposal_json(p: Proposal, *, with_binding: bool = False) -> dict[str, Any]:
             "expectedEffects": p.predicted_effects,
             "statusNote": p.status.portal_note,
         },
+        # predictedEffects are the server's (the connector's dry run; approvals bind to them). What the
+        # requester claimed is kept apart, labelled as a claim; effectsPrediction says when none exists.
+        "predictedEffects": p.predicted_effects,
+        "effectsPrediction": effects_prediction(p),
+        "claimedEffects": p.extra.get("claimedEffects"),
         # the Portal knows draft|pending_approval|approved|rejected|executed; brainStatus is ours, and
         # statusReason says in words what the nearest Portal status leaves out (executing, failed, unknown)
         "status": p.status.portal_status,
@@ -70,6 +75,15 @@ def proposal_json(p: Proposal, *, with_binding: bool = False) -> dict[str, Any]:
         "correlationId": p.correlation_id,
         "version": p.version,
     }
+
+
+def effects_prediction(p: Proposal) -> str:
+    """``server`` (a dry run computed the effects), or why there is no prediction (``unavailable`` /
+    ``failed: <kind>``: the connector has no dry run, or it failed)."""
+    dry_run = p.extra.get("dryRun")
+    if isinstance(dry_run, str):
+        return dry_run
+    return "server" if p.predicted_effects else "unavailable"
 
 
 def capability_json(c: Capability) -> dict[str, Any]:
