@@ -224,6 +224,7 @@ def test_every_page_is_usable_on_a_375_px_phone_and_the_audit_table_fits_1400_px
     for path, name in (("/", "today"), ("/drafts", "drafts"), ("/audit", "audit"), ("/trends", "trends")):
         page.goto(studio.server.base_url + path)
         screenshot(page, f"14-phone-{name}")
+        page.screenshot(path=str(screenshot(page, f"14-phone-{name}")).replace(".png", "-top.png"))
     phone.close()
 
     wide = signed_in(browser, studio, studio.ada, width=1400, height=900)

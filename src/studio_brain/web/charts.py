@@ -25,13 +25,15 @@ class Chart:
     summary: str
 
 
-def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high] (1, 2, 5 × 10^n steps)."""
+def _nice_ticks(low: float, high: float, count: int = 5, *, whole: bool = False) -> list[float]:
+    """Round tick values covering [low, high] (1, 2, 5 × 10^n steps; whole numbers for counts)."""
     if high <= low:
         high = low + 1
     raw = (high - low) / max(count - 1, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    if whole:
+        step = max(step, 1)
     start = math.floor(low / step) * step
     ticks = []
     value = start
@@ -79,7 +81,7 @@ def line_chart(
         return Chart(svg=svg, summary="no closes in this range")
     days = [d for d, _ in series]
     values = [v for _, v in known]
-    ticks = _nice_ticks(min(values), max(values))
+    ticks = _nice_ticks(min(values), max(values), whole=all(float(v).is_integer() for v in values))
     low, high = ticks[0], ticks[-1]
     span = (high - low) or 1.0
     inner_w = WIDTH - LEFT - RIGHT
