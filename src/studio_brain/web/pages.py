@@ -72,7 +72,9 @@ async def today_page(request: Request) -> Response:
     brain = brain_of(request)
     store = brain.state_store
     now = brain.clock.now()
-    attention = await needs_attention(brain, page.principal, tenant=page.tenant)
+    attention = await needs_attention(
+        brain, page.principal, tenant=page.tenant, scheduler=getattr(request.app.state, "scheduler", None)
+    )
     today = await store.latest_snapshot(page.tenant)
     data: dict[str, Any] = {
         "today": None,

@@ -18,6 +18,7 @@ from studio_brain.domain.proposals import Proposal, Status
 from studio_brain.domain.schedule import missed_run
 from studio_brain.logging import get_logger
 from studio_brain.ports.gateway import ProposalFilter
+from studio_brain.services.scheduling import Scheduler
 
 log = get_logger("studio_brain.web.attention")
 
@@ -84,11 +85,14 @@ async def kill_switch_banner(brain: Brain, principal: Principal) -> str | None:
     return None
 
 
-async def needs_attention(brain: Brain, principal: Principal, *, tenant: str) -> Attention:
+async def needs_attention(
+    brain: Brain, principal: Principal, *, tenant: str, scheduler: Scheduler | None = None
+) -> Attention:
     found = Attention()
     if tenant == principal.tenant_id:
         await _proposals(brain, principal, found)
         await _drafts(brain, principal, found)
+    _scheduler(scheduler, found)
     await _jobs(brain, found)
     await _connectors(brain, found)
     await _audit(brain, tenant, found)
@@ -169,6 +173,21 @@ async def _drafts(brain: Brain, principal: Principal, found: Attention) -> None:
                 detail=f"Newest: {top.title}",
             )
         )
+
+
+def _scheduler(scheduler: Scheduler | None, found: Attention) -> None:
+    """Issue 13: this process's scheduler loop stopped stepping (what ``/readyz`` answers 503 for)."""
+    if scheduler is None or scheduler.alive():
+        return
+    state = scheduler.health()
+    found.add(
+        AttentionItem(
+            kind="job",
+            tone="bad",
+            text="The scheduler is not running: no job (snapshots, daily close, checkpoints) will run",
+            detail=state["lastError"] or "restart studio-brain; /readyz shows the same",
+        )
+    )
 
 
 async def _jobs(brain: Brain, found: Attention) -> None:
