@@ -22,6 +22,7 @@ from studio_brain.cli import (
     attestations,
     audit,
     backup,
+    cloud_writes,
     connectors,
     gateway,
     jobs,
@@ -226,6 +227,8 @@ async def _prepare_demo(brain: Brain) -> None:
     log.info("demo.state.ready", snapshots_computed=computed)
     # --- connectors fakes (issue 6) ---
     devices = await connectors.prepare_demo_devices(brain)
+    # --- cloud writes through the fake Functions (issue 15) ---
+    await cloud_writes.prepare_demo_cloud_writes(brain)
     # --- safety watch (issue 17): the fake kiln outlet and doors, scenarios, a loopback alert inbox ---
     await safety.prepare_demo_safety(brain, devices)
     # --- swarms (issue 8) ---
