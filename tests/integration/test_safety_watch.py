@@ -394,3 +394,82 @@ async def test_the_scheduler_leader_runs_the_watch_and_alerts_once_within_the_in
     mails, hooks = world.alerts()
     assert mails == ["[HIGH] Kiln outlet drawing power with no firing in progress"]
     assert hooks == ["[HIGH] Kiln outlet drawing power with no firing in progress"]
+
+
+def rules_file(tmp_path: Path, **for_minutes: float) -> Path:
+    """The packaged table with some rules' ``for_minutes`` changed (a studio's own rules file)."""
+    from importlib import resources
+
+    text = resources.files("studio_brain").joinpath("rules", "safety_rules.toml").read_text(encoding="utf-8")
+    blocks = text.split("[[rules]]")
+    for kind, minutes in for_minutes.items():
+        for i, block in enumerate(blocks):
+            if f'kind = "{kind}"' in block:
+                lines = [
+                    f"for_minutes = {minutes}" if line.startswith("for_minutes") else line
+                    for line in block.splitlines()
+                ]
+                blocks[i] = "\n".join(lines) + "\n"
+    path = tmp_path / "safety_rules.toml"
+    path.write_text("[[rules]]".join(blocks).replace('version = "', 'version = "test-'), encoding="utf-8")
+    return path
+
+
+async def test_a_door_open_outside_studio_hours_is_a_high_alert(world_factory: Any, tmp_path: Path) -> None:
+    await seed_firings()
+    world: World = await world_factory(
+        studio_hours="mon-sun closed", safety_rules_file=rules_file(tmp_path, door_open_after_hours=0)
+    )
+    world.hub.set_power(OUTLET, 0.0)
+    world.hub.set_contact("31", "open")
+
+    [summary] = await world.tick()
+
+    assert summary["conditions"] == ["safety.door_open_after_hours:31"]
+    assert summary["rulesVersion"].startswith("test-")
+    mails, hooks = world.alerts()
+    assert mails == hooks == ["[HIGH] Door open or unlocked outside studio hours"]
+    world.hub.set_contact("31", "closed")
+    [after] = await world.tick()
+    assert len(after["resolved"]) == 1
+    assert await audit_events(world, "safety.finding.resolved")
+
+
+async def test_a_firing_with_a_fresh_zero_reading_for_the_rule_time_is_a_medium_alert(
+    world_factory: Any, tmp_path: Path
+) -> None:
+    await seed_firings({"status": "in-progress", "kilnId": "studio-electric-1"})
+    world: World = await world_factory(safety_rules_file=rules_file(tmp_path, firing_without_power=0.01))
+    world.hub.set_power(OUTLET, 0.0)
+
+    [first] = await world.tick()
+    assert first["conditions"] == ["safety.firing_without_power:21"]
+    assert first["opened"] == [], "the condition has not held its 0.6 s yet"
+    await asyncio.sleep(1.0)
+    [second] = await world.tick()
+
+    assert len(second["opened"]) == 1
+    mails, hooks = world.alerts()
+    assert mails == hooks == ["[MEDIUM] Firing in progress but the kiln outlet draws no power"]
+    [finding] = await world.brain.safety.findings(status="open")  # type: ignore[union-attr]
+    assert finding.proposal_id is None, "only a kiln left on drafts a switch-off"
+
+
+async def test_a_target_that_keeps_refusing_is_marked_failed_after_its_attempts(world_factory: Any) -> None:
+    await seed_firings()
+    world: World = await world_factory(notify_attempts=2, notify_routes="high=ops")
+    world.inbox.refuse_next(5)
+    world.hub.set_power(OUTLET, 1480.0)
+
+    await world.tick()
+    await asyncio.sleep(0.4)
+    [second] = await world.tick()
+
+    assert second["notifications"] == {"sent": 0, "retrying": 0, "failed": 1}
+    [row] = await world.brain.notifications.recent()  # type: ignore[union-attr]
+    assert row.status.value == "failed"
+    assert row.attempts == 2
+    assert "503" in (row.last_error or "") or "delivery failed" in (row.last_error or "")
+    failed = await audit_events(world, "notification.failed")
+    assert [e.metadata["final"] for e in failed] == [False, True]
+    assert world.mailbox.messages == [], "the route sent high alerts to ops only"
