@@ -40,7 +40,7 @@ async def demo_brain(
 
 
 async def test_the_demo_drafts_a_cloud_write_that_a_person_approves_executes_and_can_verify(
-    demo_brain: Brain,
+    demo_brain: Brain, admin_headers: dict[str, str]
 ) -> None:
     fake = await prepare_demo_cloud_writes(demo_brain)
     try:
@@ -63,6 +63,14 @@ async def test_the_demo_drafts_a_cloud_write_that_a_person_approves_executes_and
         transport = httpx.ASGITransport(app=create_app(brain=demo_brain))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
             response = await client.get("/.well-known/jwks.json")  # no credentials: public on purpose
+            settled_again = await client.post(
+                f"/api/v1/proposals/{drafted.id}/reconcile",
+                json={"rationale": "check it once more please"},
+                headers=admin_headers,
+            )
+        # an executed proposal has nothing left to prove: refused, with its reason code
+        assert settled_again.status_code == 409, settled_again.text
+        assert settled_again.json()["reasonCode"] == "INVALID_TRANSITION"
         assert response.status_code == 200
         published = response.json()
         assert published == attestation_signer(demo_brain.settings).jwks()

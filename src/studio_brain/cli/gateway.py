@@ -327,6 +327,18 @@ def proposals_recover(reason: ReasonOption) -> None:
     typer.echo(f"{len(recovered)} stale execution(s) marked outcome_unknown")
 
 
+@proposals_app.command("reconcile")
+def proposals_reconcile(proposal_id: str, reason: ReasonOption) -> None:
+    """Prove what an outcome_unknown write did: executed (with its output hash) or failed (issue 15)."""
+    settings = settings_or_exit()
+    done = _with_gateway(settings, lambda g, principal: g.reconcile(principal, proposal_id, reason))
+    _print_proposal(done.proposal)
+    if done.proposal.status is Status.OUTCOME_UNKNOWN:
+        typer.echo(f"  still unknown: {done.proposal.error or 'the target shows no sign of the write yet'}")
+    elif done.proposal.result is not None and "replayed" in done.proposal.result:
+        typer.echo(f"  replayed   : {done.proposal.result['replayed']}")
+
+
 # --- kill switch ------------------------------------------------------------------------------------
 
 CapabilityOption = Annotated[
