@@ -176,24 +176,6 @@ async def cancel(
 ) -> ProposalResponse:
     proposal = await gateway(brain).cancel(
         who.principal, proposal_id, body.rationale, request_id=who.request_id
-@router.post(
-    "/{proposal_id}/reconcile",
-    response_model=DecisionResponse,
-    summary="Prove an unknown outcome (the same key again, or the target read back); staff, audited",
-)
-async def reconcile(
-    proposal_id: str, body: RationaleBody, who: CallerDep, gateway: Gateway
-) -> DecisionResponse:
-    """Issue 15: an ``outcome_unknown`` cloud write settled as ``executed`` or ``failed`` once proven."""
-    done = await gateway.reconcile(who.principal, proposal_id, body.rationale, request_id=who.request_id)
-    return DecisionResponse(
-        ok=done.proposal.status is Status.EXECUTED,
-        proposal=proposal_json(done.proposal),
-        decision=done.decision.as_json(),
-        replayed=done.replayed,
-    )
-
-
     )
     return ProposalResponse(proposal=proposal_json(proposal))
 
@@ -208,6 +190,26 @@ async def execute(
 ) -> DecisionResponse:
     done = await gateway(brain).execute(
         who.principal, proposal_id, idempotency_key=body.idempotencyKey, request_id=who.request_id
+    )
+    return DecisionResponse(
+        ok=done.proposal.status is Status.EXECUTED,
+        proposal=proposal_json(done.proposal),
+        decision=done.decision.as_json(),
+        replayed=done.replayed,
+    )
+
+
+@router.post(
+    "/{proposal_id}/reconcile",
+    response_model=DecisionResponse,
+    summary="Prove an unknown outcome (the same key again, or the target read back); staff, audited",
+)
+async def reconcile(
+    proposal_id: str, body: RationaleBody, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
+) -> DecisionResponse:
+    """Issue 15: an ``outcome_unknown`` cloud write settled as ``executed`` or ``failed`` once proven."""
+    done = await gateway(brain).reconcile(
+        who.principal, proposal_id, body.rationale, request_id=who.request_id
     )
     return DecisionResponse(
         ok=done.proposal.status is Status.EXECUTED,
