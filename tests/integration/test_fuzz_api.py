@@ -181,3 +181,93 @@ def test_the_document_covers_the_native_api_and_the_portal_paths(api_schema: Any
     assert {"/api/v1/state/latest", "/api/v1/audit", "/api/ops/scorecard"} <= paths
     schemes = api_schema.raw_schema["components"]["securitySchemes"]
     assert {"HTTPBearer", "APIKeyHeader", "APIKeyCookie"} <= set(schemes)
+
+
+# --- hostile values the schema cannot express (issue 12): NUL, unpaired surrogates, credential shapes,
+# dates at the ends of the calendar and integers beyond any column. Every documented operation gets each in
+# every path parameter, query parameter and top-level body string at once: the answer must be a 4xx with a
+# message, never a 5xx (a NUL used to give 503 STORAGE_ERROR on ~20 endpoints; end=0001-01-01 a 500).
+
+SECRET_SHAPE = "sk_" + "live_" + "51HqLyjWDarjtT1zdp7dcXaBcDe"
+HOSTILE_TEXT = {"nul": "a\x00b", "surrogate": "a\ud800b", "secret": SECRET_SHAPE}
+HOSTILE_DATES = ["0001-01-01", "9999-12-31"]
+HOSTILE_NUMBER = 10**20
+
+
+def _resolve(document: dict[str, Any], node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = document
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _hostile_value(document: dict[str, Any], schema: Any, text: str, variant: int) -> Any:
+    schema = _resolve(document, schema or {})
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        schema = _resolve(document, next((o for o in options if o.get("type") != "null"), options[0]))
+    kind = schema.get("type")
+    if kind == "integer" or kind == "number":
+        return HOSTILE_NUMBER
+    if kind == "string" and schema.get("format") in {"date", "date-time"}:
+        return HOSTILE_DATES[variant % 2] + ("T00:00:00Z" if schema.get("format") == "date-time" else "")
+    return text
+
+
+def _hostile_requests(
+    document: dict[str, Any], text: str
+) -> Iterator[tuple[str, str, dict[str, Any], Any, bool]]:
+    """(method, path, query, body, carries_text) for each operation and variant; ``carries_text``: some slot
+    holds the hostile text (others hold dates or numbers, which may be valid, e.g. a history of year 1)."""
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"} or path.endswith("/export"):
+                continue
+            for variant in (0, 1):
+                concrete = path
+                query: dict[str, Any] = {}
+                for parameter in operation.get("parameters", []):
+                    value = _hostile_value(document, parameter.get("schema"), text, variant)
+                    if parameter["in"] == "path":
+                        concrete = concrete.replace("{" + parameter["name"] + "}", str(value))
+                    elif parameter["in"] == "query":
+                        query[parameter["name"]] = value
+                body: Any = None
+                content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+                if content is not None:
+                    schema = _resolve(document, content.get("schema", {}))
+                    body = {
+                        name: _hostile_value(document, prop, text, variant)
+                        for name, prop in schema.get("properties", {}).items()
+                    }
+                values = [*query.values(), *(body or {}).values(), concrete]
+                carries_text = any(isinstance(v, str) and text in v for v in values)
+                if query or body is not None or concrete != path:
+                    yield method.upper(), concrete, query, body, carries_text
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_TEXT))
+def test_hostile_text_dates_and_numbers_in_every_parameter_are_a_4xx_with_a_message(
+    api_schema: Any, live_api: LiveApi, kind: str
+) -> None:
+    document: dict[str, Any] = api_schema.raw_schema
+    failures: list[str] = []
+    sent = 0
+    with httpx.Client(base_url=live_api.base_url, headers=live_api.headers, timeout=30) as client:
+        for method, path, query, body, carries_text in _hostile_requests(document, HOSTILE_TEXT[kind]):
+            url = httpx.URL(path.replace("\x00", "%00").replace("\ud800", "%ED%A0%80"))
+            params = {k: str(v).replace("\ud800", "\ufffd") for k, v in query.items()}
+            content = None if body is None else json.dumps(body, ensure_ascii=True).encode()
+            headers = {"content-type": "application/json"} if content is not None else {}
+            response = client.request(method, url, params=params, content=content, headers=headers)
+            sent += 1
+            if response.status_code >= 500 or (carries_text and not 400 <= response.status_code < 500):
+                failures.append(f"{method} {path!r} {params} -> {response.status_code} {response.text[:200]}")
+            elif response.status_code >= 400 and not response.json().get("message"):
+                failures.append(f"{method} {path!r} -> {response.status_code} without a message")
+            if SECRET_SHAPE in response.text:
+                failures.append(f"{method} {path!r} echoed the secret")
+    assert sent > 60
+    assert not failures, "\n".join(failures)
