@@ -123,16 +123,23 @@ class Database:
         except psycopg.OperationalError as err:
             raise DatabaseUnavailable(f"lost the connection to PostgreSQL at {self.redacted_url}") from err
 
-    async def ping(self) -> float:
-        """Round-trip latency in milliseconds; raises DatabaseUnavailable (after one retry: it is safe)."""
+    async def ping(self, *, attempt_seconds: float = 1.0) -> float:
+        """Round-trip latency in milliseconds; raises DatabaseUnavailable (after one retry: it is safe).
+
+        Each attempt is bounded by ``attempt_seconds``, so ``/readyz`` answers quickly while the database is away
+        instead of waiting for the pool's own timeout."""
         for attempt in (1, 2):
             started = time.perf_counter()
             try:
-                async with self.connection() as conn:
+                async with asyncio.timeout(attempt_seconds), self.connection() as conn:
                     await conn.execute("SELECT 1")
-            except DatabaseUnavailable:
+            except (DatabaseUnavailable, TimeoutError) as err:
                 if attempt == 2:
-                    raise
+                    if isinstance(err, DatabaseUnavailable):
+                        raise
+                    raise DatabaseUnavailable(
+                        f"PostgreSQL at {self.redacted_url} did not answer in time"
+                    ) from err
             else:
                 break
         return (time.perf_counter() - started) * 1000.0
