@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from studio_brain.web.pages_common import brain_of, render, staff_page
+from studio_brain.web.pages_common import PageContext, brain_of, render, staff_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -14,11 +14,11 @@ _SEVERITY_TONES = {"high": "bad", "medium": "warn", "low": "info", "info": "mute
 _STATUS_TONES = {"sent": "ok", "pending": "warn", "failed": "bad", "open": "bad", "resolved": "ok"}
 
 
-def _unavailable(request: Request, page: object, title: str, nav: str) -> HTMLResponse:
+def _unavailable(request: Request, page: PageContext, title: str, nav: str) -> HTMLResponse:
     return render(
         request,
         "safety.html",
-        page=page,  # type: ignore[arg-type]
+        page=page,
         title=title,
         nav=nav,
         unavailable=True,
