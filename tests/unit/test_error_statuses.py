@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
+from typing import Any
 
 import pytest
 
 import studio_brain
 from studio_brain.domain.errors import (
+    CloudReadError,
     ConnectorError,
+    DatabaseUnavailable,
     PermissionDenied,
     PolicyRefused,
+    StorageError,
     StudioBrainError,
     Unauthenticated,
 )
@@ -53,16 +58,26 @@ def _all_error_classes() -> list[type[StudioBrainError]]:
 
 
 def _instance(cls: type[StudioBrainError]) -> StudioBrainError:
-    if issubclass(cls, ConnectorError):
-        return cls("TIMEOUT", "the hub did not answer", retryable=True)
     if issubclass(cls, SecretInPayload):
         return cls(find_secrets("sk_live_" + "a1" * 12, location="body.note"))
+    if issubclass(cls, ConnectorError):
+        return cls("TIMEOUT", "the hub did not answer", retryable=True)
+    attempts: list[tuple[Any, ...]] = [("something went wrong",)]
     if issubclass(cls, PolicyRefused):
-        return cls(ReasonCode.KILL_SWITCH_ACTIVE, "stopped")
-    try:
-        return cls("something went wrong")
-    except TypeError:
-        pytest.fail(f"{cls.__qualname__}: add a way to build it to _instance in this test")
+        attempts.insert(0, (ReasonCode.KILL_SWITCH_ACTIVE, "stopped"))
+    # subclasses with their own positional fields (e.g. RecordTampered(kind, id, why)): strings for each
+    required = [
+        p
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+    ]
+    attempts.append(tuple(f"value-{i}" for i in range(len(required))))
+    for args in attempts:
+        try:
+            return cls(*args)
+        except TypeError:
+            continue
+    pytest.fail(f"{cls.__qualname__}: add a way to build it to _instance in this test")
 
 
 ERROR_CLASSES = _all_error_classes()
@@ -115,3 +130,24 @@ def test_an_unknown_reason_code_string_is_a_programming_error() -> None:
 
 def test_only_the_bare_base_class_is_a_500() -> None:
     assert status_for(StudioBrainError("raised by nobody on purpose")) == 500
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        DatabaseUnavailable("cannot reach PostgreSQL at postgresql://brain:***@db.internal:6543/studio"),
+        StorageError("could not write to postgresql://brain@db.internal:6543/studio"),
+        CloudReadError("firestore at https://firestore.internal/v1 refused the service account"),
+    ],
+)
+def test_no_error_body_names_the_database_or_a_service_url(err: StudioBrainError) -> None:
+    # issue 12: authenticated 503 bodies carried the database URL (password masked)
+    from starlette.requests import Request
+
+    from studio_brain.web.errors import error_response
+
+    response = error_response(err, Request({"type": "http", "path": "/api/v1/x", "headers": [], "state": {}}))
+    body = bytes(response.body).decode()
+    assert response.status_code in {502, 503}
+    for leak in ("db.internal", "6543", "postgresql", "firestore.internal"):
+        assert leak not in body
