@@ -622,7 +622,9 @@ async def open_brain(
                 # the same transaction carries a proposal change and its audit row
                 store=InMemoryGatewayStore(memory_events)
                 if memory_events is not None
-                else PostgresGatewayStore(database, PostgresEventStore(database, brain.ids, keyring)),
+                else PostgresGatewayStore(
+                    database, PostgresEventStore(database, brain.ids, keyring), keyring
+                ),
                 registry=load_registry(settings.gateway_registry_file),
                 # device connectors come from brain.connectors (wired below), looked up at call time
                 connectors=DictConnectorDirectory(

@@ -36,6 +36,7 @@ from studio_brain.domain.connectors import (
 from studio_brain.domain.errors import ConnectorError
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import AuthMethod, Principal
+from studio_brain.domain.records import Keyring
 from studio_brain.ports import Connector, EventStore, GatewayStore
 from studio_brain.services.gateway import GatewayService
 from tests.fakes import FakeClock
@@ -187,9 +188,14 @@ class Kit:
 
 
 def build_kit(
-    database: Database | None, *, registry: Registry | None = None, clock: FakeClock | None = None
+    database: Database | None,
+    *,
+    registry: Registry | None = None,
+    clock: FakeClock | None = None,
+    keyring: Keyring | None = None,
 ) -> Kit:
-    """A gateway on PostgreSQL (``database``) or, with None, on the in-memory stores."""
+    """A gateway on PostgreSQL (``database``) or, with None, on the in-memory stores. ``keyring``: keyed
+    audit events and keyed proposal / agent-token rows, as the brain runs (PostgreSQL only)."""
     clock = clock or FakeClock(datetime.now(UTC))
     ids = UUID7Factory()
     events: EventStore
@@ -206,8 +212,8 @@ def build_kit(
                 table, tenant_id=tenant_id, clock=clock, ids=ids, mode=ConnectorMode.READ_WRITE
             )
     else:
-        pg_events = PostgresEventStore(database, ids)
-        events, store = pg_events, PostgresGatewayStore(database, pg_events)
+        pg_events = PostgresEventStore(database, ids, keyring)
+        events, store = pg_events, PostgresGatewayStore(database, pg_events, keyring)
 
         def local(tenant_id: str) -> Connector:
             assert database is not None

@@ -18,10 +18,13 @@ from psycopg.types.json import Jsonb
 
 from studio_brain.adapters.postgres.database import Database, translate
 from studio_brain.adapters.postgres.event_store import Guard
-from studio_brain.domain.audit import AuditDraft, AuditEvent
-from studio_brain.domain.errors import Conflict
+from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft, AuditEvent
+from studio_brain.domain.errors import Conflict, PolicyRefused
+from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.policy import AgentToken, Exemption, KillSwitchEntry, RateBucket
 from studio_brain.domain.proposals import Proposal, from_record, to_record
+from studio_brain.domain.reasons import ReasonCode
+from studio_brain.domain.records import Keyring, RecordSeal, check_record, seal_record
 from studio_brain.ports.gateway import ProposalFilter, ProposalKey, TargetFacts
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
@@ -59,14 +62,91 @@ def _exemption(row: dict[str, Any]) -> Exemption:
 
 
 def _token(row: dict[str, Any]) -> AgentToken:
-    return AgentToken(**{**row, "scopes": frozenset(row["scopes"])})
+    fields = {k: v for k, v in row.items() if not k.startswith("record_")}
+    return AgentToken(**{**fields, "scopes": frozenset(row["scopes"])})
+
+
+# --- keyed records (issue 12 item 2) ----------------------------------------------------------------
+# With the brain's keyring every proposal row and agent-token row carries a MAC over its content and a
+# version (domain/records.py), made with a key kept outside the database. A row changed by a database
+# writer (approvals added, input swapped, a revocation undone, scopes widened) no longer matches its MAC
+# and is refused at use with RECORD_TAMPERED — and audited.
+
+PROPOSAL_KIND = "gateway.proposal"
+TOKEN_KIND = "gateway.agent_token"  # noqa: S105 - a record kind, not a secret
+
+
+def _token_body(t: AgentToken) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "tenantId": t.tenant_id,
+        "agentId": t.agent_id,
+        "tokenHash": t.token_hash,
+        "scopes": sorted(t.scopes),
+        "createdBy": t.created_by,
+        "createdAt": t.created_at,
+        "expiresAt": t.expires_at,
+        "revokedAt": t.revoked_at,
+        "revokedBy": t.revoked_by,
+    }
+
+
+class RecordTampered(PolicyRefused):
+    """A row of security state does not match its MAC: changed outside the brain (HTTP 409)."""
+
+    def __init__(self, kind: str, record_id: str, why: str) -> None:
+        super().__init__(ReasonCode.RECORD_TAMPERED, f"{kind} {record_id}: {why}; refused")
+        self.kind = kind
+        self.record_id = record_id
+
+
+def _seal_of(row: dict[str, Any]) -> RecordSeal | None:
+    key_id, mac = row.get("record_key_id"), row.get("record_mac")
+    return None if key_id is None or mac is None else RecordSeal(key_id=key_id, mac=mac)
 
 
 class PostgresGatewayTransaction:
-    def __init__(self, conn: Connection, tenant_id: str, events: TransactionalEventStore) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        events: TransactionalEventStore,
+        keyring: Keyring | None = None,
+    ) -> None:
         self._conn = conn
         self._tenant = tenant_id
         self._events = events
+        self._keyring = keyring
+
+    def _proposal_seal(self, p: Proposal) -> tuple[str | None, str | None]:
+        if self._keyring is None:
+            return None, None
+        seal = seal_record(
+            self._keyring.current, kind=PROPOSAL_KIND, record_id=p.id, version=p.version, body=to_record(p)
+        )
+        return seal.key_id, seal.mac
+
+    def _checked_proposal(self, row: dict[str, Any]) -> Proposal:
+        proposal = from_record(row["record"])
+        if self._keyring is None:
+            return proposal
+        seal = _seal_of(row)
+        if seal is None:
+            raise RecordTampered(
+                PROPOSAL_KIND, proposal.id, "the row carries no MAC (written outside the brain)"
+            )
+        if not check_record(
+            self._keyring,
+            seal,
+            kind=PROPOSAL_KIND,
+            record_id=proposal.id,
+            version=proposal.version,
+            body=to_record(proposal),
+        ):
+            raise RecordTampered(
+                PROPOSAL_KIND, proposal.id, "the row does not match its MAC (changed outside the brain)"
+            )
+        return proposal
 
     async def _one(self, query: str, params: Sequence[Any]) -> dict[str, Any] | None:
         cursor = await self._conn.execute(query, params)
@@ -80,15 +160,18 @@ class PostgresGatewayTransaction:
 
     async def get_proposal(self, proposal_id: str, *, lock: bool = False) -> Proposal | None:
         row = await self._one(
-            "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND id = %s"
+            "SELECT record, record_key_id, record_mac FROM gateway_proposals WHERE tenant_id = %s AND id = %s"
             + (" FOR UPDATE" if lock else ""),
             (self._tenant, proposal_id),
         )
-        return None if row is None else from_record(row["record"])
+        return None if row is None else self._checked_proposal(row)
 
     async def proposal_by_key(self, kind: ProposalKey, key: str) -> Proposal | None:
-        row = await self._one(_BY_KEY[kind], (self._tenant, key))
-        return None if row is None else from_record(row["record"])
+        row = await self._one(
+            _BY_KEY[kind].replace("SELECT record ", "SELECT record, record_key_id, record_mac "),
+            (self._tenant, key),
+        )
+        return None if row is None else self._checked_proposal(row)
 
     def _params(self, p: Proposal) -> tuple[Any, ...]:
         return (
@@ -104,12 +187,13 @@ class PostgresGatewayTransaction:
             p.updated_at,
             p.version,
             Jsonb(to_record(p)),
+            *self._proposal_seal(p),
         )
 
     _INSERT = (
         "INSERT INTO gateway_proposals (id, tenant_id, capability_id, target, status, requested_by,"
-        " idempotency_key, execution_key, created_at, updated_at, version, record)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " idempotency_key, execution_key, created_at, updated_at, version, record, record_key_id, record_mac)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     )
 
     async def insert_proposal(self, proposal: Proposal) -> None:
@@ -128,13 +212,15 @@ class PostgresGatewayTransaction:
         try:
             cursor = await self._conn.execute(
                 "UPDATE gateway_proposals SET status = %s, execution_key = %s, updated_at = %s,"
-                " version = %s, record = %s WHERE tenant_id = %s AND id = %s AND version = %s",
+                " version = %s, record = %s, record_key_id = %s, record_mac = %s"
+                " WHERE tenant_id = %s AND id = %s AND version = %s",
                 (
                     proposal.status.value,
                     proposal.execution_key,
                     proposal.updated_at,
                     proposal.version,
                     Jsonb(to_record(proposal)),
+                    *self._proposal_seal(proposal),
                     self._tenant,
                     proposal.id,
                     proposal.version - 1,
@@ -151,7 +237,8 @@ class PostgresGatewayTransaction:
             await self._conn.execute(
                 self._INSERT + " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,"
                 " execution_key = EXCLUDED.execution_key, updated_at = EXCLUDED.updated_at,"
-                " version = EXCLUDED.version, record = EXCLUDED.record",
+                " version = EXCLUDED.version, record = EXCLUDED.record,"
+                " record_key_id = EXCLUDED.record_key_id, record_mac = EXCLUDED.record_mac",
                 self._params(proposal),
             )
             await self._conn.execute(
@@ -332,10 +419,26 @@ class PostgresGatewayTransaction:
 
     async def save_agent_token(self, token: AgentToken) -> None:
         t = token
+        key_id = mac = None
+        version = 1
+        if self._keyring is not None:
+            # every write bumps the row's version, so a restored older row is an older version
+            current = await self._one(
+                "SELECT record_version FROM agent_tokens WHERE tenant_id = %s AND id = %s FOR UPDATE",
+                (self._tenant, t.id),
+            )
+            version = 1 if current is None else int(current["record_version"]) + 1
+            seal = seal_record(
+                self._keyring.current, kind=TOKEN_KIND, record_id=t.id, version=version, body=_token_body(t)
+            )
+            key_id, mac = seal.key_id, seal.mac
         # only the revocation of a stored token may change
         await self._conn.execute(
-            f"INSERT INTO agent_tokens ({_TOKEN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at, revoked_by = EXCLUDED.revoked_by"
+            f"INSERT INTO agent_tokens ({_TOKEN_COLUMNS}, record_version, record_key_id, record_mac)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at, revoked_by = EXCLUDED.revoked_by,"
+            " record_version = EXCLUDED.record_version, record_key_id = EXCLUDED.record_key_id,"
+            " record_mac = EXCLUDED.record_mac"
             " WHERE agent_tokens.tenant_id = EXCLUDED.tenant_id",
             (
                 t.id,
@@ -348,15 +451,45 @@ class PostgresGatewayTransaction:
                 t.expires_at,
                 t.revoked_at,
                 t.revoked_by,
+                version,
+                key_id,
+                mac,
             ),
         )
 
     async def get_agent_token(self, token_id: str) -> AgentToken | None:
         row = await self._one(
-            f"SELECT {_TOKEN_COLUMNS} FROM agent_tokens WHERE tenant_id = %s AND id = %s",
+            f"SELECT {_TOKEN_COLUMNS}, record_version, record_key_id, record_mac FROM agent_tokens"
+            " WHERE tenant_id = %s AND id = %s",
             (self._tenant, token_id),
         )
-        return None if row is None else _token(row)
+        if row is None:
+            return None
+        token = _token(row)
+        if self._keyring is None:
+            return token
+        seal = _seal_of(row)
+        if seal is None or not check_record(
+            self._keyring,
+            seal,
+            kind=TOKEN_KIND,
+            record_id=token.id,
+            version=int(row["record_version"]),
+            body=_token_body(token),
+        ):
+            raise RecordTampered(
+                TOKEN_KIND, token.id, "the row does not match its MAC (changed outside the brain)"
+            )
+        if token.revoked_at is None and await self._one(
+            # the keyed audit log says it was revoked: an older (unrevoked) row was restored
+            "SELECT 1 AS revoked FROM audit_events WHERE tenant_id = %s AND action = 'agent.token.revoked'"
+            " AND metadata->>'tokenId' = %s LIMIT 1",
+            (self._tenant, token.id),
+        ):
+            raise RecordTampered(
+                TOKEN_KIND, token.id, "the audit log records its revocation but the row does not"
+            )
+        return token
 
     async def agent_tokens(self) -> list[AgentToken]:
         rows = await self._all(
@@ -372,9 +505,13 @@ class PostgresGatewayTransaction:
 
 
 class PostgresGatewayStore:
-    def __init__(self, database: Database, events: TransactionalEventStore) -> None:
+    def __init__(
+        self, database: Database, events: TransactionalEventStore, keyring: Keyring | None = None
+    ) -> None:
         self._db = database
         self._events = events
+        #: with the brain's keyring, proposal and agent-token rows are keyed records (checked at use)
+        self._keyring = keyring
 
     @asynccontextmanager
     async def transaction(self, tenant_id: str) -> AsyncIterator[PostgresGatewayTransaction]:
@@ -382,9 +519,37 @@ class PostgresGatewayStore:
             async with self._db.connection() as conn:
                 # RLS: every statement of this transaction sees only this tenant's rows
                 await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (tenant_id,))
-                yield PostgresGatewayTransaction(conn, tenant_id, self._events)
+                yield PostgresGatewayTransaction(conn, tenant_id, self._events, self._keyring)
         except psycopg.Error as err:
             raise translate(err, "running a gateway transaction") from err
+        except RecordTampered as tampered:
+            # the use case's transaction is rolled back; the refusal is audited in one of its own
+            await self._audit_tampered(tenant_id, tampered)
+            raise
+
+    async def _audit_tampered(self, tenant_id: str, tampered: RecordTampered) -> None:
+        draft = AuditDraft(
+            tenant_id=tenant_id,
+            actor_type=ActorType.SYSTEM,
+            actor_id="studio-brain",
+            action="gateway.record.tampered",
+            target="gateway",
+            rationale=str(tampered),
+            approval_state=ApprovalState.NOT_APPLICABLE,
+            input_hash=sha256_hex({"kind": tampered.kind, "id": tampered.record_id}),
+            request_id=f"record-check:{tampered.record_id}",
+            correlation_id=tampered.record_id,
+            metadata={
+                "reasonCode": str(ReasonCode.RECORD_TAMPERED),
+                "recordKind": tampered.kind,
+                "recordId": tampered.record_id,
+            },
+        )
+        try:
+            async with self._db.connection() as conn:
+                await self._events.append_on(conn, draft, commit=True)
+        except psycopg.Error as err:
+            raise translate(err, "auditing a tampered record") from err
 
     async def proposal_tenant(self, proposal_id: str) -> str | None:
         try:

@@ -10,15 +10,18 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from studio_brain.domain.audit import ActorType, ApprovalState
-from studio_brain.domain.errors import NotFound, StorageError
+from studio_brain.domain.errors import NotFound, PolicyRefused, StorageError
 from studio_brain.domain.hashing import sha256_bytes_hex
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.domain.policy import AgentToken, Decision, ReasonCode, decide_staff_action, refuse
+from studio_brain.logging import get_logger
 from studio_brain.services.gateway.context import GatewayContext
 
 AGENT_TOKEN_PREFIX = "sbat_"  # noqa: S105 - a prefix, not a secret
 _SCOPE = re.compile(r"^(capability:[a-z0-9_.]+:(propose|read)|(state|audit|proposals|capabilities):read)$")
 MAX_AGENT_TOKEN_LIFETIME = timedelta(days=90)
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -109,6 +112,10 @@ class AgentTokens:
             async with self._ctx.store.transaction(self._ctx.tenant_id) as tx:
                 token = await tx.get_agent_token(token_id)
         except StorageError:
+            return None
+        except PolicyRefused as refused:
+            # RECORD_TAMPERED (issue 12): the token's row does not match its MAC; the store audited it
+            log.warning("agent_token.refused", token_id=token_id, reason_code=str(refused.reason_code))
             return None
         if token is None or not token.usable(self._ctx.clock.now()):
             return None

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 
@@ -49,6 +50,9 @@ gateway_proposals = Table(
     Column("version", Integer, nullable=False),
     # the whole proposal (domain.proposals.to_record): lossless, and what the audit log carries too
     Column("record", JSONB, nullable=False),
+    # migration 0008: the MAC of the keyed record (domain/records.py) and its key id
+    Column("record_key_id", Text),
+    Column("record_mac", Text),
     CheckConstraint(
         "status IN ('draft', 'pending_approval', 'approved', 'executing', 'executed', 'failed',"
         " 'outcome_unknown', 'rejected', 'expired', 'cancelled')",
@@ -133,6 +137,10 @@ agent_tokens = Table(
     Column("expires_at", TS, nullable=False),
     Column("revoked_at", TS),
     Column("revoked_by", Text),
+    # migration 0008: keyed record — version bumped by every write, MAC over content and version
+    Column("record_version", Integer, nullable=False, server_default=text("1")),
+    Column("record_key_id", Text),
+    Column("record_mac", Text),
     CheckConstraint("token_hash ~ '^[0-9a-f]{64}$'", name="token_hash_sha256"),
 )
 

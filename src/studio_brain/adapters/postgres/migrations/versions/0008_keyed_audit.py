@@ -8,6 +8,11 @@ Every audit event gets ``format_version`` (1 = unkeyed, the only format before t
 ``key_id`` and ``mac``. Existing rows become format 1 by the column default (no rewrite of their hashed
 content: their hashes stay valid). A keyed row must carry a key id and a 64-hex MAC; an unkeyed one
 neither. The key itself never enters the database (docs/audit.md "Keyed chain").
+
+Keyed records (issue 12 item 2): ``gateway_proposals`` and ``agent_tokens`` get ``record_key_id`` and
+``record_mac`` (a MAC over the row's content and version, docs/security.md "Keyed records"), and
+``agent_tokens`` a ``record_version`` bumped by every write. Rows written before this revision have no MAC
+and are refused at use (re-issue agent tokens, re-create pending proposals after upgrading).
 """
 
 from collections.abc import Sequence
@@ -33,6 +38,14 @@ def upgrade() -> None:
     op.create_check_constraint(
         op.f("ck_audit_events_format_version"), "audit_events", "format_version IN (1, 2)"
     )
+    op.add_column("gateway_proposals", sa.Column("record_key_id", sa.Text(), nullable=True))
+    op.add_column("gateway_proposals", sa.Column("record_mac", sa.Text(), nullable=True))
+    op.add_column(
+        "agent_tokens",
+        sa.Column("record_version", sa.Integer(), server_default=sa.text("1"), nullable=False),
+    )
+    op.add_column("agent_tokens", sa.Column("record_key_id", sa.Text(), nullable=True))
+    op.add_column("agent_tokens", sa.Column("record_mac", sa.Text(), nullable=True))
     op.create_check_constraint(
         op.f("ck_audit_events_keyed_mac"),
         "audit_events",
@@ -52,6 +65,14 @@ def downgrade() -> None:
         END $$;
         """
     )
+    for table, column in (
+        ("agent_tokens", "record_mac"),
+        ("agent_tokens", "record_key_id"),
+        ("agent_tokens", "record_version"),
+        ("gateway_proposals", "record_mac"),
+        ("gateway_proposals", "record_key_id"),
+    ):
+        op.drop_column(table, column)
     op.drop_constraint(op.f("ck_audit_events_keyed_mac"), "audit_events", type_="check")
     op.drop_constraint(op.f("ck_audit_events_format_version"), "audit_events", type_="check")
     op.drop_column("audit_events", "mac")
