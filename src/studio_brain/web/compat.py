@@ -25,9 +25,7 @@ from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.proposals import Proposal, Status
 from studio_brain.ports.gateway import ProposalFilter
-from studio_brain.web.api.drafts import drafts
 from studio_brain.web.api.policy import exemption_lifetime
-from studio_brain.web.api.proposals import gateway
 from studio_brain.web.api.shapes import (
     bucket_json,
     capability_json,
@@ -38,7 +36,7 @@ from studio_brain.web.api.shapes import (
     violation_json,
 )
 from studio_brain.web.auth import require_staff
-from studio_brain.web.deps import Caller, events, get_brain, iso, staff_caller
+from studio_brain.web.deps import Caller, get_brain, iso, staff_caller
 from studio_brain.web.errors import ERROR_RESPONSES, status_for
 
 router = APIRouter(
@@ -120,7 +118,7 @@ async def memory_cases(limit: int = Query(default=20, ge=1, le=1000)) -> MemoryC
 async def ops_audit(
     caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain), limit: int = Limit
 ) -> RowsResponse:
-    page = await events(brain).query(
+    page = await brain.events.query(
         caller.tenant_id, AuditQuery(action_prefix="ops", newest_first=True, limit=limit)
     )
     return RowsResponse(rows=[portal_event(e) for e in page.events])
@@ -142,7 +140,7 @@ async def ops_degraded(
     body: DegradedBody, caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
 ) -> OkResponse:
     payload = body.model_dump()
-    await events(brain).append(
+    await brain.events.append(
         AuditDraft(
             tenant_id=caller.tenant_id,
             actor_type=caller.principal.actor_type,
@@ -185,7 +183,7 @@ async def ops_scorecard(
         }
     )
     breaches: list[datetime] = []
-    degraded = await events(brain).query(
+    degraded = await brain.events.query(
         caller.tenant_id, AuditQuery(action_prefix="ops.degraded", newest_first=True, limit=1)
     )
     in_degraded = bool(degraded.events) and degraded.events[0].action == "ops.degraded.entered"
@@ -232,7 +230,7 @@ PORTAL_RECENT_PROPOSALS = 25
 async def capabilities(
     caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
 ) -> CapabilitiesOverview:
-    service = gateway(brain)
+    service = brain.gateway
     principal = caller.principal
     recent = await service.list_proposals(principal, ProposalFilter(limit=PORTAL_RECENT_PROPOSALS))
     connectors: list[dict[str, Any]] = []
@@ -270,7 +268,7 @@ async def quotas(
     brain: Brain = Depends(get_brain),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> BucketsResponse:
-    rows = await gateway(brain).rate_buckets(caller.principal, limit=limit)
+    rows = await brain.gateway.rate_buckets(caller.principal, limit=limit)
     return BucketsResponse(buckets=[bucket_json(b) for b in rows])
 
 
@@ -289,7 +287,7 @@ class BucketResetResponse(BaseModel):
 async def reset_quota(
     bucket: str, body: ReasonBody, caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
 ) -> BucketResetResponse:
-    await gateway(brain).reset_rate_bucket(caller.principal, bucket, body.reason)
+    await brain.gateway.reset_rate_bucket(caller.principal, bucket, body.reason)
     return BucketResetResponse(bucket=bucket)
 
 
@@ -322,7 +320,7 @@ async def _newest_events(
 ) -> list[AuditEvent]:
     """``limit`` newest matching events (``keep`` filters further), read in keyset pages so no single query
     is unbounded. With ``keep``, at most :data:`AUDIT_SCAN_LIMIT` events are examined."""
-    store = events(brain)
+    store = brain.events
     out: list[AuditEvent] = []
     before: int | None = None
     scanned = 0
@@ -416,7 +414,7 @@ class LintResponse(BaseModel):
 
 @router.get("/capabilities/policy-lint", response_model=LintResponse, summary="Registry policy problems")
 async def policy_lint(brain: Brain = Depends(get_brain)) -> LintResponse:
-    service = gateway(brain)
+    service = brain.gateway
     return LintResponse(
         checkedAt=iso(brain.clock.now()),
         capabilitiesChecked=len(service.capabilities()),
@@ -454,7 +452,7 @@ class PortalDecisionResponse(BaseModel):
 async def create_proposal(
     body: PortalCreateBody, caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
 ) -> JSONResponse:
-    service = gateway(brain)
+    service = brain.gateway
     try:
         created = await service.create_proposal(
             caller.principal,
@@ -499,7 +497,7 @@ def _refusal(refused: PolicyRefused, proposal: Proposal | None) -> JSONResponse:
 
 async def _proposal_or_none(brain: Brain, principal: Principal, proposal_id: str) -> Proposal | None:
     try:
-        found: Proposal = await gateway(brain).get(principal, proposal_id)
+        found: Proposal = await brain.gateway.get(principal, proposal_id)
     except NotFound:
         return None
     return found
@@ -525,7 +523,7 @@ async def approve(
     brain: Brain = Depends(get_brain),
 ) -> JSONResponse:
     try:
-        proposal = await gateway(brain).approve(
+        proposal = await brain.gateway.approve(
             caller.principal, proposal_id, body.rationale, request_id=caller.request_id
         )
     except PolicyRefused as refused:
@@ -543,7 +541,7 @@ async def reject(
     brain: Brain = Depends(get_brain),
 ) -> JSONResponse:
     try:
-        proposal = await gateway(brain).reject(
+        proposal = await brain.gateway.reject(
             caller.principal, proposal_id, body.reason, request_id=caller.request_id
         )
     except PolicyRefused as refused:
@@ -562,7 +560,7 @@ async def reopen(
     caller: Caller = Depends(staff_caller),
     brain: Brain = Depends(get_brain),
 ) -> JSONResponse:
-    proposal = await gateway(brain).get(caller.principal, proposal_id)
+    proposal = await brain.gateway.get(caller.principal, proposal_id)
     refused = PolicyRefused(
         ReasonCode.INVALID_TRANSITION,
         f"a {proposal.status.value} proposal cannot be reopened: decisions are final; create a new proposal",
@@ -586,7 +584,7 @@ async def rollback(
     caller: Caller = Depends(staff_caller),
     brain: Brain = Depends(get_brain),
 ) -> JSONResponse:
-    proposal = await gateway(brain).get(caller.principal, proposal_id)
+    proposal = await brain.gateway.get(caller.principal, proposal_id)
     refused = PolicyRefused(
         ReasonCode.INVALID_TRANSITION,
         "this brain does not roll executions back automatically; propose the reverse action for approval",
@@ -604,7 +602,7 @@ async def _audit_refusal(
         "approvalState": proposal.approval_state.value,
         "detail": refused.message,
     }
-    await events(brain).append(
+    await brain.events.append(
         AuditDraft(
             tenant_id=caller.tenant_id,
             actor_type=caller.principal.actor_type,
@@ -637,7 +635,7 @@ class DryRunResponse(BaseModel):
 async def dry_run(
     proposal_id: str, caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
 ) -> DryRunResponse:
-    result = await gateway(brain).dry_run(caller.principal, proposal_id, request_id=caller.request_id)
+    result = await brain.gateway.dry_run(caller.principal, proposal_id, request_id=caller.request_id)
     return DryRunResponse(proposalId=proposal_id, dryRun=result)
 
 
@@ -664,7 +662,7 @@ async def execute(
     brain: Brain = Depends(get_brain),
 ) -> JSONResponse:
     try:
-        done = await gateway(brain).execute(
+        done = await brain.gateway.execute(
             caller.principal, proposal_id, idempotency_key=body.idempotencyKey, request_id=caller.request_id
         )
     except PolicyRefused as refused:
@@ -703,7 +701,7 @@ class KillSwitchResponse(BaseModel):
 async def kill_switch(
     body: KillSwitchBody, caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
 ) -> KillSwitchResponse:
-    service = gateway(brain)
+    service = brain.gateway
     await service.set_kill_switch(caller.principal, enabled=body.enabled, rationale=body.rationale)
     return KillSwitchResponse(killSwitch=kill_switch_json(await service.kill_switch(caller.principal)))
 
@@ -729,7 +727,7 @@ class ExemptionResponse(BaseModel):
 async def create_exemption(
     body: PortalExemptionBody, caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
 ) -> ExemptionResponse:
-    exemption = await gateway(brain).create_exemption(
+    exemption = await brain.gateway.create_exemption(
         caller.principal,
         capability_id=body.capabilityId,
         justification=body.justification,
@@ -750,7 +748,7 @@ async def revoke_exemption(
     caller: Caller = Depends(staff_caller),
     brain: Brain = Depends(get_brain),
 ) -> ExemptionResponse:
-    exemption = await gateway(brain).revoke_exemption(caller.principal, exemption_id, body.reason)
+    exemption = await brain.gateway.revoke_exemption(caller.principal, exemption_id, body.reason)
     return ExemptionResponse(exemption=exemption_json(exemption))
 
 
@@ -763,16 +761,14 @@ DraftLimit = Query(default=30, ge=1, le=500)
 async def ops_drafts(
     caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain), limit: int = DraftLimit
 ) -> RowsResponse:
-    return RowsResponse(rows=await drafts(brain).list_rows(caller.principal, DraftKind.OPS, limit=limit))
+    return RowsResponse(rows=await brain.drafts.list_rows(caller.principal, DraftKind.OPS, limit=limit))
 
 
 @router.get("/marketing/drafts", response_model=RowsResponse, summary="Marketing copy drafts")
 async def marketing_drafts(
     caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain), limit: int = DraftLimit
 ) -> RowsResponse:
-    return RowsResponse(
-        rows=await drafts(brain).list_rows(caller.principal, DraftKind.MARKETING, limit=limit)
-    )
+    return RowsResponse(rows=await brain.drafts.list_rows(caller.principal, DraftKind.MARKETING, limit=limit))
 
 
 @router.get(
@@ -781,7 +777,7 @@ async def marketing_drafts(
 async def finance_drafts(
     caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain), limit: int = DraftLimit
 ) -> RowsResponse:
-    return RowsResponse(rows=await drafts(brain).list_rows(caller.principal, DraftKind.FINANCE, limit=limit))
+    return RowsResponse(rows=await brain.drafts.list_rows(caller.principal, DraftKind.FINANCE, limit=limit))
 
 
 class ReviewBody(BaseModel):
@@ -802,7 +798,7 @@ class ReviewResponse(BaseModel):
 async def review_marketing(
     draft_id: str, body: ReviewBody, caller: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
 ) -> ReviewResponse:
-    result = await drafts(brain).review_marketing(caller.principal, draft_id, body.toStatus, body.rationale)
+    result = await brain.drafts.review_marketing(caller.principal, draft_id, body.toStatus, body.rationale)
     return ReviewResponse(
         draftId=draft_id, fromStatus=str(result["fromStatus"]), toStatus=str(result["toStatus"])
     )

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from studio_brain.bootstrap import Brain
 from studio_brain.domain.audit import ApprovalState, AuditQuery, event_to_json
 from studio_brain.domain.errors import InputInvalid
 from studio_brain.domain.identity import Principal
 from studio_brain.web.api.shapes import event_json
 from studio_brain.web.auth import require_scope, require_staff
-from studio_brain.web.deps import events, get_brain, iso, wired
+from studio_brain.web.deps import Audit, BrainDep, Events, iso
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -38,7 +37,7 @@ class AuditPageResponse(BaseModel):
 @router.get("", response_model=AuditPageResponse, summary="Query the audit log (keyset pagination)")
 async def query_audit(
     principal: AuditReader,
-    brain: Brain = Depends(get_brain),
+    events: Events,
     action_prefix: str | None = Query(default=None, alias="actionPrefix", max_length=200),
     actor_id: str | None = Query(default=None, alias="actorId", max_length=512),
     capability_id: str | None = Query(default=None, alias="capabilityId", max_length=512),
@@ -58,7 +57,7 @@ async def query_audit(
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise InputInvalid(f"{name} needs a timezone (e.g. 2026-11-25T00:00:00Z)")
-    page = await events(brain).query(
+    page = await events.query(
         principal.tenant_id,
         AuditQuery(
             action_prefix=action_prefix,
@@ -88,13 +87,13 @@ async def query_audit(
 )
 async def export_audit(
     principal: Annotated[Principal, Depends(require_staff)],
-    brain: Brain = Depends(get_brain),
+    brain: BrainDep,
     from_seq: int = Query(default=1, ge=1, alias="fromSeq"),
     to_seq: int | None = Query(default=None, ge=1, alias="toSeq"),
 ) -> StreamingResponse:
     if to_seq is not None and to_seq < from_seq:
         raise InputInvalid("toSeq must not be before fromSeq")
-    store = events(brain)
+    store = brain.events
 
     async def lines() -> AsyncIterator[bytes]:
         async for event in store.stream(principal.tenant_id, from_seq=from_seq, to_seq=to_seq):
@@ -127,9 +126,8 @@ class VerifyResponse(BaseModel):
     summary="Verify the whole hash chain and its signed checkpoints (reads every event: seconds per million)",
 )
 async def verify_audit(
-    principal: Annotated[Principal, Depends(require_staff)], brain: Brain = Depends(get_brain)
+    principal: Annotated[Principal, Depends(require_staff)], service: Audit
 ) -> VerifyResponse:
-    service = wired(brain, "audit", "the audit service")
     reports = await service.verify(principal.tenant_id)
     report = (
         reports[0].to_json() if reports else {"tenantId": principal.tenant_id, "intact": True, "checked": 0}

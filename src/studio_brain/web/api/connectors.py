@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from studio_brain.bootstrap import Brain
 from studio_brain.domain.identity import Principal
 from studio_brain.web.auth import require_staff
-from studio_brain.web.deps import get_brain, wired
+from studio_brain.web.deps import ConnectorHealth
 
 router = APIRouter(prefix="/connectors", tags=["connectors"])
 
@@ -31,12 +30,11 @@ class DevicesResponse(BaseModel):
 @router.get("/health", response_model=HealthResponse, summary="Latest health of every connector")
 async def connector_health(
     principal: ConnectorReader,
-    brain: Brain = Depends(get_brain),
+    service: ConnectorHealth,
     refresh: bool = Query(
         default=False, description="check every connector now instead of the stored result"
     ),
 ) -> HealthResponse:
-    service = wired(brain, "connector_health", "the connector service")
     results = await (service.check_all() if refresh else service.latest())
     return HealthResponse(connectors=[h.to_dict() for h in results])
 
@@ -44,11 +42,10 @@ async def connector_health(
 @router.get("/devices", response_model=DevicesResponse, summary="Device readings from the connectors")
 async def connector_devices(
     principal: ConnectorReader,
-    brain: Brain = Depends(get_brain),
+    service: ConnectorHealth,
     connector: str | None = Query(
         default=None, max_length=100, description="one connector id (default: all)"
     ),
 ) -> DevicesResponse:
-    service = wired(brain, "connector_health", "the connector service")
     readings = await service.read_devices(connector)
     return DevicesResponse(readings=[r.to_dict() for r in readings])

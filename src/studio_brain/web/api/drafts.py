@@ -5,18 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from studio_brain.bootstrap import Brain
 from studio_brain.domain.drafts import DraftKind
-from studio_brain.web.deps import Caller, caller, get_brain, wired
+from studio_brain.web.deps import CallerDep, Drafts
 
 router = APIRouter(prefix="/drafts", tags=["drafts"])
-
-
-def drafts(brain: Brain) -> Any:
-    return wired(brain, "drafts", "the swarm drafts service")
 
 
 class DraftRowsResponse(BaseModel):
@@ -42,19 +37,17 @@ class ReviewResponse(BaseModel):
 @router.get("/{kind}", response_model=DraftRowsResponse, summary="Drafts of one kind, newest first")
 async def list_drafts(
     kind: DraftKind,
-    who: Caller = Depends(caller),
-    brain: Brain = Depends(get_brain),
+    who: CallerDep,
+    drafts: Drafts,
     limit: int = Query(default=30, ge=1, le=500),
 ) -> DraftRowsResponse:
-    rows = await drafts(brain).list_rows(who.principal, kind, limit=limit)
+    rows = await drafts.list_rows(who.principal, kind, limit=limit)
     return DraftRowsResponse(kind=kind, rows=rows)
 
 
 @router.post("/marketing/{draft_id}/review", response_model=ReviewResponse, summary="Review marketing copy")
-async def review_marketing(
-    draft_id: str, body: ReviewBody, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
-) -> ReviewResponse:
-    result = await drafts(brain).review_marketing(who.principal, draft_id, body.toStatus, body.rationale)
+async def review_marketing(draft_id: str, body: ReviewBody, who: CallerDep, drafts: Drafts) -> ReviewResponse:
+    result = await drafts.review_marketing(who.principal, draft_id, body.toStatus, body.rationale)
     return ReviewResponse(
         draftId=str(result.get("draftId", draft_id)),
         fromStatus=str(result.get("fromStatus")),

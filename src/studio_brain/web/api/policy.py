@@ -9,10 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from studio_brain.bootstrap import Brain
 from studio_brain.domain.errors import InputInvalid
 from studio_brain.domain.identity import Principal
-from studio_brain.web.api.proposals import gateway
 from studio_brain.web.api.shapes import (
     bucket_json,
     capability_json,
@@ -21,7 +19,7 @@ from studio_brain.web.api.shapes import (
     violation_json,
 )
 from studio_brain.web.auth import require_scope, require_staff
-from studio_brain.web.deps import Caller, get_brain, iso, staff_caller
+from studio_brain.web.deps import BrainDep, Gateway, StaffCaller, iso
 
 capabilities_router = APIRouter(prefix="/capabilities", tags=["capabilities"])
 policy_router = APIRouter(prefix="/policy", tags=["policy"])
@@ -46,23 +44,19 @@ class LintResponse(BaseModel):
 
 
 @capabilities_router.get("", response_model=CapabilitiesResponse, summary="The capability registry")
-async def list_capabilities(
-    principal: CapabilityReader, brain: Brain = Depends(get_brain)
-) -> CapabilitiesResponse:
-    service = gateway(brain)
+async def list_capabilities(principal: CapabilityReader, gateway: Gateway) -> CapabilitiesResponse:
     return CapabilitiesResponse(
-        registryVersion=service.registry.version,
-        capabilities=[capability_json(c) for c in service.capabilities()],
+        registryVersion=gateway.registry.version,
+        capabilities=[capability_json(c) for c in gateway.capabilities()],
     )
 
 
 @capabilities_router.get("/lint", response_model=LintResponse, summary="Policy problems in the registry")
-async def lint(principal: CapabilityReader, brain: Brain = Depends(get_brain)) -> LintResponse:
-    service = gateway(brain)
+async def lint(principal: CapabilityReader, gateway: Gateway, brain: BrainDep) -> LintResponse:
     return LintResponse(
         checkedAt=iso(brain.clock.now()),
-        capabilitiesChecked=len(service.capabilities()),
-        violations=[violation_json(v) for v in service.lint()],
+        capabilitiesChecked=len(gateway.capabilities()),
+        violations=[violation_json(v) for v in gateway.lint()],
     )
 
 
@@ -80,19 +74,16 @@ class KillSwitchBody(BaseModel):
 
 
 @policy_router.get("/kill-switch", response_model=KillSwitchResponse, summary="The kill switches")
-async def kill_switch(principal: Staff, brain: Brain = Depends(get_brain)) -> KillSwitchResponse:
-    return KillSwitchResponse(killSwitch=kill_switch_json(await gateway(brain).kill_switch(principal)))
+async def kill_switch(principal: Staff, gateway: Gateway) -> KillSwitchResponse:
+    return KillSwitchResponse(killSwitch=kill_switch_json(await gateway.kill_switch(principal)))
 
 
 @policy_router.post("/kill-switch", response_model=KillSwitchResponse, summary="Turn a kill switch on or off")
-async def set_kill_switch(
-    body: KillSwitchBody, who: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
-) -> KillSwitchResponse:
-    service = gateway(brain)
-    await service.set_kill_switch(
+async def set_kill_switch(body: KillSwitchBody, who: StaffCaller, gateway: Gateway) -> KillSwitchResponse:
+    await gateway.set_kill_switch(
         who.principal, enabled=body.enabled, rationale=body.rationale, capability_id=body.capabilityId
     )
-    return KillSwitchResponse(killSwitch=kill_switch_json(await service.kill_switch(who.principal)))
+    return KillSwitchResponse(killSwitch=kill_switch_json(await gateway.kill_switch(who.principal)))
 
 
 class ExemptionsResponse(BaseModel):
@@ -129,19 +120,17 @@ def exemption_lifetime(expires_at: datetime | None, now: datetime) -> timedelta:
 
 
 @policy_router.get("/exemptions", response_model=ExemptionsResponse, summary="Every exemption")
-async def exemptions(principal: Staff, brain: Brain = Depends(get_brain)) -> ExemptionsResponse:
-    return ExemptionsResponse(
-        exemptions=[exemption_json(e) for e in await gateway(brain).exemptions(principal)]
-    )
+async def exemptions(principal: Staff, gateway: Gateway) -> ExemptionsResponse:
+    return ExemptionsResponse(exemptions=[exemption_json(e) for e in await gateway.exemptions(principal)])
 
 
 @policy_router.post(
     "/exemptions", status_code=201, response_model=ExemptionResponse, summary="Waive approval, narrowly"
 )
 async def create_exemption(
-    body: ExemptionBody, who: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
+    body: ExemptionBody, who: StaffCaller, gateway: Gateway, brain: BrainDep
 ) -> ExemptionResponse:
-    exemption = await gateway(brain).create_exemption(
+    exemption = await gateway.create_exemption(
         who.principal,
         capability_id=body.capabilityId,
         justification=body.justification,
@@ -158,10 +147,10 @@ async def create_exemption(
 async def revoke_exemption(
     exemption_id: str,
     body: ReasonBody,
-    who: Caller = Depends(staff_caller),
-    brain: Brain = Depends(get_brain),
+    who: StaffCaller,
+    gateway: Gateway,
 ) -> ExemptionResponse:
-    exemption = await gateway(brain).revoke_exemption(who.principal, exemption_id, body.reason)
+    exemption = await gateway.revoke_exemption(who.principal, exemption_id, body.reason)
     return ExemptionResponse(exemption=exemption_json(exemption))
 
 
@@ -172,10 +161,10 @@ class BucketsResponse(BaseModel):
 
 @policy_router.get("/rate-buckets", response_model=BucketsResponse, summary="Rate-limit counters")
 async def rate_buckets(
-    principal: Staff, brain: Brain = Depends(get_brain), limit: int = Query(default=50, ge=1, le=500)
+    principal: Staff, gateway: Gateway, limit: int = Query(default=50, ge=1, le=500)
 ) -> BucketsResponse:
     return BucketsResponse(
-        buckets=[bucket_json(b) for b in await gateway(brain).rate_buckets(principal, limit=limit)]
+        buckets=[bucket_json(b) for b in await gateway.rate_buckets(principal, limit=limit)]
     )
 
 
@@ -189,7 +178,7 @@ class ResetResponse(BaseModel):
     "/rate-buckets/{bucket}/reset", response_model=ResetResponse, summary="Reset a rate bucket"
 )
 async def reset_rate_bucket(
-    bucket: str, body: ReasonBody, who: Caller = Depends(staff_caller), brain: Brain = Depends(get_brain)
+    bucket: str, body: ReasonBody, who: StaffCaller, gateway: Gateway
 ) -> ResetResponse:
-    count = await gateway(brain).reset_rate_bucket(who.principal, bucket, body.reason)
+    count = await gateway.reset_rate_bucket(who.principal, bucket, body.reason)
     return ResetResponse(bucket=bucket, reset=count)

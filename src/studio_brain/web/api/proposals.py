@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from studio_brain.bootstrap import Brain
 from studio_brain.domain.caller_ids import scoped_id
 from studio_brain.domain.errors import InputInvalid
 from studio_brain.domain.identity import Principal
@@ -18,17 +17,13 @@ from studio_brain.domain.proposals import Status
 from studio_brain.ports.gateway import ProposalFilter
 from studio_brain.web.api.shapes import proposal_json
 from studio_brain.web.auth import require_scope
-from studio_brain.web.deps import Caller, caller, get_brain, wired
+from studio_brain.web.deps import CallerDep, Gateway
 
 router = APIRouter(prefix="/proposals", tags=["proposals"])
 
 ProposalReader = Annotated[Principal, Depends(require_scope("proposals:read"))]
 #: the gateway's own page limit
 MAX_PAGE = 500
-
-
-def gateway(brain: Brain) -> Any:
-    return wired(brain, "gateway", "the capability gateway")
 
 
 class ProposalResponse(BaseModel):
@@ -83,14 +78,14 @@ def _cursor(value: str | None) -> tuple[datetime, str] | None:
 @router.get("", response_model=ProposalListResponse, summary="Proposals, newest first, with filters")
 async def list_proposals(
     principal: ProposalReader,
-    brain: Brain = Depends(get_brain),
+    gateway: Gateway,
     status: Status | None = Query(default=None),
     capability_id: str | None = Query(default=None, alias="capabilityId", max_length=200),
     requested_by: str | None = Query(default=None, alias="requestedBy", max_length=512),
     before: str | None = Query(default=None, max_length=300, description="nextCursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
 ) -> ProposalListResponse:
-    rows = await gateway(brain).list_proposals(
+    rows = await gateway.list_proposals(
         principal,
         ProposalFilter(
             status=status,
@@ -108,10 +103,8 @@ async def list_proposals(
 
 
 @router.post("", status_code=201, response_model=DecisionResponse, summary="Propose running a capability")
-async def create_proposal(
-    body: CreateBody, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
-) -> JSONResponse:
-    created = await gateway(brain).create_proposal(
+async def create_proposal(body: CreateBody, who: CallerDep, gateway: Gateway) -> JSONResponse:
+    created = await gateway.create_proposal(
         who.principal,
         body.capabilityId,
         body.input,
@@ -132,19 +125,15 @@ async def create_proposal(
 
 
 @router.get("/{proposal_id}", response_model=ProposalResponse, summary="One proposal")
-async def get_proposal(
-    proposal_id: str, principal: ProposalReader, brain: Brain = Depends(get_brain)
-) -> ProposalResponse:
+async def get_proposal(proposal_id: str, principal: ProposalReader, gateway: Gateway) -> ProposalResponse:
     return ProposalResponse(
-        proposal=proposal_json(await gateway(brain).get(principal, proposal_id), with_binding=True)
+        proposal=proposal_json(await gateway.get(principal, proposal_id), with_binding=True)
     )
 
 
 @router.post("/{proposal_id}/submit", response_model=ProposalResponse, summary="Submit a draft for approval")
-async def submit(
-    proposal_id: str, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
-) -> ProposalResponse:
-    proposal = await gateway(brain).submit(who.principal, proposal_id, request_id=who.request_id)
+async def submit(proposal_id: str, who: CallerDep, gateway: Gateway) -> ProposalResponse:
+    proposal = await gateway.submit(who.principal, proposal_id, request_id=who.request_id)
     return ProposalResponse(proposal=proposal_json(proposal))
 
 
@@ -152,31 +141,21 @@ async def submit(
     "/{proposal_id}/approve", response_model=ProposalResponse, summary="Approve (staff, not the requester)"
 )
 async def approve(
-    proposal_id: str, body: RationaleBody, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
+    proposal_id: str, body: RationaleBody, who: CallerDep, gateway: Gateway
 ) -> ProposalResponse:
-    proposal = await gateway(brain).approve(
-        who.principal, proposal_id, body.rationale, request_id=who.request_id
-    )
+    proposal = await gateway.approve(who.principal, proposal_id, body.rationale, request_id=who.request_id)
     return ProposalResponse(proposal=proposal_json(proposal))
 
 
 @router.post("/{proposal_id}/reject", response_model=ProposalResponse, summary="Reject with a rationale")
-async def reject(
-    proposal_id: str, body: RationaleBody, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
-) -> ProposalResponse:
-    proposal = await gateway(brain).reject(
-        who.principal, proposal_id, body.rationale, request_id=who.request_id
-    )
+async def reject(proposal_id: str, body: RationaleBody, who: CallerDep, gateway: Gateway) -> ProposalResponse:
+    proposal = await gateway.reject(who.principal, proposal_id, body.rationale, request_id=who.request_id)
     return ProposalResponse(proposal=proposal_json(proposal))
 
 
 @router.post("/{proposal_id}/cancel", response_model=ProposalResponse, summary="Cancel before it runs")
-async def cancel(
-    proposal_id: str, body: RationaleBody, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
-) -> ProposalResponse:
-    proposal = await gateway(brain).cancel(
-        who.principal, proposal_id, body.rationale, request_id=who.request_id
-    )
+async def cancel(proposal_id: str, body: RationaleBody, who: CallerDep, gateway: Gateway) -> ProposalResponse:
+    proposal = await gateway.cancel(who.principal, proposal_id, body.rationale, request_id=who.request_id)
     return ProposalResponse(proposal=proposal_json(proposal))
 
 
@@ -185,10 +164,8 @@ async def cancel(
     response_model=DecisionResponse,
     summary="Run an approved proposal, exactly once",
 )
-async def execute(
-    proposal_id: str, body: ExecuteBody, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
-) -> DecisionResponse:
-    done = await gateway(brain).execute(
+async def execute(proposal_id: str, body: ExecuteBody, who: CallerDep, gateway: Gateway) -> DecisionResponse:
+    done = await gateway.execute(
         who.principal, proposal_id, idempotency_key=body.idempotencyKey, request_id=who.request_id
     )
     return DecisionResponse(
@@ -205,12 +182,10 @@ async def execute(
     summary="Prove an unknown outcome (the same key again, or the target read back); staff, audited",
 )
 async def reconcile(
-    proposal_id: str, body: RationaleBody, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
+    proposal_id: str, body: RationaleBody, who: CallerDep, gateway: Gateway
 ) -> DecisionResponse:
     """Issue 15: an ``outcome_unknown`` cloud write settled as ``executed`` or ``failed`` once proven."""
-    done = await gateway(brain).reconcile(
-        who.principal, proposal_id, body.rationale, request_id=who.request_id
-    )
+    done = await gateway.reconcile(who.principal, proposal_id, body.rationale, request_id=who.request_id)
     return DecisionResponse(
         ok=done.proposal.status is Status.EXECUTED,
         proposal=proposal_json(done.proposal),
@@ -229,11 +204,9 @@ class RebuildResponse(BaseModel):
     response_model=RebuildResponse,
     summary="Rebuild the proposals table from the audit log (staff; audited)",
 )
-async def rebuild(
-    body: RationaleBody, who: Caller = Depends(caller), brain: Brain = Depends(get_brain)
-) -> RebuildResponse:
+async def rebuild(body: RationaleBody, who: CallerDep, gateway: Gateway) -> RebuildResponse:
     """Issue 13: what ``studio-brain rebuild --proposals`` does, over HTTP."""
-    count = await gateway(brain).rebuild_proposals(who.principal, body.rationale)
+    count = await gateway.rebuild_proposals(who.principal, body.rationale)
     return RebuildResponse(proposalsRebuilt=count)
 
 
@@ -247,9 +220,9 @@ class DryRunResponse(BaseModel):
 async def dry_run(
     proposal_id: str,
     _reader: ProposalReader,
-    who: Caller = Depends(caller),
-    brain: Brain = Depends(get_brain),
+    who: CallerDep,
+    gateway: Gateway,
 ) -> DryRunResponse:
     """Needs ``proposals:read`` like every other read of a proposal (staff always)."""
-    result = await gateway(brain).dry_run(who.principal, proposal_id, request_id=who.request_id)
+    result = await gateway.dry_run(who.principal, proposal_id, request_id=who.request_id)
     return DryRunResponse(proposalId=proposal_id, dryRun=result)

@@ -8,12 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from studio_brain.bootstrap import Brain
 from studio_brain.domain.errors import InputInvalid, NotFound
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.state import SnapshotDiff, SnapshotRun
 from studio_brain.web.auth import require_scope
-from studio_brain.web.deps import get_brain, wired
+from studio_brain.web.deps import BrainDep, StudioState
 
 router = APIRouter(prefix="/state", tags=["state"])
 
@@ -70,7 +69,7 @@ def snapshot_view(run: SnapshotRun) -> Snapshot:
 
 
 @router.get("/latest", response_model=SnapshotResponse, summary="The newest complete daily snapshot")
-async def latest(principal: StateReader, brain: Brain = Depends(get_brain)) -> SnapshotResponse:
+async def latest(principal: StateReader, brain: BrainDep) -> SnapshotResponse:
     run = await brain.state_store.latest_snapshot(principal.tenant_id)
     if run is None:
         raise NotFound("no snapshot has been computed yet")
@@ -80,7 +79,7 @@ async def latest(principal: StateReader, brain: Brain = Depends(get_brain)) -> S
 @router.get("/history", response_model=HistoryResponse, summary="Daily snapshots over a date range")
 async def history(
     principal: StateReader,
-    brain: Brain = Depends(get_brain),
+    brain: BrainDep,
     start: date | None = Query(default=None, description="first date (default: 30 days before end)"),
     end: date | None = Query(default=None, description="last date (default: today in the studio's zone)"),
 ) -> HistoryResponse:
@@ -97,11 +96,10 @@ async def history(
 @router.get("/diff", response_model=DiffResponse, summary="Key-level changes between two daily snapshots")
 async def diff(
     principal: StateReader,
-    brain: Brain = Depends(get_brain),
+    service: StudioState,
     from_date: date = Query(alias="from"),
     to_date: date = Query(alias="to"),
 ) -> DiffResponse:
-    service = wired(brain, "state", "the StudioState service")
     if service.tenant_id != principal.tenant_id:
         raise NotFound(f"no snapshots for tenant {principal.tenant_id}")
     stored: SnapshotDiff = await service.diff(from_date, to_date)
@@ -116,9 +114,7 @@ async def diff(
 
 
 @router.get("/{snapshot_date}", response_model=SnapshotResponse, summary="The daily snapshot of one date")
-async def by_date(
-    snapshot_date: date, principal: StateReader, brain: Brain = Depends(get_brain)
-) -> SnapshotResponse:
+async def by_date(snapshot_date: date, principal: StateReader, brain: BrainDep) -> SnapshotResponse:
     run = await brain.state_store.daily_snapshot(principal.tenant_id, snapshot_date)
     if run is None:
         raise NotFound(f"no daily snapshot for {snapshot_date.isoformat()}")
