@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from studio_brain.adapters.postgres.database import Database, libpq_url, translate
+from studio_brain.adapters.postgres.database import CONNECT_KWARGS, Database, libpq_url, translate
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.logging import get_logger
 
@@ -47,7 +47,8 @@ class PostgresLeaderLock:
             self._conn = await psycopg.AsyncConnection.connect(
                 self._url,
                 autocommit=True,
-                connect_timeout=int(self._connect_timeout),
+                # keepalives (issue 13): a cut network is noticed, so the lock is re-checked, not trusted
+                **{**CONNECT_KWARGS, "connect_timeout": int(self._connect_timeout)},
                 application_name="studio-brain-leader",
             )
         return self._conn
