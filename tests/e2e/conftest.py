@@ -20,7 +20,6 @@ import pytest
 import uvicorn
 
 from studio_brain.bootstrap import Brain, DatabaseTarget, open_brain
-from studio_brain.domain.identity import Principal
 from studio_brain.settings import load_settings
 from studio_brain.web.app import create_app
 from studio_brain.web.auth import Authenticator
@@ -77,8 +76,9 @@ class CockpitServer:
     def call(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run_coroutine_threadsafe(make(), self.loop).result(timeout=30)
 
-    def login_url(self, who: Principal | None = None) -> str:
-        return self.auth.login_url(self.base_url, who)
+    def login_url(self) -> str:
+        """A one-time break-glass login link (persons sign in with passkeys; tests/fixtures/identity.py)."""
+        return self.call(lambda: self.auth.login_url(self.base_url))
 
 
 def _free_socket() -> socket.socket:
@@ -98,9 +98,11 @@ def start_server(
     monkeypatch.setenv("STUDIO_BRAIN_DATABASE_URL", database_url)
     monkeypatch.setenv("STUDIO_BRAIN_HOME", str(home))
     monkeypatch.setenv("STUDIO_BRAIN_ADMIN_TOKEN", ADMIN_TOKEN)
-    settings = load_settings()
     sock = _free_socket()
     port = sock.getsockname()[1]
+    # passkeys need a host name (never an IP address) and are bound to the configured origin
+    monkeypatch.setenv("STUDIO_BRAIN_PUBLIC_URL", f"http://localhost:{port}")
+    settings = load_settings()
     ready = threading.Event()
     box: dict[str, Any] = {}
 
@@ -131,7 +133,7 @@ def start_server(
         raise RuntimeError(f"cockpit server did not start: {box.get('error')!r}")
     try:
         yield CockpitServer(
-            base_url=f"http://127.0.0.1:{port}",
+            base_url=settings.cockpit_url,
             brain=box["brain"],
             auth=box["app"].state.auth,
             loop=box["loop"],

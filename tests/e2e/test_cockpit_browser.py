@@ -1,4 +1,5 @@
-"""The cockpit in a real browser: sign in with the one-time link, read today's numbers, walk every page."""
+"""The cockpit in a real browser: sign in (passkey sessions; the break-glass link), read today's numbers,
+walk every page."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import pytest
 
 from studio_brain.adapters.connectors.fakes.demo import DemoDevices
 from studio_brain.bootstrap import Brain
-from studio_brain.domain.audit import ActorType
-from studio_brain.domain.identity import AuthMethod, Principal
+from studio_brain.web.auth import SESSION_COOKIE
 from tests.e2e.conftest import CockpitServer, screenshot, start_server
 from tests.e2e.seed import aim_connectors_at_fakes, propose_note, seed_snapshots, snapshot_document
+from tests.fixtures.identity import TestPerson, enrol_person
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 
@@ -68,15 +69,11 @@ def test_staff_sign_in_with_the_login_link_and_read_todays_numbers(server: Cockp
     screenshot(page, "01-today")
 
 
-def staff(actor_id: str, name: str) -> Principal:
-    return Principal(
-        tenant_id="monsoonfire-main",
-        actor_type=ActorType.STAFF,
-        actor_id=actor_id,
-        via=AuthMethod.SESSION,
-        roles=frozenset({"staff"}),
-        display_name=name,
-    )
+def signed_in(browser: Any, server: CockpitServer, who: TestPerson) -> Any:
+    """A browser context carrying ``who``'s passkey session (enrolled through the real verifier)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_cookies([{"name": SESSION_COOKIE, "value": who.session, "url": server.base_url}])
+    return context
 
 
 def test_a_second_staff_member_approves_executes_and_finds_it_in_the_audit_log(
@@ -84,21 +81,21 @@ def test_a_second_staff_member_approves_executes_and_finds_it_in_the_audit_log(
 ) -> None:
     gateway = server.brain.gateway
     assert gateway is not None
-    ada, grace = staff("ada", "Ada"), staff("grace", "Grace")
-    proposal = server.call(lambda: propose_note(gateway, ada))
+    ada = server.call(lambda: enrol_person(server.brain, "Ada", owner=True))
+    grace = server.call(lambda: enrol_person(server.brain, "Grace", by=ada.principal))
+    proposal = server.call(lambda: propose_note(gateway, ada.principal))
 
     # the requester is not offered the approval: another staff member must give it
-    first = browser.new_context(viewport={"width": 1280, "height": 900})
+    first = signed_in(browser, server, ada)
     ada_page = first.new_page()
-    ada_page.goto(server.login_url(ada))
+    ada_page.goto(server.base_url + "/")
     ada_page.get_by_role("link", name="Proposals").click()
     ada_page.get_by_role("link", name="studio.note.append").click()
     assert "another staff member must approve it" in ada_page.get_by_test_id("own-proposal").inner_text()
     assert ada_page.get_by_role("button", name="Approve").count() == 0
 
-    second = browser.new_context(viewport={"width": 1280, "height": 900})
+    second = signed_in(browser, server, grace)
     page = second.new_page()
-    page.goto(server.login_url(grace))
     page.goto(f"{server.base_url}/proposals?status=pending_approval")
     screenshot(page, "03-proposals")
     page.get_by_role("link", name="studio.note.append").click()
@@ -144,9 +141,9 @@ def test_a_second_staff_member_approves_executes_and_finds_it_in_the_audit_log(
     screenshot(page, "04-proposal-executed")
 
     page.get_by_role("link", name="Audit", exact=True).click()
-    page.get_by_label("Actor id").fill("grace")
+    page.get_by_label("Actor id").fill(grace.person_id)
     page.get_by_role("button", name="Filter").click()
-    page.wait_for_url("**/audit?**actor=grace**")
+    page.wait_for_url(f"**/audit?**actor={grace.person_id}**")
     rows = page.locator("#audit-results tbody tr")
     texts = [rows.nth(i).inner_text() for i in range(rows.count())]
     assert any("capability.proposal.executed" in t for t in texts)

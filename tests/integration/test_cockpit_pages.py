@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -14,13 +15,14 @@ import pytest
 
 from studio_brain.adapters.clock import SystemClock
 from studio_brain.bootstrap import Brain, DatabaseTarget, open_brain
-from studio_brain.domain.audit import ActorType, AuditQuery
-from studio_brain.domain.identity import AuthMethod, Principal
+from studio_brain.domain.audit import AuditQuery
+from studio_brain.domain.identity import Principal
 from studio_brain.domain.state import Completeness
+from studio_brain.services.identity import IdentityService
 from studio_brain.settings import load_settings
 from studio_brain.web import pages_audit
 from studio_brain.web.app import create_app
-from studio_brain.web.auth import Authenticator
+from studio_brain.web.auth import SESSION_COOKIE
 from studio_brain.web.pages_view import metric_values
 from tests.e2e.seed import (
     aim_connectors_at_fakes,
@@ -31,6 +33,8 @@ from tests.e2e.seed import (
     snapshot_run,
 )
 from tests.fakes import FakeClock
+from tests.fixtures.auth import TokenMinter
+from tests.fixtures.identity import TestPerson, enrol_person
 
 pytestmark = pytest.mark.postgres
 
@@ -55,21 +59,29 @@ async def client(brain: Brain) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def staff(actor_id: str, *, admin: bool = False) -> Principal:
-    return Principal(
-        tenant_id="monsoonfire-main",
-        actor_type=ActorType.STAFF,
-        actor_id=actor_id,
-        via=AuthMethod.SESSION,
-        roles=frozenset({"staff", "admin"} if admin else {"staff"}),
-        display_name=actor_id.title(),
-    )
+#: the people each test's brain has enrolled (real staff accounts with passkeys), by first name
+_PEOPLE: weakref.WeakKeyDictionary[IdentityService, dict[str, TestPerson]] = weakref.WeakKeyDictionary()
 
 
-async def sign_in(client: httpx.AsyncClient, who: Principal) -> None:
-    auth: Authenticator = client._transport.app.state.auth  # type: ignore[attr-defined]
-    response = await client.get(auth.login_url(BASE, who))
-    assert response.status_code == 303
+async def person(brain: Brain, name: str, *, admin: bool = False) -> TestPerson:
+    """A real staff person (``admin``: an owner), enrolled once per test through the passkey ceremony."""
+    assert brain.identity is not None
+    known = _PEOPLE.setdefault(brain.identity, {})
+    if name not in known:
+        known[name] = await enrol_person(brain, name.title(), owner=admin)
+    return known[name]
+
+
+async def staff(brain: Brain, name: str, *, admin: bool = False) -> Principal:
+    return (await person(brain, name, admin=admin)).principal
+
+
+async def sign_in(client: httpx.AsyncClient, name: str, *, admin: bool = False) -> TestPerson:
+    """Sign the client in as ``name``: the cookie of that person's server-side passkey session."""
+    brain: Brain = client._transport.app.state.brain  # type: ignore[attr-defined]
+    who = await person(brain, name, admin=admin)
+    client.cookies.set(SESSION_COOKIE, who.session)
+    return who
 
 
 def csrf_of(html: str) -> str:
@@ -82,8 +94,8 @@ async def test_a_visitor_without_a_session_gets_a_friendly_sign_in_page(client: 
     response = await client.get("/")
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("text/html")
-    assert "one-time login link" in response.text
-    assert "studio-brain serve" in response.text
+    assert "Sign in with your passkey" in response.text
+    assert "studio-brain login-link" in response.text  # the break-glass way in, on the studio machine
 
 
 async def test_a_forged_session_cookie_is_told_to_sign_in_again(client: httpx.AsyncClient) -> None:
@@ -93,18 +105,20 @@ async def test_a_forged_session_cookie_is_told_to_sign_in_again(client: httpx.As
     assert "Please sign in again" in response.text
 
 
-async def test_a_signed_in_person_without_the_staff_role_is_refused(client: httpx.AsyncClient) -> None:
-    member = Principal(
-        tenant_id="monsoonfire-main", actor_type=ActorType.HUMAN, actor_id="member-1", via=AuthMethod.SESSION
+async def test_a_signed_in_person_without_the_staff_role_is_refused(
+    api_client: httpx.AsyncClient, tokens: TokenMinter
+) -> None:
+    # every staff account is staff; a Portal member's Firebase token is the signed-in non-staff person
+    # (on a brain with the real clock: the token's times are checked against it)
+    response = await api_client.get(
+        "/", headers={**tokens.headers("member-1", roles=["member"]), "host": "localhost"}
     )
-    await sign_in(client, member)
-    response = await client.get("/")
     assert response.status_code == 403
     assert "Staff only" in response.text
 
 
 async def test_today_without_snapshots_says_none_was_computed_yet(client: httpx.AsyncClient) -> None:
-    await sign_in(client, staff("ada"))
+    await sign_in(client, "ada")
     response = await client.get("/")
     assert response.status_code == 200
     assert "No snapshot of the studio has been computed yet" in response.text
@@ -114,7 +128,7 @@ async def test_today_shows_every_metric_with_its_change_from_yesterday(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
     await seed_snapshots(brain.state_store, tenant_id=brain.tenant_id, last_day=TODAY, days=30)
-    await sign_in(client, staff("ada"))
+    await sign_in(client, "ada")
     html = (await client.get("/")).text
     today = snapshot_document(TODAY, 30, tenant_id=brain.tenant_id)
     yesterday = snapshot_document(TODAY - timedelta(days=1), 29, tenant_id=brain.tenant_id)
@@ -144,7 +158,7 @@ async def test_today_flags_a_partial_stale_snapshot_and_its_own_warnings(
     await brain.state_store.save_run(
         snapshot_run(day, 1, tenant_id=brain.tenant_id, completeness=Completeness.FULL, document=document)
     )
-    await sign_in(client, staff("ada"))
+    await sign_in(client, "ada")
     html = (await client.get("/")).text
     assert "Stale" in html
     assert "Stripe figures were not read" in html
@@ -153,7 +167,7 @@ async def test_today_flags_a_partial_stale_snapshot_and_its_own_warnings(
 
 
 async def test_a_form_post_without_the_session_form_token_is_refused(client: httpx.AsyncClient) -> None:
-    await sign_in(client, staff("ada", admin=True))
+    await sign_in(client, "ada", admin=True)
     response = await client.post(
         "/policy/kill-switch",
         data={"enabled": "on", "rationale": "storm", "confirm": "yes"},
@@ -164,7 +178,7 @@ async def test_a_form_post_without_the_session_form_token_is_refused(client: htt
 
 
 async def test_a_form_post_from_another_site_is_refused_even_with_a_token(client: httpx.AsyncClient) -> None:
-    await sign_in(client, staff("ada", admin=True))
+    await sign_in(client, "ada", admin=True)
     token = csrf_of((await client.get("/")).text)
     response = await client.post(
         "/policy/kill-switch",
@@ -175,7 +189,7 @@ async def test_a_form_post_from_another_site_is_refused_even_with_a_token(client
 
 
 async def test_pages_are_not_cached_and_send_a_real_origin_on_posts(client: httpx.AsyncClient) -> None:
-    await sign_in(client, staff("ada"))
+    await sign_in(client, "ada")
     response = await client.get("/")
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["referrer-policy"] == "same-origin"
@@ -197,7 +211,7 @@ async def test_audit_pages_newest_first_and_walks_older_and_newer(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 121)])
-    await sign_in(client, staff("ada"))
+    await sign_in(client, "ada")
     first = (await client.get("/audit")).text
     seqs = [int(s) for s in re.findall(r'data-seq="(\d+)"', first)]
     assert seqs == list(range(120, 70, -1))
@@ -218,7 +232,7 @@ async def test_audit_filters_by_action_and_actor_and_answers_htmx_with_the_table
         [audit_draft(brain.tenant_id, n) for n in range(1, 4)]
         + [audit_draft(brain.tenant_id, 10, action="capability.proposal.approved", actor_id="grace")]
     )
-    await sign_in(client, staff("ada"))
+    await sign_in(client, "ada")
     response = await client.get(
         "/audit", params={"action": "capability.proposal", "actor": "grace"}, headers={"hx-request": "true"}
     )
@@ -241,8 +255,8 @@ async def post_form(client: httpx.AsyncClient, path: str, page_path: str, **fiel
 async def test_the_queue_lists_pending_proposals_and_filters_by_status_capability_and_risk(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    proposal = await propose_note(brain.gateway, staff("ada"))
-    await sign_in(client, staff("grace"))
+    proposal = await propose_note(brain.gateway, (await staff(brain, "ada")))
+    await sign_in(client, "grace")
     html = (await client.get("/proposals")).text
     assert f'data-proposal="{proposal.id}"' in html
     assert "pending approval" in html
@@ -262,8 +276,8 @@ async def test_the_queue_lists_pending_proposals_and_filters_by_status_capabilit
 async def test_the_detail_page_shows_input_effects_hashes_and_the_audit_timeline(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    proposal = await propose_note(brain.gateway, staff("ada"))
-    await sign_in(client, staff("grace"))
+    proposal = await propose_note(brain.gateway, (await staff(brain, "ada")))
+    await sign_in(client, "grace")
     html = (await client.get(f"/proposals/{proposal.id}")).text
     assert "Kiln 2 shelf cracked" in html
     assert "one staff note appended to the local note store" in html
@@ -276,8 +290,8 @@ async def test_the_detail_page_shows_input_effects_hashes_and_the_audit_timeline
 async def test_the_requester_cannot_approve_their_own_proposal_and_is_told_why(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    proposal = await propose_note(brain.gateway, staff("ada"))
-    await sign_in(client, staff("ada"))
+    proposal = await propose_note(brain.gateway, (await staff(brain, "ada")))
+    await sign_in(client, "ada")
     page = f"/proposals/{proposal.id}"
     offered = (await client.get(page)).text
     assert "another staff member must approve it" in offered
@@ -298,8 +312,8 @@ async def test_the_requester_cannot_approve_their_own_proposal_and_is_told_why(
 async def test_a_second_staff_member_approves_and_the_execution_needs_a_confirmation(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    proposal = await propose_note(brain.gateway, staff("ada"))
-    await sign_in(client, staff("grace"))
+    proposal = await propose_note(brain.gateway, (await staff(brain, "ada")))
+    await sign_in(client, "grace")
     page = f"/proposals/{proposal.id}"
     approved = await post_form(client, f"{page}/approve", page, rationale="checked the kiln log, agreed")
     assert approved.status_code == 303
@@ -322,9 +336,9 @@ async def test_a_second_staff_member_approves_and_the_execution_needs_a_confirma
 async def test_execution_under_the_kill_switch_is_refused_in_plain_words(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    proposal = await propose_note(brain.gateway, staff("ada"))
-    await brain.gateway.approve(staff("grace"), proposal.id, "checked and agreed, go")
-    await sign_in(client, staff("grace"))
+    proposal = await propose_note(brain.gateway, (await staff(brain, "ada")))
+    await brain.gateway.approve((await staff(brain, "grace")), proposal.id, "checked and agreed, go")
+    await sign_in(client, "grace")
     turned_on = await post_form(
         client, "/policy/kill-switch", "/policy", enabled="on", rationale="kiln room flooded", confirm="yes"
     )
@@ -337,7 +351,7 @@ async def test_execution_under_the_kill_switch_is_refused_in_plain_words(
 
 
 async def test_the_kill_switch_needs_its_confirmation_box(client: httpx.AsyncClient) -> None:
-    await sign_in(client, staff("grace"))
+    await sign_in(client, "grace")
     response = await post_form(
         client, "/policy/kill-switch", "/policy", enabled="on", rationale="just testing it"
     )
@@ -348,7 +362,7 @@ async def test_the_kill_switch_needs_its_confirmation_box(client: httpx.AsyncCli
 async def test_staff_add_and_revoke_an_exemption_and_a_forbidden_one_is_explained(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
-    await sign_in(client, staff("grace"))
+    await sign_in(client, "grace")
     added = await post_form(
         client,
         "/policy/exemptions",
@@ -387,7 +401,7 @@ async def test_connectors_show_health_breaker_and_device_readings(
 ) -> None:
     devices = await aim_connectors_at_fakes(brain)
     try:
-        await sign_in(client, staff("grace"))
+        await sign_in(client, "grace")
         checked = await post_form(client, "/connectors/check", "/connectors")
         assert checked.status_code == 303
         html = (await client.get(checked.headers["location"])).text
@@ -412,7 +426,7 @@ async def test_connectors_show_health_breaker_and_device_readings(
 
 
 async def test_connectors_not_configured_say_what_to_set(client: httpx.AsyncClient) -> None:
-    await sign_in(client, staff("grace"))
+    await sign_in(client, "grace")
     html = (await client.get("/connectors")).text
     assert "not configured" in html
     assert "STUDIO_BRAIN_HUBITAT_URL" in html
@@ -422,9 +436,9 @@ async def test_an_admin_sees_a_tenant_selector_when_several_studios_have_data(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
     await brain.events.append_many([audit_draft(brain.tenant_id, 1), audit_draft("studio-two", 2)])
-    await sign_in(client, staff("grace"))
+    await sign_in(client, "grace")
     assert 'id="tenant-picker"' not in (await client.get("/audit")).text  # staff see their own studio only
-    await sign_in(client, staff("root", admin=True))
+    await sign_in(client, "root", admin=True)
     own = (await client.get("/audit")).text
     assert 'id="tenant-picker"' in own
     assert '<option value="studio-two">' in own
@@ -454,7 +468,7 @@ async def test_the_audit_badge_says_how_far_the_chain_is_intact_and_when_it_was_
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 8)])
-    await sign_in(client, staff("grace"))
+    await sign_in(client, "grace")
     html = (await client.get("/audit")).text
     assert verification_of(html) == "Chain intact up to seq 7"
     assert "no signed checkpoint yet" in html
@@ -469,7 +483,7 @@ async def test_a_tampered_row_shows_the_chain_broken_after_a_full_verification(
     client: httpx.AsyncClient, brain: Brain, database_url: str
 ) -> None:
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 6)])
-    await sign_in(client, staff("grace"))
+    await sign_in(client, "grace")
     assert verification_of((await client.get("/audit")).text) == "Chain intact up to seq 5"
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
@@ -488,7 +502,7 @@ async def test_a_long_unverified_stretch_waits_for_verify_now_instead_of_slowing
 ) -> None:
     monkeypatch.setattr(pages_audit, "VERIFY_INLINE_MAX", 10)
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 26)])
-    await sign_in(client, staff("grace"))
+    await sign_in(client, "grace")
     html = (await client.get("/audit")).text
     assert verification_of(html) == "Verification pending"
     assert "25 newer events not yet verified" in html
@@ -508,7 +522,7 @@ async def test_today_shows_the_demo_studios_own_snapshot_as_the_state_service_co
     assert await prepare_demo_state(replace(brain, clock=SystemClock())) > 1
     latest = await brain.state_store.latest_snapshot(brain.tenant_id)
     assert latest is not None
-    await sign_in(client, staff("ada"))
+    await sign_in(client, "ada")
     html = (await client.get("/")).text
     shown = dict(re.findall(r'data-testid="value-([a-zA-Z.]+)">([^<]*)<', html))
     expected = {key: f"{int(value):,}" for key, value in metric_values(latest.document).items()}
