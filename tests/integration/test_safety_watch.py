@@ -27,6 +27,7 @@ from studio_brain.adapters.connectors.fakes.maker_api import FakeMakerApi
 from studio_brain.adapters.notify_inbox import WebhookInbox
 from studio_brain.bootstrap import Brain, DatabaseTarget, open_brain
 from studio_brain.domain.audit import AuditQuery
+from studio_brain.domain.errors import ConfigError
 from studio_brain.domain.identity import system_principal
 from studio_brain.domain.proposals import Status
 from studio_brain.ports.gateway import ProposalFilter
@@ -473,3 +474,34 @@ async def test_a_target_that_keeps_refusing_is_marked_failed_after_its_attempts(
     failed = await audit_events(world, "notification.failed")
     assert [e.metadata["final"] for e in failed] == [False, True]
     assert world.mailbox.messages == [], "the route sent high alerts to ops only"
+
+
+async def test_unreadable_firings_blind_only_the_kiln_rules_and_say_so(
+    world_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world: World = await world_factory(
+        studio_hours="mon-sun closed", safety_rules_file=rules_file(tmp_path, door_open_after_hours=0)
+    )
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "")  # the client refuses it: the cloud read fails
+    world.hub.set_power(OUTLET, 1480.0)
+    world.hub.set_contact("31", "open")
+
+    [summary] = await world.tick()
+
+    assert summary["firings"] is None
+    assert "FIRESTORE_EMULATOR_HOST" in summary["firingsError"]
+    assert summary["conditions"] == ["safety.door_open_after_hours:31"], "no kiln verdict without firings"
+    brief = await world.brain.brief.compose()  # type: ignore[union-attr]
+    assert "kiln firings unreadable" in brief.text()
+    from tests.integration.test_cockpit_pages import BASE
+
+    app = create_app(brain=world.brain)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        assert (await client.get(await app.state.auth.login_url(BASE))).status_code == 303
+        page = await client.get("/safety")
+    assert "The kiln rules cannot read the kiln firings" in page.text
+
+
+async def test_a_route_naming_an_unknown_target_stops_start_up(world_factory: Any) -> None:
+    with pytest.raises(ConfigError, match="STUDIO_BRAIN_NOTIFY_ROUTES names target"):
+        await world_factory(notify_routes="high=pager")

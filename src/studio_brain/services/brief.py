@@ -199,7 +199,11 @@ class MorningBriefService:
                 if h.status.value in {"down", "degraded"}:
                     lines.append(f"connector {h.connector_id}: {h.status.value} {h.detail}".rstrip())
         if self._watch is not None:
-            obs, _ = await self._watch.observe()
+            obs, firings_error = await self._watch.observe()
+            if firings_error is not None:
+                lines.append(
+                    f"kiln firings unreadable ({firings_error}): the kiln rules decide nothing meanwhile"
+                )
             for r in obs.readings:
                 why = r.untrusted_because(obs.at, self._watch.table.reading_max_age_minutes)
                 if why is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
 from studio_brain.domain.drafts import Severity
-from studio_brain.domain.errors import StudioBrainError
+from studio_brain.domain.errors import ConfigError, StudioBrainError
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.notify import (
     DeliveryStatus,
@@ -55,6 +55,12 @@ class NotificationService:
         zone: tzinfo,
         events: EventStore | None = None,
     ) -> None:
+        unknown = policy.routes.unknown_targets(list(notifier.targets()))
+        if unknown:
+            raise ConfigError(
+                f"STUDIO_BRAIN_NOTIFY_ROUTES names target(s) {', '.join(unknown)} that "
+                "STUDIO_BRAIN_NOTIFY_TARGETS does not define"
+            )
         self._tenant = tenant_id
         self._store = store
         self._notifier = notifier

@@ -36,6 +36,9 @@ async def safety_page(request: Request) -> Response:
     if brain.safety is None or brain.notifications is None:
         return _unavailable(request, page, "Safety", "safety")
     open_findings = await brain.safety.findings(status="open", limit=100)
+    # the latest watch run says whether the kiln rules could read the firings (a blind watch is shown)
+    last_runs = await brain.state_store.recent_jobs(brain.tenant_id, job="safety-watch", limit=1)
+    last_run = last_runs[0] if last_runs else None
     recent = [f for f in await brain.safety.findings(limit=50) if f.status.value != "open"]
     return render(
         request,
@@ -50,6 +53,8 @@ async def safety_page(request: Request) -> Response:
         quiet=brain.settings.notify_quiet_hours or "none",
         hours=brain.settings.studio_hours,
         rules=brain.safety.table,
+        last_run=last_run,
+        firings_error=(last_run.summary or {}).get("firingsError") if last_run else None,
         severity_tone=_SEVERITY_TONES,
         status_tone=_STATUS_TONES,
     )
