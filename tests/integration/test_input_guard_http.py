@@ -278,6 +278,20 @@ async def test_an_agent_reusing_a_victims_correlation_id_stays_out_of_the_victim
         )
         assert borrowed.status_code == 201, borrowed.text
         assert borrowed.json()["proposal"]["correlationId"] != victim["correlationId"]
+    # a victim whose id the brain generated: an agent that learnt it and sends it back, in a proposal or in
+    # a request the input guard refuses (and audits), stays out of that timeline as well
+    plain = await api_client.post("/api/v1/proposals", json=note("Kiln 3 unload"), headers=alice)
+    generated = plain.json()["proposal"]["correlationId"]
+    refused = await api_client.get("/api/v1/proposals/x%00", headers={**agent, "x-request-id": generated})
+    assert refused.status_code == 400
+    reused = await api_client.post(
+        "/api/v1/proposals", json=note("nothing here"), headers={**agent, "x-request-id": generated}
+    )
+    assert reused.status_code == 201
+    generated_timeline = await api_brain.events.query(
+        api_brain.tenant_id, AuditQuery(correlation_id=generated, limit=100)
+    )
+    assert {e.actor_id for e in generated_timeline.events} == {"alice"}
     timeline = await api_brain.events.query(
         api_brain.tenant_id, AuditQuery(correlation_id=victim["correlationId"], limit=100)
     )

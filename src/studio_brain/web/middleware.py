@@ -22,6 +22,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from studio_brain.domain.caller_ids import scoped_id
 from studio_brain.domain.errors import StudioBrainError
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.reasons import ReasonCode
@@ -355,13 +356,16 @@ async def _refuse_input(scope: Scope, send: Send, refused: InputRefused) -> None
         actor_id=principal.actor_id if principal else None,
     )
     if principal is not None and "app" in scope:
+        audited_id = request_id
+        if scope.get("state", {}).get("request_id_supplied"):
+            audited_id = scoped_id(principal, request_id)  # never joins another caller's timeline
         await refusals_for(request.app).record(
             principal,
             reason_code=refused.reason_code,
             message=refused.message,
             method=request.method,
             path=request.url.path,
-            request_id=request_id,
+            request_id=audited_id,
         )
     body = json.dumps(
         {
