@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import time
 import uuid
 from typing import Any
@@ -36,15 +37,21 @@ from studio_brain.adapters.postgres.event_store import PostgresEventStore
 from studio_brain.adapters.postgres.migrate import upgrade_to_head
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft, ChainVerifier
 from studio_brain.domain.hashing import sha256_hex
+from studio_brain.domain.records import Keyring, MacKey
 
 TENANT = "bench-tenant"
+
+#: keyed appends (issue 12): every event is sealed with its MAC, as `studio-brain serve` seals them
+#: (``--format 1``: unkeyed, as before the keyed chain; passed to writer processes in the environment)
+_KEY = Keyring(current=MacKey(key_id="mk-bench", secret=bytes(range(32))))
+KEYRING = _KEY if os.environ.get("SB_BENCH_AUDIT_FORMAT", "2") == "2" else None
 
 
 def _writer(url: str, writer: int, deadline: float, start: Any, counts: Any) -> None:
     async def main() -> int:
         appended = 0
         async with Database(url, max_size=1) as db:
-            store = PostgresEventStore(db, UUID7Factory())
+            store = PostgresEventStore(db, UUID7Factory(), KEYRING)
             start.wait()
             while time.time() < deadline:
                 await store.append(
@@ -70,8 +77,8 @@ def _writer(url: str, writer: int, deadline: float, start: Any, counts: Any) -> 
 
 async def _check(url: str) -> dict[str, Any]:
     async with Database(url, max_size=1) as db:
-        store = PostgresEventStore(db, UUID7Factory())
-        verifier = ChainVerifier(TENANT)
+        store = PostgresEventStore(db, UUID7Factory(), KEYRING)
+        verifier = ChainVerifier(TENANT, keyring=KEYRING)
         async for event in store.stream(TENANT):
             if verifier.feed(event) is not None:
                 break
@@ -93,7 +100,7 @@ async def _check(url: str) -> dict[str, Any]:
 
 async def _tasks(url: str, writers: int, seconds: float) -> list[int]:
     async with Database(url, max_size=writers) as db:
-        store = PostgresEventStore(db, UUID7Factory())
+        store = PostgresEventStore(db, UUID7Factory(), KEYRING)
         deadline = time.time() + seconds
 
         async def writer(w: int) -> int:
@@ -186,7 +193,11 @@ def main() -> None:
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--mode", choices=["both", "tasks", "processes"], default="both")
+    parser.add_argument("--format", type=int, choices=(1, 2), default=2, help="1: unkeyed appends; 2: keyed")
     args = parser.parse_args()
+    global KEYRING
+    os.environ["SB_BENCH_AUDIT_FORMAT"] = str(args.format)
+    KEYRING = _KEY if args.format == 2 else None
     modes = ["tasks", "processes"] if args.mode == "both" else [args.mode]
     results = [_run(args.server, mode, args.writers, args.seconds) for mode in modes]
     latency = _commit_latency_ms(args.server)

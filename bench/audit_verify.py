@@ -6,7 +6,10 @@ chain, every hash and link is recomputed, the checkpoint checked. Reports events
 verifying (constant memory: the peak does not grow with the chain), and, as the physical reference on the
 same machine, raw SHA-256 throughput over the same canonical bytes, and the ratio.
 
-    .venv/bin/python bench/audit_verify.py [--events 1000000] [--server URL] [--json]
+    .venv/bin/python bench/audit_verify.py [--events 1000000] [--format 2] [--server URL] [--json]
+
+``--format 2`` (default, issue 12): keyed events, every MAC checked with the keyring as ``audit verify``
+does; ``--format 1``: unkeyed events as written before the keyed chain (the issue-3 figures).
 
 Target: >= 50,000 events/s (1,000,000 events in <= 20 s).
 """
@@ -48,7 +51,9 @@ from studio_brain.domain.audit import (
     checkpoint_message,
     event_hash,
 )
+from studio_brain.domain.audit.mac import event_mac
 from studio_brain.domain.hashing import sha256_hex
+from studio_brain.domain.records import Keyring, MacKey
 from studio_brain.services.audit import AuditService
 
 TENANT = "bench-tenant"
@@ -58,6 +63,11 @@ ACTIONS = (
     "connector.hubitat.read",
     "swarm.ops.drafted",
 )
+
+
+#: the benchmark's MAC key (a fixed test key; verification checks every MAC with it)
+KEYRING = Keyring(current=MacKey(key_id="mk-bench", secret=bytes(range(32))))
+FORMAT = {"version": 2}
 
 
 def make_event(n: int, prev_hash: str, base: datetime) -> AuditEvent:
@@ -81,6 +91,10 @@ def make_event(n: int, prev_hash: str, base: datetime) -> AuditEvent:
         prev_hash=prev_hash,
         hash="",
     )
+    if FORMAT["version"] == 2:
+        unsealed = replace(unsealed, format_version=2, key_id=KEYRING.current.key_id)
+        hash_ = event_hash(unsealed)
+        return replace(unsealed, hash=hash_, mac=event_mac(KEYRING.current, hash_))
     return replace(unsealed, hash=event_hash(unsealed))
 
 
@@ -97,7 +111,8 @@ def load(url: str, count: int) -> tuple[AuditEvent, float]:
                     (
                         e.id, e.seq, e.tenant_id, e.at, e.actor_type.value, e.actor_id, e.action, e.capability_id,
                         e.target, e.rationale, e.approval_state.value, e.input_hash, e.output_hash, e.request_id,
-                        e.correlation_id, Jsonb(e.metadata), e.prev_hash, e.hash,
+                        e.correlation_id, Jsonb(e.metadata), e.prev_hash, e.hash, e.format_version, e.key_id,
+                        e.mac,
                     )
                 )  # fmt: skip
                 prev = e.hash
@@ -134,6 +149,7 @@ async def verify(url: str, head: AuditEvent, home: Path) -> dict[str, Any]:
             signer=signer,
             verifier=Ed25519Verifier(),
             clock=SystemClock(),
+            keyring=KEYRING,
         )
         backends = await _backends(db)
         server_before = _cpu_seconds(backends)
@@ -216,7 +232,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--format", type=int, choices=(1, 2), default=2, help="hashed format of the events")
     args = parser.parse_args()
+    FORMAT["version"] = args.format
 
     name = f"sb_bench_audit_verify_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.server, autocommit=True) as admin:
@@ -234,6 +252,7 @@ def main() -> None:
     raw = raw_sha256(sample, 1_000_000)
     result |= {
         "events": args.events,
+        "format": args.format,
         "load_seconds": round(load_seconds, 1),
         "raw_sha256": raw,
         "python_canonical_and_hash_events_per_second": python_hash_only(200_000),
@@ -243,7 +262,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"loaded {args.events} pre-sealed events with COPY in {result['load_seconds']} s")
+    print(
+        f"loaded {args.events} pre-sealed format-{args.format} events with COPY in {result['load_seconds']} s"
+    )
     print(
         f"verify: {result['checked']} events in {result['seconds']} s = {result['events_per_second']} events/s, "
         f"intact={result['intact']}, checkpoints trusted={result['checkpoints_trusted']}"

@@ -36,22 +36,37 @@ KEY_BYTES = 32
 RECORD_DOMAIN = b"studio-brain.record/1\n"
 
 
+_SHA256_BLOCK = 64
+
+
 @dataclass(frozen=True, slots=True)
 class MacKey:
     """One HMAC-SHA256 key and its id. The secret never appears in a repr."""
 
     key_id: str
     secret: bytes = field(repr=False)
+    # RFC 2104 with the padded key's two SHA-256 states computed once: the same MAC as hmac.digest, in
+    # half the time (verification MACs every audit event)
+    _inner: Any = field(init=False, repr=False, compare=False)
+    _outer: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not KEY_ID_PATTERN.match(self.key_id):
             raise InputInvalid(f"MAC key id {self.key_id!r} must be lowercase letters, digits and '-'")
         if len(self.secret) < KEY_BYTES:
             raise InputInvalid(f"a MAC key must hold at least {KEY_BYTES} bytes")
+        block = self.secret if len(self.secret) <= _SHA256_BLOCK else hashlib.sha256(self.secret).digest()
+        block = block.ljust(_SHA256_BLOCK, b"\0")
+        object.__setattr__(self, "_inner", hashlib.sha256(bytes(b ^ 0x36 for b in block)))
+        object.__setattr__(self, "_outer", hashlib.sha256(bytes(b ^ 0x5C for b in block)))
 
     def mac(self, message: bytes) -> str:
         """HMAC-SHA256 of ``message``, hex."""
-        return hmac.digest(self.secret, message, "sha256").hex()
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return str(outer.hexdigest())
 
 
 @dataclass(frozen=True, slots=True)
