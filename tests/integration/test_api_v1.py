@@ -321,12 +321,18 @@ async def test_capabilities_lint_and_policy(
 
 
 async def test_connector_health_lists_every_connector(
-    api_client: httpx.AsyncClient, admin_headers: dict[str, str]
+    api_client: httpx.AsyncClient, api_brain: Brain, admin_headers: dict[str, str]
 ) -> None:
     response = await api_client.get("/api/v1/connectors/health", headers=admin_headers)
     assert response.status_code == 200, response.text
-    ids = {c["connector"] for c in response.json()["connectors"]}
-    assert ids  # the registry always lists its connectors, configured or not
+    listed = {c["connector"]: c for c in response.json()["connectors"]}
+    # every connector of the registry, configured or not, each once and with a real status
+    assert sorted(listed) == sorted(api_brain.connectors)
+    assert len(response.json()["connectors"]) == len(api_brain.connectors)
+    for connector_id, health in listed.items():
+        configured = api_brain.connectors.is_configured(connector_id)
+        assert (health["status"] == "not_configured") is not configured, health
+        assert health["checkedAt"]
 
 
 async def test_drafts_list_by_kind_and_refuse_an_unknown_kind(

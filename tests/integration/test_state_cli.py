@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -130,20 +129,24 @@ def test_a_bad_rules_file_stops_the_command_with_one_line(env: dict[str, str], t
     assert "Traceback" not in result.stderr
 
 
-async def test_the_demo_loads_sixty_days_of_history_quickly_and_only_once(
+async def test_the_demo_loads_sixty_days_of_history_once_one_snapshot_per_day(
     database_url: str, tmp_path: Path
 ) -> None:
+    # how long the load takes is measured in bench/, not asserted here (a shared machine)
     configure_logging(level="warning", fmt="json")  # to this test's stderr, whatever ran before
     settings = load_settings(database_url=database_url, home=tmp_path)
     target = DatabaseTarget(url=database_url, embedded=None)
     async with open_brain(settings, target=target) as brain:
-        started = time.monotonic()
         assert await prepare_demo_state(brain) == 61
-        assert time.monotonic() - started < 10
         assert await prepare_demo_state(brain) == 0
         assert brain.state.default_source == "demo", "scheduled snapshots in the demo read the demo studio"
         history = await brain.state.history(61)
         assert len(history) == 61
+        days = [r.snapshot_date for r in history]
+        assert days == sorted(set(days)), "one snapshot per day, oldest first"
+        assert (days[-1] - days[0]).days == 60
+        for day in (days[0], days[-1]):
+            assert len(await brain.state_store.runs_for_date(brain.tenant_id, day)) == 1
     result = cli(
         "state",
         "history",
