@@ -119,3 +119,39 @@ def test_every_named_scenario_applies(name: str) -> None:
     summary = DemoScenarios(hub, DemoFiringReader(cloud, now=lambda: NOW)).apply(name)
     assert summary is not None
     assert summary["scenario"] == name
+
+
+@pytest.mark.postgres
+async def test_in_the_demo_kiln_left_on_gives_a_high_finding_a_drafted_switch_off_and_an_alert(
+    database_url: str, tmp_path: Path
+) -> None:
+    from studio_brain.bootstrap import DatabaseTarget, open_brain
+    from studio_brain.cli.connectors import prepare_demo_devices
+    from studio_brain.cli.safety import prepare_demo_safety
+    from studio_brain.settings import load_settings
+
+    settings = load_settings(database_url=database_url, home=tmp_path, state_source="demo", demo_seed=7)
+    async with open_brain(settings, target=DatabaseTarget(url=database_url, embedded=None)) as brain:
+        devices = await prepare_demo_devices(brain)
+        try:
+            inbox = await prepare_demo_safety(brain, devices)
+            assert inbox is not None
+            [calm] = await brain.jobs.run("safety-watch")
+            assert "safety.kiln_power_without_firing:21" not in calm.summary["conditions"]
+            found = read_scenario_file(tmp_path)
+            assert found is not None
+            assert _get(f"{found['hubUrl']}/_demo/scenario/kiln-left-on?access_token={found['token']}") == 200
+
+            [run] = await brain.jobs.run("safety-watch", trigger="schedule")
+
+            assert "safety.kiln_power_without_firing:21" in run.summary["conditions"]
+            [finding] = [f for f in await brain.safety.findings(status="open") if f.subject == DEMO_OUTLET]
+            assert finding.severity.value == "high"
+            assert finding.proposal_id is not None
+            assert [m.title for m in inbox.messages] == [
+                "[HIGH] Kiln outlet drawing power with no firing in progress"
+            ]
+            assert devices.hubitat.writes == []
+            inbox.stop()
+        finally:
+            devices.stop()
