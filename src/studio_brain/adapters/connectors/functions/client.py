@@ -32,6 +32,7 @@ from studio_brain.adapters.attestation_keys import AttestationSigner
 from studio_brain.adapters.connectors.base import HtmlJson, HttpConnector, HttpPolicy, HttpRequest
 from studio_brain.adapters.connectors.breaker import CircuitBreaker
 from studio_brain.adapters.connectors.functions import contract as fc
+from studio_brain.adapters.connectors.functions import predict
 from studio_brain.adapters.connectors.functions.documents import CloudDocuments
 from studio_brain.adapters.firebase_id_token import IdTokenSource
 from studio_brain.domain.connectors import (
@@ -291,6 +292,8 @@ class FunctionsConnector(HttpConnector):
         attestation = self._attestation(command)
         payload = await self._call_with_attestation(ctx, sent, attestation)
         data = self._result(command, payload, attestation)
+        if command.action == "batch.close":
+            await self._closed_or_unknown(str(body["batchId"]))
         response = self._respond(ctx, command.as_input(), data, started=started)
         self._log.info(
             "connector.write.sent", action=command.action, path=request.path, request_id=ctx.request_id
@@ -452,6 +455,24 @@ class FunctionsConnector(HttpConnector):
             )
         return body
 
+    async def _closed_or_unknown(self, batch_id: str) -> None:
+        """Never ``executed`` without the effect: after a 200, the batch must read as closed. If it does
+        not (or cannot be read), the outcome is unknown — the Function answered, the effect is not seen."""
+        try:
+            batch = await self._documents.get(f"{fc.BATCHES_COLLECTION}/{batch_id}")
+        except CloudReadError as err:
+            raise connector_error(
+                ErrorKind.BAD_RESPONSE,
+                f"{self.id}: closed, but the batch could not be read back ({err.message})",
+                sent=True,
+            ) from err
+        if batch is None or batch.get("isClosed") is not True or batch.get("state") != fc.CLOSED_STATE:
+            raise connector_error(
+                ErrorKind.BAD_RESPONSE,
+                f"{self.id}: pickedUpAndClose answered 200 but batch {batch_id} does not read as closed",
+                sent=True,
+            )
+
     def _approved_by(self, approvers: tuple[str, ...], attestation: str) -> str:
         """``approvedBy`` as the Function stores it (a string): the approvers and the attestation."""
         value: dict[str, Any] = {"approvers": list(approvers), "attestation": attestation}
@@ -493,117 +514,21 @@ class FunctionsConnector(HttpConnector):
         """The documents the Function would write, and what the target looks like now. Sends nothing."""
         assert request.body is not None
         body = request.body
-        warnings: list[str] = []
-        if command.action == "ops_note.append":
-            batch_id, owner = body["resourceId"], body["ownerUid"]
-            batch, problem = await self._try_read(f"{fc.BATCHES_COLLECTION}/{batch_id}")
-            check = _batch_check(batch_id, batch, problem, owner=owner)
-            if check["exists"] is False:
-                warnings.append(f"batch {batch_id} does not exist: execution will be refused")
-            elif check["ownerMatches"] is False:
-                warnings.append(f"batch {batch_id} belongs to another member: execution will be refused")
-            if check["closed"]:
-                warnings.append(f"batch {batch_id} is closed: the note is added to a closed batch")
-            effects: list[dict[str, Any]] = [
-                {
-                    "kind": "write",
-                    "op": "create",
-                    "collection": fc.NOTES_COLLECTION,
-                    "docId": "(auto id)",
-                    "fields": {
-                        "ownerUid": owner,
-                        "resourceCollection": fc.BATCHES_COLLECTION,
-                        "resourceId": batch_id,
-                        "note": body["note"],
-                        "proposalId": "(this proposal)",
-                        "idempotencyKey": "(this proposal's execution key)",
-                        "createdByUid": "(the brain's Firebase user)",
-                        "rolledBackAt": None,
-                        "rollbackReason": None,
-                    },
-                },
-                {
-                    "kind": "write",
-                    "op": "create",
-                    "collection": fc.ACTIONS_COLLECTION,
-                    "docId": "(proposalId)__(key)",
-                    "fields": {
-                        "approvedBy": "(approvers and the approval attestation)",
-                        "ownerUid": owner,
-                        "resourceCollection": fc.BATCHES_COLLECTION,
-                        "resourceId": batch_id,
-                        "noteCollection": fc.NOTES_COLLECTION,
-                        "rollbackState": "active",
-                    },
-                },
-                check,
-            ]
-        elif command.action == "ops_note.rollback":
-            target = body["proposalId"]
+        if command.action == "ops_note.rollback":
             try:
-                actions = await self._actions(target)
-                problem = None
+                actions, problem = await self._actions(body["proposalId"]), None
             except ConnectorError as err:
                 actions, problem = [], err.message
-            if problem is None and not actions:
-                warnings.append(
-                    f"proposal {target} has no pilot action in the cloud: execution will be refused"
-                )
-            effects = [
-                {
-                    "kind": "write",
-                    "op": "update",
-                    "collection": fc.NOTES_COLLECTION,
-                    "docId": a.get("noteId"),
-                    "fields": {"rolledBackAt": "(now)", "rollbackReason": body["reason"]},
-                }
-                for a in actions
-            ] + [
-                {
-                    "kind": "write",
-                    "op": "update",
-                    "collection": fc.ACTIONS_COLLECTION,
-                    "docId": a.get("docId"),
-                    "fields": {"rollbackState": "rolled_back", "rolledBackAt": "(now)"},
-                }
-                for a in actions
-            ]
-            effects.append(
-                {"kind": "check", "proposalId": target, "actions": len(actions), "readError": problem}
-            )
+            effects, warnings = predict.rollback_effects(body, actions, problem)
         else:
-            batch_id = body["batchId"]
+            batch_id = body["resourceId"] if command.action == "ops_note.append" else body["batchId"]
             batch, problem = await self._try_read(f"{fc.BATCHES_COLLECTION}/{batch_id}")
-            check = _batch_check(batch_id, batch, problem, owner=None)
-            if check["exists"] is False:
-                warnings.append(f"batch {batch_id} does not exist: execution will be refused")
-            if check["closed"]:
-                warnings.append(f"batch {batch_id} is already closed: execution will be refused")
-            effects = [
-                {
-                    "kind": "write",
-                    "op": "merge",
-                    "collection": fc.BATCHES_COLLECTION,
-                    "docId": batch_id,
-                    "fields": {
-                        "isClosed": True,
-                        "state": fc.CLOSED_STATE,
-                        "closedAt": "(now)",
-                        "updatedAt": "(now)",
-                    },
-                },
-                {
-                    "kind": "write",
-                    "op": "create",
-                    "collection": f"{fc.BATCHES_COLLECTION}/{batch_id}/{fc.TIMELINE_SUBCOLLECTION}",
-                    "docId": "(auto id)",
-                    "fields": {
-                        "type": "PICKED_UP_AND_CLOSE",
-                        "notes": body["notes"] or fc.DEFAULT_CLOSE_NOTES,
-                    },
-                },
-                check,
-            ]
+            if command.action == "ops_note.append":
+                check = predict.batch_check(batch_id, batch, problem, owner=body["ownerUid"])
+                effects, warnings = predict.ops_note_effects(body, check)
+            else:
+                check = predict.batch_check(batch_id, batch, problem, owner=None)
+                effects, warnings = predict.close_effects(body, check)
         return {
             "dryRun": True,
             "wouldSend": {"method": "POST", "function": request.path, "body": body},
@@ -663,28 +588,4 @@ def _function_device(name: str, *, probed: dict[str, Any] | None) -> dict[str, A
         "attributes": {"method": "POST", "probed": probed is not None},
         "lastEventAt": None,
         "stale": None,
-    }
-
-
-def _batch_check(
-    batch_id: str, batch: dict[str, Any] | None, problem: str | None, *, owner: str | None
-) -> dict[str, Any]:
-    if problem is not None:
-        return {
-            "kind": "check",
-            "batchId": batch_id,
-            "exists": None,
-            "ownerMatches": None,
-            "closed": None,
-            "state": None,
-            "readError": problem,
-        }
-    return {
-        "kind": "check",
-        "batchId": batch_id,
-        "exists": batch is not None,
-        "ownerMatches": None if batch is None or owner is None else batch.get("ownerUid") == owner,
-        "closed": None if batch is None else batch.get("isClosed") is True,
-        "state": None if batch is None else batch.get("state"),
-        "readError": None,
     }
