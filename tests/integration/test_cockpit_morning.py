@@ -131,6 +131,7 @@ async def test_today_leads_with_the_changes_since_yesterdays_close_and_one_needs
     assert f"/proposals/{theirs.id}/approve" in attention, "Grace's proposal waits for Ada"
     assert f"/proposals/{mine.id}/approve" not in attention, "never her own"
     assert "1 proposal of yours wait" in attention
+    assert "1 proposal awaiting approval by you" in html
     assert "1 ops draft waiting" in attention
     assert "Audit: Chain intact" in attention
 
@@ -147,7 +148,7 @@ async def test_approving_from_needs_attention_clears_it_and_the_badge(
     assert approved.status is Status.APPROVED
     html = (await client.get("/", headers=session_cookie(ada.session))).text
     assert f"/proposals/{theirs.id}/approve" not in html
-    assert "waiting for you" not in html
+    assert "awaiting approval by you" not in html
     assert "Approved but not executed: studio.note.append" in html
     detail = (await client.get(f"/proposals/{theirs.id}", headers=session_cookie(ada.session))).text
     assert "needs 1 approval" not in detail.lower()

@@ -374,9 +374,10 @@ class StateService:
         return await self._store.get_close(self.tenant_id, day)
 
     async def since_yesterday(self) -> SinceYesterday:
-        """The newest snapshot compared with yesterday's close (yesterday's snapshot until it is closed)."""
-        yesterday = self.today() - timedelta(days=1)
+        """The newest snapshot compared with the close of the day before it (yesterday's, when today has a
+        snapshot; yesterday's snapshot until that day is closed)."""
         latest = await self._store.latest_snapshot(self.tenant_id)
+        yesterday = (latest.snapshot_date if latest is not None else self.today()) - timedelta(days=1)
         close = await self._store.get_close(self.tenant_id, yesterday)
         baseline: SnapshotRun | None
         if close is None:

@@ -58,6 +58,7 @@ def create_app(*, brain: Brain | None = None, settings: Settings | None = None) 
     app.include_router(attestations.router)  # issue 15: public JWKS of the attestation key
     app.include_router(compat.router)
     app.include_router(pages.router)
+    pages.install(app)  # static files and the page gate's refusals
 
     @app.get(OPENAPI_PATH, include_in_schema=False, dependencies=[Depends(require_principal)])
     async def openapi_document(request: Request) -> JSONResponse:

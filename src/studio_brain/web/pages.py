@@ -11,10 +11,13 @@ not wired on this brain the page says so instead of failing.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import PurePosixPath
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from studio_brain.domain.snapshot import diff_documents
 from studio_brain.logging import get_logger
@@ -32,9 +35,11 @@ from studio_brain.web import pages_view as view
 from studio_brain.web.pages_attention import needs_attention
 from studio_brain.web.pages_common import (
     STATIC_DIR,
+    PageRefused,
+    StaffPage,
     brain_of,
+    page_refused,
     render,
-    staff_page,
 )
 
 log = get_logger("studio_brain.web.pages")
@@ -45,30 +50,29 @@ router = APIRouter(include_in_schema=False)
 # --- static files ----------------------------------------------------------------------------------
 
 
-@router.get("/static/{name:path}")
-async def static_file(name: str) -> Response:
-    """The cockpit's own CSS and the vendored htmx; nothing outside ``web/static`` is reachable."""
-    root = STATIC_DIR.resolve()
-    target = (root / name).resolve()
-    if (
-        not target.is_relative_to(root)
-        or not target.is_file()
-        or target.suffix not in {".css", ".js", ".txt"}
-    ):
-        return Response("not found", status_code=404, media_type="text/plain")
-    response = FileResponse(target)
-    response.headers["cache-control"] = "public, max-age=86400"
-    return response
+class CockpitStatic(StaticFiles):
+    """Starlette's StaticFiles (path checks, ETag, ranges) limited to CSS, JS and text, cached for a day."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if PurePosixPath(path).suffix not in {".css", ".js", ".txt"}:
+            return PlainTextResponse("not found", status_code=404)
+        response = await super().get_response(path, scope)
+        if response.status_code == 200:
+            response.headers["cache-control"] = "public, max-age=86400"
+        return response
+
+
+def install(app: FastAPI) -> None:
+    """Mount the static files and answer the page dependencies' refusals (issue 20: one staff gate)."""
+    app.mount("/static", CockpitStatic(directory=STATIC_DIR, follow_symlink=False), name="static")
+    app.add_exception_handler(PageRefused, page_refused)
 
 
 # --- Today -----------------------------------------------------------------------------------------
 
 
 @router.get("/", response_class=HTMLResponse)
-async def today_page(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def today_page(request: Request, page: StaffPage) -> Response:
     brain = brain_of(request)
     store = brain.state_store
     now = brain.clock.now()

@@ -28,12 +28,12 @@ from studio_brain.web.pages_common import (
     MAX_RATIONALE,
     Flash,
     Refusal,
+    StaffForm,
+    StaffPage,
     brain_of,
-    form_post,
     other_tenant,
     redirect_with,
     render,
-    staff_page,
 )
 
 log = get_logger(__name__)
@@ -204,10 +204,7 @@ def device_capabilities(brain: Brain) -> Sequence[Capability]:
 
 
 @router.get("/proposals/new", response_class=HTMLResponse)
-async def new_proposal_page(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def new_proposal_page(request: Request, page: StaffPage) -> Response:
     refused = other_tenant(request, page, "Proposals", "proposals")
     if refused is not None:
         return refused
@@ -255,10 +252,7 @@ def _commands(capability: Capability | None) -> list[str]:
 
 
 @router.post("/proposals/new")
-async def new_proposal(request: Request) -> Response:
-    posted = await form_post(request)
-    if isinstance(posted, HTMLResponse):
-        return posted
+async def new_proposal(request: Request, posted: StaffForm) -> Response:
     page, fields = posted
     brain = brain_of(request)
     gateway = brain.gateway

@@ -25,12 +25,12 @@ from studio_brain.web import pages_view as view
 from studio_brain.web.pages_common import (
     TEMPLATES,
     Flash,
+    StaffForm,
+    StaffPage,
     brain_of,
-    form_post,
     is_htmx,
     redirect_with,
     render,
-    staff_page,
 )
 
 log = get_logger("studio_brain.web.pages")
@@ -89,10 +89,7 @@ def _seq(raw: str | None) -> int | None:
 
 
 @router.get("/audit", response_class=HTMLResponse)
-async def audit_page(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def audit_page(request: Request, page: StaffPage) -> Response:
     brain = brain_of(request)
     events = brain.events
     if events is None:
@@ -270,11 +267,8 @@ async def _verification(brain: Brain, tenant: str, *, full: bool = False) -> vie
 
 
 @router.post("/audit/verify")
-async def audit_verify(request: Request) -> Response:
+async def audit_verify(request: Request, posted: StaffForm) -> Response:
     """Verify the whole chain now (may take seconds on a long log), then show the audit page."""
-    posted = await form_post(request)
-    if isinstance(posted, HTMLResponse):
-        return posted
     page, _ = posted
     badge = await _verification(brain_of(request), page.tenant, full=True)
     log.info("cockpit.audit.verified", actor_id=page.principal.actor_id, result=badge.text)

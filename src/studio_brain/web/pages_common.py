@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from studio_brain import __version__
@@ -209,6 +209,42 @@ async def staff_page(request: Request) -> PageContext | HTMLResponse:
         csrf_token=csrf_token_for(request),
         kill_banner=await kill_switch_banner(brain_of(request), principal),
     )
+
+
+class PageRefused(Exception):
+    """Raised by the page dependencies: the friendly page (sign in, staff only, form refused) to answer."""
+
+    def __init__(self, response: HTMLResponse) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def page_refused(_request: Request, exc: Exception) -> Response:
+    """The app's exception handler for :class:`PageRefused` (installed by ``pages.install``)."""
+    assert isinstance(exc, PageRefused)
+    return exc.response
+
+
+async def staff_context(request: Request) -> PageContext:
+    """FastAPI dependency: the staff member's page context, or the explaining page (401/403) instead."""
+    page = await staff_page(request)
+    if isinstance(page, HTMLResponse):
+        raise PageRefused(page)
+    return page
+
+
+async def staff_form(request: Request) -> tuple[PageContext, Mapping[str, str]]:
+    """FastAPI dependency: a staff form post that passed the cross-site checks, with its fields."""
+    posted = await form_post(request)
+    if isinstance(posted, HTMLResponse):
+        raise PageRefused(posted)
+    return posted
+
+
+#: ``page: StaffPage`` in a page handler: signed-in staff only (issue 20: instead of the gate repeated
+#: in every handler); ``posted: StaffForm`` for a form post (same gate plus the cross-site checks)
+StaffPage = Annotated[PageContext, Depends(staff_context)]
+StaffForm = Annotated[tuple[PageContext, Mapping[str, str]], Depends(staff_form)]
 
 
 def _same_origin(request: Request) -> bool:

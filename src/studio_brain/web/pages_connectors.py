@@ -12,11 +12,11 @@ from studio_brain.web.pages_common import (
     TEMPLATES,
     Flash,
     PageContext,
+    StaffForm,
+    StaffPage,
     brain_of,
-    form_post,
     redirect_with,
     render,
-    staff_page,
 )
 
 log = get_logger("studio_brain.web.pages")
@@ -53,10 +53,7 @@ def _connectors_unavailable(request: Request, page: PageContext) -> HTMLResponse
 
 
 @router.get("/connectors", response_class=HTMLResponse)
-async def connectors_page(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def connectors_page(request: Request, page: StaffPage) -> Response:
     service = _connectors(brain_of(request))
     if service is None:
         return _connectors_unavailable(request, page)
@@ -78,10 +75,7 @@ async def connectors_page(request: Request) -> Response:
 
 
 @router.get("/connectors/devices", response_class=HTMLResponse)
-async def connector_devices(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def connector_devices(request: Request, page: StaffPage) -> Response:
     service = _connectors(brain_of(request))
     if service is None:
         return _connectors_unavailable(request, page)
@@ -90,10 +84,7 @@ async def connector_devices(request: Request) -> Response:
 
 
 @router.post("/connectors/check")
-async def connectors_check(request: Request) -> Response:
-    posted = await form_post(request)
-    if isinstance(posted, HTMLResponse):
-        return posted
+async def connectors_check(request: Request, posted: StaffForm) -> Response:
     page, _ = posted
     service = _connectors(brain_of(request))
     if service is None:

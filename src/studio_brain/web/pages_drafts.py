@@ -20,12 +20,12 @@ from studio_brain.services.swarms.decisions import DraftDecisionService
 from studio_brain.web.pages_common import (
     Flash,
     Refusal,
+    StaffForm,
+    StaffPage,
     brain_of,
-    form_post,
     other_tenant,
     redirect_with,
     render,
-    staff_page,
 )
 
 log = get_logger("studio_brain.web.pages")
@@ -74,10 +74,7 @@ def _kind(raw: str | None) -> DraftKind | None:
 
 
 @router.get("/drafts", response_class=HTMLResponse)
-async def drafts_page(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def drafts_page(request: Request, page: StaffPage) -> Response:
     refused = other_tenant(request, page, "Drafts", "drafts")
     if refused is not None:
         return refused
@@ -118,10 +115,7 @@ async def drafts_page(request: Request) -> Response:
 
 
 @router.post("/drafts/{draft_id}/{action}")
-async def draft_action(request: Request, draft_id: str, action: str) -> Response:
-    posted = await form_post(request)
-    if isinstance(posted, HTMLResponse):
-        return posted
+async def draft_action(request: Request, draft_id: str, action: str, posted: StaffForm) -> Response:
     page, fields = posted
     brain = brain_of(request)
     service = decisions_of(brain)

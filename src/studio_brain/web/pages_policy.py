@@ -24,6 +24,7 @@ from studio_brain.web.pages_common import (
     Flash,
     PageContext,
     Refusal,
+    StaffPage,
     brain_of,
     form_post,
     gateway_of,
@@ -31,7 +32,6 @@ from studio_brain.web.pages_common import (
     other_tenant,
     redirect_with,
     render,
-    staff_page,
 )
 
 log = get_logger("studio_brain.web.pages")
@@ -85,10 +85,7 @@ async def _policy_view(
 
 
 @router.get("/policy", response_class=HTMLResponse)
-async def policy_page(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def policy_page(request: Request, page: StaffPage) -> Response:
     gateway = gateway_of(brain_of(request))
     if gateway is None:
         return gateway_unavailable(request, page, "policy.html", "Policy")

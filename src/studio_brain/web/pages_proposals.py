@@ -33,14 +33,14 @@ from studio_brain.web.pages_common import (
     Flash,
     PageContext,
     Refusal,
+    StaffForm,
+    StaffPage,
     brain_of,
-    form_post,
     gateway_of,
     gateway_unavailable,
     other_tenant,
     redirect_with,
     render,
-    staff_page,
 )
 
 log = get_logger("studio_brain.web.pages")
@@ -74,10 +74,7 @@ def _risk_of(gateway: GatewayService) -> Any:
 
 
 @router.get("/proposals", response_class=HTMLResponse)
-async def proposals_page(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def proposals_page(request: Request, page: StaffPage) -> Response:
     gateway = gateway_of(brain_of(request))
     if gateway is None:
         return gateway_unavailable(request, page, "proposals.html", "Proposals")
@@ -200,10 +197,7 @@ async def _proposal_view(
 
 
 @router.get("/proposals/{proposal_id}", response_class=HTMLResponse)
-async def proposal_page(request: Request, proposal_id: str) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def proposal_page(request: Request, proposal_id: str, page: StaffPage) -> Response:
     gateway = gateway_of(brain_of(request))
     if gateway is None:
         return gateway_unavailable(request, page, "proposals.html", "Proposals")
@@ -213,11 +207,8 @@ async def proposal_page(request: Request, proposal_id: str) -> Response:
 
 
 @router.post("/proposals/{proposal_id}/{action}")
-async def proposal_action(request: Request, proposal_id: str, action: str) -> Response:
+async def proposal_action(request: Request, proposal_id: str, action: str, posted: StaffForm) -> Response:
     """Approve, reject, cancel or execute from the detail page; a refusal re-renders it with the reason."""
-    posted = await form_post(request)
-    if isinstance(posted, HTMLResponse):
-        return posted
     page, fields = posted
     gateway = gateway_of(brain_of(request))
     if gateway is None:

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from studio_brain.domain.anomaly import DetectorConfig, Observation, scan
 from studio_brain.web import pages_view as view
 from studio_brain.web.charts import line_chart
-from studio_brain.web.pages_common import brain_of, render, staff_page
+from studio_brain.web.pages_common import StaffPage, brain_of, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -23,10 +23,7 @@ RANGES = (30, 90, 365)
 
 
 @router.get("/trends", response_class=HTMLResponse)
-async def trends_page(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def trends_page(request: Request, page: StaffPage) -> Response:
     brain = brain_of(request)
     raw = request.query_params.get("days", "30")
     days = int(raw) if raw.isdigit() and int(raw) in RANGES else 30
