@@ -262,7 +262,8 @@ def wire_identity(brain: BrainParts) -> IdentityService:
     core = IdentityCore(
         tenant_id=s.tenant_id,
         store=PostgresIdentityStore(brain.database),
-        key=IdentityKey(s.home / IDENTITY_KEY_FILE),
+        # beside the audit keys, so `studio-brain backup` keeps it with them
+        key=IdentityKey(s.home / "keys" / IDENTITY_KEY_FILE),
         events=brain.events,
         clock=brain.clock,
         ids=brain.ids,

@@ -1,4 +1,4 @@
-"""The identity MAC key: 32 random bytes in ``STUDIO_BRAIN_HOME/identity.key`` (0600), created at first use.
+"""The identity MAC key: 32 random bytes in ``STUDIO_BRAIN_HOME/keys/identity.key`` (0600), created at first use.
 
 It keys the MACs of session ids, personal tokens, one-time links, the cockpit's form tokens and the
 seals of identity rows. It is random — never derived from the admin token or any other secret — and it
