@@ -136,10 +136,19 @@ async def test_a_rule_on_a_missing_collection_counts_zero_with_a_warning(
 async def test_a_query_past_its_deadline_is_cancelled_and_reported_as_timed_out_never_zero(
     emulator: str, table: RuleTable
 ) -> None:
+    await seed({"batches": {"b1": {"state": "DRAFT", "isClosed": False}}})
     clock = FakeClock()
     slow = reader(clock, deadline_seconds=1e-6)
-    with pytest.raises(CloudReadError, match="deadline"):
+    # issue 20: this used to check only the message; now also that every query was really sent and cut
+    # off (not refused up front), that the read as a whole fails (so no 0 is stored), and that a reader
+    # with a sane deadline still reads the real number afterwards
+    with pytest.raises(CloudReadError, match=r"every query to .* exceeded its 1e-06 s deadline") as caught:
         await slow.read(table)
+    assert slow.peak_in_flight >= 1, "queries were started, then cancelled by the deadline"
+    assert "BRAIN_FIRESTORE_QUERY_DEADLINE_SECONDS" in caught.value.message, "it says what to change"
+    fine = await reader().read(table)
+    counts = {r.key: r.count for r in fine.rule_counts}
+    assert counts["counts.batchesActive"] == 1
 
 
 async def test_a_failing_query_makes_its_field_null_and_the_snapshot_partial(emulator: str) -> None:

@@ -117,17 +117,30 @@ def test_going_back_to_an_earlier_day_gives_that_days_state_again() -> None:
 
 
 def test_every_document_uses_only_the_portals_collections_fields_and_values() -> None:
-    documents = DemoStudio(seed=5, epoch=EPOCH).documents_on(DAY)
-    assert set(documents) == set(DEMO_COLLECTIONS)
-    for (collection, field), allowed in ALLOWED.items():
-        seen = {doc[field] for doc in documents[collection].values() if field in doc}
-        assert seen <= allowed, (collection, field, seen - allowed)
-    for doc in documents["batches"].values():
-        if doc.get("status") == "CLOSED_OTHER":
-            assert doc["isClosed"] is True
-    for doc in documents["communityReports"].values():
-        if doc["category"] == "safety":
-            assert doc["severity"] == "high"
+    # over many days, so that the conditional rules below are really exercised (issue 20: they used to
+    # sit inside ifs that one day's documents might never enter)
+    studio = DemoStudio(seed=5, epoch=EPOCH)
+    seen_anywhere: dict[tuple[str, str], set[object]] = {key: set() for key in ALLOWED}
+    closed_other = safety_reports = 0
+    for back in range(0, 60, 3):
+        documents = studio.documents_on(DAY - timedelta(days=back))
+        assert set(documents) == set(DEMO_COLLECTIONS)
+        for (collection, field), allowed in ALLOWED.items():
+            seen = {doc[field] for doc in documents[collection].values() if field in doc}
+            assert seen <= allowed, (collection, field, seen - allowed)
+            seen_anywhere[(collection, field)] |= seen
+        for doc in documents["batches"].values():
+            if doc.get("status") == "CLOSED_OTHER":
+                closed_other += 1
+                assert doc["isClosed"] is True
+        for doc in documents["communityReports"].values():
+            if doc["category"] == "safety":
+                safety_reports += 1
+                assert doc["severity"] == "high"
+    assert closed_other > 0, "no CLOSED_OTHER batch was generated: the isClosed rule was never checked"
+    assert safety_reports > 0, "no safety report was generated: the severity rule was never checked"
+    never = [key for key, seen in seen_anywhere.items() if not seen]
+    assert not never, f"constrained fields that never occur (their check proves nothing): {never}"
 
 
 def test_the_studio_evolves_with_lifecycles_failures_and_the_occasional_safety_report() -> None:
