@@ -148,7 +148,8 @@ async def test_a_used_login_link_stays_used_after_a_restart(
     async with open_brain(load_settings(), target=target) as restarted, client_for(restarted) as client:
         again = await client.get(url)
         assert again.status_code == 401
-        assert "does not work" in again.text and SESSION_COOKIE not in again.headers.get("set-cookie", "")
+        assert "does not work" in again.text
+        assert SESSION_COOKIE not in again.headers.get("set-cookie", "")
 
 
 async def test_an_expired_login_link_is_refused(api_client: httpx.AsyncClient, api_brain: Brain) -> None:
@@ -174,7 +175,8 @@ async def test_a_cookie_stops_working_after_logout(api_client: httpx.AsyncClient
     ada = await enrol_person(api_brain, "Ada", owner=True)
     assert (await api_client.get(PROTECTED, headers=ada.cookies)).status_code == 200
     out = await api_client.post("/logout", headers=ada.cookies)
-    assert out.status_code == 303 and out.headers["location"] == "/login/signed-out"
+    assert out.status_code == 303
+    assert out.headers["location"] == "/login/signed-out"
     api_client.cookies.clear()
     after = await api_client.get(PROTECTED, headers=ada.cookies)  # a copy of the cookie kept elsewhere
     assert after.status_code == 401
@@ -205,9 +207,11 @@ async def test_removing_a_person_ends_their_sessions_and_tokens_at_once(
     await identity_of(api_brain).remove(ada.principal, grace.person_id, "left the studio")
     assert (await api_client.get(PROTECTED, headers=grace.cookies)).status_code == 401
     token = await api_client.get(PROTECTED, headers=grace.headers)
-    assert token.status_code == 401 and token.json()["reasonCode"] == "AUTH_TOKEN_INVALID"
+    assert token.status_code == 401
+    assert token.json()["reasonCode"] == "AUTH_TOKEN_INVALID"
     [removed] = await audit_rows(api_brain, "identity.person.removed")
-    assert removed.metadata["sessionsEnded"] == 1 and removed.metadata["tokensRevoked"] == 1
+    assert removed.metadata["sessionsEnded"] == 1
+    assert removed.metadata["tokensRevoked"] == 1
 
 
 async def test_the_staff_page_removes_a_person_and_their_cookie_dies_with_it(
@@ -216,7 +220,8 @@ async def test_the_staff_page_removes_a_person_and_their_cookie_dies_with_it(
     ada = await enrol_person(api_brain, "Ada", owner=True)
     grace = await enrol_person(api_brain, "Grace")
     page = await api_client.get("/staff", headers=ada.cookies)
-    assert page.status_code == 200 and "Grace" in page.text
+    assert page.status_code == 200
+    assert "Grace" in page.text
     csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     removed = await api_client.post(
         f"/staff/{grace.person_id}/remove",
@@ -226,7 +231,8 @@ async def test_the_staff_page_removes_a_person_and_their_cookie_dies_with_it(
     assert removed.status_code == 303, removed.text
     assert (await api_client.get("/", headers=grace.cookies)).status_code == 401
     refused = await api_client.get("/staff", headers=(await enrol_person(api_brain, "Eve")).cookies)
-    assert refused.status_code == 403 and "Owners only" in refused.text
+    assert refused.status_code == 403
+    assert "Owners only" in refused.text
 
 
 @pytest.fixture
@@ -265,7 +271,7 @@ async def test_two_passkeys_of_one_person_cannot_make_two_approvals(critical_bra
     second, response = grace.authenticator.register(json.loads(ceremony.options))
     await identity.finish_registration(ceremony.challenge_id, json.dumps(response), principal=grace.principal)
     begun = await identity.begin_sign_in()
-    assertion = grace.authenticator.assert_(second, json.loads(begun.options))
+    assertion = grace.authenticator.answer(second, json.loads(begun.options))
     other_session = (await identity.finish_sign_in(begun.challenge_id, json.dumps(assertion))).raw
 
     async with client_for(brain) as client:
@@ -300,7 +306,8 @@ async def test_two_passkeys_of_one_person_cannot_make_two_approvals(critical_bra
     ]
     assert [e.actor_id for e in approvals] == [grace.person_id, bob.person_id]
     credential = approvals[0].metadata["credential"]
-    assert credential["kind"] == "passkey" and credential["id"] == b64url(grace.passkey.credential_id)
+    assert credential["kind"] == "passkey"
+    assert credential["id"] == b64url(grace.passkey.credential_id)
     assert credential["personId"] == grace.person_id
 
 
@@ -350,21 +357,25 @@ async def test_passkey_sign_in_over_http_sets_a_server_side_session_cookie(
 ) -> None:
     ada = await enrol_person(api_brain, "Ada", owner=True)
     begun = (await api_client.post("/login/passkey/begin")).json()
-    answer = ada.authenticator.assert_(ada.passkey, begun["options"])
+    answer = ada.authenticator.answer(ada.passkey, begun["options"])
     finished = await api_client.post(
         "/login/passkey/finish", json={"challengeId": begun["challengeId"], "credential": answer}
     )
     assert finished.status_code == 200, finished.text
     cookie = finished.cookies[SESSION_COOKIE]
-    assert "." not in cookie and len(cookie) >= 43  # a bare random id, no payload to forge
+    assert "." not in cookie
+    assert len(cookie) >= 43  # a bare random id, no payload to forge
     assert "HttpOnly" in finished.headers["set-cookie"]
     home = await api_client.get("/")
-    assert home.status_code == 200 and "Signed in as" in home.text and "Ada" in home.text
+    assert home.status_code == 200
+    assert "Signed in as" in home.text
+    assert "Ada" in home.text
     replay = await api_client.post(
         "/login/passkey/finish", json={"challengeId": begun["challengeId"], "credential": answer}
     )
-    assert replay.status_code == 401 and replay.json()["reasonCode"] == "WEBAUTHN_CHALLENGE_REPLAYED"
-    phished = SoftAuthenticator(origin="http://evil.test").assert_(
+    assert replay.status_code == 401
+    assert replay.json()["reasonCode"] == "WEBAUTHN_CHALLENGE_REPLAYED"
+    phished = SoftAuthenticator(origin="http://evil.test").answer(
         ada.passkey, (await api_client.post("/login/passkey/begin")).json()["options"]
     )
     bad = await api_client.post(
@@ -377,16 +388,21 @@ async def test_the_sign_in_invalid_link_and_signed_out_pages_are_styled(
     api_client: httpx.AsyncClient,
 ) -> None:
     signin = await api_client.get("/login")
-    assert (
-        signin.status_code == 200 and "Sign in with a passkey" in signin.text and "cockpit.css" in signin.text
-    )
+    assert signin.status_code == 200
+    assert "Sign in with a passkey" in signin.text
+    assert "cockpit.css" in signin.text
     assert 'data-testid="first-owner-hint"' in signin.text  # no owner yet: how to create one
     invalid = await api_client.get("/login?token=sbl_nothing-like-a-real-link")
-    assert invalid.status_code == 401 and "cockpit.css" in invalid.text and "link-invalid" in invalid.text
+    assert invalid.status_code == 401
+    assert "cockpit.css" in invalid.text
+    assert "link-invalid" in invalid.text
     enrol = await api_client.get("/enrol?invite=sbi_unknown")
-    assert enrol.status_code == 401 and "This invite does not work" in enrol.text
+    assert enrol.status_code == 401
+    assert "This invite does not work" in enrol.text
     out = await api_client.get("/login/signed-out")
-    assert out.status_code == 200 and "cockpit.css" in out.text and "Signed out" in out.text
+    assert out.status_code == 200
+    assert "cockpit.css" in out.text
+    assert "Signed out" in out.text
 
 
 async def test_with_only_the_admin_token_nobody_can_approve(
@@ -397,6 +413,46 @@ async def test_with_only_the_admin_token_nobody_can_approve(
     assert await identity.persons() == []
     assert (await api_client.get(PROTECTED, headers=admin_headers)).status_code == 200
     refused = await api_client.post(PROTECTED, json=NOTE, headers=admin_headers)
-    assert refused.status_code == 403 and refused.json()["reasonCode"] == "BREAK_GLASS_NOT_ALLOWED"
+    assert refused.status_code == 403
+    assert refused.json()["reasonCode"] == "BREAK_GLASS_NOT_ALLOWED"
     invitation = await identity.create_first_owner(break_glass_principal(api_brain.tenant_id), "Ada")
     assert invitation.person.is_owner
+
+
+async def test_the_demo_prints_enrolment_links_for_an_owner_and_a_manager_and_only_the_manager_approves(
+    api_client: httpx.AsyncClient, api_brain: Brain, admin_headers: dict[str, str]
+) -> None:
+    from studio_brain.cli.staff import sign_in_lines
+
+    lines = await sign_in_lines(api_brain, demo=True)
+    links = {
+        line.split(":")[1].strip(): line.split(" at ")[1] for line in lines if "enrol a passkey at" in line
+    }
+    assert set(links) == {"Ada Owner", "Grace Manager"}
+    identity = identity_of(api_brain)
+    soft = SoftAuthenticator(origin=api_brain.settings.cockpit_url, rp_id=api_brain.settings.passkey_rp_id)
+    sessions = {}
+    for name, url in links.items():
+        invite = url.split("invite=", 1)[1]
+        ceremony = await identity.begin_enrolment(invite)
+        _passkey, response = soft.register(json.loads(ceremony.options))
+        _key, opened = await identity.finish_registration(ceremony.challenge_id, json.dumps(response))
+        assert opened is not None
+        sessions[name] = session_cookie(opened.raw)
+    # a second start prints no new link for people who enrolled
+    again = await sign_in_lines(api_brain, demo=True)
+    assert sum("is enrolled; sign in with their passkey" in line for line in again) == 2
+    pid = await propose(api_client, sessions["Ada Owner"])
+    own = await api_client.post(
+        f"{PROTECTED}/{pid}/approve", json={"rationale": "my own"}, headers=sessions["Ada Owner"]
+    )
+    assert own.status_code == 409
+    assert own.json()["reasonCode"] == "SELF_APPROVAL_FORBIDDEN"
+    admin = await api_client.post(
+        f"{PROTECTED}/{pid}/approve", json={"rationale": "admin"}, headers=admin_headers
+    )
+    assert admin.status_code == 403
+    manager = await api_client.post(
+        f"{PROTECTED}/{pid}/approve", json={"rationale": "Grace checked"}, headers=sessions["Grace Manager"]
+    )
+    assert manager.status_code == 200, manager.text
