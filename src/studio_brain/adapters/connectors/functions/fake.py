@@ -74,8 +74,8 @@ class FakeFunctions(FakeDeviceServer):
             ).decode(),
             KEY_ID,
         )
-        #: tokens issued before this instant are revoked (``rotate_token`` revokes them all)
-        self._valid_after = 0
+        #: tokens of an earlier generation are revoked (``rotate_token`` starts a new one)
+        self._generation = 0
         self._hold_after_commit = 0.0
         self._close_times: deque[float] = deque()
         self._committed = threading.Event()
@@ -96,7 +96,7 @@ class FakeFunctions(FakeDeviceServer):
         token minted before now are refused (verifyIdToken with checkRevoked)."""
         with self._lock:
             self._token = new_token
-            self._valid_after = int(time.time()) + 1
+            self._generation += 1
 
     def set_staff(self, staff: bool) -> None:
         """Give or take away the brain user's staff claim (tokens minted from now on)."""
@@ -104,9 +104,7 @@ class FakeFunctions(FakeDeviceServer):
             self._staff = staff
 
     def mint_id_token(self, *, uid: str | None = None, staff: bool | None = None) -> str:
-        now = int(time.time())
-        # a token minted in the same second as a revocation would otherwise count as revoked
-        issued = max(now, self._valid_after)
+        issued = int(time.time())
         payload: dict[str, Any] = {
             "iss": f"https://securetoken.google.com/{self.project_id}",
             "aud": self.project_id,
@@ -115,6 +113,9 @@ class FakeFunctions(FakeDeviceServer):
             "sub": uid or self.uid,
             "iat": issued,
             "exp": issued + 3600,
+            # where Firebase compares auth_time with the user's tokensValidAfterTime, the fake counts
+            # revocations (a second has room for several in a test)
+            "fake_generation": self._generation,
         }
         if self._staff if staff is None else staff:
             payload["staff"] = True
@@ -255,7 +256,7 @@ class FakeFunctions(FakeDeviceServer):
         if claims.get("iss") != f"https://securetoken.google.com/{self.project_id}":
             return 401, {}
         with self._lock:
-            revoked = int(claims.get("iat", 0)) < self._valid_after
+            revoked = claims.get("fake_generation") != self._generation
         if revoked:
             return 401, {}
         if not fc.is_staff(claims):
