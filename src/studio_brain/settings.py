@@ -433,31 +433,6 @@ class Settings(BaseSettings):
         default=72.0, ge=0, le=24 * 90, description="A finding is not drafted again within this cooldown."
     )
     swarm_finance_max_read_age_hours: float = Field(
-        default=24.0, gt=0, description="Finance figures older than this are flagged stale."
-    )
-
-    @field_validator(
-        "schedule_snapshot",
-        "schedule_daily_close",
-        "schedule_connector_health",
-        "schedule_audit_checkpoint",
-        "schedule_safety_watch",
-        "schedule_morning_brief",
-    )
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        from studio_brain.domain.errors import InputInvalid
-        from studio_brain.domain.schedule import parse_schedule
-
-        try:
-            parse_schedule(value)
-        except InputInvalid as err:
-            raise ValueError(str(err)) from None
-        return value
-
-    @field_validator("schedule_swarms")
-    @classmethod
-    def _optional_schedule(cls, value: str) -> str:
     calendar_file: Path | None = Field(
         default=None,
         description=(
@@ -465,49 +440,9 @@ class Settings(BaseSettings):
             "the ops swarm never judges those days nor uses them in a baseline; the morning brief names them."
         ),
     )
-        return cls._schedule(value) if value.strip() else ""
+        default=24.0, gt=0, description="Finance figures older than this are flagged stale."
+    )
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown IANA timezone {value!r} (e.g. America/Phoenix)") from err
-        return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        raw = value.get_secret_value().strip()
-        scheme = urlsplit(raw).scheme
-        if scheme not in {"postgresql", "postgres", "postgresql+psycopg"}:
-            raise ValueError("expected a postgresql://user:password@host:port/database URL")
-        return SecretStr(raw)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @property
-    def cockpit_url(self) -> str:
-        """Where people open the cockpit (links, the passkey origin)."""
-        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
-
-    @property
-    def passkey_rp_id(self) -> str:
-        return self.webauthn_rp_id or (urlsplit(self.cockpit_url).hostname or "localhost")
-
-    @property
-    def uses_embedded_database(self) -> bool:
-        return self.database_url is None
-
-    def redacted(self) -> dict[str, Any]:
-        """Every setting as ``{STUDIO_BRAIN_NAME: value}``, secrets shown as ``***``."""
-        shown: dict[str, Any] = {}
-        for name in type(self).model_fields:
     # --- safety watch and notifications (issue 17) ----------------------------------------------
     safety_enabled: bool = Field(
         default=True, description="Run the safety-watch job (kiln, doors, silent devices; docs/safety.md)."
@@ -565,7 +500,8 @@ class Settings(BaseSettings):
         default=20.0, gt=0, le=300, description="Most one delivery attempt may take."
     )
     schedule_morning_brief: str = Field(
-        default="daily 07:30", description="When the morning brief is sent, studio local time ('daily 07:30')."
+        default="daily 07:30",
+        description="When the morning brief is sent, studio local time ('daily 07:30').",
     )
 
     @field_validator("studio_hours")
@@ -622,6 +558,72 @@ class Settings(BaseSettings):
         return shown
 
 
+    @field_validator(
+        "schedule_snapshot",
+        "schedule_daily_close",
+        "schedule_connector_health",
+        "schedule_audit_checkpoint",
+        "schedule_execution_recovery",
+        "schedule_safety_watch",
+        "schedule_morning_brief",
+    )
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from studio_brain.domain.errors import InputInvalid
+        from studio_brain.domain.schedule import parse_schedule
+
+        try:
+            parse_schedule(value)
+        except InputInvalid as err:
+            raise ValueError(str(err)) from None
+        return value
+
+    @field_validator("schedule_swarms")
+    @classmethod
+    def _optional_schedule(cls, value: str) -> str:
+        return cls._schedule(value) if value.strip() else ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown IANA timezone {value!r} (e.g. America/Phoenix)") from err
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        raw = value.get_secret_value().strip()
+        scheme = urlsplit(raw).scheme
+        if scheme not in {"postgresql", "postgres", "postgresql+psycopg"}:
+            raise ValueError("expected a postgresql://user:password@host:port/database URL")
+        return SecretStr(raw)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def cockpit_url(self) -> str:
+        """Where people open the cockpit (links, the passkey origin)."""
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
+    @property
+    def passkey_rp_id(self) -> str:
+        return self.webauthn_rp_id or (urlsplit(self.cockpit_url).hostname or "localhost")
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    def redacted(self) -> dict[str, Any]:
+        """Every setting as ``{STUDIO_BRAIN_NAME: value}``, secrets shown as ``***``."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
 def reference_markdown() -> str:
     """docs/configuration.md, generated from the fields' descriptions (``studio-brain config reference``)."""
     lines = [

@@ -505,3 +505,31 @@ async def test_unreadable_firings_blind_only_the_kiln_rules_and_say_so(
 async def test_a_route_naming_an_unknown_target_stops_start_up(world_factory: Any) -> None:
     with pytest.raises(ConfigError, match="STUDIO_BRAIN_NOTIFY_ROUTES names target"):
         await world_factory(notify_routes="high=pager")
+
+
+async def test_a_watched_device_on_another_connector_is_read_there_and_a_silent_vacuum_is_a_finding(
+    world_factory: Any,
+) -> None:
+    from studio_brain.adapters.connectors.fakes.homeassistant import FakeHomeAssistant
+
+    await seed_firings()
+    with FakeHomeAssistant(token="ha-token-" + uuid.uuid4().hex[:8]) as ha:
+        assert isinstance(ha, FakeHomeAssistant)
+        ha.set_reported_at(datetime.now(UTC) - timedelta(hours=2))
+        world: World = await world_factory(
+            roborock_ha_url=ha.url,
+            roborock_ha_token=ha.token,
+            roborock_entity_id=ha.entity_id,
+            safety_watched_devices=f"roborock:{ha.entity_id}, nowhere:sensor-9",
+            notify_routes="high=*",
+        )
+        world.hub.set_power(OUTLET, 0.0)
+
+        [summary] = await world.tick()
+
+    assert summary["conditions"] == [f"safety.device_stale:{ha.entity_id}", "safety.device_stale:sensor-9"]
+    findings = {f.subject: f for f in await world.brain.safety.findings(status="open")}  # type: ignore[union-attr]
+    assert "silent for 120 min" in findings[ha.entity_id].summary
+    assert findings[ha.entity_id].evidence["readings"][0]["connector"] == "roborock"
+    # an unknown connector is unreadable, not silently skipped: a condition now, a finding after 15 min
+    assert "sensor-9" not in findings

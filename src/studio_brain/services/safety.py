@@ -9,6 +9,7 @@ condition coming back opens nothing new. Every opening and resolution is audited
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -62,9 +63,40 @@ class DeviceSelection:
     kiln_outlet: str = ""
     #: empty: every device with a ``contact`` or ``lock`` attribute is a door
     doors: tuple[str, ...] = ()
+    #: more devices whose silence matters; ``connector:device`` reads another connector
+    #: (``roborock:vacuum.roborock_s7``), a plain name the main one
     watched: tuple[str, ...] = ()
+    #: the main connector only: no auto-detected doors on the others
+    auto_doors: bool = True
+
+    def split(self) -> list[DeviceSelection]:
+        """One selection per connector read: this one, and one per other connector its watched list names."""
+        main: list[str] = []
+        others: dict[str, list[str]] = {}
+        for name in self.watched:
+            prefix, sep, rest = name.partition(":")
+            if sep and rest and _CONNECTOR_ID.match(prefix) and prefix != self.connector:
+                others.setdefault(prefix, []).append(rest)
+            else:
+                main.append(rest if sep and prefix == self.connector else name)
+        first = DeviceSelection(
+            connector=self.connector,
+            kiln_outlet=self.kiln_outlet,
+            doors=self.doors,
+            watched=tuple(main),
+            kiln_id=self.kiln_id,
+            auto_doors=self.auto_doors,
+        )
+        return [first] + [
+            DeviceSelection(connector=c, watched=tuple(names), auto_doors=False)
+            for c, names in others.items()
+        ]
+
     #: the kilnId (in kilnFirings) the kiln outlet serves; None: any firing counts
     kiln_id: str | None = None
+
+
+_CONNECTOR_ID = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
 def _matches(device: Mapping[str, Any], wanted: str) -> bool:
@@ -92,8 +124,8 @@ def select_readings(
     wanted += [(d, DeviceRole.DOOR) for d in selection.doors]
     wanted += [(d, DeviceRole.WATCHED) for d in selection.watched]
     if error is not None:
-        names = [w for w, _ in wanted] or ["(all doors)"]
-        roles = [r for _, r in wanted] or [DeviceRole.DOOR]
+        names = [w for w, _ in wanted] or (["(all doors)"] if selection.auto_doors else [])
+        roles = [r for _, r in wanted] or ([DeviceRole.DOOR] if selection.auto_doors else [])
         return [
             DeviceReading(
                 device_id=name,
@@ -139,7 +171,7 @@ def select_readings(
             continue
         seen.add(str(found.get("id")))
         out.append(reading(found, role))
-    if not selection.doors:
+    if not selection.doors and selection.auto_doors:
         for device in devices:
             attributes = device.get("attributes") or {}
             if str(device.get("id")) not in seen and ("contact" in attributes or "lock" in attributes):
@@ -245,11 +277,18 @@ class SafetyWatch:
     async def observe(self) -> tuple[Observation, str | None]:
         """Read the devices and the firings now; the second value explains a cloud read failure."""
         now = self._clock.now()
-        results = await self._devices.read_devices(self.selection.connector)
-        result = results[0] if results else None
-        devices = list(getattr(result, "devices", []) or [])
-        error = getattr(result, "error", None) if result is not None else "connector not configured"
-        readings = select_readings(self.selection, devices, error=error, read_at=now)
+        readings: list[DeviceReading] = []
+        for part in self.selection.split():
+            try:
+                results = await self._devices.read_devices(part.connector)
+            except StudioBrainError as err:  # an unknown connector id in the watched list
+                results, failure = [], err.message
+            else:
+                failure = "connector not configured"
+            result = results[0] if results else None
+            devices = list(getattr(result, "devices", []) or [])
+            error = getattr(result, "error", None) if result is not None else failure
+            readings += select_readings(part, devices, error=error, read_at=now)
         firings: tuple[Firing, ...] | None
         firings_error = None
         try:
