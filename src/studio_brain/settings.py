@@ -413,6 +413,16 @@ class Settings(BaseSettings):
         gt=0,
         description="`/readyz` answers 503 when a job's due time (or retry) passed this long ago unstarted.",
     )
+    schedule_execution_recovery: str = Field(
+        default="every 1m",
+        description="Execution recovery: journalled outcomes recorded, stale executions marked, states read back.",
+    )
+    gateway_outcome_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long an execution retries recording its outcome while the database is away.",
+    )
     swarm_ops_z_threshold: float = Field(
         default=3.5,
         ge=2.0,
@@ -423,6 +433,13 @@ class Settings(BaseSettings):
         default=14, ge=14, le=365, description="Earlier usable days needed before a metric is judged."
     )
     swarm_ops_window_days: int = Field(default=56, ge=14, le=365, description="Baseline window in days.")
+    calendar_file: Path | None = Field(
+        default=None,
+        description=(
+            "TOML studio calendar of closures, holidays and maintenance days (see docs/swarms.md): "
+            "the ops swarm never judges those days nor uses them in a baseline; the morning brief names them."
+        ),
+    )
     swarm_ops_backlog_ratio: float = Field(
         default=12.0, gt=0, description="Firing backlog rule: active batches per scheduled firing."
     )
@@ -433,13 +450,6 @@ class Settings(BaseSettings):
         default=72.0, ge=0, le=24 * 90, description="A finding is not drafted again within this cooldown."
     )
     swarm_finance_max_read_age_hours: float = Field(
-    calendar_file: Path | None = Field(
-        default=None,
-        description=(
-            "TOML studio calendar of closures, holidays and maintenance days (see docs/swarms.md): "
-            "the ops swarm never judges those days nor uses them in a baseline; the morning brief names them."
-        ),
-    )
         default=24.0, gt=0, description="Finance figures older than this are flagged stale."
     )
 
@@ -469,7 +479,8 @@ class Settings(BaseSettings):
     )
     safety_watched_devices: str = Field(
         default="",
-        description="Comma-separated further devices (ids or labels) whose silence is a finding, e.g. a leak sensor.",
+        description="Comma-separated further devices (ids or labels) whose silence is a finding, e.g. a leak "
+        "sensor; connector:device reads another connector (roborock:vacuum.roborock_s7).",
     )
     studio_hours: str = Field(
         default="mon-fri 09:00-21:00; sat-sun 10:00-18:00",
@@ -547,17 +558,6 @@ class Settings(BaseSettings):
             return None
         return value
 
-            value = getattr(self, name)
-            if name == "database_url" and value is not None:
-                value = redact_url(value.get_secret_value())
-            elif isinstance(value, SecretStr):
-                value = "***"
-            elif isinstance(value, Path):
-                value = str(value)
-            shown[ENV_PREFIX + name.upper()] = value
-        return shown
-
-
     @field_validator(
         "schedule_snapshot",
         "schedule_daily_close",
@@ -624,6 +624,23 @@ class Settings(BaseSettings):
         """Every setting as ``{STUDIO_BRAIN_NAME: value}``, secrets shown as ``***``."""
         shown: dict[str, Any] = {}
         for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "database_url" and value is not None:
+                value = redact_url(value.get_secret_value())
+            elif name == "notify_targets" and value is not None:
+                # names and schemes only: the rest of an Apprise URL may be a token (Telegram's host is one)
+                value = " ".join(
+                    f"{entry.partition('=')[0]}={entry.partition('=')[2].split('://', 1)[0]}://***"
+                    for entry in value.get_secret_value().split()
+                )
+            elif isinstance(value, SecretStr):
+                value = "***"
+            elif isinstance(value, Path):
+                value = str(value)
+            shown[ENV_PREFIX + name.upper()] = value
+        return shown
+
+
 def reference_markdown() -> str:
     """docs/configuration.md, generated from the fields' descriptions (``studio-brain config reference``)."""
     lines = [
@@ -676,12 +693,6 @@ def load_settings(**overrides: Any) -> Settings:
     return settings
 
 
-            elif name == "notify_targets" and value is not None:
-                # names and schemes only: the rest of an Apprise URL may be a token (Telegram's host is one)
-                value = " ".join(
-                    f"{entry.partition('=')[0]}={entry.partition('=')[2].split('://', 1)[0]}://***"
-                    for entry in value.get_secret_value().split()
-                )
 def _refuse_stripe_secrets(settings: Settings) -> None:
     """The brain never holds a Stripe secret (seed §8): refuse any sk_/rk_ value in settings or env."""
     suspects: list[str] = []
