@@ -1,29 +1,25 @@
 """The optional Cloud Functions finance read endpoint, called with a Firebase ID token (never a Stripe key).
 
-The ID token is obtained by exchanging a refresh token from settings at the Secure Token endpoint
-(``grant_type=refresh_token``), cached in memory and re-exchanged 5 minutes before it expires (or at
-once if the endpoint answers 401). Neither token ever appears in a log line, an error or a repr.
+The ID token comes from :class:`~studio_brain.adapters.firebase_id_token.IdTokenSource` — the refresh
+token from settings exchanged at the Secure Token endpoint, cached, re-exchanged 5 minutes before it expires
+(or at once if the endpoint answers 401) — the same source the cloud-write connector uses. Neither token
+ever appears in a log line, an error or a repr.
 """
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
-from typing import Any
-
 import httpx
 from pydantic import SecretStr
 
-from studio_brain.domain.errors import CloudReadError
+from studio_brain.adapters.firebase_id_token import DEFAULT_TOKEN_URL, REFRESH_MARGIN, IdTokenSource
+from studio_brain.domain.errors import CloudReadError, Unauthenticated
 from studio_brain.domain.snapshot import FinanceSummary
 from studio_brain.logging import get_logger
 from studio_brain.ports.clock import Clock
 
 log = get_logger("studio_brain.functions_http")
 
-#: an ID token is re-exchanged this long before it expires
-REFRESH_MARGIN = timedelta(minutes=5)
-DEFAULT_TOKEN_URL = "https://securetoken.googleapis.com/v1/token"  # noqa: S105 - a URL, not a secret
+__all__ = ["DEFAULT_TOKEN_URL", "REFRESH_MARGIN", "FunctionsFinanceReader"]
 
 
 class FunctionsFinanceReader:
@@ -41,20 +37,25 @@ class FunctionsFinanceReader:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._endpoint = endpoint_url
-        self._refresh_token = refresh_token
-        self._api_key = api_key
-        self._token_url = token_url
         self._clock = clock
         self._timeout = timeout_seconds
         self._transport = transport
-        self._id_token: SecretStr | None = None
-        self._expires_at: datetime | None = None
-        self._lock = asyncio.Lock()
-        #: how many times a refresh token was exchanged (observable for tests and diagnostics)
-        self.exchanges = 0
+        self._tokens = IdTokenSource(
+            refresh_token=refresh_token,
+            clock=clock,
+            api_key=api_key,
+            token_url=token_url,
+            timeout_seconds=timeout_seconds,
+            transport=transport,
+        )
 
     def __repr__(self) -> str:
         return f"FunctionsFinanceReader(endpoint={self._endpoint!r})"
+
+    @property
+    def exchanges(self) -> int:
+        """How many times a refresh token was exchanged (observable for tests and diagnostics)."""
+        return self._tokens.exchanges
 
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self._timeout, transport=self._transport)
@@ -77,6 +78,13 @@ class FunctionsFinanceReader:
                 )
             )
         return self._summary(response)
+
+    async def _token(self, http: httpx.AsyncClient, *, force: bool = False) -> SecretStr:
+        try:
+            return (await self._tokens.token(http, force=force)).value
+        except Unauthenticated as err:
+            # a refused exchange is a failed cloud read here (the state service reports it as such)
+            raise CloudReadError(err.message) from err
 
     async def _get(self, http: httpx.AsyncClient, token: SecretStr) -> httpx.Response:
         try:
@@ -105,44 +113,3 @@ class FunctionsFinanceReader:
         return FinanceSummary(
             pending_orders=int(pending), unsettled_payments=int(unsettled), read_at=self._clock.now()
         )
-
-    async def _token(self, http: httpx.AsyncClient, *, force: bool = False) -> SecretStr:
-        async with self._lock:
-            now = self._clock.now()
-            if (
-                not force
-                and self._id_token is not None
-                and self._expires_at is not None
-                and now < self._expires_at - REFRESH_MARGIN
-            ):
-                return self._id_token
-            self._id_token, self._expires_at = await self._exchange(http, now)
-            return self._id_token
-
-    async def _exchange(self, http: httpx.AsyncClient, now: datetime) -> tuple[SecretStr, datetime]:
-        params = {"key": self._api_key.get_secret_value()} if self._api_key else None
-        try:
-            response = await http.post(
-                self._token_url,
-                params=params,
-                data={"grant_type": "refresh_token", "refresh_token": self._refresh_token.get_secret_value()},
-            )
-        except httpx.HTTPError as err:
-            raise CloudReadError(f"token exchange endpoint unreachable ({type(err).__name__})") from err
-        self.exchanges += 1
-        if response.status_code != httpx.codes.OK:
-            raise CloudReadError(
-                f"token exchange refused (HTTP {response.status_code}): renew "
-                "STUDIO_BRAIN_FUNCTIONS_REFRESH_TOKEN (and check STUDIO_BRAIN_FUNCTIONS_API_KEY)"
-            )
-        try:
-            body: dict[str, Any] = response.json()
-            id_token = str(body["id_token"])
-            lifetime = int(body["expires_in"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise CloudReadError("token exchange returned no id_token/expires_in") from err
-        rotated = body.get("refresh_token")
-        if isinstance(rotated, str) and rotated:
-            self._refresh_token = SecretStr(rotated)
-        log.info("functions.token_exchanged", expires_in=lifetime)
-        return SecretStr(id_token), now + timedelta(seconds=lifetime)
