@@ -75,5 +75,12 @@ async def test_the_demo_drafts_a_cloud_write_that_a_person_approves_executes_and
         published = response.json()
         assert published == attestation_signer(demo_brain.settings).jwks()
         assert verify_token(json.loads(action["approvedBy"])["attestation"], published).valid
+        # the cockpit's proposal page says it in words, with the resource pointer
+        from studio_brain.web.pages_actions import result_text
+
+        assert result_text(done.proposal) == (
+            f"Written in the studio's cloud: studioBrainPilotOpsNotes/{pointer['docId']}"
+            "; signed approval attestation attached"
+        )
     finally:
         fake.stop()

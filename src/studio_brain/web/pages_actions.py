@@ -198,6 +198,17 @@ def result_text(proposal: Proposal) -> str:
 
 
 def device_capabilities(brain: Brain) -> Sequence[Capability]:
+    pointer = result.get("resourcePointer")
+    if isinstance(pointer, Mapping) and pointer.get("collection"):
+        # issue 15: a cloud write through the studio's Function
+        where = f"{pointer['collection']}/{pointer.get('docId') or '?'}"
+        again = (
+            " (the Function already held it: replayed, nothing written twice)"
+            if result.get("replayed")
+            else ""
+        )
+        signed = "; signed approval attestation attached" if result.get("attestation") else ""
+        return f"Written in the studio's cloud: {where}{again}{signed}"
     if brain.gateway is None:
         return []
     return [c for c in brain.gateway.capabilities() if c.device_field and c.is_write]
