@@ -67,8 +67,19 @@ def _state_of(device: Mapping[str, Any]) -> str:
     return ""
 
 
-async def devices_of(brain: Brain, connector_id: str | None = None) -> list[DeviceChoice]:
-    """Every device the connectors report (one connector's when given), by name; [] when none answer."""
+def _fits(device: Mapping[str, Any], capability: Capability | None) -> bool:
+    """A switch action offers switches only (not the door lock or a contact sensor)."""
+    if capability is None or not capability.action.startswith("switch."):
+        return True
+    attributes = device.get("attributes") or {}
+    return isinstance(attributes, Mapping) and "switch" in attributes
+
+
+async def devices_of(
+    brain: Brain, connector_id: str | None = None, *, capability: Capability | None = None
+) -> list[DeviceChoice]:
+    """Every device the connectors report (one connector's when given) that ``capability`` can act on,
+    by name; [] when none answer."""
     service = brain.connector_health
     if service is None:
         return []
@@ -80,7 +91,7 @@ async def devices_of(brain: Brain, connector_id: str | None = None) -> list[Devi
     choices = []
     for reading in readings:
         for d in reading.devices:
-            if d.get("id") is None:
+            if d.get("id") is None or not _fits(d, capability):
                 continue
             choices.append(
                 DeviceChoice(
@@ -187,17 +198,6 @@ def result_text(proposal: Proposal) -> str:
     if result.get("noteId") is not None and isinstance(proposal.input.get("text"), str):
         # the store answers with the note's id; its text is the approved input
         return f"Note added: “{proposal.input['text']}” (note {result['noteId']})"
-    inner = result.get("data")
-    data: Mapping[str, Any] = inner if isinstance(inner, Mapping) else result
-    parts = [
-        f"{view.humanise_key(str(k)).lower()} {view.reading(v)}"
-        for k, v in data.items()
-        if isinstance(v, str | int | float | bool) and k not in {"requestId", "outputHash"}
-    ]
-    return ("Answer: " + ", ".join(parts[:8])) if parts else ""
-
-
-def device_capabilities(brain: Brain) -> Sequence[Capability]:
     pointer = result.get("resourcePointer")
     if isinstance(pointer, Mapping) and pointer.get("collection"):
         # issue 15: a cloud write through the studio's Function
@@ -209,6 +209,17 @@ def device_capabilities(brain: Brain) -> Sequence[Capability]:
         )
         signed = "; signed approval attestation attached" if result.get("attestation") else ""
         return f"Written in the studio's cloud: {where}{again}{signed}"
+    inner = result.get("data")
+    data: Mapping[str, Any] = inner if isinstance(inner, Mapping) else result
+    parts = [
+        f"{view.humanise_key(str(k)).lower()} {view.reading(v)}"
+        for k, v in data.items()
+        if isinstance(v, str | int | float | bool) and k not in {"requestId", "outputHash"}
+    ]
+    return ("Answer: " + ", ".join(parts[:8])) if parts else ""
+
+
+def device_capabilities(brain: Brain) -> Sequence[Capability]:
     if brain.gateway is None:
         return []
     return [c for c in brain.gateway.capabilities() if c.device_field and c.is_write]
@@ -235,7 +246,7 @@ async def _new_form(
 ) -> HTMLResponse:
     choices = device_capabilities(brain)
     capability = next((c for c in choices if c.id == wanted), choices[0] if choices else None)
-    devices = await devices_of(brain, capability.target.value) if capability else []
+    devices = await devices_of(brain, capability.target.value, capability=capability) if capability else []
     commands = _commands(capability)
     return render(
         request,
@@ -271,7 +282,7 @@ async def new_proposal(request: Request, posted: StaffForm) -> Response:
     if gateway is None or capability is None or not capability.device_field or not capability.command_field:
         return Response("not found", status_code=404, media_type="text/plain")
     device = fields.get("device", "")
-    known = {d.device_id for d in await devices_of(brain, capability.target.value)}
+    known = {d.device_id for d in await devices_of(brain, capability.target.value, capability=capability)}
     try:
         if device not in known:
             raise InputInvalid("choose a device from the list (it is read from the connector)")

@@ -168,7 +168,8 @@ async def _drafts(brain: Brain, principal: Principal, found: Attention) -> None:
             AttentionItem(
                 kind="drafts",
                 tone="warn" if top.severity.value == "high" else "info",
-                text=f"{count} {kind} draft{'s' if count != 1 else ''} waiting: submit or dismiss",
+                text=f"{count} {kind} draft{'s' if count != 1 else ''} waiting: "
+                + ("review the copy" if kind == "marketing" else "submit or dismiss"),
                 href=f"/drafts?kind={kind}",
                 detail=f"Newest: {top.title}",
             )
