@@ -32,7 +32,6 @@ from studio_brain.domain.errors import (
 )
 from studio_brain.domain.hashing import canonical_json, sha256_hex
 from studio_brain.domain.identity import (
-    BREAK_GLASS_ID,
     DEFAULT_PERSONAL_SCOPES,
     PERSONAL_SCOPES,
     AuthMethod,
