@@ -592,6 +592,9 @@ async def open_brain(
                 sources=cloud_sources,
                 default_source=settings.state_source,
                 finance=finance_reader,
+                # issue 14: when a missed close may still be read at the day boundary, or just after it
+                close_grace=timedelta(minutes=settings.daily_close_grace_minutes),
+                version_retention=timedelta(hours=settings.firestore_version_retention_hours),
             )
             if brain.events is not None:
                 brain.rebuild = RebuildService(

@@ -394,6 +394,20 @@ class Settings(BaseSettings):
     schedule_daily_close: str = Field(
         default="daily 00:05", description="Daily close snapshot, studio local time ('daily 00:05')."
     )
+    daily_close_grace_minutes: int = Field(
+        default=30,
+        ge=0,
+        le=720,
+        description="A daily close read from the cloud this long after local midnight still counts as on time; "
+        "later, the day's last snapshot is taken instead (marked late).",
+    )
+    firestore_version_retention_hours: float = Field(
+        default=1.0,
+        ge=0,
+        le=168,
+        description="How far back Firestore keeps versions for read_time (1 h by default; 168 with point-in-time "
+        "recovery): a missed daily close is read at the day boundary within this window; 0 never tries.",
+    )
     schedule_connector_health: str = Field(default="every 5m", description="Connector health checks.")
     schedule_audit_checkpoint: str = Field(
         default="daily 00:15", description="Signed audit checkpoint, studio local time."
