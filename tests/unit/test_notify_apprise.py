@@ -52,7 +52,9 @@ def test_the_display_of_a_target_masks_its_secrets() -> None:
     assert repr(notifier) == "<AppriseNotifier targets=['hook', 'mail', 'tg']>"
 
 
-async def test_a_failed_delivery_explains_itself_without_any_part_of_the_url() -> None:
+async def test_a_failed_delivery_explains_itself_without_any_part_of_the_url(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     notifier = AppriseNotifier(
         {"hook": SecretStr("json://brain:hook-pw-7f3a9c21@127.0.0.1:9/path-secret-abc")}
     )
@@ -61,6 +63,10 @@ async def test_a_failed_delivery_explains_itself_without_any_part_of_the_url() -
     assert caught.value.message.startswith("hook: delivery failed")
     assert "hook-pw-7f3a9c21" not in caught.value.message
     assert "path-secret-abc" not in caught.value.message
+    out, err = capfd.readouterr()
+    for text in (out, err, caplog.text):
+        assert "hook-pw-7f3a9c21" not in text
+        assert "path-secret-abc" not in text
 
 
 def test_config_show_prints_target_names_and_schemes_only() -> None:

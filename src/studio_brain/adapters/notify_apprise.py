@@ -12,8 +12,8 @@ import asyncio
 import logging
 import re
 import warnings
-from functools import cache
 from collections.abc import Mapping, Sequence
+from functools import cache
 from urllib.parse import urlsplit, urlunsplit
 
 import apprise
@@ -29,7 +29,6 @@ log = get_logger("studio_brain.notify.apprise")
 _APPRISE_LOGGER = logging.getLogger("apprise")
 _APPRISE_LOGGER.propagate = False
 _APPRISE_LOGGER.addHandler(logging.NullHandler())
-
 
 
 @cache
@@ -70,10 +69,8 @@ def _mask_path(path: str) -> str:
 
 def _display(url: str) -> str:
     server = apprise.Apprise.instantiate(url, suppress_exceptions=True)
-    if server:
-        shown = str(server.url(privacy=True))  # type: ignore[no-untyped-call]
-    else:
-        shown = url.split("://", 1)[0] + "://…"
+    scheme_only = url.split("://", 1)[0] + "://…"
+    shown = str(server.url(privacy=True)) if server else scheme_only  # type: ignore[no-untyped-call]
     parts = urlsplit(shown)
     return urlunsplit(parts._replace(path=_mask_path(parts.path), query="", fragment=""))
 
