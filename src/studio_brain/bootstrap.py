@@ -643,6 +643,8 @@ async def open_brain(
                 # issue 13: device outcomes survive a crash before the database has them
                 journal=FileExecutionJournal(settings.home / "journal"),
                 outcome_retry_seconds=settings.gateway_outcome_retry_seconds,
+                # issue 12: approvals bind with an HMAC under the brain's keyring
+                keyring=keyring,
             )
             # --- personal identities (issue 11) ---
             brain.identity = wire_identity(brain)

@@ -233,6 +233,7 @@ def build_kit(
         ids=ids,
         tenant_id=TENANT,
         events=events,
+        keyring=keyring,
     )
     return Kit(
         service=service,

@@ -282,7 +282,7 @@ async def test_the_detail_page_shows_input_effects_hashes_and_the_audit_timeline
     assert "Kiln 2 shelf cracked" in html
     assert "one staff note appended to the local note store" in html
     assert proposal.input_hash in html
-    assert proposal.binding() in html
+    assert brain.gateway.binding(proposal) in html  # keyed with the brain's key (issue 12)
     assert 'data-action="capability.proposal.created"' in html
     assert "No approvals yet." in html
 

@@ -202,3 +202,13 @@ async def test_a_token_with_widened_scopes_is_refused(keyed_kit: Kit) -> None:
         )
     assert await kit.service.verify_agent_token(issued.raw) is None
     assert await tamper_audited(kit, issued.token.id)
+
+
+async def test_approvals_bind_with_an_hmac_a_database_writer_cannot_recompute(keyed_kit: Kit) -> None:
+    kit = keyed_kit
+    created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
+    approved = await kit.service.approve(BOB, created.proposal.id, "looks right to me")
+    (approval,) = approved.approvals
+    assert approval.binding == kit.service.binding(approved)
+    assert approval.binding == approved.binding(KEYRING.current)
+    assert approval.binding != approved.binding()  # not the plain SHA-256 anyone can compute

@@ -121,16 +121,18 @@ def test_a_checkpoint_signature_is_pinned() -> None:
     assert Ed25519Verifier().verify(SIGNER.public_key, message, signature)
 
 
-def test_an_approval_binding_is_pinned() -> None:
-    assert (
-        binding_hash(
-            input_hash=DRAFT.input_hash,
-            capability_id="hubitat.switch.set",
-            registry_version="2026.11.1",
-            tenant_id="monsoonfire-main",
-            predicted_effects_hash=sha256_hex({"effects": ["devices/21/on"]}),
-        )
-        == "d179e81690ffcbf618dcbd2046125e019a670e3089bcd46a3d952135dd15e001"
+def test_an_approval_binding_is_pinned_plain_and_keyed() -> None:
+    fields: dict[str, Any] = {
+        "input_hash": DRAFT.input_hash,
+        "capability_id": "hubitat.switch.set",
+        "registry_version": "2026.11.1",
+        "tenant_id": "monsoonfire-main",
+        "predicted_effects_hash": sha256_hex({"effects": ["devices/21/on"]}),
+    }
+    assert binding_hash(**fields) == "d179e81690ffcbf618dcbd2046125e019a670e3089bcd46a3d952135dd15e001"
+    # what the brain binds approvals to (issue 12): an HMAC a database writer cannot recompute
+    assert binding_hash(**fields, key=MAC_KEY) == (
+        "b1694e431364ca2057d37706de448f42c67de1e00fd78d5cae592bc934b6cf1e"
     )
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from studio_brain.domain.audit import ActorType, ApprovalState
 from studio_brain.domain.errors import Conflict
-from studio_brain.domain.hashing import sha256_hex
+from studio_brain.domain.hashing import canonical_json, sha256_hex
+from studio_brain.domain.records import MacKey
 
 MIN_RATIONALE_LENGTH = 10
 
@@ -197,13 +198,15 @@ class Proposal:
             self, status=next_status(self.status, event), updated_at=at, version=self.version + 1, **changes
         )
 
-    def binding(self) -> str:
+    def binding(self, key: MacKey | None = None) -> str:
+        """What an approval of this proposal binds to (keyed with the brain's ``key``: see binding_hash)."""
         return binding_hash(
             input_hash=self.input_hash,
             capability_id=self.capability_id,
             registry_version=self.registry_version,
             tenant_id=self.tenant_id,
             predicted_effects_hash=self.predicted_effects_hash,
+            key=key,
         )
 
 
@@ -214,17 +217,27 @@ def binding_hash(
     registry_version: str,
     tenant_id: str,
     predicted_effects_hash: str,
+    key: MacKey | None = None,
 ) -> str:
-    """What an approval binds to: the exact input, capability, registry version, tenant and effects."""
-    return sha256_hex(
-        {
-            "inputHash": input_hash,
-            "capabilityId": capability_id,
-            "registryVersion": registry_version,
-            "tenantId": tenant_id,
-            "predictedEffectsHash": predicted_effects_hash,
-        }
-    )
+    """What an approval binds to: the exact input, capability, registry version, tenant and effects.
+
+    With the brain's ``key`` (issue 12) it is an HMAC-SHA256 of that canonical JSON, so nobody without the
+    key (a database writer) can compute the binding of a swapped input; without, the plain SHA-256.
+    """
+    payload = {
+        "inputHash": input_hash,
+        "capabilityId": capability_id,
+        "registryVersion": registry_version,
+        "tenantId": tenant_id,
+        "predictedEffectsHash": predicted_effects_hash,
+    }
+    if key is None:
+        return sha256_hex(payload)
+    return key.mac(BINDING_DOMAIN + canonical_json(payload))
+
+
+#: what a keyed binding's MAC covers is prefixed with this (never the same bytes as another record's MAC)
+BINDING_DOMAIN = b"studio-brain.approval-binding/1\n"
 
 
 def execution_key_for(proposal_id: str, input_hash: str) -> str:

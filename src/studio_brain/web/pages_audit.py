@@ -208,6 +208,7 @@ async def _verify_from(
         trusted_keys=trusted_keys,
         first_seq=start,
         anchor_hash=anchor,
+        keyring=audit.keyring,  # issue 12: the badge checks MACs too
     )
 
 

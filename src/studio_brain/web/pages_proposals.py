@@ -171,7 +171,7 @@ async def _proposal_view(
         capability=capability,
         capability_approvals=capability.approvals_required if capability else 1,
         risk=capability.risk.value if capability else "unknown",
-        binding=proposal.binding(),
+        binding=brain.gateway.binding(proposal),
         input_json=json.dumps(proposal.input, indent=2, sort_keys=True, ensure_ascii=False),
         result_json=json.dumps(proposal.result, indent=2, sort_keys=True, ensure_ascii=False),
         timeline=await _proposal_timeline(brain, proposal),

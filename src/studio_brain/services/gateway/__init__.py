@@ -23,6 +23,7 @@ from datetime import UTC, tzinfo
 
 from studio_brain.domain.capabilities import Capability, Registry, Violation
 from studio_brain.domain.policy import ConnectorFacts
+from studio_brain.domain.records import Keyring
 from studio_brain.ports.audit import EventStore
 from studio_brain.ports.clock import Clock, IdFactory
 from studio_brain.ports.gateway import ConnectorDirectory, GatewayStore
@@ -77,6 +78,7 @@ class GatewayService:
         zone: tzinfo = UTC,
         journal: ExecutionJournal | None = None,
         outcome_retry_seconds: float = 30.0,
+        keyring: Keyring | None = None,
     ) -> None:
         self._ctx = GatewayContext(
             store=store,
@@ -90,6 +92,7 @@ class GatewayService:
             zone=zone,
             journal=journal,
             outcome_retry_seconds=outcome_retry_seconds,
+            keyring=keyring,
         )
         self._proposals = Proposals(self._ctx)
         self._executions = Executions(self._ctx)

@@ -16,7 +16,8 @@ from studio_brain.domain.errors import NotFound, PolicyRefused, StorageError
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.policy import Decision, KillSwitch, ReasonCode, kill_switch_from, refuse
-from studio_brain.domain.proposals import Proposal, to_record
+from studio_brain.domain.proposals import Approval, Proposal, to_record
+from studio_brain.domain.records import Keyring
 from studio_brain.logging import get_logger
 from studio_brain.ports.audit import EventStore
 from studio_brain.ports.clock import Clock, IdFactory
@@ -78,6 +79,8 @@ class GatewayContext:
     #: issue 13: how long an execution keeps retrying to record its outcome before it answers 503
     #: (the outcome then waits in the journal for the recovery job)
     outcome_retry_seconds: float = 30.0
+    #: issue 12: the brain's MAC keys; approvals bind with an HMAC (None: plain SHA-256, tests)
+    keyring: Keyring | None = None
     #: targets some capability keeps a cooldown on: only these need their last start recorded
     cooled_targets: frozenset[str] = field(init=False)
 
@@ -85,6 +88,22 @@ class GatewayContext:
         self.cooled_targets = frozenset(
             c.target.value for c in self.registry.capabilities.values() if c.cooldown_seconds
         )
+
+    # --- approval bindings (keyed, issue 12) ---------------------------------------------------------
+
+    def binding(self, proposal: Proposal) -> str:
+        """What an approval of ``proposal`` binds to now (keyed with the current key)."""
+        return proposal.binding(None if self.keyring is None else self.keyring.current)
+
+    def binding_to_check(self, proposal: Proposal, approvals: tuple[Approval, ...]) -> str:
+        """``proposal``'s binding under the key its approvals were made with (any key of the keyring, so a
+        key rotation does not void pending approvals); the current key's when none matches."""
+        if self.keyring is not None and approvals:
+            for key_id in self.keyring.key_ids:
+                candidate = proposal.binding(self.keyring.keys[key_id])
+                if all(a.binding == candidate for a in approvals):
+                    return candidate
+        return self.binding(proposal)
 
     # --- audit helpers -------------------------------------------------------------------------------
 

@@ -198,9 +198,10 @@ class Executions:
             capability=capability,
             kill=kill,
             current_input_hash=current_input_hash,
-            current_binding=replace(
-                proposal, registry_version=self._ctx.registry.version, input_hash=current_input_hash
-            ).binding(),
+            current_binding=self._ctx.binding_to_check(
+                replace(proposal, registry_version=self._ctx.registry.version, input_hash=current_input_hash),
+                proposal.approvals,
+            ),
             exemption=exemption,
             connector=ConnectorFacts(
                 present=connector is not None, mode=connector.mode if connector else ConnectorMode.READ_ONLY

@@ -296,7 +296,7 @@ class Proposals:
                     approver_type=principal.actor_type,
                     at=now,
                     rationale=rationale.strip(),
-                    binding=p.binding(),
+                    binding=self._ctx.binding(p),
                 ),
             )
             if d.approval_state is ApprovalState.APPROVED:

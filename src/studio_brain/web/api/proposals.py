@@ -126,9 +126,8 @@ async def create_proposal(body: CreateBody, who: CallerDep, gateway: Gateway) ->
 
 @router.get("/{proposal_id}", response_model=ProposalResponse, summary="One proposal")
 async def get_proposal(proposal_id: str, principal: ProposalReader, gateway: Gateway) -> ProposalResponse:
-    return ProposalResponse(
-        proposal=proposal_json(await gateway.get(principal, proposal_id), with_binding=True)
-    )
+    proposal = await gateway.get(principal, proposal_id)
+    return ProposalResponse(proposal=proposal_json(proposal, binding=gateway.binding(proposal)))
 
 
 @router.post("/{proposal_id}/submit", response_model=ProposalResponse, summary="Submit a draft for approval")

@@ -15,9 +15,9 @@ from studio_brain.domain.proposals import Proposal
 from studio_brain.web.deps import iso
 
 
-def proposal_json(p: Proposal, *, with_binding: bool = False) -> dict[str, Any]:
-    """``with_binding`` adds ``bindingHash`` (what approvals bind to): a canonical-JSON hash per proposal,
-    worth it on a detail view, not on every row of a list."""
+def proposal_json(p: Proposal, *, binding: str | None = None) -> dict[str, Any]:
+    """``binding`` is ``bindingHash`` (what approvals bind to, ``GatewayService.binding``: keyed with the
+    brain's key), worth it on a detail view, not on every row of a list."""
     last = p.approvals[-1] if p.approvals else None
     summary = p.extra.get("previewSummary") if isinstance(p.extra.get("previewSummary"), str) else None
     return {
@@ -33,7 +33,7 @@ def proposal_json(p: Proposal, *, with_binding: bool = False) -> dict[str, Any]:
         "rationale": p.rationale,
         "inputHash": p.input_hash,
         "predictedEffectsHash": p.predicted_effects_hash,
-        "bindingHash": p.binding() if with_binding else None,
+        "bindingHash": binding,
         "preview": {
             "summary": summary or p.rationale,
             "input": p.input,
