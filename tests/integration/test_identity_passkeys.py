@@ -174,3 +174,45 @@ async def test_the_identity_key_is_random_private_and_never_shown(api_brain: Bra
         assert str(raw) not in shown
     assert ada.session not in repr(identity)
     assert ada.token not in repr(identity.credentials)
+
+
+@pytest.mark.parametrize(
+    ("statement", "what"),
+    [
+        ("UPDATE staff_sessions SET person_id = %(ada)s WHERE person_id = %(grace)s", "session"),
+        ("UPDATE staff_sessions SET expires_at = expires_at + interval '30 days'", "session"),
+        ('UPDATE personal_tokens SET scopes = \'["admin", "approve"]\', revoked_at = NULL', "token"),
+        ('UPDATE staff_persons SET roles = \'["owner", "staff"]\' WHERE id = %(grace)s', "person"),
+    ],
+)
+async def test_a_database_writer_cannot_reassign_extend_widen_or_promote_a_credential(
+    api_brain: Brain, database_url: str, statement: str, what: str
+) -> None:
+    import psycopg
+
+    ada = await enrol_person(api_brain, "Ada", owner=True)
+    grace = await enrol_person(api_brain, "Grace")
+    identity = identity_of(api_brain)
+    with psycopg.connect(database_url, autocommit=True) as conn:  # the app role's power, not the key's
+        conn.execute(statement, {"ada": ada.person_id, "grace": grace.person_id})
+    if what in {"session", "person"}:
+        assert await identity.credentials.principal_for_session(grace.session) is None
+    if what in {"token", "person"}:
+        assert await identity.credentials.verify_token(grace.token) is None
+    tampered = [r for r in await refusals(api_brain) if r["reasonCode"] == "RECORD_TAMPERED"]
+    assert tampered, what
+
+
+async def test_an_unknown_passkey_or_challenge_is_refused_without_filling_the_audit_log(
+    api_brain: Brain,
+) -> None:
+    identity = identity_of(api_brain)
+    stranger = SoftAuthenticator()
+    passkey, _ = stranger.register({"challenge": "AAAA", "user": {"id": "AAAA"}})
+    for _ in range(5):
+        ceremony = await identity.begin_sign_in()
+        answer = stranger.answer(passkey, json.loads(ceremony.options))
+        with pytest.raises(Unauthenticated) as refused:
+            await identity.finish_sign_in(ceremony.challenge_id, json.dumps(answer))
+        assert refused.value.reason_code is ReasonCode.PASSKEY_UNKNOWN
+    assert await refusals(api_brain) == []

@@ -154,9 +154,20 @@ class IdentityCore:
                 raise
 
     async def refuse_unauthenticated(
-        self, action: str, reason_code: ReasonCode, message: str, *, details: dict[str, Any] | None = None
+        self,
+        action: str,
+        reason_code: ReasonCode,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        audit: bool = True,
     ) -> Unauthenticated:
-        """Audit a refused credential (no verified actor: the row names ``anonymous``) and return the error."""
+        """Audit a refused credential (no verified actor: the row names ``anonymous``) and return the error.
+
+        ``audit=False`` when nothing in the attempt names one of our records: logged only (no audit flood)."""
+        log.info("identity.refused", attempted=action, reason_code=reason_code)
+        if not audit:
+            return Unauthenticated(message, reason_code=reason_code)
         await self.audit(
             None,
             "identity.credential.refused",
@@ -165,7 +176,6 @@ class IdentityCore:
             details={"attempted": action, "reasonCode": reason_code.value, **(details or {})},
             best_effort=True,
         )
-        log.info("identity.refused", attempted=action, reason_code=reason_code)
         return Unauthenticated(message, reason_code=reason_code)
 
     async def refuse_denied(

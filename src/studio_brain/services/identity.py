@@ -298,6 +298,8 @@ class IdentityService:
 
     async def _challenge(self, purpose: str, *, person_id: str | None, grant_id: str | None) -> Challenge:
         core = self._core
+        # challenges are cheap to ask for (the sign-in page is public): forget expired ones as we go
+        await core.store.purge_challenges(self.tenant_id, core.clock.now())
         challenge = Challenge(
             id=core.ids.new_id(),
             tenant_id=self.tenant_id,
@@ -365,6 +367,7 @@ class IdentityService:
                 "identity.passkey.enrol",
                 ReasonCode.WEBAUTHN_CHALLENGE_REPLAYED,
                 "this passkey challenge is unknown, expired or was used already; start again",
+                audit=False,  # names none of our records: logged, not audited
             )
         if challenge.grant_id is None and (principal is None or principal.person_id != challenge.person_id):
             raise await core.refuse_unauthenticated(
@@ -474,21 +477,25 @@ class IdentityService:
         self, challenge_id: str, response: str, *, request_id: str | None = None
     ) -> OpenedSession:
         core = self._core
-        challenge = await core.store.take_challenge(self.tenant_id, challenge_id, core.clock.now())
-        if challenge is None or challenge.purpose != "authenticate":
-            raise await core.refuse_unauthenticated(
-                "identity.sign_in",
-                ReasonCode.WEBAUTHN_CHALLENGE_REPLAYED,
-                "this sign-in challenge is unknown, expired or was used already; start again",
-            )
+        # Refusals are audited when they concern one of this studio's passkeys (a replayed or cloned
+        # assertion, a phishing origin); a response naming no registered passkey is only logged, so an
+        # anonymous caller cannot fill the audit log with garbage.
         credential_id = self._passkeys.credential_id_of(response)
         passkey = await core.store.passkey(self.tenant_id, credential_id)
+        challenge = await core.store.take_challenge(self.tenant_id, challenge_id, core.clock.now())
         if passkey is None or passkey.removed_at is not None:
             raise await core.refuse_unauthenticated(
                 "identity.sign_in",
                 ReasonCode.PASSKEY_UNKNOWN,
                 "this passkey is not registered here (or was removed)",
-                details={"passkeyId": credential_id[:64]},
+                audit=False,
+            )
+        if challenge is None or challenge.purpose != "authenticate":
+            raise await core.refuse_unauthenticated(
+                "identity.sign_in",
+                ReasonCode.WEBAUTHN_CHALLENGE_REPLAYED,
+                "this sign-in challenge is unknown, expired or was used already; start again",
+                details={"passkeyId": passkey.id, "personId": passkey.person_id},
             )
         person = await core.active_person(passkey.person_id)
         if person is None:

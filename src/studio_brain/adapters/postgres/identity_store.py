@@ -454,6 +454,14 @@ class PostgresIdentityStore:
             ),
         )
 
+    async def purge_challenges(self, tenant_id: str, before: datetime) -> int:
+        return await self._run(
+            tenant_id,
+            "forgetting expired passkey challenges",
+            "DELETE FROM webauthn_challenges WHERE tenant_id = %s AND expires_at < %s",
+            (tenant_id, before),
+        )
+
     async def take_challenge(self, tenant_id: str, challenge_id: str, at: datetime) -> Challenge | None:
         row = await self._one(
             tenant_id,
