@@ -36,7 +36,13 @@ from studio_brain.services.gateway.agent_tokens import (
     IssuedToken,
 )
 from studio_brain.services.gateway.context import MAX_PAGE, GatewayContext, NotVisible, Refusal, Subject
-from studio_brain.services.gateway.execution import STALE_GRACE_SECONDS, Execution, Executions, stale_after
+from studio_brain.services.gateway.execution import (
+    STALE_GRACE_SECONDS,
+    DryRunResult,
+    Execution,
+    Executions,
+    stale_after,
+)
 from studio_brain.services.gateway.proposals import Created, Proposals
 from studio_brain.services.gateway.rebuild import ProposalRebuild
 from studio_brain.services.gateway.reconcile import Reconciliation
@@ -48,6 +54,7 @@ __all__ = [
     "MAX_PAGE",
     "STALE_GRACE_SECONDS",
     "Created",
+    "DryRunResult",
     "Execution",
     "GatewayContext",
     "GatewayService",

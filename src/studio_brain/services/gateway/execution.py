@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from studio_brain.domain.audit import ApprovalState, AuditDraft
 from studio_brain.domain.capabilities import Capability
@@ -88,6 +88,18 @@ class Execution:
     proposal: Proposal
     decision: Decision
     replayed: bool = False
+
+
+class DryRunResult(TypedDict):
+    """What ``dry_run`` returns: the policy decision as things stand and the predicted effects."""
+
+    proposalId: str
+    capabilityId: str
+    #: whether the connector simulated the call (else the effects predicted at creation)
+    supported: bool
+    mode: str
+    predictedEffects: list[Any]
+    decision: dict[str, Any]
 
 
 def stale_after(capability: Capability) -> timedelta:
@@ -477,7 +489,7 @@ class Executions:
 
     async def dry_run(
         self, principal: Principal, proposal_id: str, *, request_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> DryRunResult:
         """What executing would do now: the policy decision (without counters) and the connector's
         dry-run where supported. Never acts. Audited."""
         if not (principal.is_staff or principal.has_scope(READ_SCOPE)):

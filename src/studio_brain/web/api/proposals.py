@@ -37,10 +37,19 @@ class ProposalListResponse(BaseModel):
     nextCursor: str | None = Field(description="pass as `before` for the next (older) page; null at the end")
 
 
+class DecisionView(BaseModel):
+    """A policy decision: allowed or not, its reason code and the approval state it leaves."""
+
+    allowed: bool
+    reasonCode: str
+    approvalState: str
+    detail: str = ""
+
+
 class DecisionResponse(BaseModel):
     ok: bool = True
     proposal: dict[str, Any]
-    decision: dict[str, Any]
+    decision: DecisionView
     replayed: bool = False
 
 
@@ -209,10 +218,21 @@ async def rebuild(body: RationaleBody, who: CallerDep, gateway: Gateway) -> Rebu
     return RebuildResponse(proposalsRebuilt=count)
 
 
+class DryRunView(BaseModel):
+    proposalId: str
+    capabilityId: str
+    supported: bool = Field(
+        description="the connector simulated the call (else: the effects predicted at creation)"
+    )
+    mode: str = Field(description="the capability's dry-run support: simulated | native | unsupported")
+    predictedEffects: list[Any]
+    decision: DecisionView
+
+
 class DryRunResponse(BaseModel):
     ok: bool = True
     proposalId: str
-    dryRun: dict[str, Any]
+    dryRun: DryRunView
 
 
 @router.get("/{proposal_id}/dry-run", response_model=DryRunResponse, summary="What executing would do now")
