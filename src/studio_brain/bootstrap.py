@@ -342,6 +342,7 @@ def wire_safety(brain: BrainParts, demo_cloud: DemoCloud | None) -> None:
             kiln_id=s.safety_kiln_id.strip() or None,
         ),
         hours=parse_studio_hours(s.studio_hours),
+        calendar=load_calendar(s.calendar_file),
         notifications=brain.notifications,
         drafts=brain.drafts,
         clock=brain.clock,
@@ -361,6 +362,7 @@ def wire_safety(brain: BrainParts, demo_cloud: DemoCloud | None) -> None:
         clock=brain.clock,
         zone=s.zone,
         cockpit_url=s.cockpit_url,
+        calendar=brain.safety.calendar,
     )
     if brain.jobs is None or not s.safety_enabled:
         return

@@ -533,3 +533,40 @@ async def test_a_watched_device_on_another_connector_is_read_there_and_a_silent_
     assert findings[ha.entity_id].evidence["readings"][0]["connector"] == "roborock"
     # an unknown connector is unreadable, not silently skipped: a condition now, a finding after 15 min
     assert "sensor-9" not in findings
+
+
+async def test_the_brief_compares_with_yesterdays_recorded_close_and_names_calendar_days(
+    world_factory: Any, tmp_path: Path
+) -> None:
+    from studio_brain.domain.state import CloseKind, DailyClose
+    from tests.e2e.seed import seed_snapshots
+
+    await seed_firings()
+    today = datetime.now(UTC).astimezone(load_settings().zone).date()
+    calendar = tmp_path / "calendar.toml"
+    calendar.write_text(
+        f'version = 1\n[[days]]\ndate = {today + timedelta(days=2)}\nkind = "closure"\nlabel = "Kiln service"\n',
+        encoding="utf-8",
+    )
+    world: World = await world_factory(calendar_file=calendar)
+    brain = world.brain
+    runs = await seed_snapshots(brain.state_store, tenant_id=brain.tenant_id, last_day=today, days=3)
+    await brain.state_store.record_close(
+        DailyClose(
+            tenant_id=brain.tenant_id,
+            close_date=today - timedelta(days=1),
+            kind=CloseKind.LATE,
+            run_id=runs[-2].id,
+            closed_at=datetime.now(UTC),
+            reason="the brain was off at midnight",
+        )
+    )
+
+    brief = await brain.brief.compose()  # type: ignore[union-attr]
+
+    [since] = [s for s in brief.sections if s.heading.startswith("Since yesterday's close")]
+    assert since.heading.endswith(", late)")
+    assert not since.quiet
+    assert all("→" in line for line in since.lines)
+    [days] = [s for s in brief.sections if s.heading.startswith("Studio calendar")]
+    assert days.lines == (f"{today + timedelta(days=2)} closure: Kiln service",)

@@ -298,3 +298,17 @@ def test_studio_hours_parse_day_ranges_and_closed_days() -> None:
 def test_bad_studio_hours_are_refused(text: str) -> None:
     with pytest.raises(InputInvalid):
         parse_studio_hours(text)
+
+
+def test_on_a_closure_day_a_door_open_during_the_usual_hours_is_a_condition(table: SafetyRuleTable) -> None:
+    closed = Observation(
+        at=AFTERNOON,
+        zone=PHOENIX,
+        readings=(door(AFTERNOON, contact="open"),),
+        firings=(),
+        hours=HOURS,
+        closure="closure: Winter break",
+    )
+    [condition] = evaluate(table, closed)
+    assert condition.rule.kind is RuleKind.DOOR_OPEN_AFTER_HOURS
+    assert condition.evidence["closure"] == "closure: Winter break"

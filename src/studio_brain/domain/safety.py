@@ -384,6 +384,8 @@ class Observation:
     hours: StudioHours
     #: the kilnId the kiln outlet serves; None: any firing counts
     kiln_id: str | None = None
+    #: today is a closure in the studio calendar (e.g. ``closure: Winter break``): closed all day
+    closure: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -534,7 +536,7 @@ def _check(rule: SafetyRule, reading: DeviceReading, obs: Observation, max_age: 
             if reading.role is not DeviceRole.DOOR or distrust is not None:
                 return None
             local = obs.at.astimezone(obs.zone)
-            if obs.hours.is_open(local):
+            if obs.closure is None and obs.hours.is_open(local):
                 return None
             contact, lock = reading.attributes.get("contact"), reading.attributes.get("lock")
             if contact == "open":
@@ -548,7 +550,12 @@ def _check(rule: SafetyRule, reading: DeviceReading, obs: Observation, max_age: 
                 subject=reading.device_id,
                 summary=f"{reading.label} is {state} outside studio hours",
                 evidence=_evidence(
-                    rule, [reading], [], studioHours=obs.hours.text, localTime=local.strftime("%a %H:%M")
+                    rule,
+                    [reading],
+                    [],
+                    studioHours=obs.hours.text,
+                    localTime=local.strftime("%a %H:%M"),
+                    closure=obs.closure,
                 ),
             )
 

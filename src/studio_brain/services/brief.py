@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
+from studio_brain.domain.calendar import EMPTY_CALENDAR, StudioCalendar
 from studio_brain.domain.identity import system_principal
 from studio_brain.domain.proposals import Proposal, Status
 from studio_brain.domain.rules import SNAPSHOT_FIELDS
 from studio_brain.domain.safety import FindingRecord
 from studio_brain.domain.schedule import Schedule, last_due
 from studio_brain.domain.snapshot import metric
-from studio_brain.domain.state import SnapshotRun
+from studio_brain.domain.state import CloseKind, SnapshotRun
 from studio_brain.logging import get_logger
 from studio_brain.ports import Clock, StateStore
 from studio_brain.ports.gateway import ProposalFilter
@@ -89,7 +90,9 @@ class MorningBriefService:
         clock: Clock,
         zone: tzinfo,
         cockpit_url: str,
+        calendar: StudioCalendar | None = None,
     ) -> None:
+        self._calendar = calendar or EMPTY_CALENDAR
         self._tenant = tenant_id
         self._state = state_store
         self._watch = watch
@@ -112,6 +115,14 @@ class MorningBriefService:
             await self._devices(),
             await self._job_health(),
         ]
+        days = self._calendar.between(today, today + timedelta(days=7))
+        if days:
+            sections.append(
+                BriefSection(
+                    heading="Studio calendar (today and the next 7 days)",
+                    lines=tuple(f"{d.day.isoformat()} {d.reason}" for d in days),
+                )
+            )
         waiting = sections[1]
         findings = sections[2]
         title = (
@@ -138,7 +149,17 @@ class MorningBriefService:
 
     async def _since_close(self, yesterday: date) -> BriefSection:
         heading = f"Since yesterday's close ({yesterday.isoformat()})"
-        base = await self._state.daily_snapshot(self._tenant, yesterday)
+        close = await self._state.get_close(self._tenant, yesterday)
+        if close is not None and not close.closed:
+            return BriefSection(
+                heading=heading, lines=(f"Yesterday was not closed: {close.reason}",), quiet=True
+            )
+        base = None
+        if close is not None and close.run_id is not None:
+            base = await self._state.get_run(self._tenant, close.run_id)
+            if close.kind is not CloseKind.ON_TIME:
+                heading = f"Since yesterday's close ({yesterday.isoformat()}, {close.kind.value})"
+        base = base or await self._state.daily_snapshot(self._tenant, yesterday)
         current = await self._state.latest_snapshot(self._tenant)
         if base is None:
             return BriefSection(heading=heading, lines=("No close snapshot of yesterday.",), quiet=True)

@@ -16,6 +16,7 @@ from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
+from studio_brain.domain.calendar import EMPTY_CALENDAR, DayKind, StudioCalendar
 from studio_brain.domain.drafts import DraftKind, Evidence, Finding
 from studio_brain.domain.errors import CloudReadError, StudioBrainError
 from studio_brain.domain.hashing import sha256_hex
@@ -254,8 +255,11 @@ class SafetyWatch:
         zone: tzinfo,
         cockpit_url: str,
         events: EventStore | None = None,
+        calendar: StudioCalendar | None = None,
     ) -> None:
         self._tenant = tenant_id
+        #: the studio calendar (issue 19): on a closure day the studio is closed all day
+        self.calendar = calendar or EMPTY_CALENDAR
         self.table = table
         self._store = store
         self._devices = devices
@@ -303,8 +307,13 @@ class SafetyWatch:
             firings=firings,
             hours=self.hours,
             kiln_id=self.selection.kiln_id,
+            closure=self._closure(now),
         )
         return obs, firings_error
+
+    def _closure(self, now: datetime) -> str | None:
+        day = self.calendar.on(now.astimezone(self._zone).date())
+        return day.reason if day is not None and day.kind is DayKind.CLOSURE else None
 
     async def run(self) -> dict[str, Any]:
         """One watch pass; the summary goes into the job run."""
