@@ -456,3 +456,16 @@ async def test_the_demo_prints_enrolment_links_for_an_owner_and_a_manager_and_on
         f"{PROTECTED}/{pid}/approve", json={"rationale": "Grace checked"}, headers=sessions["Grace Manager"]
     )
     assert manager.status_code == 200, manager.text
+
+
+async def test_a_break_glass_session_is_not_offered_the_approval_and_is_told_why(
+    api_client: httpx.AsyncClient, api_brain: Brain, tokens: TokenMinter
+) -> None:
+    pid = await propose(api_client, tokens.headers("alice", staff=True))
+    link = await authenticator(api_client).login_url(BASE)
+    assert (await api_client.get(link, headers={"host": "localhost"})).status_code == 303
+    page = await api_client.get(f"/proposals/{pid}", headers={"host": "localhost"})
+    assert page.status_code == 200
+    assert 'data-testid="break-glass-proposal"' in page.text
+    assert f'action="/proposals/{pid}/approve"' not in page.text
+    assert "break-glass" in page.text  # the header marks the session

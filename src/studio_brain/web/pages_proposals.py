@@ -178,8 +178,13 @@ async def _proposal_view(
         refusal=refusal,
         form=form or {},
         # offer only what the state machine allows; the gateway still decides (and explains) the rest
-        can_approve=can(status, Event.APPROVE) and not approved_already and not own,
+        can_approve=can(status, Event.APPROVE)
+        and not approved_already
+        and not own
+        and not page.principal.is_break_glass,
         own=own and can(status, Event.APPROVE),
+        # issue 11: the break-glass session reads; it is told why it is not offered the approval
+        break_glass=page.principal.is_break_glass and can(status, Event.APPROVE),
         can_reject=can(status, Event.REJECT),
         # issue 14: Execute is not offered where the connector would refuse it; the reason is shown
         can_execute=not words["execute_blocked"]
