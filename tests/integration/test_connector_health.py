@@ -59,11 +59,14 @@ def target(database_url: str) -> DatabaseTarget:
 async def test_an_unconfigured_connector_is_not_configured_never_healthy(database_url: str) -> None:
     async with open_brain(settings(database_url), target=target(database_url)) as brain:
         results = await brain.connector_health.check_all()
-        assert {h.connector_id: h.status for h in results} == {
+        by_id = {h.connector_id: h for h in results}
+        assert {i: h.status for i, h in by_id.items()} == {
+            "functions": HealthStatus.NOT_CONFIGURED,  # issue 15: the cloud-write connector
             "hubitat": HealthStatus.NOT_CONFIGURED,
             "roborock": HealthStatus.NOT_CONFIGURED,
         }
-        assert "STUDIO_BRAIN_HUBITAT_URL" in results[0].detail
+        assert "STUDIO_BRAIN_HUBITAT_URL" in by_id["hubitat"].detail
+        assert "STUDIO_BRAIN_FUNCTIONS_BASE_URL" in by_id["functions"].detail
         assert brain.connectors.connector_for(brain.tenant_id, "hubitat") is None
         with pytest.raises(ConfigError, match="not configured"):
             await brain.connectors["hubitat"].read_status(
@@ -80,6 +83,7 @@ async def test_health_checks_are_stored_and_the_cockpit_gets_the_newest_per_conn
         assert service is not None
         first = await service.check_all()
         assert [(h.connector_id, h.status, h.mode) for h in first] == [
+            ("functions", HealthStatus.NOT_CONFIGURED, None),  # issue 15's cloud-write connector
             ("hubitat", HealthStatus.HEALTHY, ConnectorMode.READ_ONLY),
             ("roborock", HealthStatus.HEALTHY, ConnectorMode.READ_ONLY),
         ]
@@ -172,7 +176,11 @@ async def test_the_demo_starts_both_fakes_and_reads_real_devices_through_the_rea
         demo = await prepare_demo_devices(brain)
         try:
             latest = {h.connector_id: h.status for h in await brain.connector_health.latest()}
-            assert latest == {"hubitat": HealthStatus.HEALTHY, "roborock": HealthStatus.HEALTHY}
+            assert latest == {
+                "functions": HealthStatus.NOT_CONFIGURED,  # the demo's fake Functions come in a later step
+                "hubitat": HealthStatus.HEALTHY,
+                "roborock": HealthStatus.HEALTHY,
+            }
             readings = {r.connector_id: r for r in await brain.connector_health.read_devices()}
             assert len(readings["hubitat"].devices) == 8
             assert all(c.mode is ConnectorMode.READ_ONLY for c in brain.connectors.values())

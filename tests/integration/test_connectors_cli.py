@@ -37,7 +37,11 @@ def test_health_json_lists_every_connector_and_an_unconfigured_one_is_not_config
     result = cli("connectors", "health", "--json", env=env(database_url, hub))
     assert result.returncode == 0, result.stderr
     statuses = {h["connector"]: (h["status"], h["breaker"]) for h in json.loads(result.stdout)}
-    assert statuses == {"hubitat": ("healthy", "closed"), "roborock": ("not_configured", "closed")}
+    assert statuses == {
+        "functions": ("not_configured", "closed"),
+        "hubitat": ("healthy", "closed"),
+        "roborock": ("not_configured", "closed"),
+    }
     assert HUB_TOKEN not in result.stdout + result.stderr
 
 
