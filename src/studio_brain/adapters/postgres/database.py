@@ -66,6 +66,7 @@ class Database:
         timeout: float = 10.0,
         check_timeout: float = 5.0,
         options: str | None = None,
+        reconnect_seconds: float = 3.0,
     ) -> None:
         self.url = libpq_url(url)
         self._check_timeout = check_timeout
@@ -84,6 +85,10 @@ class Database:
                 **({"options": options} if options else {}),
             },
             check=self._check,
+            # give a failing reconnection up after a few seconds instead of five minutes: its back-off
+            # (1 s, 2 s, 4 s, ...) would keep every caller waiting long after the database is back, while
+            # the next request after a give-up starts a fresh attempt at once
+            reconnect_timeout=reconnect_seconds,
             name="studio-brain",
         )
 
