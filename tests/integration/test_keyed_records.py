@@ -212,3 +212,66 @@ async def test_approvals_bind_with_an_hmac_a_database_writer_cannot_recompute(ke
     assert approval.binding == kit.service.binding(approved)
     assert approval.binding == approved.binding(KEYRING.current)
     assert approval.binding != approved.binding()  # not the plain SHA-256 anyone can compute
+
+
+async def test_a_kill_switch_turned_off_by_a_database_write_refuses_every_action(keyed_kit: Kit) -> None:
+    kit = keyed_kit
+    created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
+    await kit.service.approve(BOB, created.proposal.id, "looks right to me")
+    await kit.service.set_kill_switch(ALICE, enabled=True, rationale="storm coming, stop everything")
+    async with kit.pg.connection() as conn:
+        await conn.execute("UPDATE gateway_kill_switch SET enabled = false")
+    assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "RECORD_TAMPERED"
+    assert await kit.notes() == 0
+    # staff setting the switch again re-seals it
+    await kit.service.set_kill_switch(ALICE, enabled=False, rationale="storm passed, resume")
+    result = await kit.service.execute(BOB, created.proposal.id)
+    assert result.proposal.status is Status.EXECUTED
+
+
+async def test_an_exemption_forged_in_the_database_does_not_skip_approval(keyed_kit: Kit) -> None:
+    kit = keyed_kit
+    genuine = await kit.service.create_exemption(
+        ALICE,
+        capability_id="studio.note.append",
+        justification="nightly log notes",
+        lifetime=timedelta(hours=1),
+    )
+    await kit.service.revoke_exemption(ALICE, genuine.id, "no longer needed now")
+    created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
+    # A copy of the revoked exemption, unrevoked, with a fresh id and a long life: no valid MAC.
+    async with kit.pg.connection() as conn:
+        await conn.execute(
+            "INSERT INTO gateway_exemptions (id, tenant_id, capability_id, target, actor_id, justification,"
+            " created_by, created_at, expires_at) SELECT 'forged', tenant_id, capability_id, target, actor_id,"
+            " justification, created_by, created_at, created_at + interval '30 days' FROM gateway_exemptions"
+            " WHERE id = %s",
+            (genuine.id,),
+        )
+    assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "RECORD_TAMPERED"
+    assert await kit.notes() == 0
+    assert await tamper_audited(kit, "forged")
+
+
+async def test_a_revoked_exemption_restored_from_its_older_row_is_refused(keyed_kit: Kit) -> None:
+    kit = keyed_kit
+    genuine = await kit.service.create_exemption(
+        ALICE,
+        capability_id="studio.note.append",
+        justification="nightly log notes",
+        lifetime=timedelta(hours=1),
+    )
+    async with kit.pg.connection() as conn:
+        cursor = await conn.execute("SELECT * FROM gateway_exemptions WHERE id = %s", (genuine.id,))
+        before = await cursor.fetchone()
+    assert before is not None
+    await kit.service.revoke_exemption(ALICE, genuine.id, "no longer needed now")
+    async with kit.pg.connection() as conn:
+        await conn.execute(
+            "UPDATE gateway_exemptions SET revoked_at = null, revoked_by = null, revoke_reason = null,"
+            " record_version = %s, record_mac = %s WHERE id = %s",
+            (before["record_version"], before["record_mac"], genuine.id),
+        )
+    created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
+    assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "RECORD_TAMPERED"
+    assert await kit.notes() == 0

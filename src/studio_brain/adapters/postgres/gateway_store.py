@@ -58,7 +58,7 @@ _BY_KEY: dict[ProposalKey, str] = {
 
 
 def _exemption(row: dict[str, Any]) -> Exemption:
-    return Exemption(**row)
+    return Exemption(**{k: v for k, v in row.items() if not k.startswith("record_")})
 
 
 def _token(row: dict[str, Any]) -> AgentToken:
@@ -73,6 +73,39 @@ def _token(row: dict[str, Any]) -> AgentToken:
 # and is refused at use with RECORD_TAMPERED — and audited.
 
 PROPOSAL_KIND = "gateway.proposal"
+EXEMPTION_KIND = "gateway.exemption"
+KILL_SWITCH_KIND = "gateway.kill_switch"
+_RECORD_COLUMNS = "record_version, record_key_id, record_mac"
+
+
+def _exemption_body(e: Exemption) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "tenantId": e.tenant_id,
+        "capabilityId": e.capability_id,
+        "target": e.target,
+        "actorId": e.actor_id,
+        "justification": e.justification,
+        "createdBy": e.created_by,
+        "createdAt": e.created_at,
+        "expiresAt": e.expires_at,
+        "revokedAt": e.revoked_at,
+        "revokedBy": e.revoked_by,
+        "revokeReason": e.revoke_reason,
+    }
+
+
+def _kill_switch_body(tenant_id: str, e: KillSwitchEntry) -> dict[str, Any]:
+    return {
+        "tenantId": tenant_id,
+        "scope": e.scope,
+        "enabled": e.enabled,
+        "rationale": e.rationale,
+        "updatedBy": e.updated_by,
+        "updatedAt": e.updated_at,
+    }
+
+
 TOKEN_KIND = "gateway.agent_token"  # noqa: S105 - a record kind, not a secret
 
 
@@ -117,6 +150,40 @@ class PostgresGatewayTransaction:
         self._tenant = tenant_id
         self._events = events
         self._keyring = keyring
+
+    async def _next_seal(
+        self, table: str, key_sql: str, key: Sequence[Any], kind: str, record_id: str, body: dict[str, Any]
+    ) -> tuple[int, str | None, str | None]:
+        """(version, key id, MAC) for the next write of a keyed row: every write bumps its version."""
+        if self._keyring is None:
+            return 1, None, None
+        current = await self._one(
+            f"SELECT record_version FROM {table} WHERE tenant_id = %s AND {key_sql} FOR UPDATE",
+            (self._tenant, *key),
+        )
+        version = 1 if current is None else int(current["record_version"]) + 1
+        seal = seal_record(self._keyring.current, kind=kind, record_id=record_id, version=version, body=body)
+        return version, seal.key_id, seal.mac
+
+    def _check_row(self, row: dict[str, Any], kind: str, record_id: str, body: dict[str, Any]) -> None:
+        if self._keyring is None:
+            return
+        seal = _seal_of(row)
+        if seal is None or not check_record(
+            self._keyring, seal, kind=kind, record_id=record_id, version=int(row["record_version"]), body=body
+        ):
+            raise RecordTampered(
+                kind, record_id, "the row does not match its MAC (changed outside the brain)"
+            )
+
+    async def _revoked_in_audit(self, action: str, id_key: str, record_id: str) -> bool:
+        """Whether the keyed audit log records ``action`` for this record (a restored older row hides it)."""
+        row = await self._one(
+            "SELECT 1 AS revoked FROM audit_events WHERE tenant_id = %s AND action = %s"
+            f" AND metadata->>'{id_key}' = %s LIMIT 1",
+            (self._tenant, action, record_id),
+        )
+        return row is not None
 
     def _proposal_seal(self, p: Proposal) -> tuple[str | None, str | None]:
         if self._keyring is None:
@@ -276,48 +343,94 @@ class PostgresGatewayTransaction:
     async def kill_switch_entries(self) -> list[KillSwitchEntry]:
         try:
             rows = await self._all(
-                "SELECT scope, enabled, rationale, updated_by, updated_at FROM gateway_kill_switch"
-                " WHERE tenant_id = %s ORDER BY scope",
+                "SELECT scope, enabled, rationale, updated_by, updated_at, "
+                + _RECORD_COLUMNS
+                + " FROM gateway_kill_switch WHERE tenant_id = %s ORDER BY scope",
                 (self._tenant,),
             )
         except psycopg.Error as err:
             # the transaction is aborted now; the caller fails closed and leaves it
             raise translate(err, "reading the kill switch") from err
-        return [KillSwitchEntry(**r) for r in rows]
+        entries = []
+        for r in rows:
+            entry = KillSwitchEntry(**{k: v for k, v in r.items() if not k.startswith("record_")})
+            # a switch row changed outside the brain refuses every action (RECORD_TAMPERED) until reset
+            self._check_row(r, KILL_SWITCH_KIND, entry.scope, _kill_switch_body(self._tenant, entry))
+            entries.append(entry)
+        return entries
 
     async def set_kill_switch(self, entry: KillSwitchEntry) -> None:
+        version, key_id, mac = await self._next_seal(
+            "gateway_kill_switch",
+            "scope = %s",
+            (entry.scope,),
+            KILL_SWITCH_KIND,
+            entry.scope,
+            _kill_switch_body(self._tenant, entry),
+        )
         await self._conn.execute(
-            "INSERT INTO gateway_kill_switch (tenant_id, scope, enabled, rationale, updated_by, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, scope) DO UPDATE SET"
+            "INSERT INTO gateway_kill_switch (tenant_id, scope, enabled, rationale, updated_by, updated_at, "
+            + _RECORD_COLUMNS
+            + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, scope) DO UPDATE SET"
             " enabled = EXCLUDED.enabled, rationale = EXCLUDED.rationale, updated_by = EXCLUDED.updated_by,"
-            " updated_at = EXCLUDED.updated_at",
-            (self._tenant, entry.scope, entry.enabled, entry.rationale, entry.updated_by, entry.updated_at),
+            " updated_at = EXCLUDED.updated_at, record_version = EXCLUDED.record_version,"
+            " record_key_id = EXCLUDED.record_key_id, record_mac = EXCLUDED.record_mac",
+            (
+                self._tenant,
+                entry.scope,
+                entry.enabled,
+                entry.rationale,
+                entry.updated_by,
+                entry.updated_at,
+                version,
+                key_id,
+                mac,
+            ),
         )
 
     # --- exemptions --------------------------------------------------------------------------------
 
+    async def _checked_exemption(self, row: dict[str, Any]) -> Exemption:
+        exemption = _exemption(row)
+        if self._keyring is None:
+            return exemption
+        self._check_row(row, EXEMPTION_KIND, exemption.id, _exemption_body(exemption))
+        if exemption.revoked_at is None and await self._revoked_in_audit(
+            "capability.exemption.revoked", "exemptionId", exemption.id
+        ):
+            raise RecordTampered(
+                EXEMPTION_KIND, exemption.id, "the audit log records its revocation but the row does not"
+            )
+        return exemption
+
     async def exemptions(self, *, capability_id: str | None = None) -> list[Exemption]:
         rows = await self._all(
-            f"SELECT {_EXEMPTION_COLUMNS} FROM gateway_exemptions WHERE tenant_id = %s"
+            f"SELECT {_EXEMPTION_COLUMNS}, {_RECORD_COLUMNS} FROM gateway_exemptions WHERE tenant_id = %s"
             " AND (%s::text IS NULL OR capability_id = %s) ORDER BY created_at DESC, id DESC",
             (self._tenant, capability_id, capability_id),
         )
-        return [_exemption(r) for r in rows]
+        return [await self._checked_exemption(r) for r in rows]
 
     async def get_exemption(self, exemption_id: str) -> Exemption | None:
         row = await self._one(
-            f"SELECT {_EXEMPTION_COLUMNS} FROM gateway_exemptions WHERE tenant_id = %s AND id = %s",
+            f"SELECT {_EXEMPTION_COLUMNS}, {_RECORD_COLUMNS} FROM gateway_exemptions"
+            " WHERE tenant_id = %s AND id = %s",
             (self._tenant, exemption_id),
         )
-        return None if row is None else _exemption(row)
+        return None if row is None else await self._checked_exemption(row)
 
     async def save_exemption(self, exemption: Exemption) -> None:
         e = exemption
+        version, key_id, mac = await self._next_seal(
+            "gateway_exemptions", "id = %s", (e.id,), EXEMPTION_KIND, e.id, _exemption_body(e)
+        )
         # only the revocation of a stored exemption may change
         await self._conn.execute(
-            f"INSERT INTO gateway_exemptions ({_EXEMPTION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s) ON CONFLICT (id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at,"
-            " revoked_by = EXCLUDED.revoked_by, revoke_reason = EXCLUDED.revoke_reason"
+            f"INSERT INTO gateway_exemptions ({_EXEMPTION_COLUMNS}, {_RECORD_COLUMNS}) VALUES (%s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+            " revoked_at = EXCLUDED.revoked_at, revoked_by = EXCLUDED.revoked_by,"
+            " revoke_reason = EXCLUDED.revoke_reason, record_version = EXCLUDED.record_version,"
+            " record_key_id = EXCLUDED.record_key_id, record_mac = EXCLUDED.record_mac"
             " WHERE gateway_exemptions.tenant_id = EXCLUDED.tenant_id",
             (
                 e.id,
@@ -332,6 +445,9 @@ class PostgresGatewayTransaction:
                 e.revoked_at,
                 e.revoked_by,
                 e.revoke_reason,
+                version,
+                key_id,
+                mac,
             ),
         )
 

@@ -83,6 +83,10 @@ gateway_kill_switch = Table(
     Column("rationale", Text, nullable=False),
     Column("updated_by", Text, nullable=False),
     Column("updated_at", TS, nullable=False),
+    # migration 0008: keyed record (version bumped by every write, MAC over content and version)
+    Column("record_version", Integer, nullable=False, server_default=text("1")),
+    Column("record_key_id", Text),
+    Column("record_mac", Text),
     PrimaryKeyConstraint("tenant_id", "scope"),
 )
 
@@ -101,6 +105,10 @@ gateway_exemptions = Table(
     Column("revoked_at", TS),
     Column("revoked_by", Text),
     Column("revoke_reason", Text),
+    # migration 0008: keyed record (version bumped by every write, MAC over content and version)
+    Column("record_version", Integer, nullable=False, server_default=text("1")),
+    Column("record_key_id", Text),
+    Column("record_mac", Text),
     Index("ix_gateway_exemptions_tenant_capability", "tenant_id", "capability_id"),
 )
 

@@ -10,9 +10,11 @@ content: their hashes stay valid). A keyed row must carry a key id and a 64-hex 
 neither. The key itself never enters the database (docs/audit.md "Keyed chain").
 
 Keyed records (issue 12 item 2): ``gateway_proposals`` and ``agent_tokens`` get ``record_key_id`` and
-``record_mac`` (a MAC over the row's content and version, docs/security.md "Keyed records"), and
-``agent_tokens`` a ``record_version`` bumped by every write. Rows written before this revision have no MAC
-and are refused at use (re-issue agent tokens, re-create pending proposals after upgrading).
+``record_mac`` (a MAC over the row's content and version, docs/security.md "Keyed records");
+``agent_tokens``, ``gateway_exemptions`` and ``gateway_kill_switch`` also a ``record_version`` bumped by
+every write, and their own ``record_key_id`` / ``record_mac``. Rows written before this revision have no MAC
+and are refused at use (re-issue agent tokens and exemptions, re-create pending proposals and set the kill
+switch again after upgrading).
 """
 
 from collections.abc import Sequence
@@ -44,8 +46,13 @@ def upgrade() -> None:
         "agent_tokens",
         sa.Column("record_version", sa.Integer(), server_default=sa.text("1"), nullable=False),
     )
-    op.add_column("agent_tokens", sa.Column("record_key_id", sa.Text(), nullable=True))
-    op.add_column("agent_tokens", sa.Column("record_mac", sa.Text(), nullable=True))
+    for table in ("agent_tokens", "gateway_exemptions", "gateway_kill_switch"):
+        if table != "agent_tokens":
+            op.add_column(
+                table, sa.Column("record_version", sa.Integer(), server_default=sa.text("1"), nullable=False)
+            )
+        op.add_column(table, sa.Column("record_key_id", sa.Text(), nullable=True))
+        op.add_column(table, sa.Column("record_mac", sa.Text(), nullable=True))
     op.create_check_constraint(
         op.f("ck_audit_events_keyed_mac"),
         "audit_events",
@@ -66,6 +73,12 @@ def downgrade() -> None:
         """
     )
     for table, column in (
+        ("gateway_kill_switch", "record_mac"),
+        ("gateway_kill_switch", "record_key_id"),
+        ("gateway_kill_switch", "record_version"),
+        ("gateway_exemptions", "record_mac"),
+        ("gateway_exemptions", "record_key_id"),
+        ("gateway_exemptions", "record_version"),
         ("agent_tokens", "record_mac"),
         ("agent_tokens", "record_key_id"),
         ("agent_tokens", "record_version"),
