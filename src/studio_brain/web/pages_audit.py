@@ -20,6 +20,7 @@ from studio_brain.adapters.keys import Ed25519Verifier
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.audit import GENESIS_HASH, ActorType, ApprovalState, AuditEvent, AuditQuery
 from studio_brain.logging import get_logger
+from studio_brain.ports import EventStore
 from studio_brain.services.audit import AuditService, VerifyReport, judge_checkpoints, verify_chain
 from studio_brain.web import pages_view as view
 from studio_brain.web.pages_common import (
@@ -162,7 +163,7 @@ async def audit_page(request: Request, page: StaffPage) -> Response:
     return render(request, template, page=page, title="Audit", nav="audit", flashes=flashes, **data)
 
 
-async def _people_rows(events: Any, tenant: str, query: AuditQuery) -> list[AuditEvent]:
+async def _people_rows(events: EventStore, tenant: str, query: AuditQuery) -> list[AuditEvent]:
     """Up to ``query.limit`` rows not written by the system, read in batches (keyset on seq)."""
     wanted = query.limit
     batch_query = replace(query, limit=_BATCH)
