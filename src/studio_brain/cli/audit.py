@@ -29,7 +29,16 @@ from studio_brain.adapters.keys import (
     rotate_mac_key,
 )
 from studio_brain.bootstrap import Brain, open_brain
-from studio_brain.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, print_json, run, settings_or_exit
+from studio_brain.cli.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    fail,
+    print_json,
+    run,
+    settings_or_exit,
+    studio_time,
+)
 from studio_brain.domain.audit import ApprovalState, AuditEvent, AuditQuery, event_to_json
 from studio_brain.domain.errors import ConfigError, DataCorrupted
 from studio_brain.services.audit import AuditService, VerifyReport, verify_export
@@ -359,7 +368,7 @@ def _line(event: AuditEvent) -> str:
     who = f"{event.actor_type}:{event.actor_id}"
     rationale = event.rationale if len(event.rationale) <= 60 else event.rationale[:59] + "…"
     return (
-        f"{event.seq:>7}  {event.at.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z  {who:<24} {event.action:<36} "
+        f"{event.seq:>7}  {studio_time(event.at, '%Y-%m-%d %H:%M:%S %Z')}  {who:<24} {event.action:<36} "
         f"{event.approval_state!s:<14} {rationale}"
     )
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
+from datetime import UTC, datetime, tzinfo
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -42,10 +43,23 @@ def settings_or_exit() -> Settings:
     except ConfigError as err:
         fail(f"configuration error: {err.message}")
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    where = where_notice(settings)
-    if where:
-        typer.echo(f"studio-brain: {where}", err=True)
+    global _zone
+    _zone = settings.zone
+    global _where
+    # said when the command gets to work (run()), so a usage error stays the one line it is
+    _where = where_notice(settings)
     return settings
+
+
+#: which home and database, waiting to be said once by run() (None: the obvious default)
+_where: str | None = None
+#: the studio's zone, set by settings_or_exit (issue 14: the CLI shows the cockpit's local times)
+_zone: tzinfo = UTC
+
+
+def studio_time(value: datetime, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+    """``value`` in the studio's local time, with its zone's abbreviation (``2026-11-25 09:00 MST``)."""
+    return value.astimezone(_zone).strftime(fmt).strip()
 
 
 def where_notice(settings: Settings) -> str | None:
@@ -73,6 +87,10 @@ def where_notice(settings: Settings) -> str | None:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro``; our errors become one line and a meaningful exit code, never a traceback."""
+    global _where
+    if _where:
+        typer.echo(f"studio-brain: {_where}", err=True)
+        _where = None
     try:
         return asyncio.run(coro)
     except ConfigError as err:

@@ -14,7 +14,15 @@ import typer
 
 from studio_brain.adapters.capability_registry import load_registry
 from studio_brain.bootstrap import Brain, open_brain
-from studio_brain.cli.common import EXIT_FAILURE, EXIT_USAGE, fail, print_json, run, settings_or_exit
+from studio_brain.cli.common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    fail,
+    print_json,
+    run,
+    settings_or_exit,
+    studio_time,
+)
 from studio_brain.cli.login import cli_principal
 from studio_brain.domain.capabilities import Capability
 from studio_brain.domain.errors import ConfigError
@@ -77,7 +85,7 @@ def _capability_json(c: Capability) -> dict[str, Any]:
 
 def _print_proposal(p: Proposal) -> None:
     typer.echo(
-        f"{p.id}  {p.status.value:<16} {p.capability_id:<28} by {p.requested_by}  {p.created_at:%Y-%m-%d %H:%M}"
+        f"{p.id}  {p.status.value:<16} {p.capability_id:<28} by {p.requested_by}  {studio_time(p.created_at)}"
     )
 
 
@@ -92,7 +100,7 @@ def _show_proposal(p: Proposal, as_json: bool) -> None:
     typer.echo(f"  effects    : {json.dumps(p.predicted_effects)}")
     typer.echo(
         f"  approval   : {p.approval_state.value}"
-        + "".join(f"  {a.approver_id}@{a.at:%H:%M}" for a in p.approvals)
+        + "".join(f"  {a.approver_id}@{studio_time(a.at, '%H:%M %Z')}" for a in p.approvals)
     )
     if p.output_hash or p.error:
         typer.echo(f"  outcome    : {p.output_hash or p.error}")
