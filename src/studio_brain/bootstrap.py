@@ -321,6 +321,7 @@ def wire_safety(brain: BrainParts, demo_cloud: DemoCloud | None) -> None:
         ids=brain.ids,
         zone=s.zone,
         events=brain.events,
+        lease_seconds=max(120.0, 3 * s.notify_timeout_seconds),
     )
     firings: DemoFiringReader | FirestoreFiringReader = (
         DemoFiringReader(demo_cloud, now=brain.clock.now)

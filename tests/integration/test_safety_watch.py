@@ -570,3 +570,19 @@ async def test_the_brief_compares_with_yesterdays_recorded_close_and_names_calen
     assert all("→" in line for line in since.lines)
     [days] = [s for s in brief.sections if s.heading.startswith("Studio calendar")]
     assert days.lines == (f"{today + timedelta(days=2)} closure: Kiln service",)
+
+
+async def test_two_deliverers_at_the_same_moment_send_each_message_once(world_factory: Any) -> None:
+    world: World = await world_factory()
+    notifications = world.brain.notifications
+    assert notifications is not None
+    queued = await notifications.enqueue_brief(
+        day=datetime.now(UTC).date(), title="Studio brief test", body="b"
+    )
+    assert queued == 2
+
+    results = await asyncio.gather(*(notifications.deliver_due() for _ in range(4)))
+
+    assert sum(r["sent"] for r in results) == 2
+    assert [m.title for m in world.inbox.messages] == ["Studio brief test"]
+    assert world.mailbox.subjects() == ["Studio brief test"]

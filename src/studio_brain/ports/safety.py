@@ -55,8 +55,12 @@ class NotificationStore(Protocol):
         """Insert unless one with the same dedupe key exists; True when inserted."""
         ...
 
-    async def due(self, tenant_id: str, now: datetime, *, limit: int = 50) -> list[Notification]:
-        """Pending notifications whose next attempt time has come, oldest first."""
+    async def due(
+        self, tenant_id: str, now: datetime, *, lease_until: datetime, limit: int = 50
+    ) -> list[Notification]:
+        """Claim the pending notifications whose next attempt time has come (oldest first): their next
+        attempt moves to ``lease_until``, so a concurrent deliverer skips them and a crash mid-send only
+        delays them."""
         ...
 
     async def record_attempt(

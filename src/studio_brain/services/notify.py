@@ -10,7 +10,7 @@ the target and its masked URL, never the URL itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import Any
 
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
@@ -54,7 +54,9 @@ class NotificationService:
         ids: IdFactory,
         zone: tzinfo,
         events: EventStore | None = None,
+        lease_seconds: float = 120.0,
     ) -> None:
+        self._lease_seconds = lease_seconds
         unknown = policy.routes.unknown_targets(list(notifier.targets()))
         if unknown:
             raise ConfigError(
@@ -161,7 +163,10 @@ class NotificationService:
     async def deliver_due(self) -> dict[str, int]:
         """Try every pending notification whose time has come, once; returns counts by outcome."""
         counts = {"sent": 0, "retrying": 0, "failed": 0}
-        for n in await self._store.due(self._tenant, self._clock.now()):
+        now = self._clock.now()
+        # the lease outlasts one attempt (the adapter's timeout) with room to record the outcome
+        lease = now + timedelta(seconds=self._lease_seconds)
+        for n in await self._store.due(self._tenant, now, lease_until=lease):
             outcome = await self._attempt(n)
             counts[outcome] += 1
         return counts

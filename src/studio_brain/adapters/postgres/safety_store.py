@@ -251,15 +251,21 @@ class PostgresNotificationStore:
         )
         return bool(rows)
 
-    async def due(self, tenant_id: str, now: datetime, *, limit: int = 50) -> list[Notification]:
+    async def due(
+        self, tenant_id: str, now: datetime, *, lease_until: datetime, limit: int = 50
+    ) -> list[Notification]:
+        # claim the rows (their next attempt moves to the lease's end) so that two deliverers — the watch
+        # and the brief job at the same minute, or two processes — never send the same message twice
         rows = await self._fetch(
             tenant_id,
-            "reading due notifications",
-            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE tenant_id = %s AND status = 'pending'"
-            " AND next_attempt_at <= %s ORDER BY next_attempt_at, id LIMIT %s",
-            (tenant_id, now, limit),
+            "claiming due notifications",
+            "UPDATE notifications SET next_attempt_at = %s, updated_at = %s WHERE tenant_id = %s AND id IN ("
+            " SELECT id FROM notifications WHERE tenant_id = %s AND status = 'pending' AND next_attempt_at <= %s"
+            " ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {_NOTIFICATION_COLUMNS}",
+            (lease_until, now, tenant_id, tenant_id, now, limit),
         )
-        return [_notification(r) for r in rows]
+        return sorted((_notification(r) for r in rows), key=lambda n: (n.created_at, n.id))
 
     async def record_attempt(
         self,
