@@ -4,6 +4,7 @@ studio's Firestore still holds exactly one note."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -184,4 +185,90 @@ async def test_a_brain_killed_between_send_and_reply_leaves_one_note_and_reconci
         assert json.loads(action["approvedBy"])["approvers"] == ["bob"]
     finally:
         fake.stop()
+        wipe_firestore(firestore_emulator_host)
+
+
+def _start_fake_process(
+    emulator: str, *, port: int = 0, hold: float = 0.0
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "studio_brain.adapters.connectors.functions.fake",
+            "--port",
+            str(port),
+            "--project",
+            TEST_PROJECT,
+            "--refresh-token",
+            REFRESH,
+            "--emulator",
+            emulator,
+            "--hold-after-commit",
+            str(hold),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    ready: dict[str, str] = json.loads(process.stdout.readline())
+    return process, ready
+
+
+async def test_a_function_killed_between_its_commit_and_its_reply_is_outcome_unknown_then_reconciled(
+    database: Database, firestore_emulator_host: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The other side of the crash: the Function process dies (SIGKILL) after writing, before answering."""
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator_host)
+    wipe_firestore(firestore_emulator_host)
+    registry = parse_registry_toml(registry_without_hours(tmp_path).read_text(encoding="utf-8"))
+    clock = FakeClock(datetime.now(UTC))
+    kit = build_kit(database, registry=registry, clock=clock)
+    client = firestore_client()
+    client.collection("batches").document("batch-7").set({"ownerUid": "member-3", "isClosed": False})
+    signer = AttestationSigner(tmp_path / "keys" / "attestation-ed25519.pem")
+    function, ready = _start_fake_process(firestore_emulator_host, hold=60)
+    restarted: subprocess.Popen[str] | None = None
+    try:
+        kit.connectors.add(
+            functions_connector(
+                base_url=ready["url"], token_url=ready["tokenUrl"], clock=clock, signer=signer, timeout=30
+            )
+        )
+        created = await kit.service.create_proposal(
+            ALICE, "firestore.ops_note.append", NOTE_INPUT, "member asked us to note it"
+        )
+        await kit.service.approve(BOB, created.proposal.id, "checked with the member")
+
+        async def kill_once_written() -> None:
+            for _ in range(300):
+                if list(client.collection("studioBrainPilotOpsNotes").limit(1).stream()):
+                    os.kill(function.pid, signal.SIGKILL)
+                    return
+                await asyncio.sleep(0.1)
+
+        killer = asyncio.create_task(kill_once_written())
+        result = await kit.service.execute(BOB, created.proposal.id)
+        await killer
+        assert result.proposal.status is Status.OUTCOME_UNKNOWN  # sent, and no answer: never assumed
+        assert len(list(client.collection("studioBrainPilotOpsNotes").stream())) == 1
+
+        # the Function comes back (a new instance, new signing keys: the brain exchanges its token again)
+        port = int(ready["url"].rsplit(":", 1)[1])
+        restarted, _ = _start_fake_process(firestore_emulator_host, port=port)
+        settled = await kit.service.reconcile(CAROL, created.proposal.id, "prove what the Function did")
+        assert settled.proposal.status is Status.EXECUTED
+        assert settled.proposal.result is not None
+        assert settled.proposal.result["replayed"] is True
+        assert len(list(client.collection("studioBrainPilotOpsNotes").stream())) == 1
+    finally:
+        for process in (function, restarted):
+            if process is None:
+                continue
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+            if process.stdout is not None:
+                process.stdout.close()
         wipe_firestore(firestore_emulator_host)
