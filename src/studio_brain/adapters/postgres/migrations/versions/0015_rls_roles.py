@@ -95,14 +95,21 @@ def _sql_literal(text: str) -> str:
 
 
 def create_app_role() -> None:
-    """``studio_brain_app`` if absent; safe when several migrations of several databases race."""
+    """``studio_brain_app`` if absent; safe when several migrations of several databases race. An owner
+    that may not create roles (an external server's non-superuser owner) gets a warning instead of a
+    failed upgrade: an administrator creates the role (docs/operations.md) and ``doctor`` says so."""
     op.execute(
         f"""
         DO $$
         BEGIN
           PERFORM pg_advisory_xact_lock({ROLE_LOCK_KEY});
           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-            CREATE ROLE {APP_ROLE} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS INHERIT;
+            IF (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user) THEN
+              CREATE ROLE {APP_ROLE} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS INHERIT;
+            ELSE
+              RAISE WARNING 'role {APP_ROLE} does not exist and % may not create it: '
+                'an administrator runs CREATE ROLE {APP_ROLE} NOLOGIN, then studio-brain migrate', current_user;
+            END IF;
           END IF;
         EXCEPTION WHEN duplicate_object OR unique_violation THEN
           NULL;  -- created meanwhile by a migration of another database
@@ -113,28 +120,38 @@ def create_app_role() -> None:
 
 def grant_app_role() -> None:
     """Privileges on this database's objects (per database, so no race): DML, audit append-only."""
-    op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
-    for table in APPEND_ONLY:
-        op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {APP_ROLE}")
-    op.execute(f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {APP_ROLE}")
-    op.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
-    # tables later migrations create (as the same owner) are usable by the app too
+    statements = [
+        f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}",
+        *(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {APP_ROLE}" for table in APPEND_ONLY),
+        f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {APP_ROLE}",
+        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}",
+        # tables later migrations create (as the same owner) are usable by the app too
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {APP_ROLE}",
+    ]
+    body = "\n".join(f"    EXECUTE {_sql_literal(statement)};" for statement in statements)
     op.execute(
-        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}"
-    )
-    op.execute(
-        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {APP_ROLE}"
+        f"""
+        DO $$
+        BEGIN
+          IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+{body}
+          END IF;
+        END $$
+        """
     )
 
 
 def downgrade() -> None:
+    for table in NEWLY_ISOLATED:
+        op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
+        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    if not op.get_bind().exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}'").first():
+        return
     op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM {APP_ROLE}")
     op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON SEQUENCES FROM {APP_ROLE}")
     op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}")
     op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {APP_ROLE}")
     op.execute(f"REVOKE ALL ON SCHEMA public FROM {APP_ROLE}")
-    for table in NEWLY_ISOLATED:
-        op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
-        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
