@@ -452,3 +452,30 @@ async def test_a_read_only_functions_connector_refuses_before_any_request(cloud:
     proposal_id = await approved_note(cloud)
     assert await _refused(cloud.kit.service.execute(BOB, proposal_id)) == "CONNECTOR_READ_ONLY"
     assert cloud.fake.request_count == 0
+
+
+async def test_the_recovery_job_reads_an_unknown_cloud_write_back_without_sending_anything(
+    cloud: CloudKit,
+) -> None:
+    cloud.kit.connectors.add(
+        functions_connector(
+            base_url=cloud.fake.functions_url,
+            token_url=cloud.fake.token_url,
+            clock=cloud.kit.clock,
+            signer=cloud.signer,
+            timeout=1.0,
+        )
+    )
+    proposal_id = await approved_note(cloud)
+    cloud.fake.hold_after_commit(2.5)
+    assert (await cloud.kit.service.execute(BOB, proposal_id)).proposal.status is Status.OUTCOME_UNKNOWN
+    cloud.fake.hold_after_commit(0)
+    sent = cloud.fake.request_count
+    report = await cloud.kit.service.recover_executions("studio-a")
+    assert report.reconciled == {proposal_id: "executed"}
+    assert cloud.fake.request_count == sent  # read-only: the action doc in Firestore is the proof
+    settled = await cloud.kit.service.get(BOB, proposal_id)
+    assert settled.status is Status.EXECUTED
+    assert settled.result is not None
+    assert settled.result["reconciledBy"] == "action doc"
+    assert len(cloud.notes()) == 1

@@ -28,7 +28,7 @@ from studio_brain.domain.policy import Decision, ReasonCode
 from studio_brain.domain.proposals import Event, Proposal, Status
 from studio_brain.ports.gateway import ProposalFilter
 from studio_brain.services.gateway.context import MAX_PAGE, GatewayContext, log
-from studio_brain.services.gateway.effects import command_for
+from studio_brain.services.gateway.effects import approval_claims, command_for
 from studio_brain.services.gateway.execution import Executions, stale_after
 
 RECOVERY_ACTOR = "execution-recovery"
@@ -155,11 +155,14 @@ class ExecutionRecovery:
         if not callable(verify):
             return None
         ctx = ConnectorContext(
-            request_id=self._ctx.ids.new_id(), timeout_seconds=capability.timeout_budget_seconds
+            request_id=self._ctx.ids.new_id(),
+            timeout_seconds=capability.timeout_budget_seconds,
+            # issue 15: a cloud write is found by its proposal and execution key (read-only: nothing is sent)
+            idempotency_key=proposal.execution_key,
         )
         try:
             observed = await asyncio.wait_for(
-                verify(ctx, command_for(capability, proposal.input)),
+                verify(ctx, command_for(capability, proposal.input, approval=approval_claims(proposal))),
                 timeout=capability.timeout_budget_seconds,
             )
         except (StudioBrainError, TimeoutError) as err:
