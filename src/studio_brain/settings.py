@@ -533,7 +533,7 @@ class Settings(BaseSettings):
     @classmethod
     def _studio_hours(cls, value: str) -> str:
         from studio_brain.domain.errors import InputInvalid
-        from studio_brain.domain.safety import parse_studio_hours
+        from studio_brain.domain.studio_hours import parse_studio_hours
 
         try:
             parse_studio_hours(value)

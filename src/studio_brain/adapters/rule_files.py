@@ -9,7 +9,7 @@ from pathlib import Path
 from studio_brain.domain.calendar import EMPTY_CALENDAR, StudioCalendar, parse_calendar_toml
 from studio_brain.domain.errors import ConfigError
 from studio_brain.domain.rules import RuleTable, parse_rule_table_toml
-from studio_brain.domain.safety import SafetyRuleTable, parse_safety_rules_toml
+from studio_brain.domain.safety_rules import SafetyRuleTable, parse_safety_rules_toml
 
 DEFAULT_RULES = "default_rules.toml"
 
