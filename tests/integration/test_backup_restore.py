@@ -49,7 +49,9 @@ async def seed_brain(home: Path, database_url: str, monkeypatch: pytest.MonkeyPa
         latest = await brain.state_store.latest_snapshot(TENANT)
         history = await brain.state.history(10)
         head = await brain.audit.events.head(TENANT)
-    assert checkpoint is not None and latest is not None and head is not None
+    assert checkpoint is not None
+    assert latest is not None
+    assert head is not None
     return {
         "latest": latest,
         "history": [r.id for r in history],
@@ -137,6 +139,7 @@ async def test_restore_into_an_embedded_database_works_as_root_with_the_wheels_t
 
     assert restored.returncode == 0, restored.stdout + restored.stderr
     report = json.loads(restored.stdout)
-    assert report["auditIntact"] is True and report["differences"] == []
+    assert report["auditIntact"] is True
+    assert report["differences"] == []
     assert report["tables"]["snapshot_runs"] == len(before["history"])  # type: ignore[arg-type]
     assert (fresh / "pgdata").is_dir()

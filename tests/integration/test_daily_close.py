@@ -127,7 +127,8 @@ async def test_a_missed_day_without_any_snapshot_is_not_closed_and_never_filled_
     assert await PostgresStateStore(database).runs_for_date(TENANT, date(2026, 11, 24)) == []
     await service.compute()
     since = await service.since_yesterday()
-    assert since.baseline is None and since.changes == {}
+    assert since.baseline is None
+    assert since.changes == {}
     assert "was not closed" in since.basis
 
 
@@ -192,7 +193,8 @@ async def test_a_late_close_reads_the_day_boundary_with_read_time_on_the_emulato
 
     assert close.kind is CloseKind.READ_TIME
     run = await PostgresStateStore(database).get_run(TENANT, close.run_id or "")
-    assert run is not None and run.snapshot_date == day
+    assert run is not None
+    assert run.snapshot_date == day
     assert run.document["counts"]["batchesActive"] == 3, "read as of midnight, not now (10)"
     assert (await firestore.read(load_rule_table())).totals[0].count is not None
 
@@ -222,3 +224,29 @@ async def test_the_emulator_refuses_a_read_time_older_than_its_version_retention
     firestore = FirestoreReader(project_id=TEST_PROJECT, clock=FakeClock(), retry_wait_seconds=0.01)
     with pytest.raises(CloudReadError, match="too old"):
         await firestore.read_as_of(load_rule_table(), datetime.now(UTC) - timedelta(days=8))
+
+
+async def test_a_rebuild_puts_a_lost_close_back_from_the_audit_log_and_keeps_an_existing_one(
+    database: Database,
+) -> None:
+    from studio_brain.services.rebuild import RebuildService
+
+    clock = FakeClock(LATE_EVENING_24TH)
+    demo = DemoCloud(seed=3, clock=clock, zone=PHOENIX)
+    service = service_for(database, clock, PHOENIX, {"demo": demo})
+    evening = await service.compute()
+    clock.set(MORNING_25TH)
+    close = await service.close_day(date(2026, 11, 24))
+    events = PostgresEventStore(database, SequentialIds("r"))
+    async with database.connection() as conn:
+        await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (TENANT,))
+        await conn.execute("DELETE FROM daily_closes")
+
+    report = await RebuildService(state=service, store=PostgresStateStore(database), events=events).rebuild()
+
+    assert report.closes_restored == 1
+    back = await service.close_of(date(2026, 11, 24))
+    assert back is not None
+    assert (back.kind, back.run_id, back.reason) == (CloseKind.LATE, evening.id, close.reason)
+    again = await RebuildService(state=service, store=PostgresStateStore(database), events=events).rebuild()
+    assert again.closes_restored == 0, "the close in the store stands"

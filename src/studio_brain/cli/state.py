@@ -338,6 +338,8 @@ def rebuild(
         f"replayed {report.events_replayed} studio_state.computed events: restored {report.runs_restored} runs, "
         f"rebuilt {report.diffs_rebuilt} diffs"
     )
+    if report.closes_restored:
+        typer.echo(f"restored {report.closes_restored} daily close(s) from studio_state.closed events")
     for reason in report.skipped:
         typer.echo(f"  ! skipped {reason}")
     if report.fresh_run is not None:

@@ -364,7 +364,13 @@ class StateService:
                     output_hash=sha256_hex({"runId": run_id, "reason": reason}),
                     request_id=run_id or f"close:{day.isoformat()}",
                     correlation_id=correlation_id or run_id or f"close:{day.isoformat()}",
-                    metadata={"closeDate": day.isoformat(), "kind": kind.value, "runId": run_id},
+                    # what a rebuild needs to put the close back (services.rebuild)
+                    metadata={
+                        "closeDate": day.isoformat(),
+                        "kind": kind.value,
+                        "runId": run_id,
+                        "reason": reason,
+                    },
                 )
             )
         log.info("studio_state.closed", close_date=day.isoformat(), kind=kind.value, run_id=run_id)
