@@ -194,7 +194,10 @@ class IdentityCore:
 
     async def active_person(self, person_id: str) -> Person | None:
         """The person, when active and untampered (a tampered row is audited, then treated as absent)."""
-        person = await self.store.person(self.tenant_id, person_id)
+        return await self.checked_person(await self.store.person(self.tenant_id, person_id), person_id)
+
+    async def checked_person(self, person: Person | None, person_id: str) -> Person | None:
+        """``person`` (already read), when active and untampered; a tampered row is audited."""
         if person is None:
             return None
         if not self.person_intact(person):
@@ -280,9 +283,10 @@ class CredentialService:
         core = self._core
         if not raw or len(raw) > 200:
             return None
-        session = await core.store.session_by_mac(self.tenant_id, core.secret_mac("session", raw))
-        if session is None:
+        found = await core.store.session_and_person(self.tenant_id, core.secret_mac("session", raw))
+        if found is None:
             return None
+        session, row_person = found
         if not core.sealed(session.sealed_fields(), session.seal):
             await core.refuse_unauthenticated(
                 "identity.session.use",
@@ -298,7 +302,7 @@ class CredentialService:
             return None
         person = None
         if session.person_id is not None:
-            person = await core.active_person(session.person_id)
+            person = await core.checked_person(row_person, session.person_id)
             if person is None:
                 return None
         if now - session.last_seen_at >= TOUCH_EVERY:
@@ -437,9 +441,10 @@ class CredentialService:
         core = self._core
         if not raw.startswith(PERSONAL_TOKEN_PREFIX) or len(raw) > 200:
             return None
-        token = await core.store.token_by_mac(self.tenant_id, core.secret_mac("personal-token", raw))
-        if token is None:
+        found = await core.store.token_and_person(self.tenant_id, core.secret_mac("personal-token", raw))
+        if found is None:
             return None
+        token, row_person = found
         if not core.sealed(token.sealed_fields(), token.seal):
             await core.refuse_unauthenticated(
                 "identity.token.use",
@@ -451,7 +456,7 @@ class CredentialService:
         now = core.clock.now()
         if not token.usable(now):
             return None
-        person = await core.active_person(token.person_id)
+        person = await core.checked_person(row_person, token.person_id)
         if person is None:
             return None
         if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:

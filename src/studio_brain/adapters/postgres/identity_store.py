@@ -38,6 +38,16 @@ def _person(row: dict[str, Any]) -> Person:
     )
 
 
+def _person_json(value: dict[str, Any] | None) -> Person | None:
+    """A person row that came back as ``to_jsonb`` (timestamps as ISO text)."""
+    if value is None:
+        return None
+    for key in ("created_at", "removed_at"):
+        if isinstance(value.get(key), str):
+            value[key] = datetime.fromisoformat(value[key])
+    return _person(value)
+
+
 def _passkey(row: dict[str, Any]) -> Passkey:
     return Passkey(
         id=row["id"],
@@ -308,6 +318,20 @@ class PostgresIdentityStore:
         )
         return None if row is None else _session(row)
 
+    async def session_and_person(self, tenant_id: str, mac: str) -> tuple[Session, Person | None] | None:
+        # one round trip on the path every cookie request takes
+        row = await self._one(
+            tenant_id,
+            "reading a session",
+            "SELECT s.*, to_jsonb(p) AS person FROM staff_sessions s"
+            " LEFT JOIN staff_persons p ON p.tenant_id = s.tenant_id AND p.id = s.person_id"
+            " WHERE s.tenant_id = %s AND s.mac = %s",
+            (tenant_id, mac),
+        )
+        if row is None:
+            return None
+        return _session(row), _person_json(row["person"])
+
     async def sessions(self, tenant_id: str, person_id: str | None = None) -> list[Session]:
         rows = await self._all(
             tenant_id,
@@ -367,6 +391,19 @@ class PostgresIdentityStore:
             (tenant_id, mac),
         )
         return None if row is None else _token(row)
+
+    async def token_and_person(self, tenant_id: str, mac: str) -> tuple[PersonalToken, Person | None] | None:
+        row = await self._one(
+            tenant_id,
+            "reading a personal token",
+            "SELECT t.*, to_jsonb(p) AS person FROM personal_tokens t"
+            " LEFT JOIN staff_persons p ON p.tenant_id = t.tenant_id AND p.id = t.person_id"
+            " WHERE t.tenant_id = %s AND t.mac = %s",
+            (tenant_id, mac),
+        )
+        if row is None:
+            return None
+        return _token(row), _person_json(row["person"])
 
     async def tokens(self, tenant_id: str, person_id: str | None = None) -> list[PersonalToken]:
         rows = await self._all(
