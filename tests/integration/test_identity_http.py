@@ -469,3 +469,56 @@ async def test_a_break_glass_session_is_not_offered_the_approval_and_is_told_why
     assert 'data-testid="break-glass-proposal"' in page.text
     assert f'action="/proposals/{pid}/approve"' not in page.text
     assert "break-glass" in page.text  # the header marks the session
+
+
+def _csrf(html: str) -> str:
+    return html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
+async def test_the_break_glass_session_creates_the_first_owner_on_the_staff_page(
+    api_client: httpx.AsyncClient, api_brain: Brain
+) -> None:
+    assert (await api_client.get(await authenticator(api_client).login_url(BASE))).status_code == 303
+    page = await api_client.get("/staff")
+    assert page.status_code == 200
+    assert "No staff accounts yet" in page.text
+    made = await api_client.post(
+        "/staff/invite",
+        data={"csrf_token": _csrf(page.text), "name": "Ada", "role": "owner"},
+        headers={"origin": BASE},
+    )
+    assert made.status_code == 200, made.text
+    assert "/enrol?invite=sbi_" in made.text
+    [ada] = await identity_of(api_brain).persons()
+    assert ada.is_owner
+    assert ada.created_by == "local-admin"
+    again = await api_client.post(
+        "/staff/invite",
+        data={"csrf_token": _csrf(made.text), "name": "Eve", "role": "owner"},
+        headers={"origin": BASE},
+    )
+    assert again.status_code == 403
+    assert "OWNER_REQUIRED" in again.text
+
+
+async def test_a_signed_in_person_adds_a_second_passkey_from_the_account_page(
+    api_client: httpx.AsyncClient, api_brain: Brain
+) -> None:
+    grace = await enrol_person(api_brain, "Grace", owner=True)
+    account = await api_client.get("/account", headers=grace.cookies)
+    assert account.status_code == 200
+    assert "My account" in account.text
+    forged = await api_client.post("/account/passkeys/begin", headers=grace.cookies)
+    assert forged.status_code == 403  # no form token: a cross-site page cannot start it
+    headers = {**grace.cookies, "x-csrf-token": _csrf(account.text), "origin": BASE}
+    begun = (await api_client.post("/account/passkeys/begin", headers=headers)).json()
+    _second, response = grace.authenticator.register(begun["options"])
+    done = await api_client.post(
+        "/account/passkeys/finish",
+        json={"challengeId": begun["challengeId"], "credential": response, "label": "phone"},
+        headers=headers,
+    )
+    assert done.status_code == 200, done.text
+    assert len(await identity_of(api_brain).passkeys_of(grace.person_id)) == 2
+    listed = await api_client.get("/account", headers=grace.cookies)
+    assert "phone" in listed.text
