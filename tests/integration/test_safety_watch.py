@@ -397,8 +397,8 @@ async def test_the_scheduler_leader_runs_the_watch_and_alerts_once_within_the_in
     assert hooks == ["[HIGH] Kiln outlet drawing power with no firing in progress"]
 
 
-def rules_file(tmp_path: Path, **for_minutes: float) -> Path:
-    """The packaged table with some rules' ``for_minutes`` changed (a studio's own rules file)."""
+def rules_file(tmp_path: Path, cooldowns: dict[str, float] | None = None, **for_minutes: float) -> Path:
+    """The packaged table with some rules' ``for_minutes`` (and cooldowns) changed (a studio's own file)."""
     from importlib import resources
 
     text = resources.files("studio_brain").joinpath("rules", "safety_rules.toml").read_text(encoding="utf-8")
@@ -408,6 +408,14 @@ def rules_file(tmp_path: Path, **for_minutes: float) -> Path:
             if f'kind = "{kind}"' in block:
                 lines = [
                     f"for_minutes = {minutes}" if line.startswith("for_minutes") else line
+                    for line in block.splitlines()
+                ]
+                blocks[i] = "\n".join(lines) + "\n"
+    for kind, minutes in (cooldowns or {}).items():
+        for i, block in enumerate(blocks):
+            if f'kind = "{kind}"' in block:
+                lines = [
+                    f"cooldown_minutes = {minutes}" if line.startswith("cooldown_minutes") else line
                     for line in block.splitlines()
                 ]
                 blocks[i] = "\n".join(lines) + "\n"
@@ -586,3 +594,44 @@ async def test_two_deliverers_at_the_same_moment_send_each_message_once(world_fa
     assert sum(r["sent"] for r in results) == 2
     assert [m.title for m in world.inbox.messages] == ["Studio brief test"]
     assert world.mailbox.subjects() == ["Studio brief test"]
+
+
+async def test_a_kiln_left_on_again_after_the_cooldown_is_a_new_finding_with_its_own_draft_and_alert(
+    world_factory: Any, tmp_path: Path
+) -> None:
+    await seed_firings()
+    rules = rules_file(tmp_path, cooldowns={"kiln_power_without_firing": 0.01})
+    world: World = await world_factory(safety_rules_file=rules)
+    world.hub.set_power(OUTLET, 1480.0)
+    await world.tick()
+    world.hub.set_power(OUTLET, 0.0)
+    [off] = await world.tick()
+    assert len(off["resolved"]) == 1
+    await asyncio.sleep(1.0)  # past the 0.6 s cooldown
+    world.hub.set_power(OUTLET, 1500.0)
+
+    [again] = await world.tick()
+
+    assert len(again["opened"]) == 1
+    mails, hooks = world.alerts()
+    assert len(mails) == len(hooks) == 2
+    findings = await world.brain.safety.findings()  # type: ignore[union-attr]
+    assert len({f.proposal_id for f in findings}) == 2
+    assert all(f.proposal_id for f in findings)
+
+
+async def test_within_the_cooldown_the_same_condition_coming_back_opens_nothing(world_factory: Any) -> None:
+    await seed_firings()
+    world: World = await world_factory()
+    world.hub.set_power(OUTLET, 1480.0)
+    await world.tick()
+    world.hub.set_power(OUTLET, 0.0)
+    await world.tick()
+    world.hub.set_power(OUTLET, 1480.0)
+
+    [again] = await world.tick()
+
+    assert again["conditions"] == ["safety.kiln_power_without_firing:21"]
+    assert again["opened"] == []
+    mails, hooks = world.alerts()
+    assert len(mails) == len(hooks) == 1

@@ -404,7 +404,9 @@ class SafetyWatch:
         return Finding(
             kind=DraftKind.OPS,
             rule_id=f"ops.{record.rule_id}",
-            subject=record.subject,
+            # one draft per finding: the watch's own dedupe and cooldown decided this finding is new, so a
+            # kiln left on twice in a day gets a second switch-off draft (the drafts' per-day key would not)
+            subject=f"{record.subject}@{record.id}",
             severity=record.severity,
             title=record.title,
             rationale=record.summary,
