@@ -78,6 +78,17 @@ _DETECTORS: tuple[tuple[SecretKind, re.Pattern[str]], ...] = (
 
 REDACTED = "***"
 
+#: every detector above needs one of these: text without any is skipped after one search (most text)
+_ANCHORS = re.compile(
+    r"[sr]k_(?:live|test)_|whsec_|AIza|PRIVATE KEY|service_account|eyJ|sb[ap]t_|://|(?i:bearer|basic)"
+)
+#: the same anchors in raw bytes of a JSON or form body, plus what can hide them (``\u`` escapes, ``%``
+#: encoding, ``\/`` for ``/``): a body without any holds no credential shape in any of its strings
+BODY_ANCHORS = re.compile(
+    rb"[sr]k_(?:live|test)_|whsec_|AIza|PRIVATE KEY|service_account|eyJ|sb[ap]t_|:/|:\\/"
+    rb"|(?i:bearer|basic)|\\u|%[0-9A-Fa-f]{2}"
+)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SecretFinding:
@@ -91,7 +102,7 @@ class SecretFinding:
 
 def find_secrets(text: str, *, location: str = "text") -> list[SecretFinding]:
     """Every credential-shaped span of ``text``, in order of position."""
-    if len(text) < 8:
+    if len(text) < 8 or _ANCHORS.search(text) is None:
         return []
     found = [
         SecretFinding(kind=kind, location=location, start=m.start(), end=m.end())
@@ -102,13 +113,17 @@ def find_secrets(text: str, *, location: str = "text") -> list[SecretFinding]:
 
 
 def contains_secret(text: str) -> bool:
-    return len(text) >= 8 and any(pattern.search(text) for _, pattern in _DETECTORS)
+    return (
+        len(text) >= 8
+        and _ANCHORS.search(text) is not None
+        and any(pattern.search(text) for _, pattern in _DETECTORS)
+    )
 
 
 def redact(text: str, *, mark: str = REDACTED) -> str:
     """``text`` with each secret's body replaced by ``mark`` (a harmless prefix such as ``sk_live_`` stays
     readable, so a log says what kind of thing was there)."""
-    if len(text) < 8:
+    if len(text) < 8 or _ANCHORS.search(text) is None:
         return text
     for _, pattern in _DETECTORS:
         text = pattern.sub(lambda m: (m.group("keep") or "") + mark, text)

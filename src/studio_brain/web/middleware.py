@@ -26,7 +26,7 @@ from studio_brain.domain.caller_ids import scoped_id
 from studio_brain.domain.errors import StudioBrainError
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.reasons import ReasonCode
-from studio_brain.domain.secrets import contains_secret, describe, scan
+from studio_brain.domain.secrets import BODY_ANCHORS, contains_secret, describe, scan
 from studio_brain.domain.text import text_problem, value_problem
 from studio_brain.logging import get_logger
 from studio_brain.settings import Settings
@@ -279,11 +279,18 @@ def _check_request_line(scope: Scope) -> None:
             check_text(raw.decode("latin-1"), location=f"header {key.decode()}")
 
 
+#: raw JSON that may decode to unstorable text or an out-of-range number: NUL bytes, ``\u`` escapes (NUL and
+#: surrogates arrive as ``\u0000``/``\ud800``), 16+ digit runs, exponents of 3 digits, NaN and Infinity
+_BODY_SUSPECT = re.compile(rb"\x00|\\u|\d{16,}|[eE][+-]?\d{3}|NaN|Infinity|" + BODY_ANCHORS.pattern)
+
+
 def _check_body(content_type: str, body: bytes) -> None:
     if not body:
         return
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
+        if not _BODY_SUSPECT.search(body):
+            return  # nothing in these bytes can decode to a NUL, a surrogate, a huge number or a secret
         try:
             value = json.loads(body)
         except ValueError:
