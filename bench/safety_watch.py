@@ -2,7 +2,8 @@
 
 The real :class:`~studio_brain.services.safety.SafetyWatch` (the shipped rule table, its onset tracking,
 open/resolve and cooldown logic) runs every simulated minute over simulated readings and kiln firings;
-only the stores are in memory and the clock is simulated. Per seed, one week (10,080 ticks):
+only the stores are in memory (``adapters/memory/safety_store.py``, held to the PostgreSQL store by
+``tests/contract/test_safety_store.py``) and the clock is simulated. Per seed, one week (10,080 ticks):
 
 - firings: kiln-1 fires most evenings (scheduled 17:30-19:30, status set to ``firing`` 0-20 minutes
   *after* the controller starts, as staff do), for 7-11 hours; elements cycle, so the power drops to
@@ -27,14 +28,14 @@ import asyncio
 import random
 import statistics
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from studio_brain.adapters.memory.safety_store import InMemorySafetyStore
 from studio_brain.adapters.rule_files import load_safety_rules
-from studio_brain.domain.safety import FindingRecord, FindingStatus, Firing, parse_studio_hours
+from studio_brain.domain.safety import Firing, parse_studio_hours
 from studio_brain.logging import configure_logging
 from studio_brain.services.safety import DeviceSelection, SafetyWatch
 
@@ -63,52 +64,6 @@ class Ids:
     def new_id(self) -> str:
         self.n += 1
         return f"f{self.n:06d}"
-
-
-class MemorySafetyStore:
-    """The SafetyStore port in memory (same semantics as the PostgreSQL one)."""
-
-    def __init__(self) -> None:
-        self._onsets: dict[str, datetime] = {}
-        self.records: list[FindingRecord] = []
-
-    async def onsets(self, tenant_id: str) -> dict[str, datetime]:
-        return dict(self._onsets)
-
-    async def save_onsets(self, tenant_id: str, onsets: Mapping[str, datetime], now: datetime) -> None:
-        self._onsets = dict(onsets)
-
-    async def latest_for(self, tenant_id: str, dedupe_key: str) -> FindingRecord | None:
-        found = [r for r in self.records if r.dedupe_key == dedupe_key]
-        return found[-1] if found else None
-
-    async def add(self, record: FindingRecord) -> None:
-        self.records.append(record)
-
-    async def touch(self, tenant_id: str, finding_id: str, seen_at: datetime) -> None:
-        return
-
-    async def link(
-        self, tenant_id: str, finding_id: str, *, draft_id: str | None, proposal_id: str | None
-    ) -> None:
-        return
-
-    async def resolve_absent(
-        self, tenant_id: str, holding: Sequence[str], now: datetime
-    ) -> list[FindingRecord]:
-        from dataclasses import replace
-
-        out = []
-        for i, r in enumerate(self.records):
-            if r.status is FindingStatus.OPEN and r.dedupe_key not in holding:
-                self.records[i] = replace(r, status=FindingStatus.RESOLVED, resolved_at=now)
-                out.append(self.records[i])
-        return out
-
-    async def list(
-        self, tenant_id: str, *, status: str | None = None, limit: int = 50
-    ) -> list[FindingRecord]:
-        return [r for r in reversed(self.records) if status is None or r.status.value == status][:limit]
 
 
 @dataclass
@@ -337,7 +292,7 @@ async def run_week(seed: int) -> dict[str, Any]:
     world = build_world(seed)
     sim = Simulation(world)
     clock = Clock(START)
-    store = MemorySafetyStore()
+    store = InMemorySafetyStore()
     watch = SafetyWatch(
         tenant_id="bench",
         table=load_safety_rules(),
@@ -358,13 +313,14 @@ async def run_week(seed: int) -> dict[str, Any]:
         clock.at = START + timedelta(minutes=minute)
         sim.step(clock.at)
         await watch.run()
+    records = await store.list("bench", limit=100_000)
     explained: set[str] = set()
     latencies: list[float] = []
     missed: list[str] = []
     for incident in world.incidents:
         hits = [
             r
-            for r in store.records
+            for r in records
             if r.rule_id == incident.rule_id
             and r.subject == incident.device
             and incident.start <= r.detected_at <= incident.end + timedelta(minutes=30)
@@ -375,7 +331,7 @@ async def run_week(seed: int) -> dict[str, Any]:
         first = min(hits, key=lambda r: r.detected_at)
         latencies.append((first.detected_at - incident.start).total_seconds() / 60)
         explained.update(r.id for r in hits)
-    false = [r for r in store.records if r.id not in explained]
+    false = [r for r in records if r.id not in explained]
     return {
         "incidents": len(world.incidents),
         "latencies": latencies,
