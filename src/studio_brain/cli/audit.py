@@ -40,7 +40,7 @@ from studio_brain.cli.common import (
     studio_time,
 )
 from studio_brain.domain.audit import ApprovalState, AuditEvent, AuditQuery, event_to_json
-from studio_brain.domain.errors import ConfigError, DataCorrupted
+from studio_brain.domain.errors import DataCorrupted
 from studio_brain.services.audit import AuditService, VerifyReport, verify_export
 from studio_brain.settings import Settings
 
@@ -57,8 +57,6 @@ TenantOption = Annotated[
 
 
 def _service(brain: Brain) -> AuditService:
-    if brain.audit is None:  # pragma: no cover - bootstrap always wires it
-        raise ConfigError("the audit service is not wired")
     return brain.audit
 
 

@@ -11,7 +11,7 @@ import typer
 from studio_brain.adapters.connectors.fakes.demo import DemoDevices, start_demo_devices
 from studio_brain.adapters.connectors.registry import build_connectors
 from studio_brain.bootstrap import Brain, open_brain
-from studio_brain.cli.common import EXIT_FAILURE, fail, print_json, run, settings_or_exit
+from studio_brain.cli.common import EXIT_FAILURE, print_json, run, settings_or_exit
 from studio_brain.domain.connectors import ConnectorHealth, HealthStatus
 from studio_brain.services.connectors import ConnectorHealthService, DeviceReadings
 
@@ -21,8 +21,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 
 def _service(brain: Brain) -> ConnectorHealthService:
-    if brain.connector_health is None:  # pragma: no cover - open_brain always wires it
-        fail("connectors are not wired in this brain")
     return brain.connector_health
 
 

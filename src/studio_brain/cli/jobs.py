@@ -18,8 +18,6 @@ jobs_app = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_i
 
 
 def _service(brain: Brain) -> JobService:
-    if brain.jobs is None:  # pragma: no cover - always wired by open_brain
-        fail("the job catalogue is not available")
     return brain.jobs
 
 
@@ -119,8 +117,6 @@ def register(app: typer.Typer) -> None:
 async def prepare_demo_swarms(brain: Brain) -> dict[str, Any]:
     """``studio-brain demo``: run the swarms over the demo history (each of the last 30 days as it
     happened, then today as a recorded job run), so the queue shows drafts from every swarm."""
-    if brain.swarms is None:  # pragma: no cover - always wired by open_brain
-        fail("the swarms are not available")
     replayed = await brain.swarms.replay(days=30)
     runs = await _service(brain).run("swarms", trigger="demo")
     return {"replayed": replayed, **runs[0].summary}

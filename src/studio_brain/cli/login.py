@@ -57,8 +57,6 @@ def store_credentials(data: dict[str, Any]) -> Path:
 
 
 def _identity(brain: Brain) -> IdentityService:
-    if brain.identity is None:  # pragma: no cover - bootstrap always wires it
-        raise ConfigError("personal identities are not wired on this brain")
     return brain.identity
 
 

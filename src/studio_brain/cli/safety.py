@@ -37,8 +37,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 
 def _watch(brain: Brain) -> SafetyWatch:
-    if brain.safety is None:  # pragma: no cover - open_brain wires it
-        fail("the safety watch is not wired in this brain")
     return brain.safety
 
 
@@ -110,8 +108,6 @@ def brief(
 
     async def _main() -> tuple[str, dict[str, Any] | None]:
         async with open_brain(settings, migrate=True) as brain:
-            if brain.brief is None:  # pragma: no cover - open_brain wires it
-                fail("the morning brief is not wired in this brain")
             composed = await brain.brief.compose()
             sent = await brain.brief.send() if send else None
             return composed.title + "\n\n" + composed.text(), sent
@@ -129,8 +125,6 @@ def notifications(as_json: JsonOption = False) -> None:
 
     async def _main() -> list[dict[str, Any]]:
         async with open_brain(settings, migrate=True) as brain:
-            if brain.notifications is None:  # pragma: no cover
-                fail("notifications are not wired in this brain")
             return [
                 {
                     "id": n.id,

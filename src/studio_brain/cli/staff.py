@@ -11,7 +11,6 @@ import typer
 from studio_brain.bootstrap import Brain, open_brain
 from studio_brain.cli.common import EXIT_USAGE, fail, print_json, run, settings_or_exit
 from studio_brain.cli.login import cli_principal
-from studio_brain.domain.errors import ConfigError
 from studio_brain.domain.identity import PersonStatus, Principal, break_glass_principal
 from studio_brain.services.identity import IdentityService, Invitation
 
@@ -31,8 +30,6 @@ def _with(use: Callable[[IdentityService, Principal, Brain], Awaitable[T]]) -> T
 
     async def _main() -> T:
         async with open_brain(settings, migrate=True) as brain:
-            if brain.identity is None:  # pragma: no cover - bootstrap always wires it
-                raise ConfigError("personal identities are not wired on this brain")
             return await use(brain.identity, await cli_principal(brain), brain)
 
     return run(_main())

@@ -34,7 +34,6 @@ from studio_brain.bootstrap import Brain
 from studio_brain.domain.caller_ids import scoped_id
 from studio_brain.domain.credentials import PERSONAL_TOKEN_PREFIX
 from studio_brain.domain.errors import (
-    ConfigError,
     PermissionDenied,
     ReasonCode,
     Unauthenticated,
@@ -82,8 +81,6 @@ class Authenticator:
     @classmethod
     def for_brain(cls, brain: Brain) -> Authenticator:
         settings = brain.settings
-        if brain.identity is None:  # pragma: no cover - bootstrap always wires it
-            raise ConfigError("personal identities are not wired on this brain")
         return cls(
             settings=settings,
             firebase=FirebaseTokenVerifier(

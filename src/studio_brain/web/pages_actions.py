@@ -220,8 +220,6 @@ def result_text(proposal: Proposal) -> str:
 
 
 def device_capabilities(brain: Brain) -> Sequence[Capability]:
-    if brain.gateway is None:
-        return []
     return [c for c in brain.gateway.capabilities() if c.device_field and c.is_write]
 
 

@@ -68,8 +68,6 @@ def waits_for(proposal: Proposal, principal: Principal) -> bool:
 
 async def kill_switch_banner(brain: Brain, principal: Principal) -> str | None:
     """The words of the banner every page shows while the kill switch is ON (None when it is off)."""
-    if brain.gateway is None:
-        return None
     try:
         state = await brain.gateway.kill_switch_state(principal)
     except StudioBrainError as err:

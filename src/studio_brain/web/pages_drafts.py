@@ -50,8 +50,6 @@ DONE = {
 
 def decisions_of(brain: Brain) -> DraftDecisionService | None:
     """The draft-decision service of this brain (built once; None when drafts are not wired)."""
-    if brain.drafts is None:
-        return None
     service = _services.get(id(brain))
     if service is None:
         service = DraftDecisionService(

@@ -6,25 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from studio_brain.web.pages_common import PageContext, brain_of, render, staff_page
+from studio_brain.web.pages_common import brain_of, render, staff_page
 
 router = APIRouter(include_in_schema=False)
 
 _SEVERITY_TONES = {"high": "bad", "medium": "warn", "low": "info", "info": "muted"}
 _STATUS_TONES = {"sent": "ok", "pending": "warn", "failed": "bad", "open": "bad", "resolved": "ok"}
-
-
-def _unavailable(request: Request, page: PageContext, title: str, nav: str) -> HTMLResponse:
-    return render(
-        request,
-        "safety.html",
-        page=page,
-        title=title,
-        nav=nav,
-        unavailable=True,
-        what="The safety watch",
-        why="This brain was started without its safety watch.",
-    )
 
 
 @router.get("/safety", response_class=HTMLResponse)
@@ -33,8 +20,6 @@ async def safety_page(request: Request) -> Response:
     if isinstance(page, HTMLResponse):
         return page
     brain = brain_of(request)
-    if brain.safety is None or brain.notifications is None:
-        return _unavailable(request, page, "Safety", "safety")
     open_findings = await brain.safety.findings(status="open", limit=100)
     # the latest watch run says whether the kiln rules could read the firings (a blind watch is shown)
     last_runs = await brain.state_store.recent_jobs(brain.tenant_id, job="safety-watch", limit=1)
@@ -66,8 +51,6 @@ async def brief_page(request: Request) -> Response:
     if isinstance(page, HTMLResponse):
         return page
     brain = brain_of(request)
-    if brain.brief is None:
-        return _unavailable(request, page, "Morning brief", "brief")
     brief = await brain.brief.compose()
     return render(
         request,
