@@ -58,8 +58,6 @@ SourceOption = Annotated[
 
 
 def _service(brain: Brain) -> StateService:
-    if brain.state is None:  # pragma: no cover - bootstrap always wires it
-        raise ConfigError("the StudioState service is not wired")
     return brain.state
 
 
@@ -327,8 +325,6 @@ def rebuild(
 
     async def _main() -> RebuildReport:
         async with open_brain(settings, migrate=True) as brain:
-            if brain.rebuild is None:  # pragma: no cover - bootstrap wires it whenever the audit log exists
-                raise ConfigError("rebuild needs the audit log, which is not configured")
             return await brain.rebuild.rebuild(
                 refresh_source=None if no_cloud else (source or settings.state_source)
             )
@@ -357,8 +353,6 @@ def _rebuild_proposals(settings: Settings, reason: str) -> None:
 
     async def _main() -> int:
         async with open_brain(settings, migrate=True) as brain:
-            if brain.gateway is None:  # pragma: no cover - bootstrap always wires it
-                raise ConfigError("the capability gateway is not wired")
             return await brain.gateway.rebuild_proposals(await cli_principal(brain), reason)
 
     count = run(_main())
