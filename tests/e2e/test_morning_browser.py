@@ -72,7 +72,6 @@ def studio(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
                 reason="read 5 min after midnight",
             )
         )
-        assert brain.drafts is not None
         sink = brain.drafts.sink("ops")
         await sink.add(
             _finding("51 active batches but only 4 firings scheduled", DraftKind.OPS, Severity.HIGH)

@@ -127,7 +127,6 @@ def test_two_people_enrol_sign_in_with_passkeys_and_the_second_approves(
     screenshot(grace, "11-identity-approved-by-second-person")
 
     # the audit row names Grace and how she signed in: her passkey (never a secret)
-    assert server.brain.events is not None
     events = server.brain.events
     page_of = server.call(
         lambda: events.query(server.brain.tenant_id, AuditQuery(action_prefix="capability.proposal.approved"))

@@ -295,7 +295,6 @@ async def test_a_device_action_is_proposed_by_name_shows_its_effect_in_words_and
         )
         assert made.status_code == 303, made.text
         proposal_id = made.headers["location"].split("/proposals/")[1].split("?")[0]
-        assert brain.gateway is not None
         await brain.gateway.approve(ada.principal, proposal_id, "kiln is cool, safe to cut power")
 
         page = (await client.get(f"/proposals/{proposal_id}", headers=session_cookie(ada.session))).text
@@ -325,7 +324,6 @@ async def test_a_device_action_is_proposed_by_name_shows_its_effect_in_words_and
 async def test_an_executed_note_shows_its_text_as_the_result(
     client: httpx.AsyncClient, brain: Brain, ada: TestPerson, grace: TestPerson
 ) -> None:
-    assert brain.gateway is not None
     created = await propose_note(brain.gateway, grace.principal, "Kiln 2 shelf cracked")
     await brain.gateway.approve(ada.principal, created.id, "checked it")
     await brain.gateway.execute(grace.principal, created.id)

@@ -65,7 +65,6 @@ _PEOPLE: weakref.WeakKeyDictionary[IdentityService, dict[str, TestPerson]] = wea
 
 async def person(brain: Brain, name: str, *, admin: bool = False) -> TestPerson:
     """A real staff person (``admin``: an owner), enrolled once per test through the passkey ceremony."""
-    assert brain.identity is not None
     known = _PEOPLE.setdefault(brain.identity, {})
     if name not in known:
         known[name] = await enrol_person(brain, name.title(), owner=admin)

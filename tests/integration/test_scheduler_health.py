@@ -33,8 +33,6 @@ async def brain(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
 
 
 def scheduler_of(brain: Brain, clock: FakeClock, *, alive: bool) -> Scheduler:
-    assert brain.jobs is not None
-    assert brain.leader_lock is not None
     scheduler = Scheduler(brain.jobs, brain.leader_lock, clock)
     if alive:  # what run() keeps up to date while the loop steps
         scheduler.status.running = True
