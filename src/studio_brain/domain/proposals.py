@@ -44,11 +44,11 @@ class Status(StrEnum):
         """The Portal knows draft|pending_approval|approved|rejected|executed only."""
         return _PORTAL_STATUS[self]
 
-
     @property
     def portal_note(self) -> str | None:
         """Why ``portal_status`` is only the nearest Portal status (None when it says it all)."""
         return _PORTAL_NOTE.get(self)
+
 
 class Event(StrEnum):
     SUBMIT = "submit"
@@ -119,12 +119,6 @@ _PORTAL_STATUS = {
     Status.CANCELLED: "rejected",
 }
 
-
-def next_status(current: Status, event: Event) -> Status:
-    """The status after ``event``; raises Conflict for a transition the table does not allow."""
-    try:
-        return TRANSITIONS[(current, event)]
-    except KeyError:
 #: what the Portal's nearest status leaves out, in words (shown as ``statusReason`` / ``preview.statusNote``)
 _PORTAL_NOTE = {
     Status.EXECUTING: "executing: approved and running on the device now; not executed yet",
@@ -136,6 +130,12 @@ _PORTAL_NOTE = {
     Status.CANCELLED: "cancelled before it ran",
 }
 
+
+def next_status(current: Status, event: Event) -> Status:
+    """The status after ``event``; raises Conflict for a transition the table does not allow."""
+    try:
+        return TRANSITIONS[(current, event)]
+    except KeyError:
         raise Conflict(f"a {current.value} proposal cannot {event.value}") from None
 
 
