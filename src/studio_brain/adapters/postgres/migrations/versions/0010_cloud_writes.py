@@ -4,7 +4,9 @@ Revision ID: 0010_cloud_writes
 Revises: 0009_faults
 Create Date: 2026-12-01
 
-Reserved slot in the linear chain: empty until its issue needs a schema change.
+No schema change was needed, so the slot stays a no-op (kept for the linear chain): the daily cloud-write
+budget is a row in ``gateway_rate_buckets`` (bucket ``cloud-writes:day``, tenant-scoped by its RLS policy),
+and attestations travel in proposal results and audit rows, which already exist.
 """
 
 from collections.abc import Sequence
