@@ -635,3 +635,19 @@ async def test_within_the_cooldown_the_same_condition_coming_back_opens_nothing(
     assert again["opened"] == []
     mails, hooks = world.alerts()
     assert len(mails) == len(hooks) == 1
+
+
+async def test_a_studio_without_a_hub_gets_no_device_alarms_and_is_told_nothing_is_watched(
+    world_factory: Any,
+) -> None:
+    await seed_firings()
+    world: World = await world_factory(hubitat_url=None, hubitat_app_id=None, hubitat_token=None)
+
+    summaries = await world.tick(2)
+
+    assert summaries[-1]["conditions"] == []
+    assert summaries[-1]["devices"] == 0
+    assert summaries[-1]["unconfigured"][0].startswith("hubitat: ")
+    assert world.alerts() == ([], [])
+    brief = await world.brain.brief.compose()  # type: ignore[union-attr]
+    assert "not watched — hubitat" in brief.text()

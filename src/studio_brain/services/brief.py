@@ -221,6 +221,7 @@ class MorningBriefService:
                     lines.append(f"connector {h.connector_id}: {h.status.value} {h.detail}".rstrip())
         if self._watch is not None:
             obs, firings_error = await self._watch.observe()
+            lines.extend(f"not watched — {u}" for u in self._watch.unconfigured)
             if firings_error is not None:
                 lines.append(
                     f"kiln firings unreadable ({firings_error}): the kiln rules decide nothing meanwhile"

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
 from studio_brain.domain.calendar import EMPTY_CALENDAR, DayKind, StudioCalendar
 from studio_brain.domain.drafts import DraftKind, Evidence, Finding
-from studio_brain.domain.errors import CloudReadError, StudioBrainError
+from studio_brain.domain.errors import CloudReadError, ConfigError, StudioBrainError
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.safety import (
     DeviceReading,
@@ -260,6 +260,8 @@ class SafetyWatch:
         self._tenant = tenant_id
         #: the studio calendar (issue 19): on a closure day the studio is closed all day
         self.calendar = calendar or EMPTY_CALENDAR
+        #: connectors the last pass found without settings (nothing to watch on them)
+        self.unconfigured: list[str] = []
         self.table = table
         self._store = store
         self._devices = devices
@@ -282,9 +284,15 @@ class SafetyWatch:
         """Read the devices and the firings now; the second value explains a cloud read failure."""
         now = self._clock.now()
         readings: list[DeviceReading] = []
+        self.unconfigured = []
         for part in self.selection.split():
             try:
                 results = await self._devices.read_devices(part.connector)
+            except ConfigError as err:
+                # a connector with no settings (a studio without a hub): nothing to watch there, said in the
+                # run summary and on the Safety page — not a "device stale" alarm every few hours
+                self.unconfigured.append(f"{part.connector}: {err.message}")
+                continue
             except StudioBrainError as err:  # an unknown connector id in the watched list
                 results, failure = [], err.message
             else:
@@ -342,6 +350,7 @@ class SafetyWatch:
             "devices": len(obs.readings),
             "firings": None if obs.firings is None else len(obs.firings),
             "firingsError": firings_error,
+            "unconfigured": list(self.unconfigured),
             "conditions": [c.key for c in conditions],
             "opened": opened,
             "resolved": [r.id for r in resolved],

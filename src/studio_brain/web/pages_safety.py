@@ -40,6 +40,7 @@ async def safety_page(request: Request) -> Response:
         rules=brain.safety.table,
         last_run=last_run,
         firings_error=(last_run.summary or {}).get("firingsError") if last_run else None,
+        unconfigured=(last_run.summary or {}).get("unconfigured") or [] if last_run else [],
         severity_tone=_SEVERITY_TONES,
         status_tone=_STATUS_TONES,
     )
