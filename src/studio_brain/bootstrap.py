@@ -256,7 +256,8 @@ def wire_identity(brain: BrainParts) -> IdentityService:
     from studio_brain.adapters.postgres.identity_store import PostgresIdentityStore
     from studio_brain.adapters.webauthn import WebAuthnPasskeys
     from studio_brain.domain.identity import SessionTimes
-    from studio_brain.services.credentials import CredentialService, IdentityCore
+    from studio_brain.services.credentials import CredentialService
+    from studio_brain.services.identity_core import IdentityCore
 
     s = brain.settings
     core = IdentityCore(

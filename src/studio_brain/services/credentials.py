@@ -9,28 +9,21 @@ STUDIO_BRAIN_HOME can present, mint, extend or revive one.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
 
-from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
 from studio_brain.domain.credentials import (
     PERSONAL_TOKEN_PREFIX,
     Grant,
     PersonalToken,
     Session,
-    person_sealed_fields,
 )
 from studio_brain.domain.errors import (
     InputInvalid,
     NotFound,
-    PermissionDenied,
-    StudioBrainError,
     Unauthenticated,
 )
-from studio_brain.domain.hashing import canonical_json, sha256_hex
 from studio_brain.domain.identity import (
     DEFAULT_PERSONAL_SCOPES,
     PERSONAL_SCOPES,
@@ -44,8 +37,7 @@ from studio_brain.domain.identity import (
 )
 from studio_brain.domain.reasons import ReasonCode
 from studio_brain.logging import get_logger
-from studio_brain.ports import Clock, EventStore, IdFactory
-from studio_brain.ports.identity import IdentityStore, SecretMac
+from studio_brain.services.identity_core import IdentityCore
 
 log = get_logger(__name__)
 
@@ -71,144 +63,6 @@ class OpenedSession:
     session: Session
     raw: str
     principal: Principal
-
-
-class IdentityCore:
-    """What both identity services share: the store, the MAC key, sealing and auditing."""
-
-    def __init__(
-        self,
-        *,
-        tenant_id: str,
-        store: IdentityStore,
-        key: SecretMac,
-        events: EventStore | None,
-        clock: Clock,
-        ids: IdFactory,
-    ) -> None:
-        self.tenant_id = tenant_id
-        self.store = store
-        self.key = key
-        self.events = events
-        self.clock = clock
-        self.ids = ids
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(tenant_id={self.tenant_id!r})"
-
-    def secret_mac(self, purpose: str, raw: str) -> str:
-        return self.key.mac(purpose, raw.encode("utf-8"))
-
-    def seal(self, fields: dict[str, Any]) -> str:
-        return self.key.mac("seal", canonical_json(fields))
-
-    def sealed(self, fields: dict[str, Any], seal: str) -> bool:
-        return hmac.compare_digest(self.seal(fields), seal)
-
-    def seal_person(self, person: Person) -> Person:
-        return replace(person, seal=self.seal(person_sealed_fields(person)))
-
-    def person_intact(self, person: Person) -> bool:
-        return self.sealed(person_sealed_fields(person), person.seal)
-
-    async def audit(
-        self,
-        principal: Principal | None,
-        action: str,
-        *,
-        target: str,
-        rationale: str,
-        details: dict[str, Any] | None = None,
-        request_id: str | None = None,
-        best_effort: bool = False,
-    ) -> None:
-        """One audit row; ``details`` must never hold a secret. The credential goes in ``metadata``.
-
-        A change that cannot be audited fails (``best_effort`` only for refusals, which stand anyway)."""
-        if self.events is None:
-            return
-        actor = principal or Principal(
-            tenant_id=self.tenant_id, actor_type=ActorType.HUMAN, actor_id="anonymous", via=AuthMethod.SESSION
-        )
-        metadata: dict[str, Any] = {"credential": actor.credential(), **(details or {})}
-        rid = request_id or self.ids.new_id()
-        try:
-            await self.events.append(
-                AuditDraft(
-                    tenant_id=self.tenant_id,
-                    actor_type=actor.actor_type,
-                    actor_id=actor.actor_id,
-                    action=action,
-                    target=target,
-                    rationale=rationale.replace("\x00", "\ufffd")[:2000] or action,
-                    approval_state=ApprovalState.NOT_APPLICABLE,
-                    input_hash=sha256_hex({"action": action, "target": target, **(details or {})}),
-                    request_id=rid,
-                    correlation_id=rid,
-                    metadata=metadata,
-                )
-            )
-        except StudioBrainError as err:
-            log.warning("identity.audit.failed", action=action, error=err.message)
-            if not best_effort:
-                raise
-
-    async def refuse_unauthenticated(
-        self,
-        action: str,
-        reason_code: ReasonCode,
-        message: str,
-        *,
-        details: dict[str, Any] | None = None,
-        audit: bool = True,
-    ) -> Unauthenticated:
-        """Audit a refused credential (no verified actor: the row names ``anonymous``) and return the error.
-
-        ``audit=False`` when nothing in the attempt names one of our records: logged only (no audit flood)."""
-        log.info("identity.refused", attempted=action, reason_code=reason_code)
-        if not audit:
-            return Unauthenticated(message, reason_code=reason_code)
-        await self.audit(
-            None,
-            "identity.credential.refused",
-            target="identity",
-            rationale=message,
-            details={"attempted": action, "reasonCode": reason_code.value, **(details or {})},
-            best_effort=True,
-        )
-        return Unauthenticated(message, reason_code=reason_code)
-
-    async def refuse_denied(
-        self, principal: Principal, action: str, reason_code: ReasonCode, message: str
-    ) -> PermissionDenied:
-        await self.audit(
-            principal,
-            "identity.decision.refused",
-            target="identity",
-            rationale=message,
-            details={"attempted": action, "reasonCode": reason_code.value},
-            best_effort=True,
-        )
-        log.info("identity.refused", attempted=action, reason_code=reason_code, actor_id=principal.actor_id)
-        return PermissionDenied(message, reason_code=reason_code)
-
-    async def active_person(self, person_id: str) -> Person | None:
-        """The person, when active and untampered (a tampered row is audited, then treated as absent)."""
-        return await self.checked_person(await self.store.person(self.tenant_id, person_id), person_id)
-
-    async def checked_person(self, person: Person | None, person_id: str) -> Person | None:
-        """``person`` (already read), when active and untampered; a tampered row is audited."""
-        if person is None:
-            return None
-        if not self.person_intact(person):
-            await self.refuse_unauthenticated(
-                "identity.person.read",
-                ReasonCode.RECORD_TAMPERED,
-                "a staff account row fails its seal",
-                details={"personId": person_id},
-            )
-            return None
-        return person if person.active else None
 
 
 class CredentialService:
