@@ -31,7 +31,7 @@ BODY = {
     "proposalId": "proposal-0001",
     "approvedBy": '{"approvers":["bob"]}',
     "approvedAt": "2026-11-25T18:00:00+00:00",
-    "idempotencyKey": "prop-key-0001!",
+    "idempotencyKey": "prop-key-0001",
     "actorUid": "studio-brain-bot",
     "actionType": "ops_note_append",
     "ownerUid": "member-3",
@@ -207,3 +207,39 @@ async def test_a_close_answered_200_without_the_effect_is_never_executed(tmp_pat
     assert caught.value.kind == "BAD_RESPONSE"
     assert caught.value.sent is True  # so the gateway records outcome_unknown, never executed
     assert len(fake.writes) == 1
+
+
+async def test_the_brains_reader_sees_the_same_documents_on_either_store(fake: FakeFunctions) -> None:
+    """MemoryDocuments (the demo's cloud) and FirestoreDocuments (the official client) read alike."""
+    from studio_brain.adapters.connectors.functions import CloudDocuments, FirestoreDocuments, MemoryDocuments
+
+    call(fake, "executeStudioBrainPilotAction", BODY)
+    reader: CloudDocuments = (
+        MemoryDocuments(fake.store.store)
+        if isinstance(fake.store, MemoryPilotStore)
+        else FirestoreDocuments(project_id=TEST_PROJECT)
+    )
+    batch = await reader.get("batches/batch-7")
+    assert batch == {"ownerUid": "member-3", "isClosed": False, "state": "SHELVED"}
+    assert await reader.get("batches/no-such-batch") is None
+    ((doc_id, action),) = await reader.actions_for(BODY["proposalId"])
+    assert doc_id == f"{BODY['proposalId']}__{BODY['idempotencyKey']}"
+    assert set(action) == {
+        "proposalId",
+        "idempotencyKey",
+        "approvedBy",
+        "approvedAt",
+        "actorUid",
+        "ownerUid",
+        "resourceCollection",
+        "resourceId",
+        "noteCollection",
+        "noteId",
+        "createdAt",
+        "rollbackState",
+        "rollbackReason",
+        "rolledBackAt",
+    }
+    assert action["rollbackState"] == "active"
+    assert datetime.fromisoformat(action["createdAt"]).tzinfo is not None  # timestamps as ISO text
+    assert await reader.actions_for("proposal-none") == []
