@@ -190,7 +190,7 @@ def sessions_revoke(
 
 
 #: the demo's two people: an owner who proposes and a manager who approves (a distinct, signed-in person)
-DEMO_PEOPLE = (("Ada Owner", "owner"), ("Grace Manager", "staff"))
+DEMO_PEOPLE = (("Ada Owner", "owner", "owner"), ("Grace Manager", "staff", "manager"))
 
 
 async def sign_in_lines(brain: Brain, *, demo: bool) -> list[str]:
@@ -220,7 +220,7 @@ async def _demo_people(identity: IdentityService, admin: Principal, base: str) -
     """Create (once) the demo owner and manager; print a fresh enrolment link for whoever has no passkey."""
     existing = {p.display_name: p for p in await identity.persons() if p.status is not PersonStatus.REMOVED}
     lines = []
-    for name, role in DEMO_PEOPLE:
+    for name, role, label in DEMO_PEOPLE:
         person = existing.get(name)
         if person is None:
             invitation = (
@@ -231,9 +231,9 @@ async def _demo_people(identity: IdentityService, admin: Principal, base: str) -
         elif person.status is PersonStatus.INVITED:
             invitation = await identity.reinvite(admin, person.id)
         else:
-            lines.append(f"  demo {role:<6}: {name} is enrolled; sign in with their passkey")
+            lines.append(f"  demo {label:<7}: {name} is enrolled; sign in with their passkey")
             continue
-        lines.append(f"  demo {role:<6}: {name}: enrol a passkey at {invitation.url(base)}")
+        lines.append(f"  demo {label:<7}: {name}: enrol a passkey at {invitation.url(base)}")
     return lines
 
 
