@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from studio_brain.domain.errors import InputInvalid
@@ -135,3 +137,16 @@ def test_every_sample_detect_secrets_flags_is_flagged_here_too() -> None:
     ]
     assert len(flagged_by_reference) == len(lines)
     assert all(contains_secret(line) for line in flagged_by_reference)
+
+
+def test_passkey_ceremony_bodies_skip_the_credential_scan_but_not_the_nul_check() -> None:
+    from studio_brain.web.middleware import InputRefused, _check_body
+
+    # a blob a detector matches (inside longer base64 the look-behind already keeps AIza… from matching)
+    blob = json.dumps({"response": {"clientExtensionResults": GOOGLE_API_KEY}}).encode()
+    with pytest.raises(InputRefused):
+        _check_body("application/json", blob)
+    _check_body("application/json", blob, secrets_allowed=True)
+    with pytest.raises(InputRefused) as refused:
+        _check_body("application/json", b'{"id": "a\\u0000b"}', secrets_allowed=True)
+    assert refused.value.reason_code is ReasonCode.INPUT_TEXT_INVALID

@@ -233,6 +233,21 @@ class HostAllowListMiddleware:
 SCANNED_HEADERS = (b"x-request-id", b"idempotency-key", b"x-correlation-id")
 #: paths whose *query* legitimately carries a credential (the one-time login link); NULs are still refused
 SECRET_SCAN_EXEMPT_PATHS = frozenset({"/login"})
+#: passkey ceremonies: their bodies are long base64url WebAuthn blobs a credential shape could match by
+#: chance (``AIza…`` inside an attestation object); NULs, surrogates and huge numbers are still refused
+CEREMONY_PATHS = frozenset(
+    {
+        "/login/passkey/begin",
+        "/login/passkey/finish",
+        "/enrol/begin",
+        "/enrol/finish",
+        "/account/passkeys/begin",
+        "/account/passkeys/finish",
+    }
+)
+#: paths whose *body* is checked by their own layer, which answers in its own protocol: MCP tool calls
+#: are scanned by the agent desk and refused as MCP tool errors with the same reason codes (issue 16)
+BODY_CHECKED_BY_ROUTE = frozenset({"/mcp"})
 
 
 class InputRefused(Exception):
@@ -255,13 +270,13 @@ def check_text(value: str, *, location: str, secrets_allowed: bool = False) -> N
             raise InputRefused(ReasonCode.SECRET_IN_PAYLOAD, describe(findings))
 
 
-def check_value(value: Any, *, location: str) -> None:
+def check_value(value: Any, *, location: str, secrets_allowed: bool = False) -> None:
     """Refuse unstorable text, out-of-range numbers and credential shapes anywhere in a JSON value."""
     problem = value_problem(value, location=location)
     if problem:
         reason = ReasonCode.INPUT_OUT_OF_RANGE if "number" in problem else ReasonCode.INPUT_TEXT_INVALID
         raise InputRefused(reason, problem)
-    findings = scan(value, location=location)
+    findings = [] if secrets_allowed else scan(value, location=location)
     if findings:
         raise InputRefused(ReasonCode.SECRET_IN_PAYLOAD, describe(findings))
 
@@ -284,7 +299,7 @@ def _check_request_line(scope: Scope) -> None:
 _BODY_SUSPECT = re.compile(rb"\x00|\\u|\d{16,}|[eE][+-]?\d{3}|NaN|Infinity|" + BODY_ANCHORS.pattern)
 
 
-def _check_body(content_type: str, body: bytes) -> None:
+def _check_body(content_type: str, body: bytes, *, secrets_allowed: bool = False) -> None:
     if not body:
         return
     media = content_type.split(";", 1)[0].strip().lower()
@@ -295,14 +310,14 @@ def _check_body(content_type: str, body: bytes) -> None:
             value = json.loads(body)
         except ValueError:
             return  # the route answers malformed JSON with its own 400
-        check_value(value, location="body")
+        check_value(value, location="body", secrets_allowed=secrets_allowed)
     elif media == "application/x-www-form-urlencoded":
         text = body.decode("utf-8", errors="replace")
         for name, value in parse_qsl(text, keep_blank_values=True):
             check_text(name, location="a form field name")
-            check_text(value, location=f"form field {name[:64]!r}")
+            check_text(value, location=f"form field {name[:64]!r}", secrets_allowed=secrets_allowed)
     elif media.startswith("text/"):
-        check_text(body.decode("utf-8", errors="replace"), location="body")
+        check_text(body.decode("utf-8", errors="replace"), location="body", secrets_allowed=secrets_allowed)
 
 
 class InputGuardMiddleware:
@@ -339,7 +354,11 @@ class InputGuardMiddleware:
             if not message.get("more_body", False):
                 break
         try:
-            _check_body(_header(scope, b"content-type") or "", body)
+            _check_body(
+                _header(scope, b"content-type") or "",
+                body,
+                secrets_allowed=scope.get("path", "") in CEREMONY_PATHS,
+            )
         except InputRefused as refused:
             await _refuse_input(scope, send, refused)
             return
