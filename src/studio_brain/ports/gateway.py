@@ -43,7 +43,12 @@ class GatewayTransaction(Protocol):
 
     A state change and its audit event are written through the same transaction, so one can never exist
     without the other. Leaving the ``async with`` block by an exception rolls everything back; so does a
-    refused ``take_rate_tokens`` (the caller must then leave)."""
+    refused ``take_rate_tokens`` (the caller must then leave).
+
+    Two implementations keep this contract: ``adapters/postgres/gateway_store.py`` and
+    ``adapters/memory/gateway_store.py``; a new method goes into both and into
+    ``tests/contract/test_gateway_store.py``. Keep the port narrow: a use case's need is a method here
+    only when no existing one can serve it."""
 
     # proposals
     async def get_proposal(self, proposal_id: str, *, lock: bool = False) -> Proposal | None:
