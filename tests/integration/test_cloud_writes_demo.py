@@ -63,6 +63,7 @@ async def test_the_demo_drafts_a_cloud_write_that_a_person_approves_executes_and
         transport = httpx.ASGITransport(app=create_app(brain=demo_brain))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
             response = await client.get("/.well-known/jwks.json")  # no credentials: public on purpose
+            also = await client.get("/api/v1/attestations/jwks")
             settled_again = await client.post(
                 f"/api/v1/proposals/{drafted.id}/reconcile",
                 json={"rationale": "check it once more please"},
@@ -73,6 +74,7 @@ async def test_the_demo_drafts_a_cloud_write_that_a_person_approves_executes_and
         assert settled_again.json()["reasonCode"] == "INVALID_TRANSITION"
         assert response.status_code == 200
         published = response.json()
+        assert (also.status_code, also.json()) == (200, published)
         assert published == attestation_signer(demo_brain.settings).jwks()
         assert verify_token(json.loads(action["approvedBy"])["attestation"], published).valid
         # the cockpit's proposal page says it in words, with the resource pointer
