@@ -522,3 +522,13 @@ async def test_a_signed_in_person_adds_a_second_passkey_from_the_account_page(
     assert len(await identity_of(api_brain).passkeys_of(grace.person_id)) == 2
     listed = await api_client.get("/account", headers=grace.cookies)
     assert "phone" in listed.text
+
+
+@pytest.mark.parametrize("uid", ["local-admin", "studio-brain", "p-grace-000000"])
+async def test_an_unlinked_firebase_uid_shaped_like_our_ids_is_refused(
+    api_client: httpx.AsyncClient, tokens: TokenMinter, uid: str
+) -> None:
+    # otherwise whoever chooses Firebase uids could approve as a person (or as the brain)
+    response = await api_client.get(PROTECTED, headers=tokens.headers(uid, staff=True))
+    assert response.status_code == 401
+    assert response.json()["reasonCode"] == "AUTH_TOKEN_INVALID"

@@ -64,6 +64,8 @@ BREAK_GLASS_ALLOWED = frozenset({"read", "create_first_owner", "invite", "kill_s
 BREAK_GLASS_ID = "local-admin"
 
 PERSON_ID_PREFIX = "p-"
+#: ids the brain itself acts under; no outside identity (e.g. a Firebase uid) may take one
+RESERVED_ACTOR_IDS = frozenset({BREAK_GLASS_ID, "studio-brain", "anonymous"})
 MAX_DISPLAY_NAME = 80
 _SLUG = re.compile(r"[^a-z0-9]+")
 

@@ -15,6 +15,8 @@ from datetime import timedelta
 from studio_brain.domain.credentials import Passkey, PersonalToken, Session
 from studio_brain.domain.errors import InputInvalid, NotFound
 from studio_brain.domain.identity import (
+    PERSON_ID_PREFIX,
+    RESERVED_ACTOR_IDS,
     AuthMethod,
     CredentialKind,
     GrantKind,
@@ -271,6 +273,15 @@ class IdentityService:
         uid = verified.actor_id
         person = await self._core.store.person_by_firebase_uid(self.tenant_id, uid)
         if person is None:
+            if uid.startswith(PERSON_ID_PREFIX) or uid in RESERVED_ACTOR_IDS:
+                # an unlinked uid shaped like one of our ids would approve *as* that person (or as the
+                # brain): whoever can choose Firebase uids must not be able to choose ours
+                raise await self._core.refuse_unauthenticated(
+                    "identity.firebase.use",
+                    ReasonCode.AUTH_TOKEN_INVALID,
+                    "this Firebase uid looks like a Studio Brain id; an owner must link it to a staff account",
+                    details={"firebaseUid": uid[:128]},
+                )
             return replace(
                 verified, person_id=uid, credential_kind=CredentialKind.FIREBASE, credential_id=uid
             )
