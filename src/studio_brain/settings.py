@@ -447,6 +447,12 @@ class Settings(BaseSettings):
         default=14, ge=14, le=365, description="Earlier usable days needed before a metric is judged."
     )
     swarm_ops_window_days: int = Field(default=56, ge=14, le=365, description="Baseline window in days.")
+    mcp_rate_per_minute: int = Field(
+        default=60,
+        ge=1,
+        le=10_000,
+        description="MCP: the most tool calls one agent may make in any 60 seconds (over stdio and HTTP).",
+    )
     calendar_file: Path | None = Field(
         default=None,
         description=(

@@ -27,6 +27,7 @@ from studio_brain.cli import (
     gateway,
     jobs,
     login,
+    mcp,
     safety,
     staff,
     state,
@@ -248,7 +249,7 @@ def demo(host: HostOption = None, port: PortOption = None) -> None:
     _serve_command(demo=True, host=host, port=port)
 
 
-for area in (audit, state, gateway, connectors, jobs, safety, backup, staff, login, attestations):
+for area in (audit, state, gateway, connectors, jobs, safety, backup, staff, login, attestations, mcp):
     area.register(app)
 
 

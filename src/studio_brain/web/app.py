@@ -8,15 +8,18 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from studio_brain import __version__
 from studio_brain.bootstrap import Brain, open_brain
+from studio_brain.mcp.http import MCP_PATH, McpEndpoint
 from studio_brain.settings import Settings, load_settings
 from studio_brain.web import attestations, compat, health, pages, pages_staff, signin
 from studio_brain.web.api import router as api_router
 from studio_brain.web.auth import Authenticator, require_principal
 from studio_brain.web.errors import install_error_handlers
 from studio_brain.web.middleware import install_middleware
+from studio_brain.web.refusals import refusals_for
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 
@@ -28,15 +31,21 @@ def create_app(*, brain: Brain | None = None, settings: Settings | None = None) 
     effective = brain.settings if brain is not None else settings
     assert effective is not None
 
+    mcp = McpEndpoint()  # issue 16: agents over MCP at /mcp, authenticated with agent tokens
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if brain is not None:
-            yield
+            async with mcp.running(brain):
+                yield
+            await refusals_for(app).flush()  # the last window's refusal counts reach the audit log
             return
         assert settings is not None
         async with open_brain(settings, migrate=True) as opened:
             _bind(app, opened)
-            yield
+            async with mcp.running(opened):
+                yield
+            await refusals_for(app).flush()
 
     app = FastAPI(
         title="Studio Brain",
@@ -52,13 +61,14 @@ def create_app(*, brain: Brain | None = None, settings: Settings | None = None) 
     install_error_handlers(app)
     install_middleware(app, effective)
     app.include_router(health.router)
+    app.include_router(attestations.router)  # issue 15: public JWKS of the attestation key
     app.include_router(signin.router)
     app.include_router(pages_staff.router)
     app.include_router(api_router)
-    app.include_router(attestations.router)  # issue 15: public JWKS of the attestation key
     app.include_router(compat.router)
     app.include_router(pages.router)
     pages.install(app)  # static files and the page gate's refusals
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, methods=["GET", "POST", "DELETE"]))
 
     @app.get(OPENAPI_PATH, include_in_schema=False, dependencies=[Depends(require_principal)])
     async def openapi_document(request: Request) -> JSONResponse:

@@ -340,7 +340,10 @@ class InputGuardMiddleware:
         except InputRefused as refused:
             await _refuse_input(scope, send, refused)
             return
-        if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        if (
+            scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE")
+            or scope.get("path") in BODY_CHECKED_BY_ROUTE
+        ):
             await self.app(scope, receive, send)
             return
         messages: list[Message] = []

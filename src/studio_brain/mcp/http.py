@@ -1,0 +1,97 @@
+"""MCP over streamable HTTP at ``/mcp`` on the running server, authenticated with an agent token.
+
+Every request must carry ``Authorization: Bearer sbat_…`` (an agent token from ``studio-brain gateway
+tokens issue``, the same hashed, scoped, expiring, revocable tokens as the HTTP API). The token is
+verified before any MCP message is read; without a valid one the answer is a plain 401 and no tool is
+listed. The verified agent rides a context variable into the tool handlers of this request. Stateless:
+each POST is a complete exchange, so a revoked token stops working on the next request.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server import ServerRequestContext
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.types import Receive, Scope, Send
+
+from studio_brain import __version__
+from studio_brain.bootstrap import Brain
+from studio_brain.domain.identity import Principal
+from studio_brain.logging import get_logger
+from studio_brain.mcp.desk import desk_for
+from studio_brain.mcp.server import build_server
+
+log = get_logger(__name__)
+
+MCP_PATH = "/mcp"
+_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("mcp_principal", default=None)
+
+
+def _principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal | None:
+    return _current.get()
+
+
+def _session_of(ctx: ServerRequestContext[Any, Any]) -> str:
+    return "mcp:http"
+
+
+class McpEndpoint:
+    """The ASGI app behind ``/mcp``: authenticate, then hand the request to the SDK's session manager."""
+
+    def __init__(self) -> None:
+        self._brain: Brain | None = None
+        self._manager: StreamableHTTPSessionManager | None = None
+
+    @asynccontextmanager
+    async def running(self, brain: Brain) -> AsyncIterator[None]:
+        """Serve MCP for ``brain`` while the web app runs (entered from the app's lifespan)."""
+        server = build_server(desk_for(brain), _principal_of, _session_of, version=__version__)
+        manager = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True)
+        async with manager.run():
+            self._brain, self._manager = brain, manager
+            try:
+                yield
+            finally:
+                self._brain = self._manager = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        brain, manager = self._brain, self._manager
+        if brain is None or manager is None:
+            await _plain(send, 503, "MCP is not running yet")
+            return
+        principal = await _authenticate(brain, scope)
+        if principal is None:
+            await _plain(send, 401, "an agent token is required: Authorization: Bearer sbat_…", bearer=True)
+            return
+        token = _current.set(principal)
+        try:
+            await manager.handle_request(scope, receive, send)
+        finally:
+            _current.reset(token)
+
+
+async def _authenticate(brain: Brain, scope: Scope) -> Principal | None:
+    header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        return None
+    principal = await brain.gateway.verify_agent_token(raw.strip())
+    if principal is None:
+        log.info("mcp.auth.refused", path=scope.get("path"))
+    return principal
+
+
+async def _plain(send: Send, status: int, message: str, *, bearer: bool = False) -> None:
+    body = json.dumps({"ok": False, "message": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if bearer:
+        headers.append((b"www-authenticate", b'Bearer realm="studio-brain"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
