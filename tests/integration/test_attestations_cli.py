@@ -73,3 +73,20 @@ def test_verify_fails_with_exit_1_when_a_field_changed_or_the_key_is_not_the_pub
     assert "no published key" in result.stdout
     wrong = CliRunner().invoke(attestations_app, ["verify", signer.attest(CLAIMS), "--input-hash", "cd" * 32])
     assert wrong.exit_code == 1
+
+
+def test_a_token_on_the_command_line_is_refused_by_the_credential_guard_so_stdin_and_files_carry_it(
+    signer: AttestationSigner, tmp_path: Path
+) -> None:
+    from studio_brain.cli.input_guard import argument_problem
+
+    token = signer.attest(CLAIMS)
+    assert argument_problem(["attestations", "verify", token]) is not None  # JWT-shaped: never an argument
+    assert argument_problem(["attestations", "verify", "-"]) is None
+    piped = CliRunner().invoke(attestations_app, ["verify", "-"], input=token + "\n")
+    assert piped.exit_code == 0, piped.stdout
+    saved = tmp_path / "approvedBy.json"
+    saved.write_text(json.dumps({"approvers": ["manager"], "attestation": token}))
+    from_file = CliRunner().invoke(attestations_app, ["verify", f"@{saved}", "--json"])
+    assert from_file.exit_code == 0, from_file.stdout
+    assert json.loads(from_file.stdout)["claims"]["proposalId"] == CLAIMS.proposal_id

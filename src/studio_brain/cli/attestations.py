@@ -1,6 +1,7 @@
 """``studio-brain attestations``: print the JWKS of the approval-attestation key, and verify one
 attestation offline (a compact JWS, an ``approvedBy`` value from a pilot action doc, or the notes of a
-batch-close timeline event)."""
+batch-close timeline event) read from stdin or a file — an attestation is JWT-shaped, so the command line's
+credential guard (issue 12) refuses it as an argument."""
 
 from __future__ import annotations
 
@@ -43,8 +44,12 @@ def jwks_command() -> None:
 @attestations_app.command("verify")
 def verify_command(
     attestation: Annotated[
-        str, typer.Argument(help="The attestation, approvedBy JSON, or notes; '-' reads stdin.")
-    ],
+        str,
+        typer.Argument(
+            help="'-' reads it from stdin (the usual way), or a file path prefixed with @. A token typed as "
+            "an argument is refused by the command line's credential guard: an attestation is JWT-shaped."
+        ),
+    ] = "-",
     jwks: Annotated[
         Path | None, typer.Option("--jwks", help="A JWKS file (default: this brain's own public key).")
     ] = None,
@@ -55,7 +60,15 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Check one attestation offline: signature, format and (optionally) what it must say. Exit 1 if invalid."""
-    text = typer.get_text_stream("stdin").read() if attestation == "-" else attestation
+    if attestation == "-":
+        text = typer.get_text_stream("stdin").read()
+    elif attestation.startswith("@"):
+        try:
+            text = Path(attestation[1:]).read_text(encoding="utf-8")
+        except OSError as err:
+            fail(f"cannot read {attestation[1:]}: {err.strerror}", code=2)
+    else:
+        text = attestation
     if jwks is not None:
         document: dict[str, Any] = jwks_from_file(jwks)
     else:

@@ -77,7 +77,7 @@ async def prepare_demo_cloud_writes(brain: Brain) -> FakeFunctions:
             log.warning("demo.cloud_write.not_drafted", error=err.message)
     lines.append(
         "  cloud     : JWKS of the attestation key at /.well-known/jwks.json; check one with "
-        "`studio-brain attestations verify`"
+        "`studio-brain attestations verify -` (paste it on stdin)"
     )
     for line in lines:
         typer.echo(line)
