@@ -27,6 +27,7 @@ from studio_brain.domain.safety import (
     FindingStatus,
     Firing,
     Observation,
+    RuleKind,
     SafetyFinding,
     SafetyRuleTable,
     StudioHours,
@@ -407,7 +408,7 @@ class SafetyWatch:
                     }
         recommendation = (
             "Check the kiln now; approve the drafted switch-off proposal if no one is firing it."
-            if record.rule_kind.value == "kiln_power_without_firing"
+            if record.rule_kind is RuleKind.KILN_POWER_WITHOUT_FIRING
             else "Check the device and the room; resolve the cause."
         )
         return Finding(
