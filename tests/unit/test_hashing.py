@@ -267,6 +267,38 @@ def test_a_fixed_shape_writes_exactly_what_the_rfc8785_package_writes(
     )
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    keys=st.lists(ascii_keys, min_size=1, max_size=8, unique=True),
+    data=st.data(),
+)
+def test_a_fixed_shape_with_declared_text_writes_what_rfc8785_writes_even_when_a_value_breaks_it(
+    keys: list[str], data: st.DataObject
+) -> None:
+    text = data.draw(st.lists(st.sampled_from(keys), unique=True))
+    optional = data.draw(st.lists(st.sampled_from([k for k in keys if k not in text] or ["-"]), unique=True))
+    optional = [k for k in optional if k in keys]
+    values = []
+    for key in keys:
+        if key in text:  # text, but now and then not (a tampered row)
+            values.append(data.draw(any_text | fast_leaves if data.draw(st.booleans()) else any_text))
+        elif key in optional:
+            values.append(data.draw(st.none() | any_text))
+        else:
+            values.append(data.draw(fast_values))
+    shape = CanonicalShape(keys, text=text, optional_text=optional)
+    assert encoded(lambda v: shape.encode(v), values) == rfc8785_reference(
+        dict(zip(keys, values, strict=True))
+    )
+
+
+def test_a_fixed_shape_escapes_braces_quotes_and_backslashes_in_its_keys() -> None:
+    keys = ['{"a}', "b\\c", "%s", "d'e"]
+    shape = CanonicalShape(keys, text=["%s"])
+    values = ["x", 1, "y", None]
+    assert shape.encode(values) == rfc8785_reference(dict(zip(keys, values, strict=True)))
+
+
 def test_a_fixed_shape_escapes_percent_signs_in_its_keys_and_refuses_a_wrong_arity() -> None:
     shape = CanonicalShape(["b%s", "a"])
     assert shape.encode(["x", 1]) == b'{"a":1,"b%s":"x"}'

@@ -27,7 +27,6 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from operator import itemgetter
 from typing import Any, TypeAlias
 from uuid import UUID
 
@@ -128,8 +127,10 @@ def _fast_datetime(value: datetime) -> str:
     if offset is None:
         raise _NotFast  # naive: the general path refuses it with its message
     # The general rule (UTC, isoformat with microseconds, "Z"), without a timezone conversion object.
-    utc = value.replace(tzinfo=None) - offset if offset else value.replace(tzinfo=None)
-    return '"' + utc.isoformat(timespec="microseconds") + 'Z"'
+    if offset:
+        return '"' + (value.replace(tzinfo=None) - offset).isoformat(timespec="microseconds") + 'Z"'
+    text = value.isoformat()[:-6]  # a zero offset always prints as "+00:00"
+    return '"' + text + ('.000000Z"' if len(text) == 19 else 'Z"')
 
 
 def _fast(value: object) -> str:
@@ -164,49 +165,70 @@ def _fast(value: object) -> str:
     raise _NotFast  # floats (ES number formatting), subclasses and other types
 
 
+def _fast_any(value: object) -> str:
+    """:func:`_fast` with the commonest leaves first (a shape's untyped positions)."""
+    if value is None:
+        return "null"
+    if type(value) is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return str(value)
+    return _fast(value)
+
+
 class CanonicalShape:
     """Canonical JSON of objects that always have the same ASCII keys, built from their values alone.
 
     The hot path of audit verification (>= 50,000 events/s): the key order, the key text and the
-    separators are worked out once; each call only encodes the values, by the fast path's rules (falling
-    back to the general path for anything else). ``shape.encode(values)`` equals
-    ``canonical_json(dict(zip(shape.keys, values)))`` — property-tested against ``rfc8785``.
+    separators are worked out once, into one concatenation compiled for the shape; each call only encodes
+    the values. ``text`` names keys whose value is always a string, ``optional_text`` those that are a
+    string or None: their values go straight to the C escaper after one ASCII check for all of them
+    (NFC otherwise). Every other value, and any value that breaks the declaration (a tampered row), is
+    written by the fast path's rules or, failing those, the whole object by the general path.
+    ``shape.encode(values)`` equals ``canonical_json(dict(zip(shape.keys, values)))`` — property-tested
+    against ``rfc8785``.
     """
 
-    __slots__ = ("_get", "_template", "keys")
+    __slots__ = ("_encode", "_text", "keys")
 
-    def __init__(self, keys: Sequence[str]) -> None:
+    def __init__(
+        self, keys: Sequence[str], *, text: Sequence[str] = (), optional_text: Sequence[str] = ()
+    ) -> None:
         if len(set(keys)) != len(keys) or not all(type(k) is str and k.isascii() for k in keys):
             raise ValueError("a canonical shape needs distinct ASCII keys")
+        if not set(text) | set(optional_text) <= set(keys) or set(text) & set(optional_text):
+            raise ValueError("text and optional_text must be distinct keys of the shape")
         self.keys = tuple(keys)
-        order = sorted(range(len(keys)), key=self.keys.__getitem__)  # ASCII: code-unit order
-        self._get = itemgetter(*order) if len(order) > 1 else (lambda values: tuple(values[i] for i in order))
-        fields = [_quote(self.keys[i]).replace("%", "%%") + ":%s" for i in order]
-        self._template = "{" + ",".join(fields) + "}"
+        position = {k: i for i, k in enumerate(self.keys)}
+        template = ""
+        for n, key in enumerate(sorted(self.keys)):  # ASCII: code-unit order
+            i = position[key]
+            if key in text:
+                value = f"{{q(v[{i}])}}"
+            elif key in optional_text:
+                value = f"{{N if v[{i}] is None else q(v[{i}])}}"
+            else:
+                value = f"{{f(v[{i}])}}"
+            literal = ("{" if n == 0 else ",") + _quote(key) + ":"
+            template += literal.replace("{", "{{").replace("}", "}}") + value
+        template += "}}" if self.keys else "{{}}"
+        # One generated f-string (key text as literals, values by index): a single string build per call,
+        # no loop over the keys. Its source is our own: quoted keys and integer indexes.
+        self._encode = eval(  # noqa: S307
+            "lambda v, q, f, N: f" + repr(template), {"__builtins__": {}}
+        )
+        self._text = tuple(position[k] for k in text) + tuple(position[k] for k in optional_text)
 
     def encode(self, values: Sequence[Any]) -> bytes:
         """The canonical JSON bytes of the object with ``keys`` mapped to ``values`` (in ``keys`` order)."""
         if len(values) != len(self.keys):
             raise ValueError(f"expected {len(self.keys)} values, got {len(values)}")
-        ordered = self._get(values)
         try:
             # One ASCII check for all the string values (the common case) instead of one per value.
-            strings = "".join([v for v in ordered if type(v) is str])
+            strings = "".join([values[i] or "" for i in self._text])
             q = _quote if strings.isascii() else _fast_str
-            parts = tuple(
-                [
-                    q(v)
-                    if type(v) is str
-                    else "null"
-                    if v is None
-                    else str(v)
-                    if type(v) is int and -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER
-                    else _fast(v)
-                    for v in ordered
-                ]
-            )
-            return (self._template % parts).encode("utf-8")
-        except (_NotFast, UnicodeEncodeError, OverflowError):
+            text: str = self._encode(values, q, _fast_any, "null")
+            return text.encode("utf-8")
+        except (_NotFast, UnicodeEncodeError, OverflowError, TypeError, AttributeError):
+            # a value that is not what the shape declares (or needs the general rules): the whole object
             return general_canonical_json(dict(zip(self.keys, values, strict=True)))
 
 

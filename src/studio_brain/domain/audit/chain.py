@@ -52,18 +52,23 @@ def hash_payload(event: AuditEvent) -> dict[str, Any]:
     return payload
 
 
-#: the keys of :func:`hash_payload`, in its order
-_EVENT_SHAPE = CanonicalShape(
-    (
-        "action", "actorId", "actorType", "approvalState", "at", "capabilityId", "correlationId", "id",
-        "inputHash", "metadata", "outputHash", "prevHash", "rationale", "requestId", "seq", "target",
-        "tenantId",
-    )
+#: the keys of :func:`hash_payload`, in its order, and which always hold text
+_EVENT_KEYS = (
+    "action", "actorId", "actorType", "approvalState", "at", "capabilityId", "correlationId", "id",
+    "inputHash", "metadata", "outputHash", "prevHash", "rationale", "requestId", "seq", "target",
+    "tenantId",
 )  # fmt: skip
-
-
+_EVENT_TEXT = (
+    "action", "actorId", "actorType", "approvalState", "correlationId", "id", "inputHash", "prevHash",
+    "rationale", "requestId", "target", "tenantId",
+)  # fmt: skip
+_EVENT_SHAPE = CanonicalShape(_EVENT_KEYS, text=_EVENT_TEXT, optional_text=("capabilityId", "outputHash"))
 #: format 2 adds two keys
-_KEYED_SHAPE = CanonicalShape((*_EVENT_SHAPE.keys, "hashFormat", "keyId"))
+_KEYED_SHAPE = CanonicalShape(
+    (*_EVENT_KEYS, "hashFormat", "keyId"),
+    text=_EVENT_TEXT,
+    optional_text=("capabilityId", "outputHash", "keyId"),
+)
 
 
 def canonical_event_bytes(event: AuditEvent) -> bytes:
