@@ -32,7 +32,7 @@ from studio_brain.adapters.attestation_keys import AttestationSigner
 from studio_brain.adapters.connectors.base import HtmlJson, HttpConnector, HttpPolicy, HttpRequest
 from studio_brain.adapters.connectors.breaker import CircuitBreaker
 from studio_brain.adapters.connectors.functions import contract as fc
-from studio_brain.adapters.connectors.functions import predict
+from studio_brain.adapters.connectors.functions import predict, proofs
 from studio_brain.adapters.connectors.functions.documents import CloudDocuments
 from studio_brain.adapters.firebase_id_token import IdTokenSource
 from studio_brain.domain.connectors import (
@@ -307,52 +307,30 @@ class FunctionsConnector(HttpConnector):
     async def reconcile(self, ctx: ConnectorContext, command: ConnectorCommand) -> ConnectorResponse | None:
         """After an unknown outcome: the proven result, or None while it stays unknown.
 
-        ``ops_note.append``: the action doc ``{proposalId}__{key}`` exists → executed (nothing sent);
-        otherwise the same request is sent again with the same key (the Function writes at most once).
-        ``ops_note.rollback``: the action doc says ``rolled_back`` → executed; otherwise sent again (the
-        Function replays a second rollback). ``batch.close``: the batch is closed → executed; never re-sent
-        (``pickedUpAndClose`` has no idempotency key)."""
+        Proven by the cloud (:mod:`.proofs`) → executed, nothing sent. Otherwise an append or a rollback is
+        sent again with the SAME key (the Function writes at most once, and replays a second rollback); a
+        close never is (``pickedUpAndClose`` has no idempotency key)."""
         started = time.perf_counter()
         if self._mode is not ConnectorMode.READ_WRITE:
             raise connector_error(ErrorKind.READ_ONLY_VIOLATION, f"{self.id} is read-only; nothing was sent")
         action = self._action(command)
-        approval = command.approval
-        if approval is None or ctx.idempotency_key is None:
+        if command.approval is None or ctx.idempotency_key is None:
             raise connector_error(
                 ErrorKind.NOT_ALLOWED, f"{self.id}: reconciling needs the approval and the key"
             )
-        if action.action == "ops_note.append":
-            doc_id = fc.action_doc_id(approval.proposal_id, fc.function_key(ctx.idempotency_key))
-            found = await self._document(f"{fc.ACTIONS_COLLECTION}/{doc_id}")
-            if found is not None:
-                data = {
-                    "ok": True,
-                    "replayed": True,
-                    "reconciledBy": "action doc",
-                    "resourcePointer": {"collection": fc.NOTES_COLLECTION, "docId": found.get("noteId")},
-                    "actionDoc": f"{fc.ACTIONS_COLLECTION}/{doc_id}",
-                    "attestation": self._attestation(command),
-                }
-                return self._respond(ctx, command.as_input(), data, started=started)
-        elif action.action == "ops_note.rollback":
-            target = _require_text(command.args, "proposalId")
-            actions = await self._actions(target)
-            if any(a.get("rollbackState") == "rolled_back" for a in actions):
-                data = {"ok": True, "replayed": True, "reconciledBy": "action doc", "proposalId": target}
-                return self._respond(ctx, command.as_input(), data, started=started)
-        else:
-            batch_id = _require_text(command.args, "batchId")
-            batch = await self._document(f"{fc.BATCHES_COLLECTION}/{batch_id}")
-            if batch is not None and batch.get("isClosed") is True and batch.get("state") == fc.CLOSED_STATE:
-                data = {
-                    "ok": True,
-                    "replayed": True,
-                    "reconciledBy": "batch doc",
-                    "resourcePointer": {"collection": fc.BATCHES_COLLECTION, "docId": batch_id},
-                }
-                return self._respond(ctx, command.as_input(), data, started=started)
+        proven = await proofs.proof_of(
+            action,
+            approval=command.approval,
+            key=ctx.idempotency_key,
+            args=command.args,
+            document=self._document,
+            actions=self._actions,
+        )
+        if proven is not None:
+            data = {**proven, "attestation": self._attestation(command)}
+            return self._respond(ctx, command.as_input(), data, started=started)
+        if action.action == "batch.close":
             return None
-        # not proven done: send the same request again with the same key (the Function dedupes)
         self._done.pop(ctx.idempotency_key, None)
         try:
             return await self.execute(ctx, command)
@@ -367,39 +345,17 @@ class FunctionsConnector(HttpConnector):
         Never sends anything, and never proves ``failed``: a missing action doc may still be written by a
         Function that is running late (``reconcile`` settles that by sending again with the same key)."""
         action = fc.WRITE_ACTIONS.get(command.action)
-        approval = command.approval
-        if action is None or approval is None or ctx.idempotency_key is None:
+        if action is None or command.approval is None or ctx.idempotency_key is None:
             return None  # without the proposal and its key there is nothing to look up
-        if action.action == "ops_note.append":
-            doc_id = fc.action_doc_id(approval.proposal_id, fc.function_key(ctx.idempotency_key))
-            found = await self._document(f"{fc.ACTIONS_COLLECTION}/{doc_id}")
-            if found is None:
-                return None
-            return Observed(
-                done=True,
-                data={
-                    "ok": True,
-                    "replayed": True,
-                    "reconciledBy": "action doc",
-                    "resourcePointer": {"collection": fc.NOTES_COLLECTION, "docId": found.get("noteId")},
-                },
-            )
-        if action.action == "ops_note.rollback":
-            target = _require_text(command.args, "proposalId")
-            if any(a.get("rollbackState") == "rolled_back" for a in await self._actions(target)):
-                return Observed(done=True, data={"ok": True, "replayed": True, "proposalId": target})
-            return None
-        batch_id = _require_text(command.args, "batchId")
-        batch = await self._document(f"{fc.BATCHES_COLLECTION}/{batch_id}")
-        if batch is not None and batch.get("isClosed") is True and batch.get("state") == fc.CLOSED_STATE:
-            return Observed(
-                done=True,
-                data={
-                    "ok": True,
-                    "resourcePointer": {"collection": fc.BATCHES_COLLECTION, "docId": batch_id},
-                },
-            )
-        return None
+        proven = await proofs.proof_of(
+            action,
+            approval=command.approval,
+            key=ctx.idempotency_key,
+            args=command.args,
+            document=self._document,
+            actions=self._actions,
+        )
+        return None if proven is None else Observed(done=True, data=proven)
 
     # --- the pieces of a write --------------------------------------------------------------------------
     def _attestation(self, command: ConnectorCommand) -> str:
