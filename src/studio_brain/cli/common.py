@@ -46,7 +46,7 @@ def settings_or_exit() -> Settings:
     global _zone
     _zone = settings.zone
     global _where
-    # said when the command gets to work (run()), so a usage error stays the one line it is
+    # said by run() once the command has done its work (see there)
     _where = where_notice(settings)
     return settings
 
@@ -88,11 +88,8 @@ def where_notice(settings: Settings) -> str | None:
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro``; our errors become one line and a meaningful exit code, never a traceback."""
     global _where
-    if _where:
-        typer.echo(f"studio-brain: {_where}", err=True)
-        _where = None
     try:
-        return asyncio.run(coro)
+        result = asyncio.run(coro)
     except ConfigError as err:
         fail(f"configuration error: {err.message}")
     except DatabaseUnavailable as err:
@@ -103,6 +100,11 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(f"refused ({err.reason_code}): {err.message}")
     except StudioBrainError as err:
         fail(err.message)
+    # said after the work, on stderr: an error stays the one line it is, and stdout stays parseable
+    if _where:
+        typer.echo(f"studio-brain: {_where}", err=True)
+        _where = None
+    return result
 
 
 def print_json(value: Any) -> None:
