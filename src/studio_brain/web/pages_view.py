@@ -383,8 +383,7 @@ def change_summary(changes: Mapping[str, Mapping[str, Any]], *, has_baseline: bo
     moved = [
         (key, change)
         for key, change in changes.items()
-        if any(key.startswith(prefix) for prefix in metric_keys)
-        and _number(change.get("to")) is not None
+        if any(key.startswith(prefix) for prefix in metric_keys) and _number(change.get("to")) is not None
     ]
     if not moved:
         return "No change since yesterday."
