@@ -479,3 +479,22 @@ async def test_the_recovery_job_reads_an_unknown_cloud_write_back_without_sendin
     assert settled.result is not None
     assert settled.result["reconciledBy"] == "action doc"
     assert len(cloud.notes()) == 1
+
+
+async def test_when_the_target_cannot_be_read_first_nothing_is_sent_and_the_write_failed(
+    cloud: CloudKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from studio_brain.adapters.connectors.functions import FirestoreDocuments
+
+    proposal_id = await approved_note(cloud)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", dead)  # the brain's reads now reach nothing
+    cloud.connector._documents = FirestoreDocuments(project_id=TEST_PROJECT, deadline_seconds=1.0)
+    result = await cloud.kit.service.execute(BOB, proposal_id)
+    assert result.proposal.status is Status.FAILED  # provably not sent: not "unknown"
+    assert "reading batches" in (result.proposal.error or "")
+    assert cloud.fake.request_count == 0
