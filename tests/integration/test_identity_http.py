@@ -532,3 +532,41 @@ async def test_an_unlinked_firebase_uid_shaped_like_our_ids_is_refused(
     response = await api_client.get(PROTECTED, headers=tokens.headers(uid, staff=True))
     assert response.status_code == 401
     assert response.json()["reasonCode"] == "AUTH_TOKEN_INVALID"
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        {},
+        {"rawId": "!!!"},
+        {"rawId": "AAAA", "response": "not an object"},
+        {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {"clientDataJSON": "%%%"}},
+        {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {"attestationObject": "AAAA"}},
+        {"rawId": "A" * 5000},
+    ],
+)
+async def test_a_malformed_passkey_answer_is_a_4xx_never_a_500(
+    api_client: httpx.AsyncClient, api_brain: Brain, credential: dict[str, object]
+) -> None:
+    ada = await enrol_person(api_brain, "Ada", owner=True)
+    begun = (await api_client.post("/login/passkey/begin")).json()
+    sign_in = await api_client.post(
+        "/login/passkey/finish", json={"challengeId": begun["challengeId"], "credential": credential}
+    )
+    assert 400 <= sign_in.status_code < 500, sign_in.text
+    # the same garbage naming a real passkey reaches the verifier, which refuses it too
+    named = {**credential, "rawId": b64url(ada.passkey.credential_id)}
+    begun = (await api_client.post("/login/passkey/begin")).json()
+    verified = await api_client.post(
+        "/login/passkey/finish", json={"challengeId": begun["challengeId"], "credential": named}
+    )
+    assert 400 <= verified.status_code < 500, verified.text
+    invitation = await identity_of(api_brain).invite(ada.principal, "Grace", ["staff"])
+    begun = (await api_client.post("/enrol/begin", json={"invite": invitation.raw})).json()
+    enrol = await api_client.post(
+        "/enrol/finish", json={"challengeId": begun["challengeId"], "credential": credential}
+    )
+    assert 400 <= enrol.status_code < 500, enrol.text
+    assert (
+        await api_client.post("/enrol/finish", json={"challengeId": "", "credential": {}})
+    ).status_code == 422
