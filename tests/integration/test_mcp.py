@@ -30,6 +30,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from studio_brain.bootstrap import Brain, DatabaseTarget, open_brain
+from studio_brain.cli.mcp import demo_agent_lines
 from studio_brain.domain.audit import ActorType, AuditQuery
 from studio_brain.domain.proposals import Status
 from studio_brain.mcp.tools import CANCEL_TOOL, PROPOSE_PREFIX, READ_TOOLS
@@ -172,7 +173,10 @@ async def test_an_agent_lists_its_tools_reads_state_and_proposes_over_http(serve
     assert actions.count("capability.proposal.created") == 2
     assert "capability.proposal.cancelled" in actions
     assert all(e.actor_type is ActorType.AGENT for e in events.events)
-    assert all(e.correlation_id.startswith("agent:desk-assistant/mcp:http/") for e in events.events)
+    assert all(e.correlation_id.startswith("agent:desk-assistant/mcp:http-") for e in events.events)
+    # one correlation per MCP request: the timeline of one call never mixes in another
+    called = [e.correlation_id for e in events.events if e.action == "agent.tool.called"]
+    assert len(set(called)) == len(called)
 
 
 async def test_no_token_or_a_wrong_or_revoked_token_gets_no_tools(served: Served) -> None:
@@ -330,6 +334,20 @@ async def test_no_tool_with_any_scope_approves_executes_or_changes_policy(served
     assert proposal.approvals == ()
     assert (await served.brain.gateway.kill_switch_state(served.owner.principal)).global_on is False
     assert await served.brain.gateway.exemptions(served.owner.principal) == []
+
+
+async def test_the_demo_prints_an_agent_token_and_how_to_connect(served: Served) -> None:
+    lines = await demo_agent_lines(served.brain, served.owner.name)
+    text = "\n".join(lines)
+    assert "/mcp" in text
+    assert "studio-brain mcp --token-file" in text
+    token_file = served.brain.settings.home / "demo-agent-token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    token = token_file.read_text().strip()
+    assert token in text
+    async with http_client(served.url, token) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert f"{PROPOSE_PREFIX}hubitat.switch.set" in names
 
 
 def test_stdio_serves_the_same_tools_to_a_spawned_studio_brain_mcp(

@@ -202,6 +202,8 @@ def _serve_command(*, demo: bool, host: str | None, port: int | None) -> None:
             if demo:
                 await _prepare_demo(brain)
             sign_in = await staff.sign_in_lines(brain, demo=demo)
+            if demo:  # issue 16: an agent token and how an MCP client connects
+                sign_in += await mcp.demo_agent_lines(brain, staff.DEMO_PEOPLE[0][0])
             _announce(settings, brain, host, port, sign_in)
             # --- scheduler (issue 8): leader-elected jobs run beside the server, stopped when it stops ---
             from studio_brain.services.scheduling import scheduler_running

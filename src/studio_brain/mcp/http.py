@@ -29,15 +29,22 @@ from studio_brain.mcp.server import build_server
 log = get_logger(__name__)
 
 MCP_PATH = "/mcp"
-_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("mcp_principal", default=None)
+#: the verified agent and the HTTP request id of the request being served
+_current: contextvars.ContextVar[tuple[Principal, str] | None] = contextvars.ContextVar(
+    "mcp_caller", default=None
+)
 
 
 def _principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal | None:
-    return _current.get()
+    current = _current.get()
+    return current[0] if current is not None else None
 
 
 def _session_of(ctx: ServerRequestContext[Any, Any]) -> str:
-    return "mcp:http"
+    # stateless HTTP has no MCP session; the HTTP request id (unique per POST) stands in for it, so two
+    # calls that reuse a JSON-RPC id never share a correlation
+    current = _current.get()
+    return f"mcp:http-{current[1]}" if current is not None else "mcp:http"
 
 
 class McpEndpoint:
@@ -70,7 +77,8 @@ class McpEndpoint:
         if principal is None:
             await _plain(send, 401, "an agent token is required: Authorization: Bearer sbat_…", bearer=True)
             return
-        token = _current.set(principal)
+        request_id = str((scope.get("state") or {}).get("request_id") or "unknown")
+        token = _current.set((principal, request_id))
         try:
             await manager.handle_request(scope, receive, send)
         finally:
