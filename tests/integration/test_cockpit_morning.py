@@ -333,3 +333,41 @@ async def test_an_executed_note_shows_its_text_as_the_result(
     shown = re.search(r'data-testid="result-text">([^<]*)<', page)
     assert shown is not None
     assert "Kiln 2 shelf cracked" in shown.group(1)
+
+
+async def test_marketing_copy_moves_through_its_review_buttons_and_is_not_submitted(
+    client: httpx.AsyncClient, brain: Brain, ada: TestPerson
+) -> None:
+    assert brain.drafts is not None
+    copy = Finding(
+        kind=DraftKind.MARKETING,
+        rule_id="marketing.kiln_space",
+        subject="kiln-space",
+        severity=Severity.INFO,
+        title="Kiln space this week",
+        rationale="Two firings have room",
+        recommendation="Post on the studio page",
+        snapshot_date=None,
+        evidence=Evidence(snapshot_ids=("run-1",), snapshot_dates=(), metrics={}, rule_ids=()),
+        confidence=0.7,
+        body={"channel": "instagram", "copy": "Room in Thursday's glaze firing!", "templateVersion": "1"},
+    )
+    await brain.drafts.sink("marketing").add(copy)
+    page = (await client.get("/drafts?kind=marketing", headers=session_cookie(ada.session))).text
+    [draft_id] = re.findall(r'data-draft="([^"]+)"', page)
+    assert "Room in Thursday&#39;s glaze firing!" in page or "Room in Thursday's glaze firing!" in page
+    assert "Send for review" in page
+    assert "Submit for approval" not in page
+
+    refused = await post(client, ada, f"/drafts/{draft_id}/submit", {})
+    assert refused.status_code == 400
+    step = await post(
+        client, ada, f"/drafts/{draft_id}/review", {"to_status": "needs_review", "kind": "marketing"}
+    )
+    assert step.status_code == 303
+    after = (await client.get("/drafts?kind=marketing", headers=session_cookie(ada.session))).text
+    assert "needs review" in after
+    assert "Approve for publish" in after
+    assert brain.events is not None
+    reviewed = (await brain.events.query(brain.tenant_id, AuditQuery(action_prefix="marketing.draft"))).events
+    assert [e.metadata.get("to") for e in reviewed] == ["needs_review"]
