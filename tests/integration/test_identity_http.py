@@ -569,4 +569,4 @@ async def test_a_malformed_passkey_answer_is_a_4xx_never_a_500(
     assert 400 <= enrol.status_code < 500, enrol.text
     assert (
         await api_client.post("/enrol/finish", json={"challengeId": "", "credential": {}})
-    ).status_code == 422
+    ).status_code == 400
