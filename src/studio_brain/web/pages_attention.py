@@ -8,6 +8,7 @@ Brain's services; a source that is not wired or cannot be read becomes an item s
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,8 @@ log = get_logger("studio_brain.web.attention")
 
 #: a device reporting less battery than this is listed
 LOW_BATTERY_PERCENT = 15
+#: the longest Today waits for live device readings
+DEVICE_READ_SECONDS = 3.0
 _TONE_ORDER = {"bad": 0, "warn": 1, "info": 2, "ok": 3}
 
 
@@ -234,7 +237,18 @@ async def _connectors(brain: Brain, found: Attention) -> None:
         return
     try:
         health = await service.latest()
-        readings = await service.read_devices()
+        # devices are read live; Today does not wait longer than this for them (Connectors shows them all)
+        readings = await asyncio.wait_for(service.read_devices(), timeout=DEVICE_READ_SECONDS)
+    except TimeoutError:
+        found.add(
+            AttentionItem(
+                kind="device",
+                tone="info",
+                text=f"Device readings took longer than {DEVICE_READ_SECONDS:g} s: see Connectors",
+                href="/connectors?devices=1",
+            )
+        )
+        return
     except StudioBrainError as err:
         found.add(
             AttentionItem(kind="connector", tone="warn", text=f"Connectors cannot be read: {err.message}")
