@@ -182,3 +182,17 @@ def test_logout_revokes_the_token_and_forgets_it(people: dict[str, TestPerson], 
     assert cli("logout", env=env)[0] == 0
     assert not (tmp_path / "grace" / "studio-brain" / "credentials.json").exists()
     assert with_brain(lambda b: identity_of(b).credentials.verify_token(grace.token)) is None
+
+
+def test_doctor_says_how_to_create_the_first_owner_until_one_enrolled(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STUDIO_BRAIN_DATABASE_URL", database_url)
+    monkeypatch.setenv("STUDIO_BRAIN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("STUDIO_BRAIN_LOG_LEVEL", "error")
+    before = CliRunner().invoke(app, ["doctor"])
+    assert "! staff: no owner has enrolled a passkey yet" in before.stdout
+    assert 'studio-brain staff create-owner "Your Name"' in before.stdout
+    enrol_people_for_cli(("Ada", True))
+    after = CliRunner().invoke(app, ["doctor"])
+    assert "✓ staff: 1 active staff account(s), 1 owner(s)" in after.stdout

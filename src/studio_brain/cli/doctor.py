@@ -88,6 +88,40 @@ def _app_role(target: DatabaseTarget) -> Check:
     )
 
 
+def _staff(settings: Settings, target: DatabaseTarget) -> Check:
+    """Issue 11: is there an owner to sign in (an upgraded brain has none yet), and is the key private?"""
+    import stat
+
+    import psycopg
+
+    from studio_brain.adapters.postgres.database import libpq_url
+
+    key = settings.home / "keys" / "identity.key"
+    if key.exists() and stat.S_IMODE(key.stat().st_mode) & 0o077:
+        return Check(
+            name="staff", status="fail", detail=f"{key} is readable by others", fix=f"run `chmod 600 {key}`"
+        )
+    try:
+        with psycopg.connect(libpq_url(target.url), connect_timeout=5) as conn:
+            conn.execute("SELECT set_config('studio_brain.tenant_id', %s, false)", (settings.tenant_id,))
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE status = 'active' AND roles ? 'owner'), count(*)"
+                " FILTER (WHERE status = 'active') FROM staff_persons WHERE tenant_id = %s",
+                (settings.tenant_id,),
+            ).fetchone()
+    except psycopg.Error as err:
+        return Check(name="staff", status="warn", detail=f"cannot count staff accounts: {type(err).__name__}")
+    owners, active = row or (0, 0)
+    if not owners:
+        return Check(
+            name="staff",
+            status="warn",
+            detail="no owner has enrolled a passkey yet: nobody can approve",
+            fix='run `studio-brain staff create-owner "Your Name"` and open the link it prints',
+        )
+    return Check(name="staff", status="ok", detail=f"{active} active staff account(s), {owners} owner(s)")
+
+
 def _firestore(settings: Settings) -> Check:
     emulator = os.environ.get("FIRESTORE_EMULATOR_HOST")
     if emulator:
@@ -134,8 +168,11 @@ def collect_checks() -> list[Check]:
     checks.append(db_check)
     if target is not None:
         try:
-            checks.append(_migrations(target))
+            migrations = _migrations(target)
+            checks.append(migrations)
             checks.append(_app_role(target))
+            if migrations.status == "ok":
+                checks.append(_staff(settings, target))
         finally:
             release_database(target)
     checks.append(_firestore(settings))
