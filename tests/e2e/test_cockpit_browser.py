@@ -160,6 +160,8 @@ def test_every_page_answers_and_is_reachable_by_keyboard(server: CockpitServer, 
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Drafts"  # issue 14: Today, Drafts, ...
+    page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Proposals"
     page.keyboard.press("Enter")
     page.wait_for_url("**/proposals")
@@ -172,7 +174,16 @@ def test_every_page_answers_and_is_reachable_by_keyboard(server: CockpitServer, 
     page.goto(server.base_url + "/policy")
     screenshot(page, "06-policy")
     # every form control has a label a screen reader can announce
-    for path in ("/", "/proposals", "/audit", "/connectors", "/policy"):
+    for path in (
+        "/",
+        "/drafts",
+        "/proposals",
+        "/proposals/new",
+        "/trends",
+        "/audit",
+        "/connectors",
+        "/policy",
+    ):
         page.goto(server.base_url + path)
         unlabelled = page.evaluate(
             """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
