@@ -11,6 +11,7 @@ import pytest
 
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.audit import AuditQuery
+from tests.e2e.seed import snapshot_run
 from tests.fixtures.auth import TEST_ADMIN_TOKEN, TokenMinter
 
 pytestmark = pytest.mark.postgres
@@ -335,10 +336,28 @@ async def test_features_this_brain_lacks_refuse_writes_clearly(
     assert "no intake review queue" in response.json()["message"]
 
 
-async def test_entering_degraded_mode_is_audited_and_shows_on_the_scorecard(
-    api_client: httpx.AsyncClient, tokens: TokenMinter
+async def test_entering_degraded_mode_is_audited_and_turns_a_healthy_scorecard_degraded_until_exited(
+    api_client: httpx.AsyncClient, api_brain: Brain, tokens: TokenMinter
 ) -> None:
+    # a fresh snapshot first: the card is healthy, so "degraded" below can only come from the entry
+    now = api_brain.clock.now()
+    await api_brain.state_store.save_run(
+        snapshot_run(now.date(), 1, tenant_id=api_brain.tenant_id, generated_at=now)
+    )
     headers = portal_headers(tokens, "staff-1")
+
+    async def card() -> dict[str, Any]:
+        body: dict[str, Any] = (await api_client.get("/api/ops/scorecard", headers=headers)).json()
+        return body["scorecard"]
+
+    def metric(scorecard: dict[str, Any], key: str) -> dict[str, Any]:
+        return next(m for m in scorecard["metrics"] if m["key"] == key)
+
+    before = await card()
+    assert before["overallStatus"] == "ok"
+    assert before["lastBreachAt"] is None
+    assert metric(before, "snapshot_freshness")["status"] == "ok"
+
     entered = await api_client.post(
         "/api/ops/degraded",
         json={
@@ -350,17 +369,29 @@ async def test_entering_degraded_mode_is_audited_and_shows_on_the_scorecard(
         headers=headers,
     )
     assert entered.status_code == 200
-    scorecard = (await api_client.get("/api/ops/scorecard", headers=headers)).json()["scorecard"]
-    assert scorecard["overallStatus"] == "degraded"
-    assert scorecard["lastBreachAt"] is not None
+    during = await card()
+    assert during["overallStatus"] == "degraded"
+    assert metric(during, "degraded_mode") == {
+        "key": "degraded_mode",
+        "label": "Degraded mode",
+        "value": "offline",
+        "target": None,
+        "status": "breach",
+    }
+    assert during["lastBreachAt"] is not None
     ops_rows = (await api_client.get("/api/ops/audit?limit=50", headers=headers)).json()["rows"]
     assert ops_rows[0]["action"] == "ops.degraded.entered"
     assert ops_rows[0]["actorId"] == "staff-1"
+    assert ops_rows[0]["metadata"]["mode"] == "offline"
 
     await api_client.post(
         "/api/ops/degraded",
         json={"status": "exited", "mode": "offline", "reason": "back online", "rationale": "ISP is back"},
         headers=headers,
     )
-    metrics = (await api_client.get("/api/ops/scorecard", headers=headers)).json()["scorecard"]["metrics"]
-    assert next(m for m in metrics if m["key"] == "degraded_mode")["status"] == "ok"
+    after = await card()
+    assert metric(after, "degraded_mode")["status"] == "ok"
+    assert after["overallStatus"] == "ok"
+    assert after["lastBreachAt"] is None
+    rows = (await api_client.get("/api/ops/audit?limit=50", headers=headers)).json()["rows"]
+    assert [r["action"] for r in rows[:2]] == ["ops.degraded.exited", "ops.degraded.entered"]

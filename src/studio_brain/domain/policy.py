@@ -18,7 +18,7 @@ from studio_brain.domain.audit import ActorType, ApprovalState
 from studio_brain.domain.capabilities import Capability, validate_input
 from studio_brain.domain.connectors import ConnectorMode
 from studio_brain.domain.identity import BREAK_GLASS_ID, Principal, credential_allows
-from studio_brain.domain.proposals import HAS_RUN, MIN_RATIONALE_LENGTH, Proposal, Status
+from studio_brain.domain.proposals import HAS_RUN, MIN_RATIONALE_LENGTH, Proposal, Status, proposal_phrase
 from studio_brain.domain.reasons import ReasonCode as ReasonCode  # the one set, re-exported
 from studio_brain.domain.write_policy import describe_windows, persons_involved, window_open
 
@@ -212,7 +212,7 @@ def decide_submit(*, principal: Principal, proposal: Proposal) -> Decision:
         return refused
     if proposal.status is not Status.DRAFT:
         return refuse(
-            ReasonCode.INVALID_TRANSITION, f"a {proposal.status.value} proposal cannot be submitted"
+            ReasonCode.INVALID_TRANSITION, f"{proposal_phrase(proposal.status)} cannot be submitted"
         )
     return allow(proposal.approval_state)
 
@@ -246,7 +246,7 @@ def decide_approve(
         return refuse(ReasonCode.ALREADY_EXECUTED, "the proposal has already run", required)
     if proposal.status is not Status.PENDING_APPROVAL:
         return refuse(
-            ReasonCode.INVALID_TRANSITION, f"a {proposal.status.value} proposal cannot be approved", required
+            ReasonCode.INVALID_TRANSITION, f"{proposal_phrase(proposal.status)} cannot be approved", required
         )
     # persons, not credentials: every credential of one person (passkeys, tokens, a linked Firebase
     # account) yields the same person id, so two passkeys of one person are still one approver
@@ -296,7 +296,7 @@ def decide_reject(*, principal: Principal, proposal: Proposal, rationale: str) -
     if proposal.status in HAS_RUN:
         return refuse(ReasonCode.ALREADY_EXECUTED, "the proposal has already run")
     if proposal.status not in (Status.PENDING_APPROVAL, Status.DRAFT):
-        return refuse(ReasonCode.INVALID_TRANSITION, f"a {proposal.status.value} proposal cannot be rejected")
+        return refuse(ReasonCode.INVALID_TRANSITION, f"{proposal_phrase(proposal.status)} cannot be rejected")
     if len(rationale.strip()) < MIN_RATIONALE_LENGTH or "\x00" in rationale:
         return refuse(
             ReasonCode.RATIONALE_REQUIRED,
@@ -316,7 +316,7 @@ def decide_cancel(*, principal: Principal, proposal: Proposal, rationale: str) -
         return refuse(ReasonCode.ALREADY_EXECUTED, "the proposal has already run")
     if proposal.status not in (Status.DRAFT, Status.PENDING_APPROVAL, Status.APPROVED):
         return refuse(
-            ReasonCode.INVALID_TRANSITION, f"a {proposal.status.value} proposal cannot be cancelled"
+            ReasonCode.INVALID_TRANSITION, f"{proposal_phrase(proposal.status)} cannot be cancelled"
         )
     if len(rationale.strip()) < MIN_RATIONALE_LENGTH or "\x00" in rationale:
         return refuse(
@@ -358,7 +358,7 @@ def decide_execute(
             ReasonCode.ALREADY_EXECUTED, f"the proposal already ran ({proposal.status.value})", state
         )
     if proposal.status not in (Status.APPROVED, Status.PENDING_APPROVAL):
-        return refuse(ReasonCode.INVALID_TRANSITION, f"a {proposal.status.value} proposal cannot run", state)
+        return refuse(ReasonCode.INVALID_TRANSITION, f"{proposal_phrase(proposal.status)} cannot run", state)
     if principal.actor_type is ActorType.AGENT:
         if capability.is_write:
             return refuse(ReasonCode.ACTOR_NOT_ELIGIBLE, "agents never execute writes", state)

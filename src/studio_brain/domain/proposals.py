@@ -131,12 +131,18 @@ _PORTAL_NOTE = {
 }
 
 
+def proposal_phrase(status: Status) -> str:
+    """ "an executed proposal", "a pending_approval proposal": refusal messages read as English."""
+    article = "an" if status.value[:1] in "aeiou" else "a"
+    return f"{article} {status.value} proposal"
+
+
 def next_status(current: Status, event: Event) -> Status:
     """The status after ``event``; raises Conflict for a transition the table does not allow."""
     try:
         return TRANSITIONS[(current, event)]
     except KeyError:
-        raise Conflict(f"a {current.value} proposal cannot {event.value}") from None
+        raise Conflict(f"{proposal_phrase(current)} cannot {event.value}") from None
 
 
 def can(current: Status, event: Event) -> bool:

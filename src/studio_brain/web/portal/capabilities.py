@@ -1,0 +1,175 @@
+"""Portal capability paths: the registry overview card, quota buckets, the audit views (rows, export,
+delegation traces, rate-limit refusals) and the policy lint. Reads only, through the gateway and
+``services/portal.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from studio_brain.domain.audit import ApprovalState, AuditQuery
+from studio_brain.ports.gateway import ProposalFilter
+from studio_brain.services.portal import is_agent_call, is_rate_limit_refusal
+from studio_brain.web.api.shapes import (
+    bucket_json,
+    capability_json,
+    exemption_json,
+    kill_switch_json,
+    proposal_json,
+    violation_json,
+)
+from studio_brain.web.deps import Audit, ConnectorHealth, Gateway, StaffCaller, iso
+from studio_brain.web.portal.common import Desk, Limit, ReasonBody, RowsResponse, portal_event, portal_router
+
+router = portal_router()
+
+#: the Portal shows this many recent proposals on its capabilities card
+PORTAL_RECENT_PROPOSALS = 25
+
+
+class CapabilitiesOverview(BaseModel):
+    ok: bool = True
+    capabilities: list[dict[str, Any]]
+    proposals: list[dict[str, Any]]
+    policy: dict[str, Any]
+    connectors: list[dict[str, Any]]
+
+
+@router.get(
+    "/capabilities", response_model=CapabilitiesOverview, summary="Registry, recent proposals, policy"
+)
+async def capabilities(
+    caller: StaffCaller, gateway: Gateway, health: ConnectorHealth
+) -> CapabilitiesOverview:
+    principal = caller.principal
+    recent = await gateway.list_proposals(principal, ProposalFilter(limit=PORTAL_RECENT_PROPOSALS))
+    connectors = [
+        {
+            "id": h.connector_id,
+            "ok": h.status.value == "ok",
+            "latencyMs": None if h.latency_ms is None else round(h.latency_ms, 2),
+            "status": h.status.value,
+            "breaker": h.breaker.value,
+        }
+        for h in await health.latest()
+    ]
+    return CapabilitiesOverview(
+        capabilities=[capability_json(c) for c in gateway.capabilities()],
+        proposals=[proposal_json(p) for p in recent],
+        policy={
+            "killSwitch": kill_switch_json(await gateway.kill_switch(principal)),
+            "exemptions": [exemption_json(e) for e in await gateway.exemptions(principal)],
+        },
+        connectors=connectors,
+    )
+
+
+class BucketsResponse(BaseModel):
+    ok: bool = True
+    buckets: list[dict[str, Any]]
+
+
+@router.get("/capabilities/quotas", response_model=BucketsResponse, summary="Rate-limit buckets")
+async def quotas(
+    caller: StaffCaller, gateway: Gateway, limit: int = Query(default=50, ge=1, le=500)
+) -> BucketsResponse:
+    rows = await gateway.rate_buckets(caller.principal, limit=limit)
+    return BucketsResponse(buckets=[bucket_json(b) for b in rows])
+
+
+class BucketResetResponse(BaseModel):
+    ok: bool = True
+    bucket: str
+
+
+@router.post(
+    "/capabilities/quotas/{bucket}/reset", response_model=BucketResetResponse, summary="Reset a bucket"
+)
+async def reset_quota(
+    bucket: str, body: ReasonBody, caller: StaffCaller, gateway: Gateway
+) -> BucketResetResponse:
+    await gateway.reset_rate_bucket(caller.principal, bucket, body.reason)
+    return BucketResetResponse(bucket=bucket)
+
+
+@router.get("/capabilities/audit", response_model=RowsResponse, summary="Audit events, newest first")
+async def capabilities_audit(
+    caller: StaffCaller,
+    desk: Desk,
+    limit: int = Query(default=100, ge=1, le=10_000, description="honoured exactly (no hidden cap)"),
+    action_prefix: str | None = Query(default=None, alias="actionPrefix", max_length=200),
+    actor_id: str | None = Query(default=None, alias="actorId", max_length=512),
+    approval_state: ApprovalState | None = Query(default=None, alias="approvalState"),
+) -> RowsResponse:
+    query = AuditQuery(
+        action_prefix=action_prefix, actor_id=actor_id, approval_state=approval_state, newest_first=True
+    )
+    rows = await desk.newest_events(caller.tenant_id, query, limit)
+    return RowsResponse(rows=[portal_event(e) for e in rows])
+
+
+class ExportResponse(BaseModel):
+    ok: bool = True
+    bundle: dict[str, Any]
+
+
+@router.get("/capabilities/audit/export", response_model=ExportResponse, summary="Audit export bundle")
+async def capabilities_audit_export(
+    caller: StaffCaller,
+    desk: Desk,
+    audit: Audit,
+    limit: int = Query(default=500, ge=1, le=10_000, description="newest events; honoured exactly"),
+) -> ExportResponse:
+    export = await desk.export(caller.tenant_id, limit, audit.public_key)
+    rows = [portal_event(e) for e in export.rows]  # oldest first, as a chain reads
+    manifest = {
+        "rowCount": len(rows),
+        "payloadHash": export.payload_hash,
+        "rowHashes": export.row_hashes,
+        "firstAt": rows[0]["at"] if rows else None,
+        "lastAt": rows[-1]["at"] if rows else None,
+        "firstSeq": rows[0]["seq"] if rows else None,
+        "lastSeq": rows[-1]["seq"] if rows else None,
+        # each row carries its chain hash; the chain's own Ed25519 checkpoints sign it (see audit verify)
+        "signature": None,
+        "signatureAlgorithm": "sha256-hash-chain+ed25519-checkpoints",
+        "publicKey": export.public_key,
+    }
+    return ExportResponse(bundle={"generatedAt": iso(desk.now()), "manifest": manifest, "rows": rows})
+
+
+@router.get("/capabilities/delegation/traces", response_model=RowsResponse, summary="What agents did")
+async def delegation_traces(caller: StaffCaller, desk: Desk, limit: int = Limit) -> RowsResponse:
+    rows = await desk.newest_events(
+        caller.tenant_id, AuditQuery(action_prefix="capability", newest_first=True), limit, keep=is_agent_call
+    )
+    return RowsResponse(rows=[portal_event(e) for e in rows])
+
+
+@router.get("/capabilities/rate-limits/events", response_model=RowsResponse, summary="Rate-limit refusals")
+async def rate_limit_events(caller: StaffCaller, desk: Desk, limit: int = Limit) -> RowsResponse:
+    rows = await desk.newest_events(
+        caller.tenant_id,
+        AuditQuery(action_prefix="capability.decision.refused", newest_first=True),
+        limit,
+        keep=is_rate_limit_refusal,
+    )
+    return RowsResponse(rows=[portal_event(e) for e in rows])
+
+
+class LintResponse(BaseModel):
+    ok: bool = True
+    checkedAt: str | None
+    capabilitiesChecked: int
+    violations: list[dict[str, Any]]
+
+
+@router.get("/capabilities/policy-lint", response_model=LintResponse, summary="Registry policy problems")
+async def policy_lint(gateway: Gateway, desk: Desk) -> LintResponse:
+    return LintResponse(
+        checkedAt=iso(desk.now()),
+        capabilitiesChecked=len(gateway.capabilities()),
+        violations=[violation_json(v) for v in gateway.lint()],
+    )
