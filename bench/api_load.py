@@ -13,7 +13,12 @@ Run: .venv/bin/python bench/api_load.py [--clients 16] [--seconds 10] [--events 
   subprocess — holding ``--clients`` keep-alive connections, each sending its next request as soon as the
   previous one answered (closed loop, no think time: the hardest reading of "16 concurrent clients"). With
   ``--rate R`` the httpx generator paces each client to R requests/second instead (open-loop-ish).
-- every request carries the admin token (a staff principal); any non-2xx answer fails the run.
+- every request carries an RS256 Firebase ID token of a staff user (``authorization: Bearer …``, the way
+  the Portal calls), verified by the server against a local signing key it trusts
+  (``STUDIO_BRAIN_FIREBASE_CERTS_FILE``); any non-2xx answer fails the run;
+- per endpoint: server CPU per request (utime + stime of the server's processes, ``/proc/PID/stat``, before
+  and after) and PostgreSQL backend CPU per request (backends of the database, pids from
+  ``pg_stat_activity``), response bytes, and the server's idle RSS.
 Bounded: (endpoints + 1) x ``--seconds`` plus a warm-up, about two minutes with the defaults.
 """
 
@@ -39,11 +44,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # the data set is shared with the cockpit benchmark (same seed, same database)
-from bench.cockpit_pages import ADMIN_TOKEN, ensure_database, free_port, seed  # noqa: E402
+from bench.cockpit_pages import ADMIN_TOKEN, ensure_database, seed  # noqa: E402
+from bench.server_cpu import (  # noqa: E402
+    FirebaseTrust,
+    cpu_spent,
+    load_average,
+    rss_mb,
+    snapshot,
+)
+from bench.server_cpu import start_server as start_uvicorn  # noqa: E402
 
 from studio_brain.adapters.postgres.database import libpq_url  # noqa: E402
 
-ADMIN_HEADER = "x-studio-brain-admin-token"
+#: the Firebase staff user every load request authenticates as
+STAFF_UID = "bench-portal-staff"
 
 
 def endpoints(events: int) -> list[tuple[str, str]]:
@@ -65,6 +79,7 @@ def endpoints(events: int) -> list[tuple[str, str]]:
         ("audit: by actor, newest 50", "/api/v1/audit?actorId=actor-7&newestFirst=true&limit=50"),
         ("proposals: newest 50", "/api/v1/proposals?limit=50"),
         ("capabilities", "/api/v1/capabilities"),
+        ("portal: capabilities", "/api/capabilities"),
         ("portal: audit 100", "/api/capabilities/audit?limit=100"),
     ]
 
@@ -76,52 +91,17 @@ def analyze(url: str) -> None:
         conn.execute("ANALYZE")
 
 
-def start_server(url: str, home: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    """``uvicorn … --factory --workers N`` in its own process group on a free loopback port."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STUDIO_BRAIN_")}
-    env.update(
-        STUDIO_BRAIN_DATABASE_URL=url,
-        STUDIO_BRAIN_ADMIN_TOKEN=ADMIN_TOKEN,
-        STUDIO_BRAIN_HOME=str(home),
-        STUDIO_BRAIN_LOG_LEVEL="warning",
-        STUDIO_BRAIN_SCHEDULER_ENABLED="false",
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "studio_brain.web.app:app_from_environment",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the API server exited with status {process.returncode} (its error is above)")
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("the API server did not start within 60 s")
+def start_server(
+    url: str, home: Path, workers: int, trust: FirebaseTrust
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``uvicorn … --factory --workers N`` in its own process on a free loopback port, trusting ``trust``."""
+    return start_uvicorn(url, home, workers, {**trust.env(), "STUDIO_BRAIN_ADMIN_TOKEN": ADMIN_TOKEN})
 
 
 # --- load generators (each runs in its own process) -----------------------------------------------
 
 WRK_SCRIPT = """
-wrk.headers["%(header)s"] = "%(token)s"
+wrk.headers["authorization"] = "%(authorization)s"
 local paths = %(paths)s
 local counter = 0
 request = function()
@@ -139,10 +119,12 @@ end
 """
 
 
-def run_wrk(base: str, paths: list[str], clients: int, seconds: int) -> dict[str, Any]:
+def run_wrk(
+    base: str, paths: list[str], clients: int, seconds: int, headers: dict[str, str]
+) -> dict[str, Any]:
     lua_paths = "{" + ", ".join(json.dumps(p) for p in paths) + "}"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % {"header": ADMIN_HEADER, "token": ADMIN_TOKEN, "paths": lua_paths})
+        script.write(WRK_SCRIPT % {"authorization": headers["authorization"], "paths": lua_paths})
     try:
         out = subprocess.run(
             [
@@ -171,14 +153,17 @@ def run_wrk(base: str, paths: list[str], clients: int, seconds: int) -> dict[str
     return result
 
 
-async def _httpx_load(base: str, paths: list[str], clients: int, seconds: int, rate: float) -> dict[str, Any]:
+async def _httpx_load(
+    base: str, paths: list[str], clients: int, seconds: int, rate: float, headers: dict[str, str]
+) -> dict[str, Any]:
     timings: list[float] = []
     failures = 0
+    received = 0
     stop = time.perf_counter() + seconds
 
     async def client(index: int) -> None:
-        nonlocal failures
-        async with httpx.AsyncClient(base_url=base, headers={ADMIN_HEADER: ADMIN_TOKEN}, timeout=10) as http:
+        nonlocal failures, received
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as http:
             n = index
             next_at = time.perf_counter()
             while time.perf_counter() < stop:
@@ -189,6 +174,7 @@ async def _httpx_load(base: str, paths: list[str], clients: int, seconds: int, r
                 response = await http.get(paths[n % len(paths)])
                 timings.append((time.perf_counter() - started) * 1000)
                 failures += response.status_code >= 300
+                received += len(response.content)
                 n += 1
 
     began = time.perf_counter()
@@ -208,10 +194,13 @@ async def _httpx_load(base: str, paths: list[str], clients: int, seconds: int, r
         "p95": pct(95),
         "p99": pct(99),
         "max": timings[-1] if timings else float("nan"),
+        "bytes": received,
     }
 
 
-def run_httpx(base: str, paths: list[str], clients: int, seconds: int, rate: float) -> dict[str, Any]:
+def run_httpx(
+    base: str, paths: list[str], clients: int, seconds: int, rate: float, headers: dict[str, str]
+) -> dict[str, Any]:
     """The httpx generator in a subprocess (this same script with --worker), so it is a second process."""
     out = subprocess.run(
         [
@@ -227,6 +216,8 @@ def run_httpx(base: str, paths: list[str], clients: int, seconds: int, rate: flo
             str(rate),
             "--paths",
             json.dumps(paths),
+            "--headers",
+            json.dumps(headers),
         ],
         capture_output=True,
         text=True,
@@ -254,13 +245,26 @@ def main() -> None:
         "--rate", type=float, default=0.0, help="httpx only: requests/s per client (0: closed loop)"
     )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated substrings: measure only the endpoints whose label matches",
+    )
     parser.add_argument("--worker", metavar="BASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
+    parser.add_argument("--headers", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:  # the load-generating subprocess
         result = asyncio.run(
-            _httpx_load(args.worker, json.loads(args.paths), args.clients, args.seconds, args.rate)
+            _httpx_load(
+                args.worker,
+                json.loads(args.paths),
+                args.clients,
+                args.seconds,
+                args.rate,
+                json.loads(args.headers),
+            )
         )
         print(json.dumps(result))
         return
@@ -275,43 +279,62 @@ def main() -> None:
     analyze(url)
     home = ROOT / "bench" / "results" / "api-home"
     home.mkdir(parents=True, exist_ok=True)
-    process, base = start_server(url, home, args.workers)
+    trust = FirebaseTrust.create(home)
+    headers = trust.staff_headers(STAFF_UID)
+    process, base = start_server(url, home, args.workers, trust)
+    time.sleep(1.0)
+    idle_rss = rss_mb(process.pid)
     mode = "closed loop" if args.rate == 0 else f"{args.rate:g} req/s per client"
     print(
         f"load: {args.tool}, {args.clients} concurrent clients, {mode}, {args.seconds} s per endpoint; "
-        f"server: {args.workers} uvicorn worker(s)"
+        f"server: {args.workers} uvicorn worker(s), idle RSS {idle_rss:.0f} MB; load {load_average()}"
     )
 
     def load(paths: list[str], seconds: int) -> dict[str, Any]:
         if args.tool == "wrk":
-            return run_wrk(base, paths, args.clients, seconds)
-        return run_httpx(base, paths, args.clients, seconds, args.rate)
+            return run_wrk(base, paths, args.clients, seconds, headers)
+        return run_httpx(base, paths, args.clients, seconds, args.rate, headers)
 
     try:
         table = endpoints(args.events)
-        with httpx.Client(base_url=base, headers={ADMIN_HEADER: ADMIN_TOKEN}, timeout=30) as check:
+        if args.only:
+            table = [(label, p) for label, p in table if any(w in label for w in args.only.split(","))]
+        sizes: dict[str, int] = {}
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as check:
             for _label, path in table:  # warm-up, and fail fast on anything but 200
                 for _ in range(5):
                     response = check.get(path)
                     if response.status_code != 200:
                         raise SystemExit(f"{path} answered {response.status_code}: {response.text[:300]}")
-        print(f"{'endpoint':30} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+                sizes[path] = len(response.content)
+        print(
+            f"{'endpoint':30} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+            f"{'srv CPU ms/req':>14} {'PG CPU ms/req':>13} {'KB':>6}"
+        )
         worst = 0.0
         for label, path in [*table, ("mixed (all of the above)", "")]:
             paths = [p for _, p in table] if not path else [path]
+            before = snapshot(process.pid, url)
             result = load(paths, args.seconds * (2 if not path else 1))
+            server_s, db_s = cpu_spent(before, snapshot(process.pid, url))
             if result["non2xx"] or result["errors"]:
                 raise SystemExit(
                     f"{label}: {result['non2xx']} non-2xx answers, {result['errors']} socket errors"
                 )
             rps = result["requests"] / result["seconds"]
             worst = max(worst, result["p99"])
+            per = 1000 / max(1, result["requests"])
+            size = f"{sizes[path] / 1024:6.1f}" if path else f"{'':>6}"
             print(
                 f"{label:30} {rps:8.0f} {result['p50']:8.1f} {result['p95']:8.1f} {result['p99']:8.1f} "
-                f"{result['max']:8.1f}",
+                f"{result['max']:8.1f} {server_s * per:14.2f} {db_s * per:13.2f} {size}",
                 flush=True,
             )
-        print(f"worst p99: {worst:.1f} ms (target < 50 ms)")
+        print(
+            f"worst p99: {worst:.1f} ms (target < 50 ms); load after {load_average()}; targets (issue 18): "
+            "server CPU ≤ 1.0 ms/request for capabilities and the audit page of 100, ≤ 0.25 ms for the "
+            "latest state; audit page of 100 ≤ 80 KB"
+        )
     finally:
         process.terminate()
         process.wait(10)

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from studio_brain import __version__
 from studio_brain.bootstrap import Brain, open_brain
+from studio_brain.logging import configure_logging
 from studio_brain.mcp.http import MCP_PATH, McpEndpoint
 from studio_brain.settings import Settings, load_settings
 from studio_brain.web import attestations, compat, health, pages, pages_staff, signin
@@ -85,4 +86,8 @@ def _bind(app: FastAPI, brain: Brain) -> None:
 
 def app_from_environment() -> FastAPI:
     """For ``uvicorn studio_brain.web.app:app_from_environment --factory``."""
-    return create_app(settings=load_settings())
+    settings = load_settings()
+    # as `serve` does (cli/common.py): the configured level and the secret-redacting renderer, not
+    # structlog's unconfigured default (console rendering of every info line, no redaction)
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return create_app(settings=settings)
