@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,6 +59,9 @@ class IdTokenSource:
         self._clock = clock
         self._timeout = timeout_seconds
         self._transport = transport
+        # built once: loading the CA bundle per exchange costs more than the exchange on loopback, and it
+        # runs on the event loop where no deadline can interrupt it
+        self._verify = ssl.create_default_context()
         self._current: IdToken | None = None
         self._lock = asyncio.Lock()
         #: how many times the refresh token was exchanged (observable for tests and diagnostics)
@@ -78,7 +82,7 @@ class IdTokenSource:
                 self._current = await self._exchange(http, now)
             else:
                 async with httpx.AsyncClient(
-                    timeout=self._timeout, transport=self._transport, trust_env=False
+                    timeout=self._timeout, transport=self._transport, trust_env=False, verify=self._verify
                 ) as own:
                     self._current = await self._exchange(own, now)
             return self._current
