@@ -86,3 +86,19 @@ async def test_the_demo_drafts_a_cloud_write_that_a_person_approves_executes_and
         )
     finally:
         fake.stop()
+
+
+async def test_the_capability_list_shows_the_write_policies_of_the_cloud_writes(
+    api_client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    response = await api_client.get("/api/v1/capabilities", headers=admin_headers)
+    assert response.status_code == 200, response.text
+    rows = {row["id"]: row for row in response.json()["capabilities"]}
+    close = rows["firestore.batch.close"]
+    assert (close["risk"], close["requiresApproval"], close["readOnly"]) == ("high", True, False)
+    assert close["policyMetadata"]["twoPerson"] is True
+    assert close["policyMetadata"]["allowedHours"] == ["06:00-22:00"]
+    assert close["policyMetadata"]["inputSchema"]["required"] == ["batchId"]
+    note = rows["firestore.ops_note.append"]["policyMetadata"]
+    assert (note["cloudWrite"], note["twoPerson"]) == (True, False)
+    assert rows["studio.note.append"]["policyMetadata"]["cloudWrite"] is False

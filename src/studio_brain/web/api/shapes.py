@@ -107,6 +107,10 @@ def capability_json(c: Capability) -> dict[str, Any]:
             "exemptable": c.exemptable,
             "action": c.action,
             "inputSchema": c.input_schema,
+            # issue 15: write policies as data
+            "allowedHours": [str(w) for w in c.allowed_hours],
+            "twoPerson": c.two_person,
+            "cloudWrite": c.is_cloud_write,
         },
     }
 
