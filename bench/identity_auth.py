@@ -30,12 +30,13 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.fixtures.identity import enrol_person, identity_of, session_cookie  # noqa: E402
+from tests.fixtures.postgres import create_database, drop_database  # noqa: E402
+
 from studio_brain.adapters.postgres.migrate import upgrade_to_head  # noqa: E402
 from studio_brain.bootstrap import DatabaseTarget, open_brain  # noqa: E402
 from studio_brain.settings import load_settings  # noqa: E402
 from studio_brain.web.app import create_app  # noqa: E402
-from tests.fixtures.identity import enrol_person, identity_of, session_cookie  # noqa: E402
-from tests.fixtures.postgres import create_database, drop_database  # noqa: E402
 
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"  # noqa: S105 - a throwaway token for a loopback benchmark
 PATH = "/api/v1/capabilities"
@@ -88,7 +89,9 @@ async def _run(url: str, requests: int, home: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
