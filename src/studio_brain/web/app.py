@@ -15,7 +15,7 @@ from studio_brain.bootstrap import Brain, open_brain
 from studio_brain.logging import configure_logging
 from studio_brain.mcp.http import MCP_PATH, McpEndpoint
 from studio_brain.settings import Settings, load_settings
-from studio_brain.web import attestations, compat, health, pages, pages_staff, signin
+from studio_brain.web import attestations, compat, health, pages, pages_cloud_writes, pages_staff, signin
 from studio_brain.web.api import router as api_router
 from studio_brain.web.auth import Authenticator, require_principal
 from studio_brain.web.errors import install_error_handlers
@@ -63,6 +63,7 @@ def create_app(*, brain: Brain | None = None, settings: Settings | None = None) 
     install_middleware(app, effective)
     app.include_router(health.router)
     app.include_router(attestations.router)  # issue 15: public JWKS of the attestation key
+    app.include_router(pages_cloud_writes.router)  # issue 15: propose a cloud write in the cockpit
     app.include_router(signin.router)
     app.include_router(pages_staff.router)
     app.include_router(api_router)
