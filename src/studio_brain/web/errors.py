@@ -106,6 +106,8 @@ def error_response(err: StudioBrainError, request: Request) -> JSONResponse:
     if isinstance(err, DatabaseUnavailable):
         # its message names the database (host, user): that stays in the log
         message = "the database is unavailable; the brain's log and `studio-brain doctor` say why"
+        # issue 13: a read is run once more (web/retry.py) before this reaches the caller
+        headers = {"x-studio-brain-retry": "database"}
     elif status >= 500 and not isinstance(err, ConnectorError):
         # storage, configuration and cloud details stay in the log
         message = "the brain cannot serve this right now; see its log"

@@ -31,6 +31,7 @@ from studio_brain.domain.text import text_problem, value_problem
 from studio_brain.logging import get_logger
 from studio_brain.settings import Settings
 from studio_brain.web.refusals import refusals_for
+from studio_brain.web.retry import ReadRetryMiddleware
 
 log = get_logger("studio_brain.web.middleware")
 
@@ -428,6 +429,7 @@ async def _verified_caller(request: Request) -> Principal | None:
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
     """Add the safety middleware to ``app`` (added innermost first)."""
+    app.add_middleware(ReadRetryMiddleware)  # issue 13: innermost, so a retried read keeps its request id
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
