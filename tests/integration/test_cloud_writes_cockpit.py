@@ -69,6 +69,8 @@ async def test_one_person_proposes_a_cloud_write_in_the_cockpit_and_another_appr
             for path, doc in fake.store.store._docs.items()  # the demo's batches
             if path.startswith("batches/") and doc.get("isClosed") is False
         )
+        listing = await client.get("/proposals", headers=session_cookie(grace.session))
+        assert 'href="/proposals/new-cloud-write' in listing.text
         form = await client.get("/proposals/new-cloud-write", headers=session_cookie(grace.session))
         assert form.status_code == 200
         assert "Propose a cloud write" in form.text
