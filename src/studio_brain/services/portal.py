@@ -141,7 +141,12 @@ class PortalDesk:
                 input_hash=sha256_hex(payload),
                 request_id=request_id,
                 correlation_id=request_id,
-                metadata={"mode": mode, "reason": reason, "via": "portal"},
+                metadata={
+                    "mode": mode,
+                    "reason": reason,
+                    "via": "portal",
+                    "credential": principal.credential(),
+                },
             )
         )
 
@@ -220,6 +225,7 @@ class PortalDesk:
                     "decision": decision,
                     "proposalId": proposal.id,
                     "via": "portal",
+                    "credential": principal.credential(),
                 },
             )
         )

@@ -183,7 +183,7 @@ class DraftDecisionService:
                     input_hash=sha256_hex(inputs),
                     request_id=request_id,
                     correlation_id=proposal_id or request_id,
-                    metadata={**inputs, "title": draft.title[:200]},
+                    metadata={**inputs, "title": draft.title[:200], "credential": principal.credential()},
                 )
             )
         log.info(f"swarm.draft.{kind.value}", draft_id=draft.id, actor_id=principal.actor_id)

@@ -461,7 +461,7 @@ class DraftService:
                 input_hash=sha256_hex(inputs),
                 request_id=request_id,
                 correlation_id=request_id,
-                metadata=inputs,
+                metadata={**inputs, "credential": principal.credential()},
             )
         )
 
