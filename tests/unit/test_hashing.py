@@ -278,15 +278,23 @@ def test_a_fixed_shape_with_declared_text_writes_what_rfc8785_writes_even_when_a
     text = data.draw(st.lists(st.sampled_from(keys), unique=True))
     optional = data.draw(st.lists(st.sampled_from([k for k in keys if k not in text] or ["-"]), unique=True))
     optional = [k for k in optional if k in keys]
+    rest = [k for k in keys if k not in text and k not in optional]
+    times = data.draw(st.lists(st.sampled_from(rest or ["-"]), unique=True))
+    times = [k for k in times if k in rest]
+    moments = st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.timezones()
+    )
     values = []
     for key in keys:
         if key in text:  # text, but now and then not (a tampered row)
             values.append(data.draw(any_text | fast_leaves if data.draw(st.booleans()) else any_text))
         elif key in optional:
             values.append(data.draw(st.none() | any_text))
+        elif key in times:  # a time, but now and then not
+            values.append(data.draw(moments | fast_leaves if data.draw(st.booleans()) else moments))
         else:
             values.append(data.draw(fast_values))
-    shape = CanonicalShape(keys, text=text, optional_text=optional)
+    shape = CanonicalShape(keys, text=text, optional_text=optional, times=times)
     assert encoded(lambda v: shape.encode(v), values) == rfc8785_reference(
         dict(zip(keys, values, strict=True))
     )

@@ -190,12 +190,18 @@ class CanonicalShape:
     __slots__ = ("_encode", "_text", "keys")
 
     def __init__(
-        self, keys: Sequence[str], *, text: Sequence[str] = (), optional_text: Sequence[str] = ()
+        self,
+        keys: Sequence[str],
+        *,
+        text: Sequence[str] = (),
+        optional_text: Sequence[str] = (),
+        times: Sequence[str] = (),
     ) -> None:
         if len(set(keys)) != len(keys) or not all(type(k) is str and k.isascii() for k in keys):
             raise ValueError("a canonical shape needs distinct ASCII keys")
-        if not set(text) | set(optional_text) <= set(keys) or set(text) & set(optional_text):
-            raise ValueError("text and optional_text must be distinct keys of the shape")
+        declared = [set(text), set(optional_text), set(times)]
+        if not set().union(*declared) <= set(keys) or sum(map(len, declared)) != len(set().union(*declared)):
+            raise ValueError("text, optional_text and times must be distinct keys of the shape")
         self.keys = tuple(keys)
         position = {k: i for i, k in enumerate(self.keys)}
         template = ""
@@ -205,6 +211,8 @@ class CanonicalShape:
                 value = f"{{q(v[{i}])}}"
             elif key in optional_text:
                 value = f"{{N if v[{i}] is None else q(v[{i}])}}"
+            elif key in times:
+                value = f"{{t(v[{i}]) if type(v[{i}]) is D else f(v[{i}])}}"
             else:
                 value = f"{{f(v[{i}])}}"
             literal = ("{" if n == 0 else ",") + _quote(key) + ":"
@@ -213,7 +221,7 @@ class CanonicalShape:
         # One generated f-string (key text as literals, values by index): a single string build per call,
         # no loop over the keys. Its source is our own: quoted keys and integer indexes.
         self._encode = eval(  # noqa: S307
-            "lambda v, q, f, N: f" + repr(template), {"__builtins__": {}}
+            "lambda v, q, f, N, t, D: f" + repr(template), {"__builtins__": {"type": type}}
         )
         self._text = tuple(position[k] for k in text) + tuple(position[k] for k in optional_text)
 
@@ -225,7 +233,7 @@ class CanonicalShape:
             # One ASCII check for all the string values (the common case) instead of one per value.
             strings = "".join([values[i] or "" for i in self._text])
             q = _quote if strings.isascii() else _fast_str
-            text: str = self._encode(values, q, _fast_any, "null")
+            text: str = self._encode(values, q, _fast_any, "null", _fast_datetime, datetime)
             return text.encode("utf-8")
         except (_NotFast, UnicodeEncodeError, OverflowError, TypeError, AttributeError):
             # a value that is not what the shape declares (or needs the general rules): the whole object

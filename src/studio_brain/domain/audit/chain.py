@@ -62,12 +62,15 @@ _EVENT_TEXT = (
     "action", "actorId", "actorType", "approvalState", "correlationId", "id", "inputHash", "prevHash",
     "rationale", "requestId", "target", "tenantId",
 )  # fmt: skip
-_EVENT_SHAPE = CanonicalShape(_EVENT_KEYS, text=_EVENT_TEXT, optional_text=("capabilityId", "outputHash"))
+_EVENT_SHAPE = CanonicalShape(
+    _EVENT_KEYS, text=_EVENT_TEXT, optional_text=("capabilityId", "outputHash"), times=("at",)
+)
 #: format 2 adds two keys
 _KEYED_SHAPE = CanonicalShape(
     (*_EVENT_KEYS, "hashFormat", "keyId"),
     text=_EVENT_TEXT,
     optional_text=("capabilityId", "outputHash", "keyId"),
+    times=("at",),
 )
 
 
