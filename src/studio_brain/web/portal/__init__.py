@@ -4,16 +4,26 @@ between the Portal's shapes and the services; nothing here decides or audits.
 
 - ``capabilities``, ``proposals``, ``policy``, ``drafts``, ``ops``, ``absent``: the older Studio Brain
   module (fifteen GETs in one ``Promise.all``, one failure blanks it, so each answers 200).
+- ``control_tower``, ``triage``: the staff area's current Control Tower and Reports (issue 21).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from studio_brain.web.portal import absent, capabilities, drafts, ops, policy, proposals
+from studio_brain.web.portal import (
+    absent,
+    capabilities,
+    control_tower,
+    drafts,
+    ops,
+    policy,
+    proposals,
+    triage,
+)
 
 router = APIRouter()
-for _module in (capabilities, proposals, policy, drafts, ops, absent):
+for _module in (capabilities, proposals, policy, drafts, ops, absent, control_tower, triage):
     router.include_router(_module.router)
 
 __all__ = ["router"]
