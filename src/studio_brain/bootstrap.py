@@ -69,7 +69,7 @@ from studio_brain.services.swarms.drafts import DraftService, GatewayProposalDra
 from studio_brain.services.swarms.runner import SwarmService
 from studio_brain.settings import Settings
 
-log = get_logger("studio_brain.bootstrap")
+log = get_logger(__name__)
 
 T = TypeVar("T")
 #: the stores a brain runs on: PostgreSQL, or the in-memory twins that pass the same contract suites

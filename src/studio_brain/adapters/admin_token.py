@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from studio_brain.domain.errors import ConfigError
 from studio_brain.logging import get_logger
 
-log = get_logger("studio_brain.adapters.admin_token")
+log = get_logger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name
 #: a generated token: 32 random bytes, URL-safe

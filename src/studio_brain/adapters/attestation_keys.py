@@ -25,7 +25,7 @@ from studio_brain.domain.attestation import ApprovalClaims, Verification
 from studio_brain.domain.errors import ConfigError
 from studio_brain.logging import get_logger
 
-log = get_logger("studio_brain.attestation_keys")
+log = get_logger(__name__)
 
 KEY_FILE_MODE = 0o600
 KEY_FILE_NAME = "attestation-ed25519.pem"

@@ -39,7 +39,7 @@ from studio_brain.domain.audit import (
 from studio_brain.domain.errors import DataCorrupted, InputInvalid, StorageError
 from studio_brain.logging import get_logger
 
-log = get_logger("studio_brain.audit_files")
+log = get_logger(__name__)
 
 MANIFEST_SUFFIX = ".manifest.json"
 PARTIAL_SUFFIX = ".partial"

@@ -18,7 +18,7 @@ from studio_brain.domain.errors import StorageError
 from studio_brain.domain.outcomes import RecordedOutcome
 from studio_brain.logging import get_logger
 
-log = get_logger("studio_brain.journal")
+log = get_logger(__name__)
 
 _SAFE = re.compile(r"[A-Za-z0-9._-]{1,200}")
 

@@ -26,7 +26,7 @@ from studio_brain.domain.snapshot import CloudRead, QueryResult, QueryStatus
 from studio_brain.logging import get_logger
 from studio_brain.ports.clock import Clock
 
-log = get_logger("studio_brain.firestore")
+log = get_logger(__name__)
 
 EMULATOR_ENV = "FIRESTORE_EMULATOR_HOST"
 

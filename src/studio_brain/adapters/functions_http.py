@@ -17,7 +17,7 @@ from studio_brain.domain.snapshot import FinanceSummary
 from studio_brain.logging import get_logger
 from studio_brain.ports.clock import Clock
 
-log = get_logger("studio_brain.functions_http")
+log = get_logger(__name__)
 
 __all__ = ["DEFAULT_TOKEN_URL", "REFRESH_MARGIN", "FunctionsFinanceReader"]
 

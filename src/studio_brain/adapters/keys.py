@@ -28,7 +28,7 @@ from studio_brain.domain.errors import ConfigError
 from studio_brain.domain.records import KEY_BYTES, Keyring, MacKey, key_id_for
 from studio_brain.logging import get_logger
 
-log = get_logger("studio_brain.keys")
+log = get_logger(__name__)
 
 KEY_FILE_MODE = 0o600
 PUBLIC_KEY_HEX_LENGTH = 64

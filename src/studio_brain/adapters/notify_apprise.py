@@ -23,7 +23,7 @@ from studio_brain.domain.errors import ConfigError, StudioBrainError
 from studio_brain.domain.notify import valid_target_name
 from studio_brain.logging import get_logger, redact_text
 
-log = get_logger("studio_brain.notify.apprise")
+log = get_logger(__name__)
 
 # Apprise logs through the stdlib logger "apprise", sometimes with URLs: keep it out of our log stream.
 _APPRISE_LOGGER = logging.getLogger("apprise")

@@ -21,7 +21,7 @@ from studio_brain.domain.errors import StudioBrainError
 from studio_brain.domain.identity import system_principal
 from studio_brain.logging import get_logger
 
-log = get_logger("studio_brain.cli.cloud_writes")
+log = get_logger(__name__)
 DEMO_ALLOWLIST = "executeStudioBrainPilotAction:ops_note_append,rollbackStudioBrainPilotAction:rollback,pickedUpAndClose:close"
 
 

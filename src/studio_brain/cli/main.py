@@ -49,7 +49,7 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-log = get_logger("studio_brain.cli")
+log = get_logger(__name__)
 
 
 def _version(value: bool) -> None:

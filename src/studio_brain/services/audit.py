@@ -43,7 +43,7 @@ from studio_brain.ports.audit import (
 )
 from studio_brain.ports.clock import Clock
 
-log = get_logger("studio_brain.audit")
+log = get_logger(__name__)
 
 EXPORT_FORMAT = "studio-brain.audit-export/1"
 #: how often (in events) verification reports progress

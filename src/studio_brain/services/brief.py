@@ -24,7 +24,7 @@ from studio_brain.ports.gateway import ProposalFilter
 from studio_brain.services.notify import NotificationService
 from studio_brain.services.safety import SafetyWatch
 
-log = get_logger("studio_brain.brief")
+log = get_logger(__name__)
 
 
 class ProposalLister(Protocol):

@@ -22,7 +22,7 @@ from studio_brain.domain.errors import ConfigError, ConnectorError, NotFound
 from studio_brain.logging import get_logger
 from studio_brain.ports import Clock, Connector, ConnectorHealthStore, IdFactory
 
-log = get_logger("studio_brain.services.connectors")
+log = get_logger(__name__)
 
 
 class UnconfiguredConnector:

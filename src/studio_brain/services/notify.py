@@ -30,7 +30,7 @@ from studio_brain.logging import get_logger, redact_text
 from studio_brain.ports import Clock, EventStore, IdFactory
 from studio_brain.ports.safety import NotificationStore, Notifier
 
-log = get_logger("studio_brain.notify")
+log = get_logger(__name__)
 
 NOTIFY_ACTOR = "notify"
 

@@ -24,7 +24,7 @@ from studio_brain.ports.audit import EventStore
 from studio_brain.ports.state import StateStore
 from studio_brain.services.state import CLOSED_ACTION, COMPUTED_ACTION, StateService
 
-log = get_logger("studio_brain.rebuild")
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -40,7 +40,7 @@ from studio_brain.ports import Clock, EventStore, IdFactory
 from studio_brain.ports.safety import FiringReader, SafetyStore
 from studio_brain.services.notify import NotificationService
 
-log = get_logger("studio_brain.safety")
+log = get_logger(__name__)
 
 WATCH_ACTOR = "safety-watch"
 

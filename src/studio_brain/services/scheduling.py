@@ -34,7 +34,7 @@ from studio_brain.ports import Clock
 from studio_brain.ports.jobs import LeaderLock
 from studio_brain.services.jobs import JobDefinition, JobHealth, JobService
 
-log = get_logger("studio_brain.scheduler")
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

@@ -41,7 +41,7 @@ ACTOR_ID = "studio-brain"
 DIFF_LOOKBACK_DAYS = 366
 MAX_HISTORY_DAYS = 3660
 
-log = get_logger("studio_brain.state")
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -21,7 +21,7 @@ from studio_brain.services.scheduling import Scheduler
 from studio_brain.settings import Settings
 
 router = APIRouter()
-log = get_logger("studio_brain.web.health")
+log = get_logger(__name__)
 
 
 def _brain(request: Request) -> Brain:

@@ -32,7 +32,7 @@ from studio_brain.logging import get_logger
 from studio_brain.ports.audit import EventStore
 from studio_brain.ports.clock import Clock
 
-log = get_logger("studio_brain.web.refusals")
+log = get_logger(__name__)
 
 ACTION = "http.request.refused"
 #: how many sample paths an aggregated row keeps

@@ -44,7 +44,7 @@ from studio_brain.domain.hashing import sha256_hex
 from studio_brain.logging import get_logger, redact_text
 from studio_brain.ports import Clock
 
-log = get_logger("studio_brain.connectors")
+log = get_logger(__name__)
 
 
 class _RedactHttpxRecords(logging.Filter):

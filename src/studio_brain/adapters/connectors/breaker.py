@@ -19,7 +19,7 @@ from studio_brain.domain.connectors import (
 from studio_brain.logging import get_logger
 from studio_brain.ports import Clock
 
-log = get_logger("studio_brain.connectors.breaker")
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

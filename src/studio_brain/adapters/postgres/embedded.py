@@ -35,7 +35,7 @@ from psycopg import sql
 from studio_brain.domain.errors import DatabaseUnavailable
 from studio_brain.logging import get_logger
 
-log = get_logger("studio_brain.embedded")
+log = get_logger(__name__)
 
 DATABASE_NAME = "studio_brain"
 HANDLE_LIST = ".handle_pids.json"

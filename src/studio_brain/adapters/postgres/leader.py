@@ -18,7 +18,7 @@ from studio_brain.adapters.postgres.database import CONNECT_KWARGS, Database, li
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.logging import get_logger
 
-log = get_logger("studio_brain.leader")
+log = get_logger(__name__)
 
 
 def advisory_key(purpose: str, tenant_id: str, name: str = "") -> int:

@@ -26,7 +26,7 @@ import psycopg
 from studio_brain.adapters.postgres.database import libpq_url
 from studio_brain.logging import get_logger
 
-log = get_logger("studio_brain.postgres.roles")
+log = get_logger(__name__)
 
 APP_ROLE = "studio_brain_app"
 

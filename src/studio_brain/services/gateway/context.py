@@ -24,7 +24,7 @@ from studio_brain.ports.clock import Clock, IdFactory
 from studio_brain.ports.gateway import ConnectorDirectory, GatewayStore, GatewayTransaction
 from studio_brain.ports.journal import ExecutionJournal
 
-log = get_logger("studio_brain.services.gateway")
+log = get_logger(__name__)
 
 MAX_PAGE = 500
 

@@ -17,7 +17,7 @@ from studio_brain.domain.state import SnapshotRun
 from studio_brain.logging import get_logger
 from studio_brain.services.swarms.base import SwarmInput, usable_metrics
 
-log = get_logger("studio_brain.swarms.marketing")
+log = get_logger(__name__)
 
 TEMPLATE_VERSION = "2026-11.1"
 KILN_SPACE_RULE = "marketing.kiln_space"

@@ -12,7 +12,7 @@ from studio_brain.ports import Clock, StateStore
 from studio_brain.services.swarms.base import Freshness, Swarm, SwarmInput, run_swarm
 from studio_brain.services.swarms.drafts import DraftService
 
-log = get_logger("studio_brain.swarms")
+log = get_logger(__name__)
 
 
 class SwarmService:
