@@ -31,6 +31,7 @@ from studio_brain.domain.audit import (
 )
 from studio_brain.domain.errors import InputInvalid
 from studio_brain.domain.hashing import MAX_SAFE_INTEGER, canonical_json, sha256_hex, to_json_value
+from studio_brain.domain.records import Keyring, MacKey
 
 T = "tenant-a"
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -341,3 +342,68 @@ def test_the_verifier_keeps_reporting_its_first_break() -> None:
     assert verdict(found[2]) == (BreakKind.MODIFIED, 2)
     assert all(f == found[2] for f in found[2:])
     assert verifier.finish() == found[2]
+
+
+# --- keyed chains (issue 12) ----------------------------------------------------------------------
+
+KEY = MacKey(key_id="mk-unit", secret=bytes(range(32)))
+
+
+def keyed_chain(n: int, *, unkeyed_first: int = 0) -> list[AuditEvent]:
+    events: list[AuditEvent] = []
+    prev = GENESIS_HASH
+    for i in range(1, n + 1):
+        event = seal(
+            draft(i),
+            event_id=f"e-{i}",
+            seq=i,
+            at=START,
+            prev_hash=prev,
+            key=None if i <= unkeyed_first else KEY,
+        )
+        events.append(event)
+        prev = event.hash
+    return events
+
+
+def keyed_verdict(events: list[AuditEvent], **options: Any) -> tuple[ChainVerifier, ChainBreak | None]:
+    verifier = ChainVerifier(T, **options)
+    for event in events:
+        if verifier.feed(event) is not None:
+            break
+    return verifier, verifier.finish()
+
+
+def test_a_keyed_chain_verified_without_the_keyring_is_intact_with_its_macs_unchecked() -> None:
+    verifier, problem = keyed_verdict(keyed_chain(5))
+    assert problem is None
+    assert (verifier.keyed, verifier.keyed_unchecked, verifier.macs_checked) == (0, 5, False)
+
+
+def test_an_unkeyed_row_after_a_keyed_one_is_unkeyed_even_without_the_keyring() -> None:
+    events = keyed_chain(4)
+    downgraded = seal(draft(5), event_id="e-5", seq=5, at=START, prev_hash=events[-1].hash)
+    _, problem = keyed_verdict([*events, downgraded])
+    assert problem is not None
+    assert (problem.kind, problem.seq) == (BreakKind.UNKEYED, 5)
+
+
+def test_an_unkeyed_prefix_is_sealed_by_the_first_keyed_row_and_an_unsealed_one_is_not() -> None:
+    keyring = Keyring(current=KEY)
+    verifier, problem = keyed_verdict(keyed_chain(6, unkeyed_first=3), keyring=keyring)
+    assert problem is None
+    assert (verifier.unkeyed, verifier.keyed, verifier.unkeyed_sealed_by) == (3, 3, 4)
+    _, problem = keyed_verdict(keyed_chain(3, unkeyed_first=3), keyring=keyring)
+    assert problem is not None
+    assert (problem.kind, problem.seq) == (BreakKind.UNKEYED, 1)
+    _, problem = keyed_verdict(keyed_chain(3, unkeyed_first=3), keyring=keyring, unkeyed_tail_ok=True)
+    assert problem is None
+
+
+def test_a_keyed_row_whose_mac_was_made_with_another_key_is_named() -> None:
+    events = keyed_chain(5)
+    other = MacKey(key_id=KEY.key_id, secret=b"\xee" * 32)
+    forged = seal(draft(6), event_id="e-6", seq=6, at=START, prev_hash=events[-1].hash, key=other)
+    _, problem = keyed_verdict([*events, forged], keyring=Keyring(current=KEY))
+    assert problem is not None
+    assert (problem.kind, problem.seq) == (BreakKind.INSERTED, 6)
