@@ -371,3 +371,24 @@ async def test_marketing_copy_moves_through_its_review_buttons_and_is_not_submit
     assert brain.events is not None
     reviewed = (await brain.events.query(brain.tenant_id, AuditQuery(action_prefix="marketing.draft"))).events
     assert [e.metadata.get("to") for e in reviewed] == ["needs_review"]
+
+
+async def test_today_does_not_wait_for_slow_devices_and_says_where_to_see_them(
+    client: httpx.AsyncClient, brain: Brain, ada: TestPerson
+) -> None:
+    from tests.e2e.seed import aim_connectors_at_fakes
+
+    devices = await aim_connectors_at_fakes(brain)
+    try:
+        assert brain.connector_health is not None
+        await brain.connector_health.check_all()  # the stored health Today shows
+        devices.hubitat.inject_latency(6.0)  # the fake hub answers over real HTTP, slowly
+
+        html = (await client.get("/", headers=session_cookie(ada.session))).text
+
+        # the page came back without the hub's answer (no device items), saying where to find them
+        assert "Device readings took longer than 3 s: see Connectors" in html
+        assert "Storage Room Contact" not in html
+    finally:
+        devices.hubitat.inject_latency(0.0)
+        devices.stop()
