@@ -83,6 +83,12 @@ async def sign_in(client: httpx.AsyncClient, name: str, *, admin: bool = False) 
     return who
 
 
+async def head_seq(brain: Brain) -> int:
+    """The audit log's last seq (signing a person in writes identity.* rows before a test's own)."""
+    head = await brain.events.head(brain.tenant_id)
+    return 0 if head is None else head.seq
+
+
 def csrf_of(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', html)
     assert match, "page has no form token"
@@ -466,50 +472,53 @@ def verification_of(html: str) -> str:
 async def test_the_audit_badge_says_how_far_the_chain_is_intact_and_when_it_was_last_checkpointed(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
+    await sign_in(client, "grace")  # enrolling her writes audit rows first (identity.*)
+    base = await head_seq(brain)
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 8)])
-    await sign_in(client, "grace")
     html = (await client.get("/audit")).text
-    assert verification_of(html) == "Chain intact up to seq 7"
+    assert verification_of(html) == f"Chain intact up to seq {base + 7}"
     assert "no signed checkpoint yet" in html
     await brain.audit.checkpoint(brain.tenant_id)
     await brain.events.append(audit_draft(brain.tenant_id, 8))
     html = (await client.get("/audit")).text
-    assert verification_of(html) == "Chain intact up to seq 8"
-    assert re.search(r"last checkpoint at \d{4}-\d\d-\d\d \d\d:\d\d \(seq 7\)", html)
+    assert verification_of(html) == f"Chain intact up to seq {base + 8}"
+    assert re.search(rf"last checkpoint at \d{{4}}-\d\d-\d\d \d\d:\d\d \(seq {base + 7}\)", html)
 
 
 async def test_a_tampered_row_shows_the_chain_broken_after_a_full_verification(
     client: httpx.AsyncClient, brain: Brain, database_url: str
 ) -> None:
-    await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 6)])
     await sign_in(client, "grace")
-    assert verification_of((await client.get("/audit")).text) == "Chain intact up to seq 5"
+    base = await head_seq(brain)
+    await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 6)])
+    assert verification_of((await client.get("/audit")).text) == f"Chain intact up to seq {base + 5}"
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
         try:
-            conn.execute("UPDATE audit_events SET rationale = 'nothing happened' WHERE seq = 3")
+            conn.execute("UPDATE audit_events SET rationale = 'nothing happened' WHERE seq = %s", (base + 3,))
         finally:
             conn.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
     verified = await post_form(client, "/audit/verify", "/audit")
     assert verified.status_code == 303
     badge = verification_of((await client.get("/audit")).text)
-    assert badge == "Chain broken at seq 3 (modified)"
+    assert badge == f"Chain broken at seq {base + 3} (modified)"
 
 
 async def test_a_long_unverified_stretch_waits_for_verify_now_instead_of_slowing_the_page(
     client: httpx.AsyncClient, brain: Brain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pages_audit, "VERIFY_INLINE_MAX", 10)
-    await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 26)])
     await sign_in(client, "grace")
+    base = await head_seq(brain)
+    await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 26)])
     html = (await client.get("/audit")).text
     assert verification_of(html) == "Verification pending"
-    assert "25 newer events not yet verified" in html
+    assert f"{base + 25} newer events not yet verified" in html
     await post_form(client, "/audit/verify", "/audit")
-    assert verification_of((await client.get("/audit")).text) == "Chain intact up to seq 25"
+    assert verification_of((await client.get("/audit")).text) == f"Chain intact up to seq {base + 25}"
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(26, 31)])
     # five new events are within the page's budget: verified from the remembered position
-    assert verification_of((await client.get("/audit")).text) == "Chain intact up to seq 30"
+    assert verification_of((await client.get("/audit")).text) == f"Chain intact up to seq {base + 30}"
 
 
 async def test_today_shows_the_demo_studios_own_snapshot_as_the_state_service_computed_it(
