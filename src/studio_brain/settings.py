@@ -331,6 +331,13 @@ class Settings(BaseSettings):
         description="JSON map of key id -> PEM certificate used instead of Google's certificate URL "
         "(tests, air-gapped sites). Signatures are always checked.",
     )
+    firebase_auth_emulator: bool = Field(
+        default=False,
+        description="Local development only: also accept the Firebase Auth emulator's unsigned ID tokens "
+        "(alg none) for the configured project, as the Firebase Admin SDK does. Refused at start unless "
+        "STUDIO_BRAIN_HOST is loopback and FIREBASE_AUTH_EMULATOR_HOST is set; logged as a warning at start "
+        "and shown in /readyz details.",
+    )
     cors_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:5173", "http://localhost:5173"],
         description="Browser origins allowed to call the API (JSON list). Default: the Portal dev origins.",

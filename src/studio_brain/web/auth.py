@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import inspect
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
@@ -30,6 +31,7 @@ from pydantic import SecretStr
 
 from studio_brain.adapters.admin_token import load_or_create_admin_token
 from studio_brain.adapters.firebase_auth import FirebaseTokenVerifier
+from studio_brain.adapters.firebase_emulator import checked_emulator_host, token_verifier
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.caller_ids import scoped_id
 from studio_brain.domain.credentials import PERSONAL_TOKEN_PREFIX
@@ -81,9 +83,15 @@ class Authenticator:
     @classmethod
     def for_brain(cls, brain: Brain) -> Authenticator:
         settings = brain.settings
+        # issue 21: the Auth emulator's unsigned tokens, only when asked for, on loopback, with the
+        # emulator's variable set (ConfigError otherwise: the brain does not start)
+        emulator_host = checked_emulator_host(
+            enabled=settings.firebase_auth_emulator, host=settings.host, environ=os.environ
+        )
         return cls(
             settings=settings,
-            firebase=FirebaseTokenVerifier(
+            firebase=token_verifier(
+                emulator_host=emulator_host,
                 project_id=settings.firebase_project_id or settings.firestore_project_id,
                 tenant_id=settings.tenant_id,
                 clock=brain.clock,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from studio_brain import SERVICE_NAME, __version__
+from studio_brain.adapters.firebase_emulator import EMULATOR_WARNING
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.errors import StudioBrainError
 from studio_brain.domain.identity import Principal
@@ -95,6 +96,9 @@ async def readyz(request: Request) -> JSONResponse:
     if scheduler is not None:
         checks["scheduler"] = scheduler_check(scheduler, checks.get("jobs"), now, settings)
         ok = ok and bool(checks["scheduler"]["ok"])
+    if settings.firebase_auth_emulator:
+        # issue 21: shown, not gating — the brain accepts unsigned Auth-emulator tokens (development only)
+        checks["authEmulator"] = {"ok": True, "warning": EMULATOR_WARNING}
     if not await _may_see_details(request):
         # anonymous callers learn only ok / not ok per check: no latencies, schedules, back-offs or errors
         checks = {name: {"ok": _check_ok(name, check, settings)} for name, check in checks.items()}
