@@ -216,3 +216,27 @@ async def test_an_unknown_passkey_or_challenge_is_refused_without_filling_the_au
             await identity.finish_sign_in(ceremony.challenge_id, json.dumps(answer))
         assert refused.value.reason_code is ReasonCode.PASSKEY_UNKNOWN
     assert await refusals(api_brain) == []
+
+
+async def test_sessions_and_tokens_survive_a_database_in_another_time_zone(
+    database_url: str, auth_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL returns timestamps in the session's time zone (an embedded server takes the host's);
+    # the seals are computed over UTC, so a studio in Phoenix still signs in
+    import psycopg
+
+    from studio_brain.bootstrap import DatabaseTarget, open_brain
+    from studio_brain.settings import load_settings
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE \"{name}\" SET timezone = 'America/Phoenix'")
+    monkeypatch.setenv("STUDIO_BRAIN_DATABASE_URL", database_url)
+    async with open_brain(load_settings(), target=DatabaseTarget(url=database_url, embedded=None)) as brain:
+        grace = await enrol_person(brain, "Grace", owner=True)
+        credentials = identity_of(brain).credentials
+        principal = await credentials.principal_for_session(grace.session)
+        assert principal is not None
+        assert principal.person_id == grace.person_id
+        assert await credentials.verify_token(grace.token) is not None
+        assert await refusals(brain) == []

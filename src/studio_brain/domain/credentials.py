@@ -9,7 +9,7 @@ writer without the key can neither mint a credential nor widen, extend, re-assig
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from studio_brain.domain.identity import CredentialKind, GrantKind, Person
@@ -19,7 +19,9 @@ PERSONAL_TOKEN_PREFIX = "sbpt_"  # noqa: S105 - a prefix, not a token
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    # UTC first: PostgreSQL hands timestamps back in the session's time zone, and a seal must not change
+    # with it; "+00:00" (not "Z") as the rows were sealed before
+    return None if value is None else value.astimezone(UTC).isoformat()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
