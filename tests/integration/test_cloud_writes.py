@@ -498,3 +498,27 @@ async def test_when_the_target_cannot_be_read_first_nothing_is_sent_and_the_writ
     assert result.proposal.status is Status.FAILED  # provably not sent: not "unknown"
     assert "reading batches" in (result.proposal.error or "")
     assert cloud.fake.request_count == 0
+
+
+async def test_the_daily_budget_is_per_tenant(cloud: CloudKit) -> None:
+    service = cloud.kit.service_with(
+        registry_with(
+            **{"[writePolicy]\ndailyCloudWriteBudget = 50": "[writePolicy]\ndailyCloudWriteBudget = 1"}
+        )
+    )
+    other_alice, other_bob = staff("alice", tenant="studio-b"), staff("bob", tenant="studio-b")
+
+    async def write(requester: Any, approver: Any, note: str) -> Any:
+        created = await service.create_proposal(
+            requester, "firestore.ops_note.append", {**NOTE_INPUT, "note": note}, WHY
+        )
+        await service.approve(approver, created.proposal.id, OK)
+        return created.proposal.id
+
+    first = await write(ALICE, BOB, "First note of studio A.")
+    assert (await service.execute(BOB, first)).proposal.status is Status.EXECUTED
+    elsewhere = await write(other_alice, other_bob, "First note of studio B.")
+    assert (await service.execute(other_bob, elsewhere)).proposal.status is Status.EXECUTED  # its own budget
+    second = await write(ALICE, BOB, "Second note of studio A.")
+    assert await _refused(service.execute(BOB, second)) == "WRITE_BUDGET_EXHAUSTED"
+    assert len(cloud.notes()) == 2
