@@ -9,10 +9,11 @@ writer without the key can neither mint a credential nor widen, extend, re-assig
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from studio_brain.domain.identity import CredentialKind, GrantKind, Person
+from studio_brain.domain.times import iso
 
 #: a personal API token starts with this (agent tokens: ``sbat_``)
 PERSONAL_TOKEN_PREFIX = "sbpt_"  # noqa: S105 - a prefix, not a token
@@ -21,7 +22,7 @@ PERSONAL_TOKEN_PREFIX = "sbpt_"  # noqa: S105 - a prefix, not a token
 def _iso(value: datetime | None) -> str | None:
     # UTC first: PostgreSQL hands timestamps back in the session's time zone, and a seal must not change
     # with it; "+00:00" (not "Z") as the rows were sealed before
-    return None if value is None else value.astimezone(UTC).isoformat()
+    return iso(value, utc=True, z=False)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -28,6 +28,7 @@ from studio_brain.domain.safety_rules import (
     parse_safety_rules_toml,
 )
 from studio_brain.domain.studio_hours import StudioHours, parse_studio_hours
+from studio_brain.domain.times import iso
 
 # --- observations ----------------------------------------------------------------------------------
 
@@ -159,7 +160,7 @@ class SafetyFinding:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    return iso(value, utc=False)
 
 
 def _matches_kiln(firing: Firing, kiln_id: str | None) -> bool:

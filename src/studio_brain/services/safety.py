@@ -35,6 +35,7 @@ from studio_brain.domain.safety import (
     evaluate,
     track_onsets,
 )
+from studio_brain.domain.times import parse_iso
 from studio_brain.logging import get_logger
 from studio_brain.ports import Clock, EventStore, IdFactory
 from studio_brain.ports.safety import FiringReader, SafetyStore
@@ -107,12 +108,7 @@ def _matches(device: Mapping[str, Any], wanted: str) -> bool:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return parse_iso(value, naive="keep")
 
 
 def select_readings(

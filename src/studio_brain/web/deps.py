@@ -6,13 +6,13 @@ Handlers take them as annotated parameters: ``async def h(gateway: Gateway, who:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.identity import Principal
+from studio_brain.domain.times import iso as iso  # re-exported: the Portal's timestamp shape
 from studio_brain.ports import EventStore
 from studio_brain.services.audit import AuditService
 from studio_brain.services.connectors import ConnectorHealthService
@@ -108,10 +108,3 @@ async def staff_caller(
 
 CallerDep = Annotated[Caller, Depends(caller)]
 StaffCaller = Annotated[Caller, Depends(staff_caller)]
-
-
-def iso(value: datetime | None) -> str | None:
-    """UTC timestamps as the Portal reads them: ISO 8601 with a Z."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

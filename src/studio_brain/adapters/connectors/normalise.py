@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from studio_brain.domain.times import iso as iso  # re-exported for the connector normalisers
+from studio_brain.domain.times import parse_iso
 
 DEVICE_KEYS = ("id", "label", "room", "type", "online", "battery", "attributes", "lastEventAt", "stale")
 
@@ -47,20 +50,7 @@ def typed_value(value: Any, data_type: str | None = None) -> Any:
 
 def parse_time(value: Any) -> datetime | None:
     """An aware UTC datetime from ISO-8601 text (``Z``, ``+00:00`` or ``+0000``), else None."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return parse_iso(value, naive="utc", utc=True, strip=True)
 
 
 def is_stale(last: datetime | None, *, now: datetime, stale_after: timedelta) -> bool | None:

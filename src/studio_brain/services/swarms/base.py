@@ -17,6 +17,7 @@ from studio_brain.domain.drafts import DraftKind, DraftOutcome, Evidence, Findin
 from studio_brain.domain.rules import SNAPSHOT_FIELDS
 from studio_brain.domain.snapshot import metric
 from studio_brain.domain.state import Completeness, SnapshotRun
+from studio_brain.domain.times import parse_iso
 from studio_brain.ports.drafts import DraftSink
 
 
@@ -29,13 +30,8 @@ class Freshness:
 
 
 def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
+    """An aware datetime from a snapshot's ISO-8601 text; None when absent, malformed or naive."""
+    return parse_iso(value)
 
 
 def usable_metrics(run: SnapshotRun, freshness: Freshness) -> dict[str, float]:
