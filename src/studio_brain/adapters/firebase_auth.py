@@ -2,13 +2,24 @@
 
 Certificates come from Google's public URL, or — for tests and air-gapped sites — from a local JSON file
 (key id → PEM certificate). There is no mode that skips the signature check.
+
+A verified token's Principal is remembered until the token's own ``exp`` (issue 18: the Portal sends the
+same token on every request for up to an hour, and an RS256 check plus a certificate parse is most of what
+authenticating it costs). The cache is keyed by the SHA-256 of the token — the token itself is not kept —
+holds at most ``cache_size`` entries, and a hit is honoured only while the signing key is still among the
+current certificates (a key withdrawn from the certificate document stops its cached tokens too). What the
+token *means* (which person, active or removed) is still looked up on every request by the identity service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +44,32 @@ _MAX_AGE = re.compile(r"max-age=(\d+)")
 _DEFAULT_MAX_AGE_SECONDS = 3600
 #: tolerance for a clock that is a little behind the token issuer
 _CLOCK_SKEW_SECONDS = 30
+#: verified tokens remembered at once (a studio has a handful of staff, each with one live token)
+DEFAULT_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _CachedCerts:
     certs: Mapping[str, str]
     expires_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Verified:
+    principal: Principal
+    key_id: str
+    expires_at: float  # the token's exp (epoch seconds)
+
+
+def _key_id(raw: str) -> str | None:
+    """The ``kid`` of a JWT's (unverified) header: only used to look a *verified* token's key up again."""
+    head = raw.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
 
 
 def _roles(claims: Mapping[str, Any]) -> frozenset[str]:
@@ -78,6 +109,7 @@ class FirebaseTokenVerifier:
         certs_file: Path | None = None,
         certs_url: str = GOOGLE_CERTS_URL,
         http: httpx.AsyncClient | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self._project_id = project_id
         self._tenant_id = tenant_id
@@ -87,6 +119,8 @@ class FirebaseTokenVerifier:
         self._http = http
         self._cache: _CachedCerts | None = None
         self._lock = asyncio.Lock()
+        self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
+        self._cache_size = cache_size
 
     @property
     def issuer(self) -> str:
@@ -95,6 +129,31 @@ class FirebaseTokenVerifier:
     async def verify(self, raw: str) -> Principal:
         """The Principal of a valid token; Unauthenticated (with a reason code) for anything else."""
         certs = await self._certs()
+        digest = hashlib.sha256(raw.encode()).digest()
+        hit = self._verified.get(digest)
+        if hit is not None:
+            if self._clock.now().timestamp() < hit.expires_at and hit.key_id in certs:
+                self._verified.move_to_end(digest)
+                return hit.principal
+            del self._verified[digest]  # expired, or its key was withdrawn: verify afresh (and refuse)
+        principal, expires_at = self._verify_signed(raw, certs)
+        key_id = _key_id(raw)
+        if key_id is not None and key_id in certs and expires_at is not None:
+            self._remember(digest, _Verified(principal=principal, key_id=key_id, expires_at=expires_at))
+        return principal
+
+    def _remember(self, digest: bytes, verified: _Verified) -> None:
+        if self._cache_size <= 0:
+            return
+        self._verified[digest] = verified
+        if len(self._verified) > self._cache_size:
+            now = self._clock.now().timestamp()
+            for stale in [d for d, v in self._verified.items() if v.expires_at <= now]:
+                del self._verified[stale]
+            while len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)  # the least recently used
+
+    def _verify_signed(self, raw: str, certs: Mapping[str, str]) -> tuple[Principal, float | None]:
         try:
             claims: Mapping[str, Any] = google_jwt.decode(  # type: ignore[no-untyped-call]
                 raw, certs=dict(certs), audience=self._project_id, clock_skew_in_seconds=_CLOCK_SKEW_SECONDS
@@ -120,7 +179,9 @@ class FirebaseTokenVerifier:
             raise Unauthenticated(
                 "the ID token's auth_time is in the future", reason_code=ReasonCode.AUTH_TOKEN_INVALID
             )
-        return principal_from_claims(claims, tenant_id=self._tenant_id)
+        exp = claims.get("exp")
+        expires_at = float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+        return principal_from_claims(claims, tenant_id=self._tenant_id), expires_at
 
     async def _certs(self) -> Mapping[str, str]:
         now = self._clock.monotonic()
