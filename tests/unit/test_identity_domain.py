@@ -62,6 +62,15 @@ ADMIN = break_glass_principal("t1")
         (OWNER, "remove", True, None),
         (OWNER, "create_first_owner", True, ReasonCode.FIRST_OWNER_EXISTS),
         (STAFF, "invite", True, ReasonCode.OWNER_REQUIRED),
+        # an owner's personal token without the admin scope manages nobody
+        (
+            replace(
+                OWNER, credential_kind=CredentialKind.PERSONAL_TOKEN, scopes=frozenset({"read", "approve"})
+            ),
+            "remove",
+            True,
+            ReasonCode.PERSONAL_TOKEN_SCOPE_MISSING,
+        ),
         (system_principal("t1"), "invite", True, ReasonCode.OWNER_REQUIRED),
     ],
 )

@@ -266,6 +266,8 @@ def may_manage_staff(principal: Principal, *, action: str, owners_exist: bool) -
         return ReasonCode.FIRST_OWNER_EXISTS
     if principal.person_id is None or not principal.is_owner:
         return ReasonCode.OWNER_REQUIRED
+    if not credential_allows(principal, "admin"):
+        return ReasonCode.PERSONAL_TOKEN_SCOPE_MISSING
     return None
 
 
