@@ -150,7 +150,7 @@ async def test_the_setting_is_refused_without_the_emulator_variable_or_off_loopb
         with pytest.raises(ConfigError, match="FIREBASE_AUTH_EMULATOR_HOST"):
             create_app(brain=brain)
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", EMULATOR)
-    monkeypatch.setenv("STUDIO_BRAIN_HOST", "0.0.0.0")  # noqa: S104 - the refused case
+    monkeypatch.setenv("STUDIO_BRAIN_HOST", "0.0.0.0")
     async with open_brain(load_settings(), target=DatabaseTarget(url=database_url, embedded=None)) as brain:
         with pytest.raises(ConfigError, match="not loopback"):
             create_app(brain=brain)

@@ -316,3 +316,17 @@ async def test_refusal_messages_say_an_approved_proposal(
     again = await api_client.post(path, json=why, headers=portal_headers(tokens, "staff-3"))
     assert again.status_code == 409
     assert again.json()["message"].startswith("an approved proposal cannot be approved")
+
+
+async def test_a_path_the_portal_polls_that_the_brain_does_not_serve_is_logged_once_not_per_request(
+    api_client: httpx.AsyncClient, tokens: TokenMinter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    headers = portal_headers(tokens, "staff-1")
+    capsys.readouterr()
+    for _ in range(40):
+        response = await api_client.get("/api/control-tower/overview", headers=headers)
+        assert response.status_code == 404
+        assert response.json()["ok"] is False  # JSON, so the Portal's banner shows the message
+    out = capsys.readouterr().out
+    assert out.count("http.path.unknown") == 1
+    assert "/api/control-tower/overview" in out

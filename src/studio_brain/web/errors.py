@@ -30,6 +30,7 @@ from studio_brain.domain.errors import (
     Unauthenticated,
 )
 from studio_brain.logging import get_logger
+from studio_brain.web.quiet_paths import unknown_paths_of
 
 log = get_logger("studio_brain.web.errors")
 
@@ -177,6 +178,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = err.detail if isinstance(err.detail, str) else "request failed"
         if err.status_code == 404:
             message = f"no such path: {request.url.path}"
+            unknown_paths_of(request).note(request.method, request.url.path)  # issue 21: once an hour
         elif err.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
         return JSONResponse(
