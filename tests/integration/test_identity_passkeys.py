@@ -240,3 +240,17 @@ async def test_sessions_and_tokens_survive_a_database_in_another_time_zone(
         assert principal.person_id == grace.person_id
         assert await credentials.verify_token(grace.token) is not None
         assert await refusals(brain) == []
+
+
+async def test_a_personal_token_cannot_mint_a_cli_code_for_a_wider_token(api_brain: Brain) -> None:
+    grace = await enrol_person(api_brain, "Grace", owner=True)
+    credentials = identity_of(api_brain).credentials
+    reader = await credentials.issue_token(
+        await identity_of(api_brain).person(grace.person_id), label="read", scopes=frozenset({"read"})
+    )
+    as_token = await credentials.verify_token(reader.raw)
+    assert as_token is not None
+    with pytest.raises(PermissionDenied) as refused:
+        await credentials.issue_cli_code(as_token)
+    assert refused.value.reason_code is ReasonCode.PERSON_REQUIRED
+    assert (await credentials.issue_cli_code(grace.principal)).startswith("sbc_")  # her passkey session may

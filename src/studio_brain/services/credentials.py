@@ -460,12 +460,16 @@ class CredentialService:
 
     async def issue_cli_code(self, principal: Principal) -> str:
         """A one-time code the signed-in person types into ``studio-brain login`` (minutes-long)."""
-        if principal.person_id is None or principal.is_break_glass:
+        if (
+            principal.person_id is None
+            or principal.is_break_glass
+            or principal.credential_kind is not CredentialKind.PASSKEY  # a token must not mint a wider one
+        ):
             raise await self._core.refuse_denied(
                 principal,
                 "identity.cli_code.create",
                 ReasonCode.PERSON_REQUIRED,
-                "only a signed-in person gets a CLI code",
+                "only a person signed in with a passkey gets a CLI code",
             )
         grant, raw = await self.new_grant(
             GrantKind.CLI_CODE,
