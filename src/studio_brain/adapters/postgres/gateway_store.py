@@ -18,16 +18,29 @@ from psycopg.types.json import Jsonb
 
 from studio_brain.adapters.postgres.database import Database, translate
 from studio_brain.adapters.postgres.event_store import Guard
+from studio_brain.adapters.postgres.gateway_records import (
+    EXEMPTION_COLUMNS,
+    EXEMPTION_KIND,
+    KILL_SWITCH_KIND,
+    RECORD_COLUMNS,
+    TOKEN_COLUMNS,
+    TOKEN_KIND,
+    Connection,
+    RecordSeals,
+    RecordTampered,
+    exemption_body,
+    kill_switch_body,
+    token_body,
+    token_of,
+)
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft, AuditEvent
-from studio_brain.domain.errors import Conflict, PolicyRefused
+from studio_brain.domain.errors import Conflict
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.policy import AgentToken, Exemption, KillSwitchEntry, RateBucket
 from studio_brain.domain.proposals import Proposal, from_record, to_record
 from studio_brain.domain.reasons import ReasonCode
-from studio_brain.domain.records import Keyring, RecordSeal, check_record, seal_record
+from studio_brain.domain.records import Keyring
 from studio_brain.ports.gateway import ProposalFilter, ProposalKey, TargetFacts
-
-Connection = psycopg.AsyncConnection[dict[str, Any]]
 
 
 class TransactionalEventStore(Protocol):
@@ -42,100 +55,10 @@ class TransactionalEventStore(Protocol):
         ...
 
 
-_EXEMPTION_COLUMNS = (
-    "id, tenant_id, capability_id, target, actor_id, justification, created_by, created_at, expires_at,"
-    " revoked_at, revoked_by, revoke_reason"
-)
-_TOKEN_COLUMNS = (
-    "id, tenant_id, agent_id, token_hash, scopes, created_by, created_at, expires_at, revoked_at, revoked_by"  # noqa: S105
-)
-
-
 _BY_KEY: dict[ProposalKey, str] = {
     "idempotency_key": "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND idempotency_key = %s",
     "execution_key": "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND execution_key = %s",
 }
-
-
-def _exemption(row: dict[str, Any]) -> Exemption:
-    return Exemption(**{k: v for k, v in row.items() if not k.startswith("record_")})
-
-
-def _token(row: dict[str, Any]) -> AgentToken:
-    fields = {k: v for k, v in row.items() if not k.startswith("record_")}
-    return AgentToken(**{**fields, "scopes": frozenset(row["scopes"])})
-
-
-# --- keyed records (issue 12 item 2) ----------------------------------------------------------------
-# With the brain's keyring every proposal row and agent-token row carries a MAC over its content and a
-# version (domain/records.py), made with a key kept outside the database. A row changed by a database
-# writer (approvals added, input swapped, a revocation undone, scopes widened) no longer matches its MAC
-# and is refused at use with RECORD_TAMPERED — and audited.
-
-PROPOSAL_KIND = "gateway.proposal"
-EXEMPTION_KIND = "gateway.exemption"
-KILL_SWITCH_KIND = "gateway.kill_switch"
-_RECORD_COLUMNS = "record_version, record_key_id, record_mac"
-
-
-def _exemption_body(e: Exemption) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "tenantId": e.tenant_id,
-        "capabilityId": e.capability_id,
-        "target": e.target,
-        "actorId": e.actor_id,
-        "justification": e.justification,
-        "createdBy": e.created_by,
-        "createdAt": e.created_at,
-        "expiresAt": e.expires_at,
-        "revokedAt": e.revoked_at,
-        "revokedBy": e.revoked_by,
-        "revokeReason": e.revoke_reason,
-    }
-
-
-def _kill_switch_body(tenant_id: str, e: KillSwitchEntry) -> dict[str, Any]:
-    return {
-        "tenantId": tenant_id,
-        "scope": e.scope,
-        "enabled": e.enabled,
-        "rationale": e.rationale,
-        "updatedBy": e.updated_by,
-        "updatedAt": e.updated_at,
-    }
-
-
-TOKEN_KIND = "gateway.agent_token"  # noqa: S105 - a record kind, not a secret
-
-
-def _token_body(t: AgentToken) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "tenantId": t.tenant_id,
-        "agentId": t.agent_id,
-        "tokenHash": t.token_hash,
-        "scopes": sorted(t.scopes),
-        "createdBy": t.created_by,
-        "createdAt": t.created_at,
-        "expiresAt": t.expires_at,
-        "revokedAt": t.revoked_at,
-        "revokedBy": t.revoked_by,
-    }
-
-
-class RecordTampered(PolicyRefused):
-    """A row of security state does not match its MAC: changed outside the brain (HTTP 409)."""
-
-    def __init__(self, kind: str, record_id: str, why: str) -> None:
-        super().__init__(ReasonCode.RECORD_TAMPERED, f"{kind} {record_id}: {why}; refused")
-        self.kind = kind
-        self.record_id = record_id
-
-
-def _seal_of(row: dict[str, Any]) -> RecordSeal | None:
-    key_id, mac = row.get("record_key_id"), row.get("record_mac")
-    return None if key_id is None or mac is None else RecordSeal(key_id=key_id, mac=mac)
 
 
 class PostgresGatewayTransaction:
@@ -149,71 +72,8 @@ class PostgresGatewayTransaction:
         self._conn = conn
         self._tenant = tenant_id
         self._events = events
-        self._keyring = keyring
-
-    async def _next_seal(
-        self, table: str, key_sql: str, key: Sequence[Any], kind: str, record_id: str, body: dict[str, Any]
-    ) -> tuple[int, str | None, str | None]:
-        """(version, key id, MAC) for the next write of a keyed row: every write bumps its version."""
-        if self._keyring is None:
-            return 1, None, None
-        current = await self._one(
-            f"SELECT record_version FROM {table} WHERE tenant_id = %s AND {key_sql} FOR UPDATE",
-            (self._tenant, *key),
-        )
-        version = 1 if current is None else int(current["record_version"]) + 1
-        seal = seal_record(self._keyring.current, kind=kind, record_id=record_id, version=version, body=body)
-        return version, seal.key_id, seal.mac
-
-    def _check_row(self, row: dict[str, Any], kind: str, record_id: str, body: dict[str, Any]) -> None:
-        if self._keyring is None:
-            return
-        seal = _seal_of(row)
-        if seal is None or not check_record(
-            self._keyring, seal, kind=kind, record_id=record_id, version=int(row["record_version"]), body=body
-        ):
-            raise RecordTampered(
-                kind, record_id, "the row does not match its MAC (changed outside the brain)"
-            )
-
-    async def _revoked_in_audit(self, action: str, id_key: str, record_id: str) -> bool:
-        """Whether the keyed audit log records ``action`` for this record (a restored older row hides it)."""
-        row = await self._one(
-            "SELECT 1 AS revoked FROM audit_events WHERE tenant_id = %s AND action = %s"
-            f" AND metadata->>'{id_key}' = %s LIMIT 1",
-            (self._tenant, action, record_id),
-        )
-        return row is not None
-
-    def _proposal_seal(self, p: Proposal) -> tuple[str | None, str | None]:
-        if self._keyring is None:
-            return None, None
-        seal = seal_record(
-            self._keyring.current, kind=PROPOSAL_KIND, record_id=p.id, version=p.version, body=to_record(p)
-        )
-        return seal.key_id, seal.mac
-
-    def _checked_proposal(self, row: dict[str, Any]) -> Proposal:
-        proposal = from_record(row["record"])
-        if self._keyring is None:
-            return proposal
-        seal = _seal_of(row)
-        if seal is None:
-            raise RecordTampered(
-                PROPOSAL_KIND, proposal.id, "the row carries no MAC (written outside the brain)"
-            )
-        if not check_record(
-            self._keyring,
-            seal,
-            kind=PROPOSAL_KIND,
-            record_id=proposal.id,
-            version=proposal.version,
-            body=to_record(proposal),
-        ):
-            raise RecordTampered(
-                PROPOSAL_KIND, proposal.id, "the row does not match its MAC (changed outside the brain)"
-            )
-        return proposal
+        #: seals and checks the keyed rows (issue 12 item 2); composed, not inherited
+        self._seals = RecordSeals(conn, tenant_id, keyring)
 
     async def _one(self, query: str, params: Sequence[Any]) -> dict[str, Any] | None:
         cursor = await self._conn.execute(query, params)
@@ -231,14 +91,14 @@ class PostgresGatewayTransaction:
             + (" FOR UPDATE" if lock else ""),
             (self._tenant, proposal_id),
         )
-        return None if row is None else self._checked_proposal(row)
+        return None if row is None else self._seals.checked_proposal(row)
 
     async def proposal_by_key(self, kind: ProposalKey, key: str) -> Proposal | None:
         row = await self._one(
             _BY_KEY[kind].replace("SELECT record ", "SELECT record, record_key_id, record_mac "),
             (self._tenant, key),
         )
-        return None if row is None else self._checked_proposal(row)
+        return None if row is None else self._seals.checked_proposal(row)
 
     def _params(self, p: Proposal) -> tuple[Any, ...]:
         return (
@@ -254,7 +114,7 @@ class PostgresGatewayTransaction:
             p.updated_at,
             p.version,
             Jsonb(to_record(p)),
-            *self._proposal_seal(p),
+            *self._seals.proposal_seal(p),
         )
 
     _INSERT = (
@@ -287,7 +147,7 @@ class PostgresGatewayTransaction:
                     proposal.updated_at,
                     proposal.version,
                     Jsonb(to_record(proposal)),
-                    *self._proposal_seal(proposal),
+                    *self._seals.proposal_seal(proposal),
                     self._tenant,
                     proposal.id,
                     proposal.version - 1,
@@ -344,7 +204,7 @@ class PostgresGatewayTransaction:
         try:
             rows = await self._all(
                 "SELECT scope, enabled, rationale, updated_by, updated_at, "
-                + _RECORD_COLUMNS
+                + RECORD_COLUMNS
                 + " FROM gateway_kill_switch WHERE tenant_id = %s ORDER BY scope",
                 (self._tenant,),
             )
@@ -355,22 +215,22 @@ class PostgresGatewayTransaction:
         for r in rows:
             entry = KillSwitchEntry(**{k: v for k, v in r.items() if not k.startswith("record_")})
             # a switch row changed outside the brain refuses every action (RECORD_TAMPERED) until reset
-            self._check_row(r, KILL_SWITCH_KIND, entry.scope, _kill_switch_body(self._tenant, entry))
+            self._seals.check_row(r, KILL_SWITCH_KIND, entry.scope, kill_switch_body(self._tenant, entry))
             entries.append(entry)
         return entries
 
     async def set_kill_switch(self, entry: KillSwitchEntry) -> None:
-        version, key_id, mac = await self._next_seal(
+        version, key_id, mac = await self._seals.next_seal(
             "gateway_kill_switch",
             "scope = %s",
             (entry.scope,),
             KILL_SWITCH_KIND,
             entry.scope,
-            _kill_switch_body(self._tenant, entry),
+            kill_switch_body(self._tenant, entry),
         )
         await self._conn.execute(
             "INSERT INTO gateway_kill_switch (tenant_id, scope, enabled, rationale, updated_by, updated_at, "
-            + _RECORD_COLUMNS
+            + RECORD_COLUMNS
             + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, scope) DO UPDATE SET"
             " enabled = EXCLUDED.enabled, rationale = EXCLUDED.rationale, updated_by = EXCLUDED.updated_by,"
             " updated_at = EXCLUDED.updated_at, record_version = EXCLUDED.record_version,"
@@ -390,43 +250,30 @@ class PostgresGatewayTransaction:
 
     # --- exemptions --------------------------------------------------------------------------------
 
-    async def _checked_exemption(self, row: dict[str, Any]) -> Exemption:
-        exemption = _exemption(row)
-        if self._keyring is None:
-            return exemption
-        self._check_row(row, EXEMPTION_KIND, exemption.id, _exemption_body(exemption))
-        if exemption.revoked_at is None and await self._revoked_in_audit(
-            "capability.exemption.revoked", "exemptionId", exemption.id
-        ):
-            raise RecordTampered(
-                EXEMPTION_KIND, exemption.id, "the audit log records its revocation but the row does not"
-            )
-        return exemption
-
     async def exemptions(self, *, capability_id: str | None = None) -> list[Exemption]:
         rows = await self._all(
-            f"SELECT {_EXEMPTION_COLUMNS}, {_RECORD_COLUMNS} FROM gateway_exemptions WHERE tenant_id = %s"
+            f"SELECT {EXEMPTION_COLUMNS}, {RECORD_COLUMNS} FROM gateway_exemptions WHERE tenant_id = %s"
             " AND (%s::text IS NULL OR capability_id = %s) ORDER BY created_at DESC, id DESC",
             (self._tenant, capability_id, capability_id),
         )
-        return [await self._checked_exemption(r) for r in rows]
+        return [await self._seals.checked_exemption(r) for r in rows]
 
     async def get_exemption(self, exemption_id: str) -> Exemption | None:
         row = await self._one(
-            f"SELECT {_EXEMPTION_COLUMNS}, {_RECORD_COLUMNS} FROM gateway_exemptions"
+            f"SELECT {EXEMPTION_COLUMNS}, {RECORD_COLUMNS} FROM gateway_exemptions"
             " WHERE tenant_id = %s AND id = %s",
             (self._tenant, exemption_id),
         )
-        return None if row is None else await self._checked_exemption(row)
+        return None if row is None else await self._seals.checked_exemption(row)
 
     async def save_exemption(self, exemption: Exemption) -> None:
         e = exemption
-        version, key_id, mac = await self._next_seal(
-            "gateway_exemptions", "id = %s", (e.id,), EXEMPTION_KIND, e.id, _exemption_body(e)
+        version, key_id, mac = await self._seals.next_seal(
+            "gateway_exemptions", "id = %s", (e.id,), EXEMPTION_KIND, e.id, exemption_body(e)
         )
         # only the revocation of a stored exemption may change
         await self._conn.execute(
-            f"INSERT INTO gateway_exemptions ({_EXEMPTION_COLUMNS}, {_RECORD_COLUMNS}) VALUES (%s, %s, %s, %s,"
+            f"INSERT INTO gateway_exemptions ({EXEMPTION_COLUMNS}, {RECORD_COLUMNS}) VALUES (%s, %s, %s, %s,"
             " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
             " revoked_at = EXCLUDED.revoked_at, revoked_by = EXCLUDED.revoked_by,"
             " revoke_reason = EXCLUDED.revoke_reason, record_version = EXCLUDED.record_version,"
@@ -535,22 +382,13 @@ class PostgresGatewayTransaction:
 
     async def save_agent_token(self, token: AgentToken) -> None:
         t = token
-        key_id = mac = None
-        version = 1
-        if self._keyring is not None:
-            # every write bumps the row's version, so a restored older row is an older version
-            current = await self._one(
-                "SELECT record_version FROM agent_tokens WHERE tenant_id = %s AND id = %s FOR UPDATE",
-                (self._tenant, t.id),
-            )
-            version = 1 if current is None else int(current["record_version"]) + 1
-            seal = seal_record(
-                self._keyring.current, kind=TOKEN_KIND, record_id=t.id, version=version, body=_token_body(t)
-            )
-            key_id, mac = seal.key_id, seal.mac
+        # every write bumps the row's version, so a restored older row is an older version
+        version, key_id, mac = await self._seals.next_seal(
+            "agent_tokens", "id = %s", (t.id,), TOKEN_KIND, t.id, token_body(t)
+        )
         # only the revocation of a stored token may change
         await self._conn.execute(
-            f"INSERT INTO agent_tokens ({_TOKEN_COLUMNS}, record_version, record_key_id, record_mac)"
+            f"INSERT INTO agent_tokens ({TOKEN_COLUMNS}, record_version, record_key_id, record_mac)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at, revoked_by = EXCLUDED.revoked_by,"
             " record_version = EXCLUDED.record_version, record_key_id = EXCLUDED.record_key_id,"
@@ -575,44 +413,18 @@ class PostgresGatewayTransaction:
 
     async def get_agent_token(self, token_id: str) -> AgentToken | None:
         row = await self._one(
-            f"SELECT {_TOKEN_COLUMNS}, record_version, record_key_id, record_mac FROM agent_tokens"
+            f"SELECT {TOKEN_COLUMNS}, record_version, record_key_id, record_mac FROM agent_tokens"
             " WHERE tenant_id = %s AND id = %s",
             (self._tenant, token_id),
         )
-        if row is None:
-            return None
-        token = _token(row)
-        if self._keyring is None:
-            return token
-        seal = _seal_of(row)
-        if seal is None or not check_record(
-            self._keyring,
-            seal,
-            kind=TOKEN_KIND,
-            record_id=token.id,
-            version=int(row["record_version"]),
-            body=_token_body(token),
-        ):
-            raise RecordTampered(
-                TOKEN_KIND, token.id, "the row does not match its MAC (changed outside the brain)"
-            )
-        if token.revoked_at is None and await self._one(
-            # the keyed audit log says it was revoked: an older (unrevoked) row was restored
-            "SELECT 1 AS revoked FROM audit_events WHERE tenant_id = %s AND action = 'agent.token.revoked'"
-            " AND metadata->>'tokenId' = %s LIMIT 1",
-            (self._tenant, token.id),
-        ):
-            raise RecordTampered(
-                TOKEN_KIND, token.id, "the audit log records its revocation but the row does not"
-            )
-        return token
+        return None if row is None else await self._seals.checked_token(row)
 
     async def agent_tokens(self) -> list[AgentToken]:
         rows = await self._all(
-            f"SELECT {_TOKEN_COLUMNS} FROM agent_tokens WHERE tenant_id = %s ORDER BY created_at DESC, id DESC",
+            f"SELECT {TOKEN_COLUMNS} FROM agent_tokens WHERE tenant_id = %s ORDER BY created_at DESC, id DESC",
             (self._tenant,),
         )
-        return [_token(r) for r in rows]
+        return [token_of(r) for r in rows]
 
     # --- audit -------------------------------------------------------------------------------------
 
