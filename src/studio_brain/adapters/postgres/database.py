@@ -120,7 +120,9 @@ class Database:
 
     async def _check(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> None:
         """Raise when ``conn`` is dead (the pool then discards it and hands out another)."""
-        await asyncio.wait_for(AsyncConnectionPool.check_connection(conn), timeout=self._check_timeout)
+        # asyncio.timeout, not wait_for: no extra task per checkout (issue 18), the same bound
+        async with asyncio.timeout(self._check_timeout):
+            await AsyncConnectionPool.check_connection(conn)
 
     @property
     def redacted_url(self) -> str:

@@ -142,9 +142,16 @@ class PostgresIdentityStore:
     async def _one(
         self, tenant_id: str, doing: str, query: str, params: tuple[Any, ...]
     ) -> dict[str, Any] | None:
-        async with self._tx(tenant_id, doing) as conn:
-            cursor = await conn.execute(query, params)
-            return await cursor.fetchone()
+        try:
+            async with self._db.connection() as conn:
+                # the tenant scope and the statement in one round trip (issue 18: every request's
+                # credential lookup lands here); the server still runs them in order, in one transaction
+                async with conn.pipeline():
+                    await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (tenant_id,))
+                    cursor = await conn.execute(query, params)
+                return await cursor.fetchone()
+        except psycopg.Error as err:
+            raise translate(err, doing) from err
 
     async def _all(
         self, tenant_id: str, doing: str, query: str, params: tuple[Any, ...]
