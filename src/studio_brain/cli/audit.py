@@ -198,7 +198,7 @@ def verify(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Recompute every hash and link and check the signed checkpoints. Exit 0 intact, 1 broken."""
+    """Recompute every hash, link and MAC and check the signed checkpoints. Exit 0 intact, 1 broken."""
     settings = settings_or_exit()
     show_bar = not as_json and Console(stderr=True).is_terminal
     if file is not None:
