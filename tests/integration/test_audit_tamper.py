@@ -28,8 +28,8 @@ from studio_brain.domain.audit import (
     event_hash,
 )
 from studio_brain.domain.errors import Conflict
-from studio_brain.domain.records import Keyring, MacKey
 from studio_brain.domain.hashing import sha256_hex
+from studio_brain.domain.records import Keyring, MacKey
 from studio_brain.services.audit import AuditService, VerifyReport
 from tests.fakes import FakeClock
 
