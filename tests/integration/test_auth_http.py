@@ -324,7 +324,10 @@ async def test_every_documented_operation_but_health_refuses_an_anonymous_caller
 ) -> None:
     app = api_client._transport.app  # type: ignore[attr-defined]
     document = app.openapi()
-    anonymous_ok = {"/healthz", "/readyz"}
+    # public on purpose (docs/api.md, docs/cloud-writes.md): the approval-attestation key's public half, which
+    # the studio fetches without credentials to check an `approvedBy` attestation
+    public_keys = {"/.well-known/jwks.json", "/api/v1/attestations/jwks"}
+    anonymous_ok = {"/healthz", "/readyz", *public_keys}
     checked = 0
     for path, operations in document["paths"].items():
         concrete = path
@@ -344,6 +347,11 @@ async def test_every_documented_operation_but_health_refuses_an_anonymous_caller
             )
             if path in anonymous_ok:
                 assert response.status_code == 200, path
+                if path in public_keys:  # only public key material is ever served anonymously
+                    keys = response.json()["keys"]
+                    assert keys, path
+                    assert all(key["kty"] == "OKP" for key in keys), path
+                    assert not any("d" in key for key in keys), path
             else:
                 assert response.status_code == 401, f"{method.upper()} {path} answered {response.status_code}"
             checked += 1

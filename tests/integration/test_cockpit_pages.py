@@ -215,19 +215,24 @@ async def test_static_files_serve_the_vendored_htmx_and_nothing_outside_their_fo
 async def test_audit_pages_newest_first_and_walks_older_and_newer(
     client: httpx.AsyncClient, brain: Brain
 ) -> None:
+    await sign_in(client, "ada")  # enrolling her writes audit rows first (identity.*)
+    base = await head_seq(brain)
     await brain.events.append_many([audit_draft(brain.tenant_id, n) for n in range(1, 121)])
-    await sign_in(client, "ada")
-    first = (await client.get("/audit")).text
+    # by default the page shows people and decisions: the 120 system rows are not there
+    people = [int(s) for s in re.findall(r'data-seq="(\d+)"', (await client.get("/audit")).text)]
+    assert people
+    assert all(seq <= base for seq in people)
+    first = (await client.get("/audit", params={"rows": "all"})).text
     seqs = [int(s) for s in re.findall(r'data-seq="(\d+)"', first)]
-    assert seqs == list(range(120, 70, -1))
-    older = re.search(r'href="(/audit\?before=71)"', first)
-    assert older is not None
-    second = (await client.get(older.group(1))).text
-    assert [int(s) for s in re.findall(r'data-seq="(\d+)"', second)] == list(range(70, 20, -1))
-    newer = re.search(r'href="(/audit\?after=70)"', second)
+    assert seqs == list(range(base + 120, base + 70, -1))
+    older = re.search(rf'href="(/audit\?rows=all&amp;before={base + 71})"', first)
+    assert older is not None  # the pager keeps "show system rows too"
+    second = (await client.get(older.group(1).replace("&amp;", "&"))).text
+    assert [int(s) for s in re.findall(r'data-seq="(\d+)"', second)] == list(range(base + 70, base + 20, -1))
+    newer = re.search(rf'href="(/audit\?rows=all&amp;after={base + 70})"', second)
     assert newer is not None
-    back = (await client.get(newer.group(1))).text
-    assert [int(s) for s in re.findall(r'data-seq="(\d+)"', back)] == list(range(120, 70, -1))
+    back = (await client.get(newer.group(1).replace("&amp;", "&"))).text
+    assert [int(s) for s in re.findall(r'data-seq="(\d+)"', back)] == list(range(base + 120, base + 70, -1))
 
 
 async def test_audit_filters_by_action_and_actor_and_answers_htmx_with_the_table_only(
@@ -238,8 +243,15 @@ async def test_audit_filters_by_action_and_actor_and_answers_htmx_with_the_table
         + [audit_draft(brain.tenant_id, 10, action="capability.proposal.approved", actor_id="grace")]
     )
     await sign_in(client, "ada")
-    response = await client.get(
+    # the seeded rows are written by the system: they are listed with "show system rows too"
+    people_only = await client.get(
         "/audit", params={"action": "capability.proposal", "actor": "grace"}, headers={"hx-request": "true"}
+    )
+    assert re.findall(r'data-seq="(\d+)"', people_only.text) == []
+    response = await client.get(
+        "/audit",
+        params={"action": "capability.proposal", "actor": "grace", "rows": "all"},
+        headers={"hx-request": "true"},
     )
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<section id="audit-results"')
@@ -447,7 +459,8 @@ async def test_an_admin_sees_a_tenant_selector_when_several_studios_have_data(
     own = (await client.get("/audit")).text
     assert 'id="tenant-picker"' in own
     assert '<option value="studio-two">' in own
-    other = (await client.get("/audit", params={"tenant": "studio-two"})).text
+    # the seeded rows are system rows: "show system rows too" lists them
+    other = (await client.get("/audit", params={"tenant": "studio-two", "rows": "all"})).text
     assert re.findall(r'data-seq="(\d+)"', other) == ["1"]
     assert "demo event 2" in other
     assert 'href="/proposals?tenant=studio-two"' in other
@@ -456,7 +469,7 @@ async def test_an_admin_sees_a_tenant_selector_when_several_studios_have_data(
         "managed by a cockpit signed in for that studio"
         in (await client.get("/proposals", params={"tenant": "studio-two"})).text
     )
-    unknown = (await client.get("/audit", params={"tenant": "nobody-here"})).text
+    unknown = (await client.get("/audit", params={"tenant": "nobody-here", "rows": "all"})).text
     assert "demo event 1" in unknown
 
 
