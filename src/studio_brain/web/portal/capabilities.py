@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from studio_brain.domain.audit import ApprovalState, AuditQuery
 from studio_brain.ports.gateway import ProposalFilter
 from studio_brain.services.portal import is_agent_call, is_rate_limit_refusal
+from studio_brain.web.api import policy as native_policy
 from studio_brain.web.api.shapes import (
-    bucket_json,
     capability_json,
     exemption_json,
     kill_switch_json,
@@ -21,7 +21,7 @@ from studio_brain.web.api.shapes import (
     violation_json,
 )
 from studio_brain.web.deps import Audit, ConnectorHealth, Gateway, StaffCaller, iso
-from studio_brain.web.portal.common import Desk, Limit, ReasonBody, RowsResponse, portal_event, portal_router
+from studio_brain.web.portal.common import Desk, Limit, RowsResponse, portal_event, portal_router
 
 router = portal_router()
 
@@ -66,32 +66,22 @@ async def capabilities(
     )
 
 
-class BucketsResponse(BaseModel):
-    ok: bool = True
-    buckets: list[dict[str, Any]]
-
-
-@router.get("/capabilities/quotas", response_model=BucketsResponse, summary="Rate-limit buckets")
-async def quotas(
-    caller: StaffCaller, gateway: Gateway, limit: int = Query(default=50, ge=1, le=500)
-) -> BucketsResponse:
-    rows = await gateway.rate_buckets(caller.principal, limit=limit)
-    return BucketsResponse(buckets=[bucket_json(b) for b in rows])
-
-
-class BucketResetResponse(BaseModel):
-    ok: bool = True
-    bucket: str
-
-
-@router.post(
-    "/capabilities/quotas/{bucket}/reset", response_model=BucketResetResponse, summary="Reset a bucket"
+# quota buckets: the Portal's shapes are the native API's ({ok, buckets} and {ok, bucket, reset}), so the
+# native handlers serve both paths
+router.add_api_route(
+    "/capabilities/quotas",
+    native_policy.rate_buckets,
+    methods=["GET"],
+    response_model=native_policy.BucketsResponse,
+    summary="Rate-limit buckets (the native handler)",
 )
-async def reset_quota(
-    bucket: str, body: ReasonBody, caller: StaffCaller, gateway: Gateway
-) -> BucketResetResponse:
-    await gateway.reset_rate_bucket(caller.principal, bucket, body.reason)
-    return BucketResetResponse(bucket=bucket)
+router.add_api_route(
+    "/capabilities/quotas/{bucket}/reset",
+    native_policy.reset_rate_bucket,
+    methods=["POST"],
+    response_model=native_policy.ResetResponse,
+    summary="Reset a bucket (the native handler)",
+)
 
 
 @router.get("/capabilities/audit", response_model=RowsResponse, summary="Audit events, newest first")

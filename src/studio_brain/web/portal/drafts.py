@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import Query
-from pydantic import BaseModel, Field
 
 from studio_brain.domain.drafts import DraftKind
+from studio_brain.web.api import drafts as native_drafts
 from studio_brain.web.deps import Drafts, StaffCaller
 from studio_brain.web.portal.common import RowsResponse, portal_router
 
@@ -31,25 +31,11 @@ async def finance_drafts(caller: StaffCaller, drafts: Drafts, limit: int = Draft
     return RowsResponse(rows=await drafts.list_rows(caller.principal, DraftKind.FINANCE, limit=limit))
 
 
-class ReviewBody(BaseModel):
-    toStatus: str = Field(min_length=1, max_length=50)
-    rationale: str = Field(default="", max_length=20_000)
-
-
-class ReviewResponse(BaseModel):
-    ok: bool = True
-    draftId: str
-    fromStatus: str
-    toStatus: str
-
-
-@router.post(
-    "/marketing/drafts/{draft_id}/review", response_model=ReviewResponse, summary="Review marketing copy"
+# the review's body and answer are the native API's: one handler serves both paths
+router.add_api_route(
+    "/marketing/drafts/{draft_id}/review",
+    native_drafts.review_marketing,
+    methods=["POST"],
+    response_model=native_drafts.ReviewResponse,
+    summary="Review marketing copy (the native handler)",
 )
-async def review_marketing(
-    draft_id: str, body: ReviewBody, caller: StaffCaller, drafts: Drafts
-) -> ReviewResponse:
-    result = await drafts.review_marketing(caller.principal, draft_id, body.toStatus, body.rationale)
-    return ReviewResponse(
-        draftId=draft_id, fromStatus=str(result["fromStatus"]), toStatus=str(result["toStatus"])
-    )
