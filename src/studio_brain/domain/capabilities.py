@@ -4,6 +4,9 @@ The registry is a TOML document (``capabilities.toml`` ships with the package). 
 bad capability: it collects every :class:`Violation`, so ``capabilities lint`` can list them all and the
 app can refuse to start with the full list. The registry's version is the SHA-256 of its canonical JSON;
 proposals record it and approvals bind to it, so editing the registry invalidates pending approvals.
+
+This module parses and lints; the values it builds are in ``capability_values`` and the input-schema subset
+in ``capability_schemas`` (every name stays importable from here).
 """
 
 from __future__ import annotations
@@ -11,77 +14,51 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from studio_brain.domain.capability_schemas import schema_problems, validate_input
+from studio_brain.domain.capability_values import (
+    CLOUD_TARGETS,
+    DEFAULT_APPROVAL_TTL_SECONDS,
+    HIGH_RISK_CLASSES,
+    PHYSICAL_TARGETS,
+    Capability,
+    ExemptionPolicy,
+    Mode,
+    RateLimit,
+    Registry,
+    Risk,
+    RiskClass,
+    Target,
+    Violation,
+)
 from studio_brain.domain.connectors import DryRunSupport
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.write_policy import HourWindow, WritePolicy
 
-
-class Target(StrEnum):
-    FIRESTORE = "firestore"
-    STRIPE = "stripe"
-    HUBITAT = "hubitat"
-    ROBOROCK = "roborock"
-    LOCAL = "local"
-
-
-class Mode(StrEnum):
-    READ = "read"
-    WRITE = "write"
-
-
-class Risk(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-class RiskClass(StrEnum):
-    NONE = "none"
-    DOOR = "door"
-    LOCK = "lock"
-    POWER = "power"
-    MOBILITY = "mobility"
-    MONEY = "money"
-    DATA = "data"
-    NOTIFY = "notify"
-
-
-#: classes that are never exempt and always need approval (seed §5 "Safety constraints")
-HIGH_RISK_CLASSES = frozenset({RiskClass.DOOR, RiskClass.LOCK, RiskClass.POWER, RiskClass.MOBILITY})
-#: targets that move things in the physical world: executions on them are always serialised
-PHYSICAL_TARGETS = frozenset({Target.HUBITAT, Target.ROBOROCK})
-#: targets in the studio's cloud: their writes count towards the tenant's daily cloud-write budget
-CLOUD_TARGETS = frozenset({Target.FIRESTORE, Target.STRIPE})
-
-DEFAULT_APPROVAL_TTL_SECONDS: Mapping[Risk, int] = {
-    Risk.LOW: 24 * 3600,
-    Risk.MEDIUM: 8 * 3600,
-    Risk.HIGH: 3600,
-    Risk.CRITICAL: 900,
-}
+#: the registry's public names; the values and input schemas live in their own modules
+__all__ = [
+    "CLOUD_TARGETS",
+    "DEFAULT_APPROVAL_TTL_SECONDS",
+    "HIGH_RISK_CLASSES",
+    "PHYSICAL_TARGETS",
+    "Capability",
+    "ExemptionPolicy",
+    "Mode",
+    "RateLimit",
+    "Registry",
+    "Risk",
+    "RiskClass",
+    "Target",
+    "Violation",
+    "parse_registry",
+    "parse_registry_toml",
+    "schema_problems",
+    "validate_input",
+]
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-_SCHEMA_TYPES = {"object", "string", "integer", "number", "boolean", "array"}
-_SCHEMA_KEYS = {
-    "type",
-    "properties",
-    "required",
-    "additionalProperties",
-    "enum",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "minimum",
-    "maximum",
-    "items",
-    "maxItems",
-    "description",
-}
 _CAPABILITY_KEYS = {
     "id",
     "description",
@@ -105,98 +82,6 @@ _CAPABILITY_KEYS = {
     "allowedHours",
 }
 _WRITE_POLICY_KEYS = {"dailyCloudWriteBudget", "twoPersonRisks"}
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Violation:
-    """One problem in the registry, as ``capabilities lint`` and ``/api/capabilities/policy-lint`` show it."""
-
-    capability_id: str
-    code: str
-    message: str
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RateLimit:
-    per_hour: int
-    #: most executions within any one minute window
-    burst: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ExemptionPolicy:
-    max_lifetime_seconds: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Capability:
-    """One operation the gateway can perform. Built only by :func:`parse_registry`."""
-
-    id: str
-    description: str
-    target: Target
-    mode: Mode
-    risk: Risk
-    risk_class: RiskClass
-    requires_approval: bool
-    approvals_required: int
-    approval_ttl_seconds: int
-    rate_limit: RateLimit
-    cooldown_seconds: int
-    timeout_budget_seconds: float
-    dry_run: DryRunSupport
-    #: a JSON-Schema subset (see :func:`validate_input`)
-    input_schema: dict[str, Any]
-    #: the connector action it maps to, e.g. ``switch.set``
-    action: str
-    device_field: str | None = None
-    command_field: str | None = None
-    #: one in-flight execution per target (always true for physical targets and high-risk classes)
-    exclusive: bool = True
-    exemption_policy: ExemptionPolicy | None = None
-    #: local hours in which it may execute (``allowedHours``; empty = any time) — WRITE_WINDOW_CLOSED
-    allowed_hours: tuple[HourWindow, ...] = ()
-    #: its risk tier is in ``[writePolicy] twoPersonRisks``: two distinct people behind every execution
-    two_person: bool = False
-
-    @property
-    def is_write(self) -> bool:
-        return self.mode is Mode.WRITE
-
-    @property
-    def is_cloud_write(self) -> bool:
-        """A write to the studio's cloud: counted in the tenant's daily cloud-write budget."""
-        return self.is_write and self.target in CLOUD_TARGETS
-
-    @property
-    def is_high_risk(self) -> bool:
-        return self.risk in (Risk.HIGH, Risk.CRITICAL) or self.risk_class in HIGH_RISK_CLASSES
-
-    @property
-    def exemptable(self) -> bool:
-        return self.exemption_policy is not None and not self.is_high_risk
-
-    def propose_scope(self) -> str:
-        return f"capability:{self.id}:propose"
-
-    def read_scope(self) -> str:
-        return f"capability:{self.id}:read"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Registry:
-    capabilities: Mapping[str, Capability]
-    #: sha256 of the canonical registry document
-    version: str
-    violations: tuple[Violation, ...] = field(default_factory=tuple)
-    write_policy: WritePolicy = field(default_factory=WritePolicy)
-
-    def get(self, capability_id: str) -> Capability | None:
-        return self.capabilities.get(capability_id)
-
-    @property
-    def valid(self) -> bool:
-        return not self.violations
 
 
 def parse_registry_toml(text: str) -> Registry:
@@ -463,93 +348,3 @@ def _policy_problems(cap: Capability) -> list[Violation]:
     if cap.mode is Mode.READ and cap.risk_class in HIGH_RISK_CLASSES:
         bad("READ_IN_HIGH_RISK_CLASS", "a read capability cannot carry a high-risk class")
     return found
-
-
-# --- input schemas ---------------------------------------------------------------------------------
-
-
-def schema_problems(schema: Mapping[str, Any], path: str = "input") -> list[str]:
-    """What is wrong with a schema (we support a JSON-Schema subset; anything else is an error)."""
-    problems: list[str] = []
-    for key in sorted(set(schema) - _SCHEMA_KEYS):
-        problems.append(f"{path}: unsupported schema keyword {key!r}")
-    kind = schema.get("type")
-    if kind not in _SCHEMA_TYPES:
-        problems.append(f"{path}.type must be one of {sorted(_SCHEMA_TYPES)}")
-    props = schema.get("properties", {})
-    if not isinstance(props, Mapping):
-        problems.append(f"{path}.properties must be a table")
-        props = {}
-    for name, sub in props.items():
-        if not isinstance(sub, Mapping):
-            problems.append(f"{path}.properties.{name} must be a table")
-        else:
-            problems.extend(schema_problems(sub, f"{path}.{name}"))
-    required = schema.get("required", [])
-    if not isinstance(required, list) or any(r not in props for r in required):
-        problems.append(f"{path}.required must list declared properties")
-    items = schema.get("items")
-    if items is not None:
-        if isinstance(items, Mapping):
-            problems.extend(schema_problems(items, f"{path}[]"))
-        else:
-            problems.append(f"{path}.items must be a table")
-    pattern = schema.get("pattern")
-    if pattern is not None:
-        try:
-            re.compile(str(pattern))
-        except re.error:
-            problems.append(f"{path}.pattern is not a valid regular expression")
-    return problems
-
-
-def validate_input(schema: Mapping[str, Any], value: Any, path: str = "$") -> list[str]:
-    """Every way ``value`` fails ``schema`` (empty when valid). Objects reject unknown keys by default."""
-    kind = schema.get("type")
-    errors: list[str] = []
-    if kind == "object":
-        if not isinstance(value, Mapping):
-            return [f"{path}: expected an object"]
-        props: Mapping[str, Any] = schema.get("properties", {})
-        for name in schema.get("required", []):
-            if name not in value:
-                errors.append(f"{path}.{name}: required")
-        if not schema.get("additionalProperties", False):
-            errors.extend(f"{path}.{name}: not allowed" for name in value if name not in props)
-        for name, item in value.items():
-            if name in props:
-                errors.extend(validate_input(props[name], item, f"{path}.{name}"))
-        return errors
-    if kind == "string":
-        if not isinstance(value, str):
-            return [f"{path}: expected a string"]
-        if "\x00" in value:  # PostgreSQL text and jsonb cannot store NUL
-            return [f"{path}: contains a NUL character"]
-        if len(value) < int(schema.get("minLength", 0)):
-            errors.append(f"{path}: shorter than {schema['minLength']} characters")
-        if "maxLength" in schema and len(value) > int(schema["maxLength"]):
-            errors.append(f"{path}: longer than {schema['maxLength']} characters")
-        if "pattern" in schema and not re.fullmatch(str(schema["pattern"]), value):
-            errors.append(f"{path}: does not match {schema['pattern']}")
-    elif kind in ("integer", "number"):
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if not numeric or (kind == "integer" and not isinstance(value, int)):
-            return [f"{path}: expected an {kind}"]
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append(f"{path}: below {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append(f"{path}: above {schema['maximum']}")
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            return [f"{path}: expected true or false"]
-    elif kind == "array":
-        if not isinstance(value, list):
-            return [f"{path}: expected an array"]
-        if "maxItems" in schema and len(value) > int(schema["maxItems"]):
-            errors.append(f"{path}: more than {schema['maxItems']} items")
-        if isinstance(schema.get("items"), Mapping):
-            for i, item in enumerate(value):
-                errors.extend(validate_input(schema["items"], item, f"{path}[{i}]"))
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{path}: must be one of {schema['enum']}")
-    return errors
