@@ -275,3 +275,33 @@ async def test_a_revoked_exemption_restored_from_its_older_row_is_refused(keyed_
     created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
     assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "RECORD_TAMPERED"
     assert await kit.notes() == 0
+
+
+async def test_an_executed_proposal_restored_from_its_approved_row_does_not_run_again(keyed_kit: Kit) -> None:
+    kit = keyed_kit
+    created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
+    await kit.service.approve(BOB, created.proposal.id, "looks right to me")
+    async with kit.pg.connection() as conn:
+        cursor = await conn.execute("SELECT * FROM gateway_proposals WHERE id = %s", (created.proposal.id,))
+        approved_row = await cursor.fetchone()
+    assert approved_row is not None
+    await kit.service.execute(BOB, created.proposal.id)
+    assert await kit.notes() == 1
+    # The whole approved row (its MAC valid for its version) written back over the executed one.
+    async with kit.pg.connection() as conn:
+        await conn.execute(
+            "UPDATE gateway_proposals SET status = %s, execution_key = %s, version = %s, record = %s::jsonb,"
+            " record_key_id = %s, record_mac = %s WHERE id = %s",
+            (
+                approved_row["status"],
+                approved_row["execution_key"],
+                approved_row["version"],
+                json.dumps(approved_row["record"]),
+                approved_row["record_key_id"],
+                approved_row["record_mac"],
+                created.proposal.id,
+            ),
+        )
+    assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "RECORD_TAMPERED"
+    assert await kit.notes() == 1
+    assert await tamper_audited(kit, created.proposal.id)

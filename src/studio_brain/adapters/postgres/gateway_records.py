@@ -189,6 +189,27 @@ class RecordSeals:
             )
         return proposal
 
+    async def check_not_rolled_back(self, proposal: Proposal) -> None:
+        """Refuse a proposal row older than the newest version the keyed audit log recorded for it: a
+        whole earlier row (valid MAC, older version) written back, e.g. to run an executed proposal again.
+
+        The proposal's events share its correlation id (indexed); each carries the proposal's record."""
+        if self._keyring is None:
+            return
+        row = await self._one(
+            "SELECT max((metadata->'proposal'->>'version')::int) AS newest FROM audit_events"
+            " WHERE tenant_id = %s AND correlation_id = %s AND metadata->>'proposalId' = %s",
+            (self._tenant, proposal.correlation_id, proposal.id),
+        )
+        newest = None if row is None else row["newest"]
+        if newest is not None and proposal.version < int(newest):
+            raise RecordTampered(
+                PROPOSAL_KIND,
+                proposal.id,
+                f"the row is version {proposal.version} but the audit log records version {newest}"
+                " (an older row restored)",
+            )
+
     async def checked_exemption(self, row: dict[str, Any]) -> Exemption:
         exemption = exemption_of(row)
         if self._keyring is None:

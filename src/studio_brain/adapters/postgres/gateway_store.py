@@ -91,7 +91,12 @@ class PostgresGatewayTransaction:
             + (" FOR UPDATE" if lock else ""),
             (self._tenant, proposal_id),
         )
-        return None if row is None else self._seals.checked_proposal(row)
+        if row is None:
+            return None
+        proposal = self._seals.checked_proposal(row)
+        if lock:  # about to change it (approve, execute, …): it must be the newest version audited
+            await self._seals.check_not_rolled_back(proposal)
+        return proposal
 
     async def proposal_by_key(self, kind: ProposalKey, key: str) -> Proposal | None:
         row = await self._one(
