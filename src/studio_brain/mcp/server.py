@@ -15,7 +15,13 @@ from typing import Any
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 
-from studio_brain.domain.errors import InputInvalid, NotFound, PolicyRefused, StudioBrainError
+from studio_brain.domain.errors import (
+    InputInvalid,
+    NotFound,
+    PolicyRefused,
+    StudioBrainError,
+    Unauthenticated,
+)
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.reasons import ReasonCode
 from studio_brain.domain.secrets import redact
@@ -35,10 +41,8 @@ PrincipalOf = Callable[[ServerRequestContext[Any, Any]], Principal | None]
 SessionOf = Callable[[ServerRequestContext[Any, Any]], str]
 
 
-class Unauthorised(StudioBrainError):
-    """No verified agent behind this MCP request."""
-
-    code = ReasonCode.AUTH_REQUIRED
+class Unauthorised(Unauthenticated):
+    """No verified agent behind this MCP request (reason code ``AUTH_REQUIRED``; a 401 if it ever reaches HTTP)."""
 
 
 def build_server(
