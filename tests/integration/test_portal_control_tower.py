@@ -40,6 +40,8 @@ async def test_control_tower_state_answers_in_the_shape_the_portal_renders_witho
         assert key in state, key
         assert type(state[key]) is type(sample) or sample is None, key
     rendered = render_state(state)
+    # a brain installed minutes ago: no job has run yet, and that is not an incident
+    assert not [a for a in state["alerts"] if a["id"].startswith("job:")]
     assert rendered["status"] in {"healthy", "waiting", "error", "neutral"}
     (host,) = state["hosts"]
     assert host["hostId"] == "studio-brain"
@@ -330,3 +332,29 @@ async def test_a_path_the_portal_polls_that_the_brain_does_not_serve_is_logged_o
     out = capsys.readouterr().out
     assert out.count("http.path.unknown") == 1
     assert "/api/control-tower/overview" in out
+
+
+async def test_a_failing_job_is_an_incident_on_the_control_tower(
+    api_client: httpx.AsyncClient, api_brain: Brain, tokens: TokenMinter
+) -> None:
+    from studio_brain.domain.errors import CloudReadError
+    from studio_brain.services.jobs import JobDefinition
+
+    async def broken(_ctx: Any) -> dict[str, Any]:
+        raise CloudReadError("Firestore did not answer")
+
+    api_brain.jobs.register(
+        JobDefinition(name="portal-test-job", description="fails", action=broken, schedule=None)
+    )
+    headers = portal_headers(tokens, "staff-1")
+    before = (await api_client.get("/api/control-tower/state", headers=headers)).json()["state"]
+    assert not any(a["id"] == "job:portal-test-job" for a in before["alerts"])
+    await api_brain.jobs.run("portal-test-job")
+    state = (await api_client.get("/api/control-tower/state", headers=headers)).json()["state"]
+    alert = next(a for a in state["alerts"] if a["id"] == "job:portal-test-job")
+    assert alert["title"] == "job portal-test-job is failing"
+    assert "Firestore did not answer" in alert["summary"]
+    assert state["ops"]["overallStatus"] == "error"
+    assert state["counts"]["needsAttention"] >= 1
+    assert any(s["id"] == "job:portal-test-job" for s in state["services"])
+    render_state(state)

@@ -7,7 +7,7 @@ in ``web/portal/control_tower.py``; every read and every audit row is here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from studio_brain.domain.audit import ApprovalState, AuditDraft, AuditEvent, AuditQuery
@@ -65,8 +65,14 @@ class TowerView:
         return "healthy"
 
 
-def _failing(job: JobHealth) -> bool:
-    return job.consecutive_failures > 0 or job.overdue_since is not None
+def _failing(job: JobHealth, now: datetime, grace: timedelta) -> bool:
+    """Its last runs failed, or it ran before and stopped running (overdue past the scheduler's grace).
+    A job that never ran (a brain installed minutes ago) is not an incident."""
+    if job.consecutive_failures > 0:
+        return True
+    return (
+        job.last_started_at is not None and job.overdue_since is not None and job.overdue_since < now - grace
+    )
 
 
 class ControlTower:
@@ -83,6 +89,7 @@ class ControlTower:
         clock: Clock,
         version: str,
         started_at: datetime,
+        overdue_grace: timedelta,
     ) -> None:
         self._gateway = gateway
         self._safety = safety
@@ -92,6 +99,10 @@ class ControlTower:
         self._clock = clock
         self._version = version
         self._started_at = started_at
+        self._grace = overdue_grace
+
+    def now(self) -> datetime:
+        return self._clock.now()
 
     async def view(self, principal: Principal) -> TowerView:
         waiting = await self._gateway.list_proposals(
@@ -106,13 +117,14 @@ class ControlTower:
         acks = await self._events.query(
             principal.tenant_id, AuditQuery(action_prefix=ACK_ACTION, newest_first=True, limit=1)
         )
+        now = self._clock.now()
         return TowerView(
-            generated_at=self._clock.now(),
+            generated_at=now,
             started_at=self._started_at,
             version=self._version,
             approvals=tuple(waiting),
             findings=tuple(findings),
-            failing_jobs=tuple(j for j in jobs if _failing(j)),
+            failing_jobs=tuple(j for j in jobs if _failing(j, now, self._grace)),
             jobs=tuple(jobs),
             connectors=tuple(connectors),
             recent=tuple(recent.events),

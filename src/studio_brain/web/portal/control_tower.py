@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -49,6 +49,7 @@ async def get_tower(request: Request, brain: BrainDep) -> ControlTower:
         clock=brain.clock,
         version=__version__,
         started_at=started,
+        overdue_grace=timedelta(seconds=brain.settings.scheduler_overdue_grace_seconds),
     )
 
 
@@ -344,7 +345,7 @@ async def events(
         after = start
         since_keepalive = 0.0
         try:
-            yield f"retry: {STREAM_RETRY_MS}\n: connected {iso(datetime.now().astimezone())}\n\n"
+            yield f"retry: {STREAM_RETRY_MS}\n: connected {iso(tower.now())}\n\n"
             while True:
                 try:
                     fresh = await tower.events_after(tenant, after)
@@ -363,7 +364,7 @@ async def events(
                 since_keepalive += STREAM_POLL_SECONDS
                 if since_keepalive >= STREAM_KEEPALIVE_SECONDS:
                     since_keepalive = 0.0
-                    yield f": keepalive {iso(datetime.now().astimezone())}\n\n"
+                    yield f": keepalive {iso(tower.now())}\n\n"
         finally:
             streams.open -= 1
             log.info("control_tower.stream.closed", actor=caller.principal.actor_id, open=streams.open)
