@@ -15,7 +15,7 @@ from studio_brain.bootstrap import Brain, open_brain
 from studio_brain.logging import configure_logging
 from studio_brain.mcp.http import MCP_PATH, McpEndpoint
 from studio_brain.settings import Settings, load_settings
-from studio_brain.web import attestations, compat, health, pages, pages_cloud_writes, pages_staff, signin
+from studio_brain.web import attestations, health, pages, pages_cloud_writes, pages_staff, portal, signin
 from studio_brain.web.api import router as api_router
 from studio_brain.web.auth import Authenticator, require_principal
 from studio_brain.web.errors import install_error_handlers
@@ -67,7 +67,7 @@ def create_app(*, brain: Brain | None = None, settings: Settings | None = None) 
     app.include_router(signin.router)
     app.include_router(pages_staff.router)
     app.include_router(api_router)
-    app.include_router(compat.router)
+    app.include_router(portal.router)  # the Portal's paths (docs/portal.md)
     app.include_router(pages.router)
     pages.install(app)  # static files and the page gate's refusals
     app.router.routes.append(Route(MCP_PATH, endpoint=mcp, methods=["GET", "POST", "DELETE"]))
