@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft
 from studio_brain.domain.drafts import (
@@ -24,7 +24,6 @@ from studio_brain.domain.drafts import (
     Finding,
     Severity,
     copy_leaks,
-    evidence_refs,
     review_transition,
 )
 from studio_brain.domain.errors import (
@@ -36,81 +35,25 @@ from studio_brain.domain.errors import (
     StudioBrainError,
 )
 from studio_brain.domain.hashing import sha256_hex
-from studio_brain.domain.identity import Principal, system_principal
+from studio_brain.domain.identity import Principal
 from studio_brain.domain.secrets import SecretInPayload, describe, scan
 from studio_brain.domain.snapshot import metric
 from studio_brain.logging import get_logger
 from studio_brain.ports import Clock, EventStore, IdFactory, StateStore
 from studio_brain.ports.drafts import DraftSink, DraftStore, ProposalDrafter
+from studio_brain.services.swarms.draft_rows import ROWS as _ROWS
+from studio_brain.services.swarms.draft_rows import finance_row, marketing_row, ops_row
 from studio_brain.services.swarms.marketing import PRIVATE_METRICS
+from studio_brain.services.swarms.proposal_drafter import GatewayProposalDrafter
 
-log = get_logger("studio_brain.drafts")
+#: the row shapes and the gateway drafter live in their own modules; importable from here as before
+__all__ = ["MAX_LIMIT", "DraftService", "GatewayProposalDrafter", "finance_row", "marketing_row", "ops_row"]
+
+log = get_logger(__name__)
 
 MAX_LIMIT = 500
 READ_SCOPE = "drafts:read"
 WRITE_SCOPE = "drafts:write"
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def _day(value: date | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def ops_row(d: Draft) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "at": _iso(d.created_at),
-        "rationale": d.rationale,
-        "ruleId": d.rule_id,
-        "severity": d.severity.value,
-        "title": d.title,
-        "recommendation": d.recommendation,
-        "snapshotDate": _day(d.snapshot_date),
-        "evidence": d.evidence,
-        "confidence": d.confidence,
-        "source": f"{d.actor_type}:{d.actor_id}",
-    }
-
-
-def finance_row(d: Draft) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "at": _iso(d.created_at),
-        "ruleId": d.rule_id,
-        "severity": d.severity.value,
-        "title": d.title,
-        "rationale": d.rationale,
-        "recommendation": d.recommendation,
-        "snapshotDate": _day(d.snapshot_date),
-        "evidenceRefs": evidence_refs(d.evidence),
-        "confidence": d.confidence,
-        "evidence": d.evidence,
-        "source": f"{d.actor_type}:{d.actor_id}",
-    }
-
-
-def marketing_row(d: Draft) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "at": _iso(d.created_at),
-        "draftId": d.id,
-        "status": d.status.value,
-        "channel": d.body.get("channel", "newsletter"),
-        "title": d.title,
-        "copy": d.body.get("copy", ""),
-        "sourceSnapshotDate": _day(d.snapshot_date),
-        "sourceRefs": evidence_refs(d.evidence),
-        "confidenceNotes": d.body.get("confidenceNotes", ""),
-        "templateVersion": d.body.get("templateVersion", "agent"),
-        "ruleId": d.rule_id,
-        "source": f"{d.actor_type}:{d.actor_id}",
-    }
-
-
-_ROWS = {DraftKind.OPS: ops_row, DraftKind.FINANCE: finance_row, DraftKind.MARKETING: marketing_row}
 
 
 class _Sink:
@@ -481,57 +424,3 @@ def _evidence(raw: Mapping[str, Any]) -> Evidence:
     except (TypeError, ValueError) as err:
         raise InputInvalid(f"evidence is malformed: {err}") from None
     return Evidence(snapshot_ids=ids, snapshot_dates=dates, metrics=metrics, rule_ids=rules)
-
-
-class _Gateway(Protocol):
-    async def create_proposal(
-        self,
-        principal: Principal,
-        capability_id: str,
-        input: Any,
-        rationale: str,
-        *,
-        idempotency_key: str | None = None,
-        as_draft: bool = False,
-    ) -> Any: ...
-
-
-class GatewayProposalDrafter:
-    """ProposalDrafter over the capability gateway: a *draft* ``studio.note.append`` proposal, proposed by
-    the system principal, which staff may submit for approval (or ignore). Nothing runs without approval."""
-
-    CAPABILITY = "studio.note.append"
-
-    def __init__(self, gateway: _Gateway) -> None:
-        self._gateway = gateway
-
-    async def draft_proposal(self, *, tenant_id: str, text: str, rationale: str, idempotency_key: str) -> str:
-        created = await self._gateway.create_proposal(
-            system_principal(tenant_id, "swarm:finance"),
-            self.CAPABILITY,
-            {"text": text[:2000], "topic": "reconciliation"},
-            rationale,
-            idempotency_key=idempotency_key,
-            as_draft=True,
-        )
-        return str(created.proposal.id)
-
-    async def draft_capability(
-        self,
-        *,
-        tenant_id: str,
-        actor_id: str,
-        capability_id: str,
-        input: dict[str, object],
-        rationale: str,
-        idempotency_key: str,
-    ) -> str:
-        created = await self._gateway.create_proposal(
-            system_principal(tenant_id, actor_id),
-            capability_id,
-            dict(input),
-            rationale[:2000],
-            idempotency_key=idempotency_key,
-            as_draft=True,
-        )
-        return str(created.proposal.id)
