@@ -110,6 +110,23 @@ def test_the_event_stream_sends_new_audit_events_and_forgets_a_client_that_went_
         assert _wait_until(lambda: control_tower.STREAMS.open == before)
 
 
+def test_once_closes_the_stream_after_the_first_event(
+    brain_server: CockpitServer, tokens: TokenMinter
+) -> None:
+    headers = {**tokens.headers("staff-1", staff=True), "x-studio-brain-admin-token": ADMIN_TOKEN}
+    path = "/api/control-tower/events?stream=1&once=1"
+    with (
+        httpx.Client(base_url=brain_server.base_url, timeout=10.0) as client,
+        client.stream("GET", path, headers=headers) as stream,
+    ):
+        chunks = stream.iter_text()
+        text = next(chunks)
+        client.post("/api/control-tower/overseer/ack", json={"note": "once"}, headers=headers)
+        text += "".join(chunks)  # ends: the server closed the stream after one event
+    (event,) = sse_events(text)
+    assert event["summary"] == "once"
+
+
 def test_our_page_reads_the_control_tower_and_reports_like_the_portal_in_chromium(
     browser: Any, brain_server: CockpitServer, page_origin: str, tokens: TokenMinter
 ) -> None:

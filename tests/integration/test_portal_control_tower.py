@@ -286,7 +286,7 @@ async def test_the_portal_form_creates_a_batch_close_that_a_second_staff_member_
 
 
 async def test_invalid_input_on_the_portal_form_is_a_400_with_the_reason_code(
-    api_client: httpx.AsyncClient, tokens: TokenMinter
+    api_client: httpx.AsyncClient, api_brain: Brain, tokens: TokenMinter
 ) -> None:
     payload: dict[str, Any] = load("portal_create_batch_close.json")
     payload["requestInput"] = {"batchId": None, "tenantId": "staff-1"}  # an empty Batch ID field
@@ -300,6 +300,10 @@ async def test_invalid_input_on_the_portal_form_is_a_400_with_the_reason_code(
     assert body["decision"]["reasonCode"] == "INPUT_INVALID"
     assert "batchId" in body["message"]
     assert "tenantId" not in body["message"]
+    refused = await api_brain.events.query(
+        api_brain.tenant_id, AuditQuery(action_prefix="capability.decision.refused", newest_first=True)
+    )
+    assert refused.events[0].metadata["decision"]["reasonCode"] == "INPUT_INVALID"
 
 
 async def test_refusal_messages_say_an_approved_proposal(
