@@ -3,8 +3,9 @@ logged since (issue 21)."""
 
 from __future__ import annotations
 
-import pytest
+import io
 
+from studio_brain.logging import configure_logging
 from studio_brain.web.quiet_paths import MAX_PATHS, UnknownPaths
 
 
@@ -16,9 +17,10 @@ class Ticks:
         return self.now
 
 
-def test_a_polled_unknown_path_is_logged_once_an_hour_with_the_count_not_logged(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_a_polled_unknown_path_is_logged_once_an_hour_with_the_count_not_logged() -> None:
+    # the log goes to a stream of our own: other tests (and the CLI) reconfigure logging process-wide
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="console", stream=stream)
     ticks = Ticks()
     paths = UnknownPaths(ticks)
     logged = []
@@ -28,7 +30,7 @@ def test_a_polled_unknown_path_is_logged_once_an_hour_with_the_count_not_logged(
     assert logged.count(True) == 1
     ticks.now += 20  # past the hour since the first line
     assert paths.note("GET", "/api/control-tower/overview") is True
-    out = capsys.readouterr().out
+    out = stream.getvalue()
     assert out.count("http.path.unknown") == 2
     assert "not_logged_since=1199" in out
 

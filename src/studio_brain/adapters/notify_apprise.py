@@ -29,6 +29,9 @@ log = get_logger(__name__)
 _APPRISE_LOGGER = logging.getLogger("apprise")
 _APPRISE_LOGGER.propagate = False
 _APPRISE_LOGGER.addHandler(logging.NullHandler())
+# ... and never below WARNING, whatever the root level: its DEBUG lines ("Loaded JSON URL: …") mask the
+# password but keep the path, where webhook keys live; a handler attached to it directly must not see them
+_APPRISE_LOGGER.setLevel(logging.WARNING)
 
 
 @cache
