@@ -362,3 +362,18 @@ async def test_a_failing_job_is_an_incident_on_the_control_tower(
     assert state["counts"]["needsAttention"] >= 1
     assert any(s["id"] == "job:portal-test-job" for s in state["services"])
     render_state(state)
+
+
+async def test_reports_sending_a_blank_admin_token_with_a_staff_token_is_answered(
+    api_client: httpx.AsyncClient, tokens: TokenMinter
+) -> None:
+    """Reports always sends x-studio-brain-admin-token, blank when staff typed none (RM L352-369)."""
+    headers = {**tokens.headers("staff-1", staff=True), "x-studio-brain-admin-token": ""}
+    response = await api_client.get("/api/trust-safety/triage/stats?limit=300", headers=headers)
+    assert response.status_code == 200, response.text
+    wrong = {**headers, "x-studio-brain-admin-token": "not-the-token"}
+    assert (await api_client.get("/api/trust-safety/triage/stats", headers=wrong)).status_code == 401
+    blank_alone = await api_client.get(
+        "/api/control-tower/state", headers={"x-studio-brain-admin-token": " "}
+    )
+    assert blank_alone.status_code == 401  # no credential at all

@@ -116,6 +116,10 @@ class Authenticator:
         """The request's verified Principal; None without credentials; Unauthenticated for bad ones."""
         bearer = _bearer(request.headers.get("authorization"))
         admin_header = request.headers.get(ADMIN_TOKEN_HEADER)
+        if admin_header is not None and not admin_header.strip():
+            # the Portal's Reports and older module send the header even when staff typed no token
+            # (issue 21): an empty value is no admin token, not a wrong one
+            admin_header = None
         if admin_header is not None and not self.is_admin_token(admin_header):
             raise Unauthenticated(
                 "the admin token is not valid", reason_code=ReasonCode.AUTH_ADMIN_TOKEN_INVALID
