@@ -132,7 +132,9 @@ async def _lifecycles(base: str, tokens: TokenMinter, client: int) -> list[str]:
             proposal_id = created.json()["proposal"]["id"]
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             approved = await http.post(
-                f"/api/v1/proposals/{proposal_id}/approve", json={"rationale": "approved by a second person"}, headers=approver
+                f"/api/v1/proposals/{proposal_id}/approve",
+                json={"rationale": "approved by a second person"},
+                headers=approver,
             )
             assert approved.status_code == 200, approved.text
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:

@@ -8,8 +8,8 @@ from datetime import timedelta
 from studio_brain.adapters.attestation_keys import AttestationSigner
 from studio_brain.adapters.connectors.base import HttpPolicy
 from studio_brain.adapters.connectors.breaker import CircuitBreaker
-from studio_brain.adapters.connectors.homeassistant import RoborockConnector
 from studio_brain.adapters.connectors.functions import CloudDocuments, FirestoreDocuments, FunctionsConnector
+from studio_brain.adapters.connectors.homeassistant import RoborockConnector
 from studio_brain.adapters.connectors.hubitat import HubitatConnector
 from studio_brain.adapters.firebase_id_token import IdTokenSource
 from studio_brain.domain.connectors import ConnectorMode, WriteAllowlist
