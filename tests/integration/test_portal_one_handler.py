@@ -27,6 +27,7 @@ SHARED = [
         "/api/v1/policy/exemptions/{exemption_id}/revoke",
     ),
     ("GET", "/api/capabilities/quotas", "/api/v1/policy/rate-buckets"),
+    ("GET", "/api/capabilities/policy-lint", "/api/v1/capabilities/lint"),
     ("POST", "/api/capabilities/quotas/{bucket}/reset", "/api/v1/policy/rate-buckets/{bucket}/reset"),
     ("POST", "/api/marketing/drafts/{draft_id}/review", "/api/v1/drafts/marketing/{draft_id}/review"),
 ]
@@ -45,7 +46,11 @@ def _endpoints(router: APIRouter, prefix: str = "") -> dict[tuple[str, str], Any
 def test_the_portal_and_native_paths_of_one_operation_are_served_by_the_same_handler() -> None:
     from studio_brain.web.api import drafts, policy
 
-    native = _endpoints(policy.policy_router, "/api/v1") | _endpoints(drafts.router, "/api/v1")
+    native = (
+        _endpoints(policy.policy_router, "/api/v1")
+        | _endpoints(policy.capabilities_router, "/api/v1")
+        | _endpoints(drafts.router, "/api/v1")
+    )
     served: dict[tuple[str, str], Any] = {}
     for module in (portal_policy, portal_capabilities, portal_drafts):
         served |= _endpoints(module.router)
