@@ -4,7 +4,10 @@ Revision ID: 0013_portal
 Revises: 0012_cockpit
 Create Date: 2026-12-01
 
-Reserved slot in the linear chain: empty until its issue needs a schema change.
+Reserved slot in the linear chain, and it stays a no-op: an overseer acknowledgement is an audit event
+(``control_tower.overseer.acknowledged``, hash-chained and tenant-scoped like every event), triage
+feedback too (``trust_safety.triage.feedback``), and the Control Tower reads what other tables already
+hold. No new table, so nothing new for row-level security.
 """
 
 from collections.abc import Sequence
