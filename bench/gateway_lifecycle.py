@@ -49,7 +49,7 @@ from studio_brain.adapters.capability_registry import registry_text
 from studio_brain.adapters.clock import SystemClock, UUID7Factory
 from studio_brain.adapters.connector_directory import DictConnectorDirectory
 from studio_brain.adapters.local_connector import LocalNotesConnector
-from studio_brain.adapters.postgres.database import Database, with_database
+from studio_brain.adapters.postgres.database import Database, libpq_url, with_database
 from studio_brain.adapters.postgres.event_store import PostgresEventStore
 from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
 from studio_brain.adapters.postgres.migrate import upgrade_to_head
@@ -237,6 +237,17 @@ def bench_http(url: str, clients: int, seconds: float, workers: int) -> None:
         process.terminate()
         process.wait(10)
         shutil.rmtree(home, ignore_errors=True)
+    with psycopg.connect(libpq_url(url)) as conn:
+        seqs = [
+            r[0]
+            for r in conn.execute("SELECT seq FROM audit_events WHERE tenant_id = %s ORDER BY seq", (TENANT,))
+        ]
+        forks = conn.execute(
+            "SELECT count(*) FROM (SELECT prev_hash FROM audit_events WHERE tenant_id = %s"
+            " GROUP BY prev_hash HAVING count(*) > 1) f",
+            (TENANT,),
+        ).fetchone()
+    gap_free = seqs == list(range(1, len(seqs) + 1))
     print(
         f"HTTP, {workers} worker(s), {clients} clients, one tenant, Firebase RS256 tokens, {elapsed:.1f}s: "
         f"{done} lifecycles = {done / elapsed:.1f}/s (target ≥ 200/s); load before {load_before}, after {load_average()}"
@@ -248,6 +259,10 @@ def bench_http(url: str, clients: int, seconds: float, workers: int) -> None:
     print(
         f"  server CPU {server_s * 1000 / done:.2f} ms/lifecycle (target ≤ 2.5), PostgreSQL backends "
         f"{db_s * 1000 / done:.2f} ms/lifecycle (target ≤ 2.5); idle RSS {idle:.0f} MB (target ≤ 130)"
+    )
+    print(
+        f"  audit chain: {len(seqs)} events, {'gap-free' if gap_free else 'GAPS'}, "
+        f"{'fork-free' if forks and forks[0] == 0 else 'FORKED'}"
     )
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from studio_brain.domain.audit import ApprovalState, AuditQuery, event_to_json
-from studio_brain.domain.errors import InputInvalid
+from studio_brain.domain.errors import InputInvalid, NotFound
 from studio_brain.domain.identity import Principal
 from studio_brain.web.api.shapes import event_json
 from studio_brain.web.auth import require_scope, require_staff
@@ -49,6 +49,11 @@ async def query_audit(
     before: int | None = Query(default=None, ge=1, description="events with seq < before (with newestFirst)"),
     newest_first: bool = Query(default=False, alias="newestFirst"),
     limit: int = Query(default=100, ge=1, le=MAX_PAGE),
+    details: Literal["summary", "full"] = Query(
+        default="summary",
+        description="`summary`: a proposal record in metadata is cut to its id, status and version (see "
+        "`detail` of each row); `full`: every row as stored",
+    ),
 ) -> JSONResponse:
     if before is not None and not newest_first:
         raise InputInvalid("`before` pages backwards: use it with newestFirst=true (or use `after`)")
@@ -75,7 +80,11 @@ async def query_audit(
     )
     # built as plain JSON: a page of 1000 events is the hottest read path (docs/benchmarks.md)
     return JSONResponse(
-        {"ok": True, "events": [event_json(e) for e in page.events], "nextCursor": page.next_cursor}
+        {
+            "ok": True,
+            "events": [event_json(e, full=details == "full") for e in page.events],
+            "nextCursor": page.next_cursor,
+        }
     )
 
 
@@ -141,3 +150,28 @@ async def verify_audit(
         if newest is None
         else {"seq": newest.seq, "hash": newest.hash, "at": iso(newest.at)},
     )
+
+
+class AuditEventResponse(BaseModel):
+    ok: bool = True
+    event: dict[str, Any] = Field(description="the event with its metadata in full")
+
+
+@router.get(
+    "/{seq}",
+    response_model=AuditEventResponse,
+    summary="One audit event, in full (what a list row's `detail` names)",
+    responses={304: {"description": "not modified (the ETag is the event's hash: events never change)"}},
+)
+async def audit_event(
+    seq: Annotated[int, Path(ge=1)], request: Request, principal: AuditReader, events: Events
+) -> Response:
+    page = await events.query(principal.tenant_id, AuditQuery(after_seq=seq - 1, limit=1))
+    event = page.events[0] if page.events and page.events[0].seq == seq else None
+    if event is None:
+        raise NotFound(f"no audit event {seq} in this studio")
+    etag = f'"{event.hash}"'
+    headers = {"etag": etag, "cache-control": "private, max-age=86400, immutable"}
+    if etag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
+        return Response(status_code=304, headers=headers)
+    return JSONResponse({"ok": True, "event": event_json(event, full=True)}, headers=headers)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from studio_brain.domain.errors import InputInvalid
@@ -43,12 +43,35 @@ class LintResponse(BaseModel):
     violations: list[dict[str, Any]]
 
 
-@capabilities_router.get("", response_model=CapabilitiesResponse, summary="The capability registry")
-async def list_capabilities(principal: CapabilityReader, gateway: Gateway) -> CapabilitiesResponse:
-    return CapabilitiesResponse(
-        registryVersion=gateway.registry.version,
-        capabilities=[capability_json(c) for c in gateway.capabilities()],
-    )
+#: the encoded list of the registry version last served (issue 18: the registry changes rarely — its
+#: version is the SHA-256 of its content — so the list is built and encoded once per version)
+_encoded_registry: dict[str, bytes] = {}
+
+
+@capabilities_router.get(
+    "",
+    response_model=CapabilitiesResponse,
+    summary="The capability registry",
+    description="Carries an ETag (the registry version); `If-None-Match` with it answers 304.",
+)
+async def list_capabilities(request: Request, principal: CapabilityReader, gateway: Gateway) -> Response:
+    version = gateway.registry.version
+    etag = f'"{version}"'
+    headers = {"etag": etag, "cache-control": "private, no-cache"}
+    if etag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
+        return Response(status_code=304, headers=headers)
+    body = _encoded_registry.get(version)
+    if body is None:
+        body = (
+            CapabilitiesResponse(
+                registryVersion=version, capabilities=[capability_json(c) for c in gateway.capabilities()]
+            )
+            .model_dump_json()
+            .encode()
+        )
+        _encoded_registry.clear()  # one version at a time: bounded
+        _encoded_registry[version] = body
+    return Response(content=body, media_type="application/json", headers=headers)
 
 
 @capabilities_router.get("/lint", response_model=LintResponse, summary="Policy problems in the registry")

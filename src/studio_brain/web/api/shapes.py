@@ -162,11 +162,26 @@ def bucket_json(b: RateBucket) -> dict[str, Any]:
     return {"bucket": b.bucket, "windowStart": iso(b.window_start), "count": b.count}
 
 
-def event_json(event: AuditEvent) -> dict[str, Any]:
+#: the fields of a proposal record an audit *list* row keeps (issue 18: every gateway event carries the
+#: whole record, ~1.7 KB; a page of 100 shipped 240 KB). The detail route has the record in full.
+_PROPOSAL_SUMMARY_FIELDS = ("id", "capabilityId", "status", "version", "requestedBy", "approvalState")
+
+
+def _list_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    proposal = metadata.get("proposal")
+    if not isinstance(proposal, dict):
+        return metadata
+    summary = {k: proposal[k] for k in _PROPOSAL_SUMMARY_FIELDS if k in proposal}
+    return {**metadata, "proposal": {**summary, "summarised": True}}
+
+
+def event_json(event: AuditEvent, *, full: bool = False) -> dict[str, Any]:
     """An audit event for reading: the Portal's ``AuditEvent`` fields plus seq, ids and chain hashes.
 
     Deliberately not the canonical export form (``event_to_json``): that one is for verification and
-    costs several times more CPU per row; downloads use it, pages do not need it.
+    costs several times more CPU per row; downloads use it, pages do not need it. In a list (``full``
+    False) a ``metadata.proposal`` record is cut to a summary (``summarised: true``) and ``detail`` names
+    the route with everything; every other metadata key is kept as it is.
     """
     return {
         "id": event.id,
@@ -184,7 +199,8 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
         "outputHash": event.output_hash,
         "requestId": event.request_id,
         "correlationId": event.correlation_id,
-        "metadata": event.metadata,
+        "metadata": dict(event.metadata) if full else _list_metadata(dict(event.metadata)),
         "prevHash": event.prev_hash,
         "hash": event.hash,
+        "detail": f"/api/v1/audit/{event.seq}",
     }
