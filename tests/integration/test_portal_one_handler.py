@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from studio_brain.web.portal import capabilities as portal_capabilities
 from studio_brain.web.portal import drafts as portal_drafts
 from studio_brain.web.portal import policy as portal_policy
+from studio_brain.web.portal import proposals as portal_proposals
 from tests.fixtures.auth import TEST_ADMIN_TOKEN, TokenMinter
 
 pytestmark = pytest.mark.postgres
@@ -28,6 +29,8 @@ SHARED = [
     ),
     ("GET", "/api/capabilities/quotas", "/api/v1/policy/rate-buckets"),
     ("GET", "/api/capabilities/policy-lint", "/api/v1/capabilities/lint"),
+    ("POST", "/api/capabilities/proposals/{proposal_id}/approve", "/api/v1/proposals/{proposal_id}/approve"),
+    ("GET", "/api/capabilities/proposals/{proposal_id}/dry-run", "/api/v1/proposals/{proposal_id}/dry-run"),
     ("POST", "/api/capabilities/quotas/{bucket}/reset", "/api/v1/policy/rate-buckets/{bucket}/reset"),
     ("POST", "/api/marketing/drafts/{draft_id}/review", "/api/v1/drafts/marketing/{draft_id}/review"),
 ]
@@ -44,16 +47,18 @@ def _endpoints(router: APIRouter, prefix: str = "") -> dict[tuple[str, str], Any
 
 
 def test_the_portal_and_native_paths_of_one_operation_are_served_by_the_same_handler() -> None:
-    from studio_brain.web.api import drafts, policy
+    from studio_brain.web.api import drafts, policy, proposals
 
     native = (
         _endpoints(policy.policy_router, "/api/v1")
         | _endpoints(policy.capabilities_router, "/api/v1")
         | _endpoints(drafts.router, "/api/v1")
+        | _endpoints(proposals.router, "/api/v1")
     )
     served: dict[tuple[str, str], Any] = {}
-    for module in (portal_policy, portal_capabilities, portal_drafts):
+    for module in (portal_policy, portal_capabilities, portal_drafts, portal_proposals):
         served |= _endpoints(module.router)
+    served |= _endpoints(portal_proposals.shared)
     for method, portal_path, native_path in SHARED:
         assert (method, portal_path) in served, portal_path
         assert (method, native_path) in native, native_path

@@ -25,5 +25,6 @@ from studio_brain.web.portal import (
 router = APIRouter()
 for _module in (capabilities, proposals, policy, drafts, ops, absent, control_tower, triage):
     router.include_router(_module.router)
+router.include_router(proposals.shared)  # native handlers whose refusals answer in the Portal's shape
 
 __all__ = ["router"]

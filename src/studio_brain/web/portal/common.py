@@ -3,12 +3,15 @@ row and decision shapes, and its refusal body (``409 {ok:false, proposal, decisi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
+from studio_brain.bootstrap import Brain
 from studio_brain.domain.audit import ApprovalState, AuditEvent
 from studio_brain.domain.errors import NotFound, PolicyRefused
 from studio_brain.domain.identity import Principal
@@ -23,11 +26,37 @@ from studio_brain.web.errors import ERROR_RESPONSES, status_for
 Limit = Query(default=50, ge=1, le=10_000, description="most rows to return (no hidden cap)")
 
 
-def portal_router(tag: str = "portal") -> APIRouter:
+def portal_router(tag: str = "portal", *, route_class: type[APIRoute] = APIRoute) -> APIRouter:
     """A router under ``/api`` whose every path needs a staff identity."""
     return APIRouter(
-        prefix="/api", tags=[tag], dependencies=[Depends(require_staff)], responses=ERROR_RESPONSES
+        prefix="/api",
+        tags=[tag],
+        dependencies=[Depends(require_staff)],
+        responses=ERROR_RESPONSES,
+        route_class=route_class,
     )
+
+
+class PortalRefusalRoute(APIRoute):
+    """A route whose gateway refusals answer in the Portal's shape (:func:`refusal_response`, with the
+    proposal named by the ``proposal_id`` path parameter): so a native handler can serve a Portal path."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def portal_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except PolicyRefused as refused:
+                proposal = None
+                proposal_id = request.path_params.get("proposal_id")
+                principal = getattr(request.state, "principal", None)
+                if isinstance(proposal_id, str) and isinstance(principal, Principal):
+                    brain: Brain = request.app.state.brain
+                    proposal = await proposal_or_none(brain.gateway, principal, proposal_id)
+                return refusal_response(refused, proposal)
+
+        return portal_handler
 
 
 async def get_desk(brain: BrainDep) -> PortalDesk:

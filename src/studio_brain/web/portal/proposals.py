@@ -12,10 +12,12 @@ from pydantic import BaseModel, Field
 from studio_brain.domain.errors import PolicyRefused
 from studio_brain.domain.proposals import Status
 from studio_brain.services.portal import portal_request_input
+from studio_brain.web.api import proposals as native
 from studio_brain.web.api.shapes import proposal_json
 from studio_brain.web.deps import Gateway, StaffCaller
 from studio_brain.web.portal.common import (
     Desk,
+    PortalRefusalRoute,
     ReasonBody,
     portal_decision,
     portal_router,
@@ -89,27 +91,28 @@ async def create_proposal(body: PortalCreateBody, caller: StaffCaller, gateway: 
     return JSONResponse(payload.model_dump(mode="json"), status_code=201)
 
 
+# approve and dry-run: the Portal's body ({approvedBy, rationale}; approvedBy is ignored) and answer are the
+# native API's, so the native handlers serve both paths; refusals answer in the Portal's shape
+shared = portal_router(route_class=PortalRefusalRoute)
+shared.add_api_route(
+    "/capabilities/proposals/{proposal_id}/approve",
+    native.approve,
+    methods=["POST"],
+    response_model=native.ProposalResponse,
+    summary="Approve (staff, not the requester; the native handler)",
+)
+shared.add_api_route(
+    "/capabilities/proposals/{proposal_id}/dry-run",
+    native.dry_run,
+    methods=["GET"],
+    response_model=native.DryRunResponse,
+    summary="Dry run (the native handler)",
+)
+
+
 class ProposalResponse(BaseModel):
     ok: bool = True
     proposal: dict[str, Any]
-
-
-class ApproveBody(BaseModel):
-    approvedBy: str | None = Field(default=None, max_length=512, description="ignored: the token says who")
-    rationale: str = Field(default="", max_length=20_000)
-
-
-@router.post(
-    "/capabilities/proposals/{proposal_id}/approve", response_model=ProposalResponse, summary="Approve"
-)
-async def approve(proposal_id: str, body: ApproveBody, caller: StaffCaller, gateway: Gateway) -> JSONResponse:
-    try:
-        proposal = await gateway.approve(
-            caller.principal, proposal_id, body.rationale, request_id=caller.request_id
-        )
-    except PolicyRefused as refused:
-        return refusal_response(refused, await proposal_or_none(gateway, caller.principal, proposal_id))
-    return JSONResponse({"ok": True, "proposal": proposal_json(proposal)})
 
 
 @router.post(
@@ -157,18 +160,6 @@ async def rollback(
         caller.principal, proposal, "rollback", body.reason, caller.request_id
     )
     return refusal_response(refused, proposal)
-
-
-class DryRunResponse(BaseModel):
-    ok: bool = True
-    proposalId: str
-    dryRun: dict[str, Any]
-
-
-@router.get("/capabilities/proposals/{proposal_id}/dry-run", response_model=DryRunResponse, summary="Dry run")
-async def dry_run(proposal_id: str, caller: StaffCaller, gateway: Gateway) -> DryRunResponse:
-    result = await gateway.dry_run(caller.principal, proposal_id, request_id=caller.request_id)
-    return DryRunResponse(proposalId=proposal_id, dryRun=result)
 
 
 class PortalExecuteBody(BaseModel):
