@@ -19,6 +19,7 @@ def wire_identity(brain: BrainParts) -> IdentityService:
     from studio_brain.services.identity_core import IdentityCore
 
     s = brain.settings
+    times = s.sessions
     core = IdentityCore(
         tenant_id=s.tenant_id,
         store=PostgresIdentityStore(brain.database),
@@ -31,14 +32,15 @@ def wire_identity(brain: BrainParts) -> IdentityService:
     credentials = CredentialService(
         core,
         times=SessionTimes(
-            lifetime=timedelta(minutes=s.session_minutes), idle=timedelta(minutes=s.session_idle_minutes)
+            lifetime=timedelta(minutes=times.session_minutes),
+            idle=timedelta(minutes=times.session_idle_minutes),
         ),
-        login_link_ttl=timedelta(minutes=s.login_link_minutes),
-        cli_code_ttl=timedelta(minutes=s.cli_code_minutes),
+        login_link_ttl=timedelta(minutes=times.login_link_minutes),
+        cli_code_ttl=timedelta(minutes=times.cli_code_minutes),
     )
     return IdentityService(
         core,
         credentials=credentials,
         passkeys=WebAuthnPasskeys(rp_id=s.passkey_rp_id, rp_name="Studio Brain", origins=[s.cockpit_url]),
-        invite_ttl=timedelta(minutes=s.invite_minutes),
+        invite_ttl=timedelta(minutes=times.invite_minutes),
     )

@@ -30,24 +30,25 @@ def wire_safety(brain: BrainParts, demo_cloud: DemoCloud | None) -> None:
     def _names(text: str) -> tuple[str, ...]:
         return tuple(n.strip() for n in text.split(",") if n.strip())
 
+    notify = s.notify
     brain.notifications = NotificationService(
         tenant_id=s.tenant_id,
         store=PostgresNotificationStore(brain.database),
-        notifier=AppriseNotifier.from_text(s.notify_targets, timeout_seconds=s.notify_timeout_seconds),
+        notifier=AppriseNotifier.from_text(s.notify_targets, timeout_seconds=notify.timeout_seconds),
         policy=NotifyPolicy(
-            routes=parse_routes(s.notify_routes),
-            quiet=parse_quiet_hours(s.notify_quiet_hours),
+            routes=parse_routes(notify.routes),
+            quiet=parse_quiet_hours(notify.quiet_hours),
             retry=RetryPolicy(
-                attempts=s.notify_attempts,
-                base_seconds=s.notify_backoff_base_seconds,
-                cap_seconds=s.notify_backoff_cap_seconds,
+                attempts=notify.attempts,
+                base_seconds=notify.backoff_base_seconds,
+                cap_seconds=notify.backoff_cap_seconds,
             ),
         ),
         clock=brain.clock,
         ids=brain.ids,
         zone=s.zone,
         events=brain.events,
-        lease_seconds=max(120.0, 3 * s.notify_timeout_seconds),
+        lease_seconds=max(120.0, 3 * notify.timeout_seconds),
     )
     firings: DemoFiringReader | FirestoreFiringReader = (
         DemoFiringReader(demo_cloud, now=brain.clock.now)
@@ -98,10 +99,10 @@ def wire_safety(brain: BrainParts, demo_cloud: DemoCloud | None) -> None:
             name=SAFETY_WATCH_JOB,
             description="Read the safety devices and kiln firings; open findings, drafts and alerts",
             action=safety_watch_job(brain.safety),
-            schedule=parse_schedule(s.schedule_safety_watch),
+            schedule=parse_schedule(s.schedules.safety_watch),
         )
     )
-    brief_schedule = parse_schedule(s.schedule_morning_brief)
+    brief_schedule = parse_schedule(s.schedules.morning_brief)
     brain.jobs.register(
         JobDefinition(
             name=MORNING_BRIEF_JOB,

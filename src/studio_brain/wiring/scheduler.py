@@ -40,18 +40,19 @@ def wire_scheduler_and_swarms(brain: BrainParts) -> None:
         state_store=brain.state_store,
         proposals=GatewayProposalDrafter(brain.gateway) if brain.gateway is not None else None,
     )
+    swarm_ops = s.swarm_ops
     ops = OpsSwarm(
         rules=OpsRules(
-            backlog_min_active=s.swarm_ops_backlog_min_active,
-            backlog_ratio=s.swarm_ops_backlog_ratio,
-            agent_queue_min=s.swarm_ops_agent_queue_min,
-            blocked_tickets_min=s.swarm_ops_blocked_tickets_min,
-            cooldown_hours=s.swarm_cooldown_hours,
+            backlog_min_active=swarm_ops.backlog_min_active,
+            backlog_ratio=swarm_ops.backlog_ratio,
+            agent_queue_min=swarm_ops.agent_queue_min,
+            blocked_tickets_min=swarm_ops.blocked_tickets_min,
+            cooldown_hours=swarm_ops.cooldown_hours,
         ),
         detector=DetectorConfig(
-            threshold=s.swarm_ops_z_threshold,
-            min_history_days=s.swarm_ops_min_history_days,
-            window_days=s.swarm_ops_window_days,
+            threshold=swarm_ops.z_threshold,
+            min_history_days=swarm_ops.min_history_days,
+            window_days=swarm_ops.window_days,
         ),
         calendar=load_calendar(s.calendar_file),
     )
@@ -68,7 +69,7 @@ def wire_scheduler_and_swarms(brain: BrainParts) -> None:
         clock=brain.clock,
         zone=s.zone,
         swarms=(ops, finance, MarketingSwarm()),
-        history_days=s.swarm_ops_window_days + 14,
+        history_days=swarm_ops.window_days + 14,
     )
     brain.leader_lock = PostgresLeaderLock(brain.database_target.url, tenant_id=s.tenant_id)
     brain.jobs = JobService(
@@ -83,12 +84,13 @@ def wire_scheduler_and_swarms(brain: BrainParts) -> None:
         backoff_cap_seconds=s.job_backoff_cap_seconds,
         runner=f"{socket.gethostname()}:{os.getpid()}",
     )
+    when = s.schedules
     schedules = j.JobSchedules(
-        snapshot=parse_schedule(s.schedule_snapshot),
-        daily_close=parse_schedule(s.schedule_daily_close),
-        connector_health=parse_schedule(s.schedule_connector_health),
-        audit_checkpoint=parse_schedule(s.schedule_audit_checkpoint),
-        swarms=parse_schedule(s.schedule_swarms) if s.schedule_swarms else None,
+        snapshot=parse_schedule(when.snapshot),
+        daily_close=parse_schedule(when.daily_close),
+        connector_health=parse_schedule(when.connector_health),
+        audit_checkpoint=parse_schedule(when.audit_checkpoint),
+        swarms=parse_schedule(when.swarms) if when.swarms else None,
     )
     for job in j.standard_jobs(
         schedules,
@@ -111,6 +113,6 @@ def wire_scheduler_and_swarms(brain: BrainParts) -> None:
                 name=j.EXECUTION_RECOVERY,
                 description="Record journalled device outcomes, mark stale executions, read back unknown ones",
                 action=recover_executions,
-                schedule=parse_schedule(s.schedule_execution_recovery),
+                schedule=parse_schedule(when.execution_recovery),
             )
         )
