@@ -35,7 +35,7 @@ from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.logging import get_logger
 from studio_brain.ports.clock import Clock
 
-log = get_logger("studio_brain.adapters.firebase_auth")
+log = get_logger(__name__)
 
 #: Google's public certificates for Firebase ID tokens (key id → PEM)
 GOOGLE_CERTS_URL = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"

@@ -22,7 +22,7 @@ from studio_brain.domain.errors import CloudReadError, Unauthenticated
 from studio_brain.logging import get_logger
 from studio_brain.ports.clock import Clock
 
-log = get_logger("studio_brain.firebase_id_token")
+log = get_logger(__name__)
 
 #: an ID token is re-exchanged this long before it expires
 REFRESH_MARGIN = timedelta(minutes=5)

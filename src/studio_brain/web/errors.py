@@ -32,7 +32,7 @@ from studio_brain.domain.errors import (
 from studio_brain.logging import get_logger
 from studio_brain.web.quiet_paths import unknown_paths_of
 
-log = get_logger("studio_brain.web.errors")
+log = get_logger(__name__)
 
 
 class ErrorResponse(BaseModel):

@@ -17,6 +17,7 @@ from studio_brain.adapters.firebase_emulator import EMULATOR_WARNING
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.errors import StudioBrainError
 from studio_brain.domain.identity import Principal
+from studio_brain.domain.times import iso
 from studio_brain.logging import get_logger
 from studio_brain.services.scheduling import Scheduler
 from studio_brain.settings import Settings
@@ -30,9 +31,8 @@ def _brain(request: Request) -> Brain:
     return brain
 
 
-def _iso(value: Any) -> str:
-    text: str = value.isoformat().replace("+00:00", "Z")
-    return text
+def _iso(value: datetime) -> str:
+    return iso(value, utc=False)
 
 
 @router.get("/healthz", tags=["health"])

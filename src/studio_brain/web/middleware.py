@@ -33,7 +33,7 @@ from studio_brain.settings import Settings
 from studio_brain.web.refusals import refusals_for
 from studio_brain.web.retry import ReadRetryMiddleware
 
-log = get_logger("studio_brain.web.middleware")
+log = get_logger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
 #: an incoming id is kept only if it is this shape (it ends up in logs and audit rows)

@@ -20,7 +20,7 @@ from studio_brain.logging import get_logger
 from studio_brain.ports import Clock, EventStore, IdFactory
 from studio_brain.ports.drafts import DraftStore
 
-log = get_logger("studio_brain.swarms.decisions")
+log = get_logger(__name__)
 
 SUBMIT_CAPABILITY = "studio.note.append"
 MAX_REASON = 500
