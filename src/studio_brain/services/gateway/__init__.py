@@ -140,6 +140,8 @@ class GatewayService:
         self.revoke_agent_token = self._tokens.revoke_agent_token
         # rebuild
         self.rebuild_proposals = self._rebuild.rebuild_proposals
+        # issue 12: what an approval binds to (keyed with the brain's key), for detail views
+        self.binding = self._ctx.binding
 
     # --- the registry in force -----------------------------------------------------------------------
 
