@@ -5,6 +5,7 @@ variable set) the brain accepts them for its project, as the Firebase Admin SDK 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import pytest
 
 from studio_brain.bootstrap import Brain, DatabaseTarget, open_brain
 from studio_brain.domain.errors import ConfigError
+from studio_brain.logging import configure_logging
 from studio_brain.settings import load_settings
 from studio_brain.web.app import create_app
 from tests.fixtures.auth import TEST_ADMIN_TOKEN, TEST_PROJECT_ID
@@ -22,6 +24,13 @@ from tests.fixtures.auth import TEST_ADMIN_TOKEN, TEST_PROJECT_ID
 pytestmark = pytest.mark.postgres
 
 EMULATOR = "127.0.0.1:9099"
+
+
+def log_stream() -> io.StringIO:
+    """The log, in a stream of this test's own: other tests (and the CLI) reconfigure logging process-wide."""
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="console", stream=stream)
+    return stream
 
 
 def _b64(value: dict[str, Any]) -> str:
@@ -127,11 +136,11 @@ async def test_with_the_setting_on_a_bad_emulator_token_is_still_refused(
 
 
 async def test_with_the_setting_on_a_warning_is_logged_at_start_and_readyz_details_carry_it(
-    emulator_brain: Brain, capsys: pytest.CaptureFixture[str]
+    emulator_brain: Brain,
 ) -> None:
-    capsys.readouterr()
+    stream = log_stream()
     async with await _client(emulator_brain) as client:
-        started = capsys.readouterr().out
+        started = stream.getvalue()
         assert "auth.firebase_emulator.enabled" in started
         assert "warning" in started
         detailed = (await client.get("/readyz", headers=portal(emulator_token()))).json()

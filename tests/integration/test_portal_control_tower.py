@@ -4,6 +4,7 @@ refusal grammar — with the Portal's headers, parsed the way its code reads the
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import httpx
@@ -11,10 +12,18 @@ import pytest
 
 from studio_brain.bootstrap import Brain
 from studio_brain.domain.audit import AuditQuery
+from studio_brain.logging import configure_logging
 from tests.fixtures.auth import TEST_ADMIN_TOKEN, TokenMinter
 from tests.portal_fixtures import load, render_state
 
 pytestmark = pytest.mark.postgres
+
+
+def log_stream() -> io.StringIO:
+    """The log, in a stream of this test's own: other tests (and the CLI) reconfigure logging process-wide."""
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="console", stream=stream)
+    return stream
 
 
 def portal_headers(tokens: TokenMinter, uid: str) -> dict[str, str]:
@@ -325,15 +334,15 @@ async def test_refusal_messages_say_an_approved_proposal(
 
 
 async def test_a_path_the_portal_polls_that_the_brain_does_not_serve_is_logged_once_not_per_request(
-    api_client: httpx.AsyncClient, tokens: TokenMinter, capsys: pytest.CaptureFixture[str]
+    api_client: httpx.AsyncClient, tokens: TokenMinter
 ) -> None:
     headers = portal_headers(tokens, "staff-1")
-    capsys.readouterr()
+    stream = log_stream()
     for _ in range(40):
         response = await api_client.get("/api/control-tower/overview", headers=headers)
         assert response.status_code == 404
         assert response.json()["ok"] is False  # JSON, so the Portal's banner shows the message
-    out = capsys.readouterr().out
+    out = stream.getvalue()
     assert out.count("http.path.unknown") == 1
     assert "/api/control-tower/overview" in out
 
