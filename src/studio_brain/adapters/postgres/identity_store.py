@@ -144,11 +144,13 @@ class PostgresIdentityStore:
     ) -> dict[str, Any] | None:
         try:
             async with self._db.connection() as conn:
-                # the tenant scope and the statement in one round trip (issue 18: every request's
-                # credential lookup lands here); the server still runs them in order, in one transaction
+                # the tenant scope, the statement and the COMMIT in one round trip (issue 18: every
+                # request's credential lookup lands here); the server still runs them in order, in one
+                # transaction, and a failing statement aborts the rest (the COMMIT included)
                 async with conn.pipeline():
                     await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (tenant_id,))
                     cursor = await conn.execute(query, params)
+                    await conn.commit()
                 return await cursor.fetchone()
         except psycopg.Error as err:
             raise translate(err, doing) from err
