@@ -1,5 +1,5 @@
-"""Execution: run an approved (or exempt) proposal once, replay a stored result, dry-run, and recover
-executions whose process died.
+"""Execution: run an approved (or exempt) proposal once and replay a stored result; dry-run
+(``dry_run.py``) and the recovery of executions whose process died (``stale.py``) are composed in.
 
 Checks run in the seed's order before any side effect (kill switch → tenant → approval/exemption →
 connector → rate limit → cooldown → one in-flight per target); ``executing`` commits with its audit row
@@ -9,39 +9,26 @@ before the connector is called, and the outcome commits with its own.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from dataclasses import dataclass
+from typing import Any
 
 from studio_brain.domain.audit import ApprovalState, AuditDraft
 from studio_brain.domain.capabilities import Capability
-from studio_brain.domain.connectors import (
-    ConnectorContext,
-    ConnectorMode,
-    DryRunSupport,
-    ErrorKind,
-    error_kind,
-)
+from studio_brain.domain.connectors import ConnectorContext, ErrorKind, error_kind
 from studio_brain.domain.errors import (
     ConfigError,
     Conflict,
     ConnectorError,
     DatabaseUnavailable,
     InputInvalid,
-    PermissionDenied,
 )
 from studio_brain.domain.hashing import is_sha256_hex, sha256_hex
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.outcomes import Outcome, RecordedOutcome, outcome_after_error
 from studio_brain.domain.policy import (
-    ConnectorFacts,
     Decision,
-    Exemption,
-    KillSwitch,
     ReasonCode,
     applicable_exemption,
-    decide_execute,
-    decide_staff_action,
     decide_target_free,
     decide_write_budget,
     exemption_may_apply,
@@ -51,21 +38,15 @@ from studio_brain.domain.policy import (
 from studio_brain.domain.proposals import Event, Proposal, Status, execution_key_for
 from studio_brain.domain.write_policy import BUDGET_BUCKET, budget_window_start
 from studio_brain.ports.connectors import Connector
-from studio_brain.ports.gateway import GatewayTransaction, ProposalFilter
-from studio_brain.services.gateway.context import (
-    MAX_PAGE,
-    GatewayContext,
-    NotVisible,
-    Refusal,
-    Subject,
-    log,
-)
-from studio_brain.services.gateway.effects import approval_claims, command_for, predict_effects
-
-#: beyond its timeout budget, how long an ``executing`` proposal is still considered in flight
-STALE_GRACE_SECONDS = 60
-#: the scope that lets an agent read proposals, and so dry-run them
-READ_SCOPE = "proposals:read"
+from studio_brain.ports.gateway import GatewayTransaction
+from studio_brain.services.gateway.context import GatewayContext, NotVisible, Refusal, Subject, log
+from studio_brain.services.gateway.dry_run import DryRunResult as DryRunResult
+from studio_brain.services.gateway.dry_run import DryRuns
+from studio_brain.services.gateway.effects import approval_claims, command_for
+from studio_brain.services.gateway.execution_policy import execute_decision
+from studio_brain.services.gateway.stale import STALE_GRACE_SECONDS as STALE_GRACE_SECONDS
+from studio_brain.services.gateway.stale import StaleExecutions
+from studio_brain.services.gateway.stale import stale_after as stale_after
 
 OUTCOME_ACTIONS = {
     Event.SUCCEED: "capability.proposal.executed",
@@ -90,28 +71,14 @@ class Execution:
     replayed: bool = False
 
 
-class DryRunResult(TypedDict):
-    """What ``dry_run`` returns: the policy decision as things stand and the predicted effects."""
-
-    proposalId: str
-    capabilityId: str
-    #: whether the connector simulated the call (else the effects predicted at creation)
-    supported: bool
-    mode: str
-    predictedEffects: list[Any]
-    decision: dict[str, Any]
-
-
-def stale_after(capability: Capability) -> timedelta:
-    """How long an execution may stay ``executing`` before it counts as abandoned."""
-    return timedelta(seconds=capability.timeout_budget_seconds + STALE_GRACE_SECONDS)
-
-
 class Executions:
     """The execution use cases (see docs/gateway.md)."""
 
     def __init__(self, ctx: GatewayContext) -> None:
         self._ctx = ctx
+        # dry-run and stale-execution recovery are their own modules, composed here
+        self.dry_run = DryRuns(ctx).dry_run
+        self.recover_stale_executions = StaleExecutions(ctx).recover_stale_executions
 
     async def execute(
         self,
@@ -190,38 +157,6 @@ class Executions:
             return Execution(proposal=proposal, decision=decision, replayed=True)
         return None
 
-    def _execute_decision(
-        self,
-        principal: Principal,
-        proposal: Proposal,
-        capability: Capability | None,
-        kill: KillSwitch,
-        exemption: Exemption | None,
-        connector: Connector | None,
-        now: datetime,
-    ) -> Decision:
-        """The execution policy for ``proposal`` as things stand now (shared by execute and dry-run):
-        the input is re-hashed and the binding recomputed against the registry in force, so a changed
-        input or registry fails the approval binding."""
-        current_input_hash = sha256_hex(proposal.input)
-        return decide_execute(
-            principal=principal,
-            proposal=proposal,
-            capability=capability,
-            kill=kill,
-            current_input_hash=current_input_hash,
-            current_binding=self._ctx.binding_to_check(
-                replace(proposal, registry_version=self._ctx.registry.version, input_hash=current_input_hash),
-                proposal.approvals,
-            ),
-            exemption=exemption,
-            connector=ConnectorFacts(
-                present=connector is not None, mode=connector.mode if connector else ConnectorMode.READ_ONLY
-            ),
-            now=now,
-            local_now=now.astimezone(self._ctx.zone),
-        )
-
     async def _claim(
         self,
         tx: GatewayTransaction,
@@ -247,7 +182,9 @@ class Executions:
             else []
         )
         exemption = applicable_exemption(candidates, proposal=proposal, capability=capability, now=now)
-        decision = self._execute_decision(principal, proposal, capability, kill, exemption, connector, now)
+        decision = execute_decision(
+            self._ctx, principal, proposal, capability, kill, exemption, connector, now
+        )
         if not decision.allowed or capability is None or connector is None:
             raise Refusal(decision)
         target = capability.target.value
@@ -486,97 +423,3 @@ class Executions:
                     principal, subject, decision, action="capability.proposal.expired", proposal=expired
                 )
             )
-
-    async def dry_run(
-        self, principal: Principal, proposal_id: str, *, request_id: str | None = None
-    ) -> DryRunResult:
-        """What executing would do now: the policy decision (without counters) and the connector's
-        dry-run where supported. Never acts. Audited."""
-        if not (principal.is_staff or principal.has_scope(READ_SCOPE)):
-            # a read of the proposal like any other: staff, or an agent holding proposals:read (issue 12)
-            raise PermissionDenied(
-                f"a dry run needs staff or the scope {READ_SCOPE!r}", reason_code=ReasonCode.SCOPE_REQUIRED
-            )
-        try:
-            async with self._ctx.store.transaction(principal.tenant_id) as tx:
-                proposal = await tx.get_proposal(proposal_id)
-                if proposal is None:
-                    raise NotVisible
-                capability = self._ctx.registry.get(proposal.capability_id)
-                kill = await self._ctx.kill(tx)
-                now = self._ctx.clock.now()
-                # an unreadable kill switch aborted the transaction: read nothing more in it
-                candidates = (
-                    await tx.exemptions(capability_id=proposal.capability_id)
-                    if not kill.unreadable
-                    and exemption_may_apply(proposal=proposal, capability=capability, now=now)
-                    else []
-                )
-        except NotVisible:
-            # audited after this transaction ended (it writes in transactions of its own)
-            await self._ctx.missing(principal, proposal_id, "capability.proposal.dry_run", request_id)
-        connector = self._ctx.connectors.connector_for(proposal.tenant_id, proposal.target)
-        exemption = applicable_exemption(candidates, proposal=proposal, capability=capability, now=now)
-        decision = self._execute_decision(principal, proposal, capability, kill, exemption, connector, now)
-        effects: list[Any] = proposal.predicted_effects
-        supported = (
-            capability is not None
-            and capability.dry_run is not DryRunSupport.UNSUPPORTED
-            and connector is not None
-        )
-        if supported and capability is not None:
-            effects, _ = await predict_effects(
-                self._ctx.connectors,
-                proposal.tenant_id,
-                capability,
-                proposal.input,
-                request_id or self._ctx.ids.new_id(),
-            )
-        subject = self._ctx.subject("capability.proposal.dry_run", proposal, request_id=request_id)
-        async with self._ctx.store.transaction(principal.tenant_id) as tx:
-            await tx.audit(
-                self._ctx.draft(principal, subject, decision, action="capability.proposal.dry_run")
-            )
-        return {
-            "proposalId": proposal.id,
-            "capabilityId": proposal.capability_id,
-            "supported": supported,
-            "mode": capability.dry_run.value if capability else "unsupported",
-            "predictedEffects": effects,
-            "decision": decision.as_json(),
-        }
-
-    async def recover_stale_executions(self, principal: Principal, reason: str) -> list[Proposal]:
-        """Mark ``executing`` proposals whose process died (older than their budget plus a grace period)
-        as ``outcome_unknown``, audited. They never run again; a person checks the device."""
-        decision = decide_staff_action(principal=principal, rationale=reason)
-        subject = self._ctx.staff_subject(
-            "capability.proposals.recover", {"recover": principal.tenant_id}, reason
-        )
-        if not decision.allowed:
-            await self._ctx.audit_refusal(principal, subject, decision)
-        now = self._ctx.clock.now()
-        recovered: list[Proposal] = []
-        async with self._ctx.store.transaction(principal.tenant_id) as tx:
-            for p in await tx.list_proposals(ProposalFilter(status=Status.EXECUTING, limit=MAX_PAGE)):
-                capability = self._ctx.registry.get(p.capability_id)
-                if capability is not None and now - p.updated_at < stale_after(capability):
-                    continue
-                lost = p.transition(
-                    Event.LOSE_TRACK,
-                    at=now,
-                    execution_finished_at=now,
-                    error="STALE: the executing process stopped before recording the outcome; outcome unknown",
-                )
-                await tx.update_proposal(lost)
-                await tx.audit(
-                    self._ctx.draft(
-                        principal,
-                        replace(subject, capability_id=p.capability_id, target=p.target, proposal_id=p.id),
-                        decision,
-                        action="capability.proposal.outcome_unknown",
-                        proposal=lost,
-                    )
-                )
-                recovered.append(lost)
-        return recovered
