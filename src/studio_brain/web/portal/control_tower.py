@@ -1,8 +1,8 @@
-"""The Portal's Control Tower paths (``/api/control-tower/…``, ``/api/agent-runtime/runs/…``) in the
-shapes its ``studioBrainControlTower.ts`` reads (``docs/portal.md``). ``state`` is filled from
-``services/control_tower.py``; the event stream is SSE (read by the Portal with fetch and a stream
-reader) fed by the audit log's new events. Rooms, partner briefs and agent runs are concepts this brain
-does not have: they answer in the Portal's empty, calm shapes (or its 404 for one named room or run).
+"""The Portal's Control Tower paths (``/api/control-tower/state``, ``events``, ``overseer/ack``) in the
+shapes its ``studioBrainControlTower.ts`` reads (``docs/portal.md``): ``state`` filled from
+``services/control_tower.py``, the event stream (SSE, read by the Portal with fetch and a stream reader)
+fed by the audit log's new events, and the overseer acknowledgement. Rooms, partner briefs and agent runs
+are in ``tower_absent.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 
 from studio_brain import __version__
 from studio_brain.domain.audit import AuditEvent
-from studio_brain.domain.errors import InputInvalid, NotFound
 from studio_brain.logging import get_logger
 from studio_brain.services.control_tower import ControlTower, TowerView
 from studio_brain.web.deps import BrainDep, StaffCaller, iso
@@ -396,98 +395,3 @@ async def overseer_ack(body: AckBody, caller: StaffCaller, tower: Tower) -> AckR
         caller.principal, note=body.note, run_id=body.runId, request_id=caller.request_id
     )
     return AckResponse(runId=body.runId, acknowledgedAt=iso(event.at))
-
-
-# --- concepts this brain does not have: calm, empty answers ----------------------------------------------
-
-
-@router.get("/control-tower/partner/latest", summary="Partner brief (none here)")
-async def partner_latest() -> dict[str, Any]:
-    return {"ok": True, "partner": None, "checkins": []}
-
-
-class CheckinBody(BaseModel):
-    action: str = Field(pattern="^(ack|snooze|pause|redirect|why_this|continue)$")
-    note: str | None = Field(default=None, max_length=2000)
-    snoozeMinutes: int | None = Field(default=None, ge=0, le=10_080)
-
-
-@router.post("/control-tower/partner/checkins", summary="Partner check-in (no partner here: 503)")
-async def partner_checkin(body: CheckinBody) -> JSONResponse:
-    return JSONResponse({"ok": False, "message": "partner brief is unavailable", "partner": None}, 503)
-
-
-class OpenLoopBody(BaseModel):
-    status: str = Field(pattern="^(delegated|paused|resolved)$")
-    note: str | None = Field(default=None, max_length=2000)
-
-
-@router.post("/control-tower/partner/open-loops/{loop_id}", summary="Partner open loop (none here: 503)")
-async def partner_open_loop(loop_id: str, body: OpenLoopBody) -> JSONResponse:
-    return JSONResponse({"ok": False, "message": "partner brief is unavailable", "partner": None}, 503)
-
-
-@router.get("/control-tower/rooms/{room_id}", summary="A room (this brain has none: 404)")
-async def room(room_id: str) -> dict[str, Any]:
-    raise NotFound(f"room {room_id} not found")
-
-
-@router.get("/control-tower/rooms/{room_id}/attach-command", summary="Attach to a room (none here: 404)")
-async def room_attach(room_id: str) -> dict[str, Any]:
-    raise NotFound(f"room {room_id} not found")
-
-
-class SendBody(BaseModel):
-    text: str = Field(default="", max_length=20_000)
-
-
-@router.post("/control-tower/rooms/{room_id}/send", summary="Send to a room (none here: 404)")
-async def room_send(room_id: str, body: SendBody) -> dict[str, Any]:
-    if not body.text.strip():
-        raise InputInvalid("text is required")
-    raise NotFound(f"room {room_id} not found")
-
-
-class PinBody(BaseModel):
-    rationale: str = Field(default="", max_length=2000)
-
-
-@router.post("/control-tower/rooms/{room_id}/{operation}", summary="Pin or unpin a room (none here: 404)")
-async def room_pin(room_id: str, operation: str, body: PinBody) -> dict[str, Any]:
-    if operation not in ("pin", "unpin"):
-        raise NotFound(f"no such room operation: {operation}")
-    raise NotFound(f"room {room_id} not found")
-
-
-class NewRoomBody(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-
-
-@router.post("/control-tower/rooms", summary="Create a room (this brain runs no agent rooms)")
-async def create_room(body: NewRoomBody) -> JSONResponse:
-    return JSONResponse(
-        {"ok": False, "message": "this brain runs no agent rooms; nothing was started"}, status_code=400
-    )
-
-
-class ServiceActionBody(BaseModel):
-    action: str = Field(min_length=1, max_length=100)
-
-
-@router.post(
-    "/control-tower/services/{service_id}/actions",
-    summary="A service action (none offered: 400, nothing runs)",
-)
-async def service_action(service_id: str, body: ServiceActionBody) -> JSONResponse:
-    return JSONResponse(
-        {
-            "ok": False,
-            "message": f"{service_id} offers no actions here; use a proposal (Capabilities) to change anything",
-        },
-        status_code=400,
-    )
-
-
-@router.get("/agent-runtime/runs/{run_id}", summary="An agent run (this brain runs none: 404)")
-async def agent_run(run_id: str) -> dict[str, Any]:
-    raise NotFound(f"No runtime detail found for {run_id}.")
