@@ -23,7 +23,7 @@ from studio_brain.logging import get_logger, redact_text
 from studio_brain.ports import Clock, EventStore, IdFactory, StateStore
 from studio_brain.ports.jobs import JobLocks
 
-log = get_logger("studio_brain.jobs")
+log = get_logger(__name__)
 
 SCHEDULER_ACTOR = "scheduler"
 

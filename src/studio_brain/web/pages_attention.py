@@ -21,7 +21,7 @@ from studio_brain.logging import get_logger
 from studio_brain.ports.gateway import ProposalFilter
 from studio_brain.services.scheduling import Scheduler
 
-log = get_logger("studio_brain.web.attention")
+log = get_logger(__name__)
 
 #: a device reporting less battery than this is listed
 LOW_BATTERY_PERCENT = 15

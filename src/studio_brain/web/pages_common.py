@@ -26,7 +26,7 @@ from studio_brain.services.gateway import GatewayService
 from studio_brain.web import pages_view as view
 from studio_brain.web.auth import SESSION_COOKIE, current_principal_or_none, get_authenticator
 
-log = get_logger("studio_brain.web.pages")
+log = get_logger(__name__)
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"

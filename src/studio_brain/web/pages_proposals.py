@@ -43,7 +43,7 @@ from studio_brain.web.pages_common import (
     render,
 )
 
-log = get_logger("studio_brain.web.pages")
+log = get_logger(__name__)
 
 router = APIRouter(include_in_schema=False)
 

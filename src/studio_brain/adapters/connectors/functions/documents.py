@@ -23,7 +23,7 @@ from studio_brain.adapters.firestore import EMULATOR_ENV
 from studio_brain.domain.errors import CloudReadError
 from studio_brain.logging import get_logger
 
-log = get_logger("studio_brain.connectors.functions")
+log = get_logger(__name__)
 
 
 class CloudDocuments(Protocol):
