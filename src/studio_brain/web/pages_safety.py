@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from studio_brain.web.pages_common import brain_of, render, staff_page
+from studio_brain.web.pages_common import StaffPage, brain_of, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -15,10 +15,7 @@ _STATUS_TONES = {"sent": "ok", "pending": "warn", "failed": "bad", "open": "bad"
 
 
 @router.get("/safety", response_class=HTMLResponse)
-async def safety_page(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def safety_page(request: Request, page: StaffPage) -> Response:
     brain = brain_of(request)
     open_findings = await brain.safety.findings(status="open", limit=100)
     # the latest watch run says whether the kiln rules could read the firings (a blind watch is shown)
@@ -47,10 +44,7 @@ async def safety_page(request: Request) -> Response:
 
 
 @router.get("/brief", response_class=HTMLResponse)
-async def brief_page(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def brief_page(request: Request, page: StaffPage) -> Response:
     brain = brain_of(request)
     brief = await brain.brief.compose()
     return render(

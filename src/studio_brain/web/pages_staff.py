@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Request
@@ -24,8 +25,9 @@ from studio_brain.web.pages_common import (
     Flash,
     PageContext,
     Refusal,
+    StaffForm,
+    StaffPage,
     brain_of,
-    form_post,
     redirect_with,
     render,
     staff_page,
@@ -121,10 +123,7 @@ def _owners_only(request: Request, page: PageContext) -> HTMLResponse:
 
 
 @router.get("/staff", response_class=HTMLResponse)
-async def staff_list(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def staff_list(request: Request, page: StaffPage) -> Response:
     if not _may_manage(page):
         return _owners_only(request, page)
     done = request.query_params.get("done", "")
@@ -132,10 +131,10 @@ async def staff_list(request: Request) -> Response:
     return await _staff_view(request, page, flashes=flashes)
 
 
-async def _staff_post(request: Request) -> tuple[PageContext, dict[str, str]] | HTMLResponse:
-    posted = await form_post(request)
-    if isinstance(posted, HTMLResponse):
-        return posted
+def _staff_post(
+    request: Request, posted: tuple[PageContext, Mapping[str, str]]
+) -> tuple[PageContext, dict[str, str]] | HTMLResponse:
+    """An owner's form post on the Staff page (the staff gate and cross-site checks ran as ``StaffForm``)."""
     page, fields = posted
     if not _may_manage(page):
         return _owners_only(request, page)
@@ -148,8 +147,8 @@ async def _refused(request: Request, page: PageContext, err: StudioBrainError) -
 
 
 @router.post("/staff/invite")
-async def staff_invite(request: Request) -> Response:
-    posted = await _staff_post(request)
+async def staff_invite(request: Request, form: StaffForm) -> Response:
+    posted = _staff_post(request, form)
     if isinstance(posted, HTMLResponse):
         return posted
     page, fields = posted
@@ -173,8 +172,8 @@ async def staff_invite(request: Request) -> Response:
 
 
 @router.post("/staff/{person_id}/reinvite")
-async def staff_reinvite(request: Request, person_id: str) -> Response:
-    posted = await _staff_post(request)
+async def staff_reinvite(request: Request, person_id: str, form: StaffForm) -> Response:
+    posted = _staff_post(request, form)
     if isinstance(posted, HTMLResponse):
         return posted
     page, _fields = posted
@@ -193,8 +192,8 @@ async def staff_reinvite(request: Request, person_id: str) -> Response:
 
 
 @router.post("/staff/{person_id}/roles")
-async def staff_roles(request: Request, person_id: str) -> Response:
-    posted = await _staff_post(request)
+async def staff_roles(request: Request, person_id: str, form: StaffForm) -> Response:
+    posted = _staff_post(request, form)
     if isinstance(posted, HTMLResponse):
         return posted
     page, fields = posted
@@ -206,8 +205,8 @@ async def staff_roles(request: Request, person_id: str) -> Response:
 
 
 @router.post("/staff/{person_id}/remove")
-async def staff_remove(request: Request, person_id: str) -> Response:
-    posted = await _staff_post(request)
+async def staff_remove(request: Request, person_id: str, form: StaffForm) -> Response:
+    posted = _staff_post(request, form)
     if isinstance(posted, HTMLResponse):
         return posted
     page, fields = posted
@@ -219,8 +218,8 @@ async def staff_remove(request: Request, person_id: str) -> Response:
 
 
 @router.post("/staff/{person_id}/firebase")
-async def staff_firebase(request: Request, person_id: str) -> Response:
-    posted = await _staff_post(request)
+async def staff_firebase(request: Request, person_id: str, form: StaffForm) -> Response:
+    posted = _staff_post(request, form)
     if isinstance(posted, HTMLResponse):
         return posted
     page, fields = posted
@@ -235,10 +234,14 @@ async def staff_firebase(request: Request, person_id: str) -> Response:
 # --- per-credential actions: used by the Staff page (owners) and the Account page (oneself) ----------
 
 
-async def _credential_action(request: Request, back: str, done: str, act: str, item_id: str) -> Response:
-    posted = await form_post(request)
-    if isinstance(posted, HTMLResponse):
-        return posted
+async def _credential_action(
+    request: Request,
+    posted: tuple[PageContext, Mapping[str, str]],
+    back: str,
+    done: str,
+    act: str,
+    item_id: str,
+) -> Response:
     page, fields = posted
     identity = _identity(request)
     reason = fields.get("reason", "").strip() or "ended from the cockpit"
@@ -261,18 +264,18 @@ def _back(request: Request) -> str:
 
 
 @router.post("/staff/passkeys/{passkey_id}/remove")
-async def passkey_remove(request: Request, passkey_id: str) -> Response:
-    return await _credential_action(request, _back(request), "passkey-removed", "passkey", passkey_id)
+async def passkey_remove(request: Request, passkey_id: str, form: StaffForm) -> Response:
+    return await _credential_action(request, form, _back(request), "passkey-removed", "passkey", passkey_id)
 
 
 @router.post("/staff/tokens/{token_id}/revoke")
-async def token_revoke(request: Request, token_id: str) -> Response:
-    return await _credential_action(request, _back(request), "token-revoked", "token", token_id)
+async def token_revoke(request: Request, token_id: str, form: StaffForm) -> Response:
+    return await _credential_action(request, form, _back(request), "token-revoked", "token", token_id)
 
 
 @router.post("/staff/sessions/{session_id}/revoke")
-async def session_revoke(request: Request, session_id: str) -> Response:
-    return await _credential_action(request, _back(request), "session-revoked", "session", session_id)
+async def session_revoke(request: Request, session_id: str, form: StaffForm) -> Response:
+    return await _credential_action(request, form, _back(request), "session-revoked", "session", session_id)
 
 
 # --- my account ------------------------------------------------------------------------------------
@@ -319,20 +322,14 @@ async def _account_view(
 
 
 @router.get("/account", response_class=HTMLResponse)
-async def account(request: Request) -> Response:
-    page = await staff_page(request)
-    if isinstance(page, HTMLResponse):
-        return page
+async def account(request: Request, page: StaffPage) -> Response:
     done = request.query_params.get("done", "")
     flashes = [Flash(text=STAFF_DONE[done], tone="ok")] if done in STAFF_DONE else []
     return await _account_view(request, page, flashes=flashes)
 
 
 @router.post("/account/cli-code")
-async def account_cli_code(request: Request) -> Response:
-    posted = await form_post(request)
-    if isinstance(posted, HTMLResponse):
-        return posted
+async def account_cli_code(request: Request, posted: StaffForm) -> Response:
     page, _fields = posted
     try:
         code = await _identity(request).credentials.issue_cli_code(page.principal)
