@@ -449,9 +449,9 @@ class PostgresGatewayStore:
     @asynccontextmanager
     async def transaction(self, tenant_id: str) -> AsyncIterator[PostgresGatewayTransaction]:
         try:
-            async with self._db.connection() as conn:
-                # RLS: every statement of this transaction sees only this tenant's rows
-                await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (tenant_id,))
+            # RLS: every statement of this transaction sees only this tenant's rows (the scope statement
+            # is also the connection's liveness check: one round trip, issue 18)
+            async with self._db.tenant_connection(tenant_id) as conn:
                 yield PostgresGatewayTransaction(conn, tenant_id, self._events, self._keyring)
         except psycopg.Error as err:
             raise translate(err, "running a gateway transaction") from err
