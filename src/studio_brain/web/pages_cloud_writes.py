@@ -24,7 +24,7 @@ from studio_brain.web.pages_common import (
     render,
 )
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # a cockpit page, not part of the documented API
 PATH = "/proposals/new-cloud-write"
 #: the form's fields per capability (the rest of the input schema is not asked for)
 FIELDS: Mapping[str, tuple[str, ...]] = {
