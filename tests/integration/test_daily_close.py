@@ -22,7 +22,8 @@ from studio_brain.adapters.rule_files import load_rule_table
 from studio_brain.domain.audit import AuditQuery
 from studio_brain.domain.snapshot import diff_documents
 from studio_brain.domain.state import CloseKind
-from studio_brain.services.jobs import JobContext, daily_close_job
+from studio_brain.services.job_catalogue import daily_close_job
+from studio_brain.services.jobs import JobContext
 from studio_brain.services.state import CLOSED_ACTION, StateService
 from tests.fakes import FakeClock, SequentialIds
 from tests.fixtures.firestore import TEST_PROJECT, wipe_firestore

@@ -24,7 +24,8 @@ from studio_brain.domain.errors import NotFound, StudioBrainError
 from studio_brain.domain.schedule import Every
 from studio_brain.domain.state import JobStatus
 from studio_brain.services.audit import AuditService
-from studio_brain.services.jobs import JobContext, JobDefinition, JobService, audit_checkpoint_job
+from studio_brain.services.job_catalogue import audit_checkpoint_job
+from studio_brain.services.jobs import JobContext, JobDefinition, JobService
 from tests.fakes import FakeClock, SequentialIds
 
 pytestmark = pytest.mark.postgres

@@ -23,6 +23,7 @@ def wire_scheduler_and_swarms(brain: BrainParts) -> None:
 
     from studio_brain.domain.anomaly import DetectorConfig
     from studio_brain.domain.schedule import parse_schedule
+    from studio_brain.services import job_catalogue as catalogue
     from studio_brain.services import jobs as j
     from studio_brain.services.swarms.finance import FinanceRules, FinanceSwarm
     from studio_brain.services.swarms.marketing import MarketingSwarm
@@ -85,20 +86,22 @@ def wire_scheduler_and_swarms(brain: BrainParts) -> None:
         runner=f"{socket.gethostname()}:{os.getpid()}",
     )
     when = s.schedules
-    schedules = j.JobSchedules(
+    schedules = catalogue.JobSchedules(
         snapshot=parse_schedule(when.snapshot),
         daily_close=parse_schedule(when.daily_close),
         connector_health=parse_schedule(when.connector_health),
         audit_checkpoint=parse_schedule(when.audit_checkpoint),
         swarms=parse_schedule(when.swarms) if when.swarms else None,
     )
-    for job in j.standard_jobs(
+    for job in catalogue.standard_jobs(
         schedules,
-        snapshot=j.snapshot_job(brain.state) if brain.state is not None else None,
-        daily_close=j.daily_close_job(brain.state, s.zone) if brain.state is not None else None,
-        connector_health=j.connector_health_job(brain.connector_health) if brain.connector_health else None,
-        audit_checkpoint=j.audit_checkpoint_job(brain.audit, s.tenant_id) if brain.audit else None,
-        swarms=j.swarms_job(brain.swarms),
+        snapshot=catalogue.snapshot_job(brain.state) if brain.state is not None else None,
+        daily_close=catalogue.daily_close_job(brain.state, s.zone) if brain.state is not None else None,
+        connector_health=catalogue.connector_health_job(brain.connector_health)
+        if brain.connector_health
+        else None,
+        audit_checkpoint=catalogue.audit_checkpoint_job(brain.audit, s.tenant_id) if brain.audit else None,
+        swarms=catalogue.swarms_job(brain.swarms),
     ):
         brain.jobs.register(job)
     if brain.gateway is not None:
@@ -110,7 +113,7 @@ def wire_scheduler_and_swarms(brain: BrainParts) -> None:
 
         brain.jobs.register(
             j.JobDefinition(
-                name=j.EXECUTION_RECOVERY,
+                name=catalogue.EXECUTION_RECOVERY,
                 description="Record journalled device outcomes, mark stale executions, read back unknown ones",
                 action=recover_executions,
                 schedule=parse_schedule(when.execution_recovery),
