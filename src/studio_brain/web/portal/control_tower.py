@@ -321,6 +321,12 @@ def _frame(event: dict[str, Any]) -> str:
     "/control-tower/events",
     summary="Control Tower events: SSE with stream=1 or Accept: text/event-stream, else JSON",
     response_model=None,
+    responses={
+        200: {
+            "description": "The newest events as JSON, or (stream) a text/event-stream of them",
+            "content": {"application/json": {}, "text/event-stream": {}},
+        }
+    },
 )
 async def events(
     request: Request,

@@ -26,7 +26,19 @@ class CheckinBody(BaseModel):
     snoozeMinutes: int | None = Field(default=None, ge=0, le=10_080)
 
 
-@router.post("/control-tower/partner/checkins", summary="Partner check-in (no partner here: 503)")
+#: the Portal's own server answers these with 503 "partner brief is unavailable" when it has no partner
+#: brief (control-tower.md); this brain never has one, so it gives the same answer — documented, so a
+#: client (and the fuzz run) can tell it from a failure
+_NO_PARTNER: dict[int | str, dict[str, Any]] = {
+    503: {"description": "No partner brief on this brain: the Portal's own answer, on purpose"}
+}
+
+
+@router.post(
+    "/control-tower/partner/checkins",
+    summary="Partner check-in (no partner here: 503)",
+    responses=_NO_PARTNER,
+)
 async def partner_checkin(body: CheckinBody) -> JSONResponse:
     return JSONResponse({"ok": False, "message": "partner brief is unavailable", "partner": None}, 503)
 
@@ -36,7 +48,11 @@ class OpenLoopBody(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/control-tower/partner/open-loops/{loop_id}", summary="Partner open loop (none here: 503)")
+@router.post(
+    "/control-tower/partner/open-loops/{loop_id}",
+    summary="Partner open loop (none here: 503)",
+    responses=_NO_PARTNER,
+)
 async def partner_open_loop(loop_id: str, body: OpenLoopBody) -> JSONResponse:
     return JSONResponse({"ok": False, "message": "partner brief is unavailable", "partner": None}, 503)
 
