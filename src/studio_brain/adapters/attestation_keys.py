@@ -12,7 +12,6 @@ import json
 import os
 import stat
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from studio_brain.adapters.keys import create_ed25519_key_file
 from studio_brain.domain import attestation
 from studio_brain.domain.attestation import ApprovalClaims, Verification
 from studio_brain.domain.errors import ConfigError
@@ -106,7 +106,7 @@ def _load(path: Path, *, create: bool) -> Ed25519PrivateKey:
         if not path.exists():
             if not create:
                 raise ConfigError(f"no attestation key at {path}")
-            _create(path)
+            create_ed25519_key_file(path, event="attestation.key.created")
         if os.name == "posix":
             mode = stat.S_IMODE(path.stat().st_mode)
             if mode & 0o077:
@@ -121,25 +121,3 @@ def _load(path: Path, *, create: bool) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"attestation key {path} is not an Ed25519 key")
     return key
-
-
-def _create(path: Path) -> None:
-    """Write a new key atomically; when another process won the race, keep theirs (never overwrite)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)
-            log.info("attestation.key.created", path=str(path))
-        except FileExistsError:
-            pass
-    finally:
-        temporary.unlink(missing_ok=True)

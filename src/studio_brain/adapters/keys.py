@@ -99,8 +99,9 @@ def _read_key_file(path: Path) -> Ed25519Signer:
     return Ed25519Signer(key)
 
 
-def _create_key_file(path: Path) -> None:
-    """Write a new key to ``path`` atomically; if another process won the race, keep theirs."""
+def create_ed25519_key_file(path: Path, *, event: str = "audit.key.created") -> None:
+    """Write a new Ed25519 key to ``path`` atomically (0600 in a 0700 directory); if another process won
+    the race, keep theirs — a key is never overwritten. Shared by the audit and attestation keys."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -114,7 +115,7 @@ def _create_key_file(path: Path) -> None:
             os.fsync(handle.fileno())
         try:
             os.link(temporary, path)  # fails if the key exists: a key is never overwritten
-            log.info("audit.key.created", path=str(path))
+            log.info(event, path=str(path))
         except FileExistsError:
             pass
     finally:
@@ -129,7 +130,7 @@ def load_signing_key(path: Path, *, secret_hex: str | None = None, create: bool 
         if not path.exists():
             if not create:
                 raise ConfigError(f"no audit signing key at {path}")
-            _create_key_file(path)
+            create_ed25519_key_file(path)
         return _read_key_file(path)
     except OSError as err:
         raise ConfigError(f"cannot use the audit signing key file {path}: {err.strerror}") from err
