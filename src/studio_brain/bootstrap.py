@@ -47,6 +47,7 @@ from studio_brain.adapters.postgres.migrate import upgrade_to_head
 from studio_brain.adapters.postgres.roles import app_url as app_role_url
 from studio_brain.adapters.postgres.roles import session_options
 from studio_brain.adapters.postgres.state_store import PostgresStateStore
+from studio_brain.adapters.record_ledger import FileRecordLedger, MemoryRecordLedger
 from studio_brain.adapters.rule_files import load_rule_table
 from studio_brain.domain.attestation import Verification
 from studio_brain.domain.errors import ConfigError, StudioBrainError
@@ -169,6 +170,10 @@ async def open_brain(
             keyring, keyring_created = await asyncio.to_thread(
                 ensure_mac_keyring, settings.audit_mac_key_path
             )
+            # issue 12: floors a database writer cannot roll back (older rows written back, deleted rows)
+            brain.record_ledger = (
+                MemoryRecordLedger() if memory else FileRecordLedger(settings.record_ledger_path)
+            )
             memory_events = InMemoryEventStore(clock, brain.ids, keyring) if memory else None
             brain.events = memory_events or PostgresEventStore(database, brain.ids, keyring)
             brain.audit = AuditService(
@@ -255,7 +260,10 @@ async def open_brain(
                 store=InMemoryGatewayStore(memory_events)
                 if memory_events is not None
                 else PostgresGatewayStore(
-                    database, PostgresEventStore(database, brain.ids, keyring), keyring
+                    database,
+                    PostgresEventStore(database, brain.ids, keyring),
+                    keyring,
+                    ledger=brain.record_ledger,
                 ),
                 registry=load_registry(settings.gateway_registry_file),
                 # device connectors come from brain.connectors (wired below), looked up at call time

@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         return self.audit_mac_key_file or self.home / "keys" / "audit-mac.json"
 
     @property
+    def record_ledger_path(self) -> Path:
+        """Issue 12: the record ledger (adapters/record_ledger.py), beside the keys it partners."""
+        return self.home / "keys" / "record-ledger.jsonl"
+
+    @property
     def audit_key_path(self) -> Path:
         return self.audit_signing_key_file or self.home / "keys" / "audit-signing.key"
 

@@ -38,6 +38,7 @@ from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.domain.records import Keyring
 from studio_brain.ports import Connector, EventStore, GatewayStore
+from studio_brain.ports.record_ledger import RecordLedger
 from studio_brain.services.gateway import GatewayService
 from tests.fakes import FakeClock
 
@@ -193,6 +194,7 @@ def build_kit(
     registry: Registry | None = None,
     clock: FakeClock | None = None,
     keyring: Keyring | None = None,
+    ledger: RecordLedger | None = None,
 ) -> Kit:
     """A gateway on PostgreSQL (``database``) or, with None, on the in-memory stores. ``keyring``: keyed
     audit events and keyed proposal / agent-token rows, as the brain runs (PostgreSQL only)."""
@@ -213,7 +215,7 @@ def build_kit(
             )
     else:
         pg_events = PostgresEventStore(database, ids, keyring)
-        events, store = pg_events, PostgresGatewayStore(database, pg_events, keyring)
+        events, store = pg_events, PostgresGatewayStore(database, pg_events, keyring, ledger=ledger)
 
         def local(tenant_id: str) -> Connector:
             assert database is not None

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from studio_brain.adapters.postgres.database import Database
+from studio_brain.adapters.record_ledger import RECORD_LEDGER_FILE, FileRecordLedger
 from studio_brain.domain.audit import AuditQuery
 from studio_brain.domain.errors import PolicyRefused
 from studio_brain.domain.hashing import sha256_hex
@@ -28,8 +30,11 @@ KEYRING = Keyring(current=MacKey(key_id="mk-records", secret=bytes(range(32, 64)
 
 
 @pytest.fixture
-def keyed_kit(database: Database) -> Kit:
-    return build_kit(database, keyring=KEYRING)
+def keyed_kit(database: Database, tmp_path: Path) -> Kit:
+    # the record ledger as the brain keeps it: a file beside the keys, out of a database writer's reach
+    return build_kit(
+        database, keyring=KEYRING, ledger=FileRecordLedger(tmp_path / "keys" / RECORD_LEDGER_FILE)
+    )
 
 
 async def refusal(coro: Any) -> str:
@@ -227,6 +232,43 @@ async def test_a_kill_switch_turned_off_by_a_database_write_refuses_every_action
     await kit.service.set_kill_switch(ALICE, enabled=False, rationale="storm passed, resume")
     result = await kit.service.execute(BOB, created.proposal.id)
     assert result.proposal.status is Status.EXECUTED
+
+
+async def test_a_kill_switch_row_deleted_by_a_database_writer_refuses_every_action(keyed_kit: Kit) -> None:
+    kit = keyed_kit
+    created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
+    await kit.service.approve(BOB, created.proposal.id, "looks right to me")
+    await kit.service.set_kill_switch(ALICE, enabled=True, rationale="storm coming, stop everything")
+    async with kit.pg.connection() as conn:
+        await conn.execute("DELETE FROM gateway_kill_switch")  # no row reads as "off"
+    assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "RECORD_TAMPERED"
+    assert await tamper_audited(kit, "*")
+    assert await kit.notes() == 0
+    # staff setting the switch again writes it above the ledger's floor: the gate works again
+    await kit.service.set_kill_switch(ALICE, enabled=False, rationale="storm passed, resume")
+    result = await kit.service.execute(BOB, created.proposal.id)
+    assert result.proposal.status is Status.EXECUTED
+
+
+async def test_a_kill_switch_written_back_from_its_older_off_row_refuses_every_action(keyed_kit: Kit) -> None:
+    kit = keyed_kit
+    created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
+    await kit.service.approve(BOB, created.proposal.id, "looks right to me")
+    await kit.service.set_kill_switch(ALICE, enabled=False, rationale="all clear for the weekend")
+    async with kit.pg.connection() as conn:
+        cursor = await conn.execute("SELECT * FROM gateway_kill_switch")
+        off = await cursor.fetchone()
+    assert off is not None
+    await kit.service.set_kill_switch(ALICE, enabled=True, rationale="kiln alarm, stop everything")
+    async with kit.pg.connection() as conn:  # the older row, MAC and all, written back
+        await conn.execute(
+            "UPDATE gateway_kill_switch SET enabled = %(enabled)s, rationale = %(rationale)s,"
+            " updated_by = %(updated_by)s, updated_at = %(updated_at)s, record_version = %(record_version)s,"
+            " record_key_id = %(record_key_id)s, record_mac = %(record_mac)s WHERE scope = %(scope)s",
+            off,
+        )
+    assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "RECORD_TAMPERED"
+    assert await kit.notes() == 0
 
 
 async def test_an_exemption_forged_in_the_database_does_not_skip_approval(keyed_kit: Kit) -> None:

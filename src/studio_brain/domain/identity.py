@@ -185,6 +185,8 @@ class Person:
     removed_by: str | None = None
     #: a MAC over id, roles, status and Firebase link (domain.credentials.person_sealed_fields)
     seal: str = ""
+    #: bumped by every change (issue 12: the record ledger refuses an older copy written back)
+    version: int = 1
 
     @property
     def is_owner(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from studio_brain.domain.credentials import (
     PERSONAL_TOKEN_PREFIX,
@@ -36,6 +36,7 @@ from studio_brain.domain.identity import (
     break_glass_principal,
 )
 from studio_brain.domain.reasons import ReasonCode
+from studio_brain.domain.record_ledger import GRANT, PERSONAL_TOKEN, SESSION
 from studio_brain.logging import get_logger
 from studio_brain.services.identity_core import IdentityCore
 
@@ -149,6 +150,14 @@ class CredentialService:
                 details={"sessionId": session.id},
             )
             return None
+        if await core.stale_refused(
+            SESSION,
+            session.id,
+            ended=session.revoked_at is not None,
+            action="identity.session.use",
+            details={"sessionId": session.id},
+        ):
+            return None
         now = core.clock.now()
         if session.revoked_at is not None or not self.times.alive(
             created_at=session.created_at, last_seen_at=session.last_seen_at, now=now
@@ -176,6 +185,7 @@ class CredentialService:
         ended = replace(session, revoked_at=core.clock.now(), revoked_reason=reason[:200])
         ended = replace(ended, seal=core.seal(ended.sealed_fields()))
         await core.store.update_session(ended)
+        await core.mark(core.ended_mark(SESSION, session.id))
         return ended
 
     async def sign_out(self, raw: str, *, request_id: str | None = None) -> bool:
@@ -307,6 +317,14 @@ class CredentialService:
                 details={"tokenId": token.id},
             )
             return None
+        if await core.stale_refused(
+            PERSONAL_TOKEN,
+            token.id,
+            ended=token.revoked_at is not None,
+            action="identity.token.use",
+            details={"tokenId": token.id},
+        ):
+            return None
         now = core.clock.now()
         if not token.usable(now):
             return None
@@ -331,6 +349,7 @@ class CredentialService:
         revoked = replace(token, revoked_at=core.clock.now())
         revoked = replace(revoked, seal=core.seal(revoked.sealed_fields()))
         await core.store.update_token(revoked)
+        await core.mark(core.ended_mark(PERSONAL_TOKEN, token.id))
         return revoked
 
     async def revoke_token(self, principal: Principal, token_id: str, reason: str) -> PersonalToken:
@@ -404,6 +423,14 @@ class CredentialService:
                 details={"grantId": grant.id},
             )
             return None
+        if await core.stale_refused(
+            GRANT,
+            grant.id,
+            ended=grant.used_at is not None,
+            action=f"identity.{kind.value}.use",
+            details={"grantId": grant.id},
+        ):
+            return None
         now = core.clock.now()
         if grant.used_at is not None or now >= grant.expires_at:
             await core.refuse_unauthenticated(
@@ -415,9 +442,17 @@ class CredentialService:
                 details={"grantId": grant.id},
             )
             return None
-        if consume and not await core.store.use_grant(self.tenant_id, grant.id, now):
+        if consume and not await self.use_grant(grant.id, now):
             return None
         return grant
+
+    async def use_grant(self, grant_id: str, at: datetime) -> bool:
+        """Mark a one-time grant used (the database decides a race); the ledger then keeps it used."""
+        core = self._core
+        if not await core.store.use_grant(self.tenant_id, grant_id, at):
+            return False
+        await core.mark(core.ended_mark(GRANT, grant_id))
+        return True
 
     async def issue_login_link(self, principal: Principal) -> str:
         """A one-time, minutes-long link opening a *break-glass* cockpit session (read, invite, kill switch ON).

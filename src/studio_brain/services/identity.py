@@ -198,8 +198,7 @@ class IdentityService:
             raise await self._core.refuse_denied(
                 principal, "identity.set_roles", ReasonCode.LAST_OWNER, "the studio keeps one owner at least"
             )
-        changed = self._core.seal_person(replace(person, roles=parsed))
-        await self._core.store.update_person(changed)
+        changed = await self._core.save_person(replace(person, roles=parsed))
         await self._core.audit(
             principal,
             "identity.person.roles_changed",
@@ -227,14 +226,14 @@ class IdentityService:
             )
         core = self._core
         now = core.clock.now()
-        removed = core.seal_person(
+        removed = await core.save_person(
             replace(person, status=PersonStatus.REMOVED, removed_at=now, removed_by=principal.actor_id)
         )
-        await core.store.update_person(removed)
         sessions = await self.credentials.revoke_sessions_of(principal, person.id, "staff account removed")
         tokens = await self.credentials.revoke_tokens_of(person.id)
         for key in await self.passkeys_of(person.id):
-            await core.store.update_passkey(replace(key, removed_at=now))
+            if key.removed_at is None:
+                await self.ceremonies.store_removed(key, now)
         await core.audit(
             principal,
             "identity.person.removed",
@@ -256,8 +255,7 @@ class IdentityService:
             other = await self._core.store.person_by_firebase_uid(self.tenant_id, clean)
             if other is not None and other.id != person.id:
                 raise InputInvalid(f"that Firebase uid is linked to {other.display_name} already")
-        changed = self._core.seal_person(replace(person, firebase_uid=clean))
-        await self._core.store.update_person(changed)
+        changed = await self._core.save_person(replace(person, firebase_uid=clean))
         await self._core.audit(
             principal,
             "identity.person.firebase_linked",

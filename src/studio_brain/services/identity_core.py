@@ -16,9 +16,11 @@ from studio_brain.domain.errors import PermissionDenied, StudioBrainError, Unaut
 from studio_brain.domain.hashing import canonical_json, sha256_hex
 from studio_brain.domain.identity import AuthMethod, Person, Principal
 from studio_brain.domain.reasons import ReasonCode
+from studio_brain.domain.record_ledger import PERSON, LedgerMark
 from studio_brain.logging import get_logger
 from studio_brain.ports import Clock, EventStore, IdFactory
 from studio_brain.ports.identity import IdentityStore, SecretMac
+from studio_brain.ports.record_ledger import RecordLedger
 
 log = get_logger(__name__)
 
@@ -35,6 +37,7 @@ class IdentityCore:
         events: EventStore | None,
         clock: Clock,
         ids: IdFactory,
+        ledger: RecordLedger | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.store = store
@@ -42,6 +45,8 @@ class IdentityCore:
         self.events = events
         self.clock = clock
         self.ids = ids
+        #: what no copy of a credential row may fall below (issue 12); None only in unit tests
+        self.ledger = ledger
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(tenant_id={self.tenant_id!r})"
@@ -59,7 +64,43 @@ class IdentityCore:
         return replace(person, seal=self.seal(person_sealed_fields(person)))
 
     def person_intact(self, person: Person) -> bool:
-        return self.sealed(person_sealed_fields(person), person.seal)
+        """Sealed by us and not an older copy written back (the record ledger's version floor)."""
+        if not self.sealed(person_sealed_fields(person), person.seal):
+            return False
+        return self.stale(PERSON, person.id, ended=False, version=person.version) is None
+
+    def stale(self, kind: str, record_id: str, *, ended: bool, version: int | None = None) -> str | None:
+        """Why this row is an older copy than the record ledger allows (None: it is not, or no ledger)."""
+        if self.ledger is None:
+            return None
+        return self.ledger.view().stale(self.tenant_id, kind, record_id, ended=ended, version=version)
+
+    async def mark(self, *marks: LedgerMark) -> None:
+        """Raise the ledger's floors — after the database write they guard has committed."""
+        if self.ledger is not None:
+            await self.ledger.mark(marks)
+
+    def ended_mark(self, kind: str, record_id: str) -> LedgerMark:
+        return LedgerMark(tenant_id=self.tenant_id, kind=kind, record_id=record_id, ended=True)
+
+    async def save_person(self, person: Person) -> Person:
+        """Store a change to a staff account: the next version, sealed, then its ledger floor raised."""
+        changed = self.seal_person(replace(person, version=person.version + 1))
+        await self.store.update_person(changed)
+        await self.mark(
+            LedgerMark(tenant_id=self.tenant_id, kind=PERSON, record_id=person.id, version=changed.version)
+        )
+        return changed
+
+    async def stale_refused(
+        self, kind: str, record_id: str, *, ended: bool, action: str, details: dict[str, Any]
+    ) -> bool:
+        """True, after auditing RECORD_TAMPERED, when a credential row is an older copy written back."""
+        why = self.stale(kind, record_id, ended=ended)
+        if why is None:
+            return False
+        await self.refuse_unauthenticated(action, ReasonCode.RECORD_TAMPERED, why, details=details)
+        return True
 
     async def audit(
         self,
@@ -154,7 +195,8 @@ class IdentityCore:
             await self.refuse_unauthenticated(
                 "identity.person.read",
                 ReasonCode.RECORD_TAMPERED,
-                "a staff account row fails its seal",
+                self.stale(PERSON, person.id, ended=False, version=person.version)
+                or "a staff account row fails its seal",
                 details={"personId": person_id},
             )
             return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from studio_brain.domain.credentials import Challenge, Passkey
 from studio_brain.domain.errors import NotFound, Unauthenticated
@@ -21,6 +21,7 @@ from studio_brain.domain.identity import (
     Principal,
 )
 from studio_brain.domain.reasons import ReasonCode
+from studio_brain.domain.record_ledger import PASSKEY
 from studio_brain.ports.identity import PasskeyVerifier
 from studio_brain.services.credentials import CredentialService, OpenedSession
 from studio_brain.services.identity_core import IdentityCore
@@ -150,8 +151,8 @@ class PasskeyService:
             raise await core.refuse_unauthenticated(
                 "identity.passkey.enrol", err.reason_code, err.message, details={"personId": person.id}
             ) from err
-        if challenge.grant_id is not None and not await core.store.use_grant(
-            self.tenant_id, challenge.grant_id, core.clock.now()
+        if challenge.grant_id is not None and not await self._credentials.use_grant(
+            challenge.grant_id, core.clock.now()
         ):
             raise await core.refuse_unauthenticated(
                 "identity.passkey.enrol",
@@ -175,10 +176,10 @@ class PasskeyService:
             label=(" ".join(label.split())[:MAX_PASSKEY_LABEL] or "passkey"),
             created_at=now,
         )
+        passkey = replace(passkey, seal=core.seal(passkey.sealed_fields()))
         await core.store.add_passkey(passkey)
         if person.status is PersonStatus.INVITED:
-            person = core.seal_person(replace(person, status=PersonStatus.ACTIVE))
-            await core.store.update_person(person)
+            person = await core.save_person(replace(person, status=PersonStatus.ACTIVE))
         actor = person.principal(
             via=AuthMethod.SESSION, kind=CredentialKind.PASSKEY, credential_id=passkey.id
         )
@@ -213,8 +214,7 @@ class PasskeyService:
                 ReasonCode.OWNER_REQUIRED,
                 "only an owner or its person removes a passkey",
             )
-        removed = replace(passkey, removed_at=core.clock.now())
-        await core.store.update_passkey(removed)
+        removed = await self.store_removed(passkey, core.clock.now())
         for session in await core.store.sessions(self.tenant_id, passkey.person_id):
             if session.credential_id == passkey.id and session.revoked_at is None:
                 await self._credentials.revoke_session(principal, session.id, "passkey removed")
@@ -225,6 +225,15 @@ class PasskeyService:
             rationale=reason or "removed",
             details={"personId": passkey.person_id, "passkeyId": passkey.id},
         )
+        return removed
+
+    async def store_removed(self, passkey: Passkey, at: datetime) -> Passkey:
+        """Store a passkey's removal, sealed; the record ledger then keeps it removed."""
+        core = self._core
+        removed = replace(passkey, removed_at=at)
+        removed = replace(removed, seal=core.seal(removed.sealed_fields()))
+        await core.store.update_passkey(removed)
+        await core.mark(core.ended_mark(PASSKEY, passkey.id))
         return removed
 
     # --- passkeys: sign-in ----------------------------------------------------------------------------
@@ -253,6 +262,20 @@ class PasskeyService:
                 ReasonCode.PASSKEY_UNKNOWN,
                 "this passkey is not registered here (or was removed)",
                 audit=False,
+            )
+        # a passkey row the brain did not write — a key added to someone's account, a key moved to
+        # another person, a removed key written back — signs no one in (issue 12)
+        tampered = (
+            "this passkey's row fails its seal (added or changed outside the brain)"
+            if not passkey.seal or not core.sealed(passkey.sealed_fields(), passkey.seal)
+            else core.stale(PASSKEY, passkey.id, ended=False)
+        )
+        if tampered is not None:
+            raise await core.refuse_unauthenticated(
+                "identity.sign_in",
+                ReasonCode.RECORD_TAMPERED,
+                tampered,
+                details={"passkeyId": passkey.id, "personId": passkey.person_id},
             )
         if challenge is None or challenge.purpose != "authenticate":
             raise await core.refuse_unauthenticated(
@@ -287,6 +310,7 @@ class PasskeyService:
                     "storedSignCount": passkey.sign_count,
                 },
             ) from err
+        # the counter and last use are not sealed (Passkey.sealed_fields says why): the seal stays valid
         await core.store.update_passkey(
             replace(passkey, sign_count=asserted.new_sign_count, last_used_at=core.clock.now())
         )

@@ -12,6 +12,7 @@ from studio_brain.adapters.postgres.embedded import EmbeddedServer
 from studio_brain.adapters.postgres.leader import PostgresLeaderLock
 from studio_brain.domain.errors import ConfigError
 from studio_brain.ports import CacheStore, Clock, EventStore, IdFactory, StateStore
+from studio_brain.ports.record_ledger import RecordLedger
 from studio_brain.services.audit import AuditService
 from studio_brain.services.brief import MorningBriefService
 from studio_brain.services.connectors import ConnectorHealthService, ConnectorRegistry
@@ -76,6 +77,9 @@ class Brain:
     brief: MorningBriefService
     #: which stores this brain runs on (``open_brain(adapters=…)``)
     adapters: AdapterChoice = "postgres"
+    #: issue 12: the floors no copy of a keyed row may fall below (identity and the kill switch read it);
+    #: wiring only — the services that need it hold it
+    record_ledger: RecordLedger | None = None
 
     @property
     def tenant_id(self) -> str:
@@ -127,6 +131,9 @@ class BrainParts:
     notifications: NotificationService | None = None
     brief: MorningBriefService | None = None
     adapters: AdapterChoice = "postgres"
+    #: issue 12: the floors no copy of a keyed row may fall below (identity and the kill switch read it);
+    #: wiring only — the services that need it hold it
+    record_ledger: RecordLedger | None = None
 
     @property
     def tenant_id(self) -> str:

@@ -28,6 +28,8 @@ def wire_identity(brain: BrainParts) -> IdentityService:
         events=brain.events,
         clock=brain.clock,
         ids=brain.ids,
+        # issue 12: what no copy of a credential row may fall below, kept beside the keys
+        ledger=brain.record_ledger,
     )
     credentials = CredentialService(
         core,

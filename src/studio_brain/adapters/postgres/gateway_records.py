@@ -126,16 +126,25 @@ class RecordSeals:
         return await cursor.fetchone()
 
     async def next_seal(
-        self, table: str, key_sql: str, key: Sequence[Any], kind: str, record_id: str, body: dict[str, Any]
+        self,
+        table: str,
+        key_sql: str,
+        key: Sequence[Any],
+        kind: str,
+        record_id: str,
+        body: dict[str, Any],
+        *,
+        at_least: int = 1,
     ) -> tuple[int, str | None, str | None]:
-        """(version, key id, MAC) for the next write of a keyed row: every write bumps its version."""
+        """(version, key id, MAC) for the next write of a keyed row: every write bumps its version (to
+        ``at_least`` or more: the record ledger's floor, when a row was deleted or written back)."""
         if self._keyring is None:
             return 1, None, None
         current = await self._one(
             f"SELECT record_version FROM {table} WHERE tenant_id = %s AND {key_sql} FOR UPDATE",
             (self._tenant, *key),
         )
-        version = 1 if current is None else int(current["record_version"]) + 1
+        version = max(at_least, 1 if current is None else int(current["record_version"]) + 1)
         seal = seal_record(self._keyring.current, kind=kind, record_id=record_id, version=version, body=body)
         return version, seal.key_id, seal.mac
 

@@ -39,8 +39,10 @@ from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.policy import AgentToken, Exemption, KillSwitchEntry, RateBucket
 from studio_brain.domain.proposals import Proposal, from_record, to_record
 from studio_brain.domain.reasons import ReasonCode
+from studio_brain.domain.record_ledger import LedgerMark
 from studio_brain.domain.records import Keyring
 from studio_brain.ports.gateway import ProposalFilter, ProposalKey, TargetFacts
+from studio_brain.ports.record_ledger import RecordLedger
 
 
 class TransactionalEventStore(Protocol):
@@ -68,12 +70,17 @@ class PostgresGatewayTransaction:
         tenant_id: str,
         events: TransactionalEventStore,
         keyring: Keyring | None = None,
+        ledger: RecordLedger | None = None,
     ) -> None:
         self._conn = conn
         self._tenant = tenant_id
         self._events = events
         #: seals and checks the keyed rows (issue 12 item 2); composed, not inherited
         self._seals = RecordSeals(conn, tenant_id, keyring)
+        #: floors outside the database: a kill-switch row deleted or written back older is caught
+        self._ledger = ledger if keyring is not None else None
+        #: ledger marks of this transaction's writes, written by the store once it has committed
+        self.pending_marks: list[LedgerMark] = []
 
     async def _one(self, query: str, params: Sequence[Any]) -> dict[str, Any] | None:
         cursor = await self._conn.execute(query, params)
@@ -217,14 +224,32 @@ class PostgresGatewayTransaction:
             # the transaction is aborted now; the caller fails closed and leaves it
             raise translate(err, "reading the kill switch") from err
         entries = []
+        versions: dict[str, int] = {}
         for r in rows:
             entry = KillSwitchEntry(**{k: v for k, v in r.items() if not k.startswith("record_")})
             # a switch row changed outside the brain refuses every action (RECORD_TAMPERED) until reset
             self._seals.check_row(r, KILL_SWITCH_KIND, entry.scope, kill_switch_body(self._tenant, entry))
             entries.append(entry)
+            versions[entry.scope] = int(r["record_version"])
+        if self._ledger is not None:
+            # A switch row with a valid MAC may still be an older copy (off, before it was turned on) or
+            # be gone (no row reads as off): the ledger knows the version each scope reached.
+            for scope, floor in self._ledger.view().versions(self._tenant, KILL_SWITCH_KIND).items():
+                found = versions.get(scope)
+                if found is None or found < floor:
+                    raise RecordTampered(
+                        KILL_SWITCH_KIND,
+                        scope,
+                        f"the ledger records version {floor} of this switch but the row "
+                        + ("is gone (deleted)" if found is None else f"is version {found} (an older copy)")
+                        + "; set the switch again to restore it",
+                    )
         return entries
 
     async def set_kill_switch(self, entry: KillSwitchEntry) -> None:
+        floor = 0
+        if self._ledger is not None:
+            floor = self._ledger.view().versions(self._tenant, KILL_SWITCH_KIND).get(entry.scope, 0)
         version, key_id, mac = await self._seals.next_seal(
             "gateway_kill_switch",
             "scope = %s",
@@ -232,7 +257,15 @@ class PostgresGatewayTransaction:
             KILL_SWITCH_KIND,
             entry.scope,
             kill_switch_body(self._tenant, entry),
+            # above the ledger's floor: setting the switch again restores a deleted or older row
+            at_least=floor + 1,
         )
+        if self._ledger is not None:
+            self.pending_marks.append(
+                LedgerMark(
+                    tenant_id=self._tenant, kind=KILL_SWITCH_KIND, record_id=entry.scope, version=version
+                )
+            )
         await self._conn.execute(
             "INSERT INTO gateway_kill_switch (tenant_id, scope, enabled, rationale, updated_by, updated_at, "
             + RECORD_COLUMNS
@@ -439,12 +472,19 @@ class PostgresGatewayTransaction:
 
 class PostgresGatewayStore:
     def __init__(
-        self, database: Database, events: TransactionalEventStore, keyring: Keyring | None = None
+        self,
+        database: Database,
+        events: TransactionalEventStore,
+        keyring: Keyring | None = None,
+        *,
+        ledger: RecordLedger | None = None,
     ) -> None:
         self._db = database
         self._events = events
         #: with the brain's keyring, proposal and agent-token rows are keyed records (checked at use)
         self._keyring = keyring
+        #: issue 12: the kill switch's version floors, outside the database
+        self._ledger = ledger
 
     @asynccontextmanager
     async def transaction(self, tenant_id: str) -> AsyncIterator[PostgresGatewayTransaction]:
@@ -452,7 +492,11 @@ class PostgresGatewayStore:
             # RLS: every statement of this transaction sees only this tenant's rows (the scope statement
             # is also the connection's liveness check: one round trip, issue 18)
             async with self._db.tenant_connection(tenant_id) as conn:
-                yield PostgresGatewayTransaction(conn, tenant_id, self._events, self._keyring)
+                tx = PostgresGatewayTransaction(conn, tenant_id, self._events, self._keyring, self._ledger)
+                yield tx
+            # committed: only now may the ledger ask every later read for what this transaction wrote
+            if tx.pending_marks and self._ledger is not None:
+                await self._ledger.mark(tx.pending_marks)
         except psycopg.Error as err:
             raise translate(err, "running a gateway transaction") from err
         except RecordTampered as tampered:

@@ -35,6 +35,7 @@ def _person(row: dict[str, Any]) -> Person:
         removed_at=row["removed_at"],
         removed_by=row["removed_by"],
         seal=row["seal"],
+        version=row.get("record_version", 1),
     )
 
 
@@ -59,6 +60,7 @@ def _passkey(row: dict[str, Any]) -> Passkey:
         created_at=row["created_at"],
         last_used_at=row["last_used_at"],
         removed_at=row["removed_at"],
+        seal=row.get("seal") or "",
     )
 
 
@@ -174,8 +176,8 @@ class PostgresIdentityStore:
             person.tenant_id,
             "adding a staff account",
             "INSERT INTO staff_persons (tenant_id, id, display_name, roles, status, firebase_uid,"
-            " created_by, created_at, removed_at, removed_by, seal)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " created_by, created_at, removed_at, removed_by, seal, record_version)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 person.tenant_id,
                 person.id,
@@ -188,6 +190,7 @@ class PostgresIdentityStore:
                 person.removed_at,
                 person.removed_by,
                 person.seal,
+                person.version,
             ),
         )
 
@@ -196,7 +199,8 @@ class PostgresIdentityStore:
             person.tenant_id,
             "updating a staff account",
             "UPDATE staff_persons SET display_name = %s, roles = %s, status = %s, firebase_uid = %s,"
-            " removed_at = %s, removed_by = %s, seal = %s WHERE tenant_id = %s AND id = %s",
+            " removed_at = %s, removed_by = %s, seal = %s, record_version = %s"
+            " WHERE tenant_id = %s AND id = %s",
             (
                 person.display_name,
                 json.dumps(sorted(r.value for r in person.roles)),
@@ -205,6 +209,7 @@ class PostgresIdentityStore:
                 person.removed_at,
                 person.removed_by,
                 person.seal,
+                person.version,
                 person.tenant_id,
                 person.id,
             ),
@@ -244,7 +249,7 @@ class PostgresIdentityStore:
             passkey.tenant_id,
             "adding a passkey",
             "INSERT INTO staff_passkeys (tenant_id, id, person_id, public_key, sign_count, label,"
-            " created_at, last_used_at, removed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " created_at, last_used_at, removed_at, seal) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 passkey.tenant_id,
                 passkey.id,
@@ -255,6 +260,7 @@ class PostgresIdentityStore:
                 passkey.created_at,
                 passkey.last_used_at,
                 passkey.removed_at,
+                passkey.seal,
             ),
         )
 
@@ -281,13 +287,14 @@ class PostgresIdentityStore:
         await self._run(
             passkey.tenant_id,
             "updating a passkey",
-            "UPDATE staff_passkeys SET sign_count = %s, label = %s, last_used_at = %s, removed_at = %s"
-            " WHERE tenant_id = %s AND id = %s",
+            "UPDATE staff_passkeys SET sign_count = %s, label = %s, last_used_at = %s, removed_at = %s,"
+            " seal = %s WHERE tenant_id = %s AND id = %s",
             (
                 passkey.sign_count,
                 passkey.label,
                 passkey.last_used_at,
                 passkey.removed_at,
+                passkey.seal,
                 passkey.tenant_id,
                 passkey.id,
             ),

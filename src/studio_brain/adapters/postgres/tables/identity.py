@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Index,
+    Integer,
     LargeBinary,
     PrimaryKeyConstraint,
     Table,
@@ -47,6 +48,8 @@ staff_persons = Table(
     Column("removed_at", TS),
     Column("removed_by", Text),
     Column("seal", Text, nullable=False),
+    # issue 12: bumped by every change and sealed, so an older copy written back is caught (0016)
+    Column("record_version", Integer, nullable=False, server_default="1"),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "firebase_uid"),
     CheckConstraint("status IN ('invited', 'active', 'removed')", name="status"),
@@ -64,6 +67,8 @@ staff_passkeys = Table(
     Column("created_at", TS, nullable=False),
     Column("last_used_at", TS),
     Column("removed_at", TS),
+    # issue 12: a MAC over who the key belongs to, its public key and its removal (0016); NULL: refused
+    Column("seal", Text),
     PrimaryKeyConstraint("tenant_id", "id"),
     Index("ix_staff_passkeys_tenant_person", "tenant_id", "person_id"),
 )
