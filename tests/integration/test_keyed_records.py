@@ -347,3 +347,20 @@ async def test_an_executed_proposal_restored_from_its_approved_row_does_not_run_
     assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "RECORD_TAMPERED"
     assert await kit.notes() == 1
     assert await tamper_audited(kit, created.proposal.id)
+
+
+async def test_thirty_refused_self_approvals_are_audited_as_one_row_and_one_counted_row(
+    keyed_kit: Kit,
+) -> None:
+    # issue 12 item 8: a caller's repeated policy refusals do not write a row each (an audit flood)
+    kit = keyed_kit
+    created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
+    for _ in range(30):
+        assert await refusal(kit.service.approve(ALICE, created.proposal.id, "me again")) == (
+            "SELF_APPROVAL_FORBIDDEN"
+        )
+    await kit.service.flush_refusals()
+    refused = [e for e in await kit.audit() if e.action == "capability.decision.refused"]
+    assert [e.metadata["count"] for e in refused] == [1, 29]
+    assert refused[1].metadata["aggregated"] is True
+    assert refused[1].metadata["decision"]["reasonCode"] == "SELF_APPROVAL_FORBIDDEN"

@@ -83,3 +83,24 @@ async def test_an_agent_draft_holding_a_stripe_key_is_refused_and_audited_withou
     assert SK_LIVE not in stored
     assert RK_LIVE not in stored
     assert "draft.rationale" in event.rationale
+
+
+async def test_twenty_refused_drafts_from_one_agent_are_one_row_and_one_counted_row(world: World) -> None:  # noqa: F811
+    # issue 12 item 8: refusals are counted per window, not written one row each
+    for _ in range(20):
+        with pytest.raises(SecretInPayload):
+            await world.drafts.add_agent_draft(
+                AGENT,
+                kind="finance",
+                rule_id="agent.reconcile",
+                title="Reconcile November",
+                rationale=f"use {RK_LIVE} to pull the charges",
+                recommendation="Compare with Stripe.",
+                evidence={"metrics": {"finance.unsettledPayments": 12}},
+                confidence=0.5,
+            )
+    await world.drafts.flush_refusals()
+    page = await world.events.query(AGENT.tenant_id, AuditQuery(limit=100))
+    refused = sorted((e for e in page.events if e.action == "drafts.add.refused"), key=lambda e: e.seq)
+    assert [e.metadata["count"] for e in refused] == [1, 19]
+    assert RK_LIVE not in json.dumps([[e.rationale, e.metadata] for e in refused])

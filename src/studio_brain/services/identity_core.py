@@ -21,8 +21,17 @@ from studio_brain.logging import get_logger
 from studio_brain.ports import Clock, EventStore, IdFactory
 from studio_brain.ports.identity import IdentityStore, SecretMac
 from studio_brain.ports.record_ledger import RecordLedger
+from studio_brain.services.refusal_windows import RefusalWindows
 
 log = get_logger(__name__)
+
+
+def _named_record(details: dict[str, Any] | None) -> str:
+    """The record a refusal names (its id detail), for its refusal window."""
+    for key in ("sessionId", "tokenId", "passkeyId", "grantId", "personId"):
+        if details and details.get(key):
+            return str(details[key])
+    return ""
 
 
 class IdentityCore:
@@ -47,6 +56,8 @@ class IdentityCore:
         self.ids = ids
         #: what no copy of a credential row may fall below (issue 12); None only in unit tests
         self.ledger = ledger
+        #: issue 12 item 8: repeated refusals become one counted row per window
+        self.refusals = RefusalWindows(clock)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(tenant_id={self.tenant_id!r})"
@@ -112,10 +123,13 @@ class IdentityCore:
         details: dict[str, Any] | None = None,
         request_id: str | None = None,
         best_effort: bool = False,
+        refusal_key: tuple[str, ...] | None = None,
     ) -> None:
         """One audit row; ``details`` must never hold a secret. The credential goes in ``metadata``.
 
-        A change that cannot be audited fails (``best_effort`` only for refusals, which stand anyway)."""
+        A change that cannot be audited fails (``best_effort`` only for refusals, which stand anyway).
+        ``refusal_key``: a refusal, counted in its window (issue 12 item 8: the first at once, the rest as
+        one row)."""
         if self.events is None:
             return
         actor = principal or Principal(
@@ -123,22 +137,26 @@ class IdentityCore:
         )
         metadata: dict[str, Any] = {"credential": actor.credential(), **(details or {})}
         rid = request_id or self.ids.new_id()
+        draft = AuditDraft(
+            tenant_id=self.tenant_id,
+            actor_type=actor.actor_type,
+            actor_id=actor.actor_id,
+            action=action,
+            target=target,
+            rationale=rationale.replace("\x00", "\ufffd")[:2000] or action,
+            approval_state=ApprovalState.NOT_APPLICABLE,
+            input_hash=sha256_hex({"action": action, "target": target, **(details or {})}),
+            request_id=rid,
+            correlation_id=rid,
+            metadata=metadata,
+        )
+        rows = [draft]
+        if refusal_key is not None:
+            first, due = self.refusals.admit((actor.actor_id, *refusal_key), draft)
+            rows = [*due, *([first] if first is not None else [])]
         try:
-            await self.events.append(
-                AuditDraft(
-                    tenant_id=self.tenant_id,
-                    actor_type=actor.actor_type,
-                    actor_id=actor.actor_id,
-                    action=action,
-                    target=target,
-                    rationale=rationale.replace("\x00", "\ufffd")[:2000] or action,
-                    approval_state=ApprovalState.NOT_APPLICABLE,
-                    input_hash=sha256_hex({"action": action, "target": target, **(details or {})}),
-                    request_id=rid,
-                    correlation_id=rid,
-                    metadata=metadata,
-                )
-            )
+            for row in rows:
+                await self.events.append(row)
         except StudioBrainError as err:
             log.warning("identity.audit.failed", action=action, error=err.message)
             if not best_effort:
@@ -166,6 +184,9 @@ class IdentityCore:
             rationale=message,
             details={"attempted": action, "reasonCode": reason_code.value, **(details or {})},
             best_effort=True,
+            # anonymous callers: one window per attempt, reason and record named (a flood of one passkey
+            # id is one counted row; a different record's refusal is its own first row)
+            refusal_key=(action, reason_code.value, _named_record(details)),
         )
         return Unauthenticated(message, reason_code=reason_code)
 
@@ -179,6 +200,7 @@ class IdentityCore:
             rationale=message,
             details={"attempted": action, "reasonCode": reason_code.value},
             best_effort=True,
+            refusal_key=(action, reason_code.value),
         )
         log.info("identity.refused", attempted=action, reason_code=reason_code, actor_id=principal.actor_id)
         return PermissionDenied(message, reason_code=reason_code)

@@ -25,6 +25,13 @@ from studio_brain.web.refusals import refusals_for
 OPENAPI_PATH = "/api/v1/openapi.json"
 
 
+async def _flush_refusals(app: FastAPI, brain: Brain) -> None:
+    """At shutdown: the open refusal windows' counts reach the audit log (issue 12 item 8)."""
+    await refusals_for(app).flush()
+    await brain.gateway.flush_refusals()
+    await brain.drafts.flush_refusals()
+
+
 def create_app(*, brain: Brain | None = None, settings: Settings | None = None) -> FastAPI:
     """An app bound to ``brain`` (tests, ``demo``) or one that opens its own from ``settings`` (``serve``)."""
     if brain is None and settings is None:
@@ -39,14 +46,14 @@ def create_app(*, brain: Brain | None = None, settings: Settings | None = None) 
         if brain is not None:
             async with mcp.running(brain):
                 yield
-            await refusals_for(app).flush()  # the last window's refusal counts reach the audit log
+            await _flush_refusals(app, brain)
             return
         assert settings is not None
         async with open_brain(settings, migrate=True) as opened:
             _bind(app, opened)
             async with mcp.running(opened):
                 yield
-            await refusals_for(app).flush()
+            await _flush_refusals(app, opened)
 
     app = FastAPI(
         title="Studio Brain",

@@ -142,6 +142,8 @@ class GatewayService:
         self.rebuild_proposals = self._rebuild.rebuild_proposals
         # issue 12: what an approval binds to (keyed with the brain's key), for detail views
         self.binding = self._ctx.binding
+        # issue 12 item 8: the counts of refusal windows still open (at shutdown)
+        self.flush_refusals = self._ctx.flush_refusals
 
     # --- the registry in force -----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from studio_brain.ports.audit import EventStore
 from studio_brain.ports.clock import Clock, IdFactory
 from studio_brain.ports.gateway import ConnectorDirectory, GatewayStore, GatewayTransaction
 from studio_brain.ports.journal import ExecutionJournal
+from studio_brain.services.refusal_windows import RefusalWindows
 
 log = get_logger(__name__)
 
@@ -83,11 +84,14 @@ class GatewayContext:
     keyring: Keyring | None = None
     #: targets some capability keeps a cooldown on: only these need their last start recorded
     cooled_targets: frozenset[str] = field(init=False)
+    #: issue 12 item 8: one caller's repeated refusals become one counted row per window
+    refusals: RefusalWindows = field(init=False)
 
     def __post_init__(self) -> None:
         self.cooled_targets = frozenset(
             c.target.value for c in self.registry.capabilities.values() if c.cooldown_seconds
         )
+        self.refusals = RefusalWindows(self.clock)
 
     # --- approval bindings (keyed, issue 12) ---------------------------------------------------------
 
@@ -154,13 +158,18 @@ class GatewayContext:
     async def audit_refusal(
         self, principal: Principal, subject: Subject, decision: Decision, *, tenant_id: str | None = None
     ) -> NoReturn:
-        """Audit a refusal in its own transaction, then raise ``PolicyRefused`` with its reason code."""
-        async with self.store.transaction(tenant_id or principal.tenant_id) as tx:
-            await tx.audit(
-                self.draft(
-                    principal, subject, decision, action="capability.decision.refused", tenant_id=tenant_id
-                )
-            )
+        """Audit a refusal in its own transaction, then raise ``PolicyRefused`` with its reason code.
+
+        The first refusal per caller, attempted action and reason code in a window is audited at once; the
+        rest of the window are counted into one row (:mod:`~studio_brain.services.refusal_windows`)."""
+        draft = self.draft(
+            principal, subject, decision, action="capability.decision.refused", tenant_id=tenant_id
+        )
+        key = (draft.tenant_id, draft.actor_type, draft.actor_id, subject.action, decision.reason_code)
+        first, due = self.refusals.admit(
+            key, draft, sample=subject.proposal_id or subject.capability_id or subject.target
+        )
+        await self.write_refusals([*due, *([first] if first is not None else [])])
         log.info(
             "capability.refused",
             reason_code=decision.reason_code.value,
@@ -171,6 +180,18 @@ class GatewayContext:
             tenant_id=principal.tenant_id,
         )
         raise PolicyRefused(decision.reason_code, decision.detail)
+
+    async def write_refusals(self, drafts: list[AuditDraft]) -> None:
+        """Audit refusal rows, one transaction per tenant (closed windows may be another tenant's)."""
+        for tenant in dict.fromkeys(d.tenant_id for d in drafts):
+            async with self.store.transaction(tenant) as tx:
+                for row in drafts:
+                    if row.tenant_id == tenant:
+                        await tx.audit(row)
+
+    async def flush_refusals(self) -> None:
+        """Audit the counts of every open refusal window now (at shutdown, and in tests)."""
+        await self.write_refusals(self.refusals.drain())
 
     async def kill(self, tx: GatewayTransaction) -> KillSwitch:
         """The kill switch as stored; an unreadable switch counts as on (fail closed)."""

@@ -41,6 +41,7 @@ from studio_brain.domain.snapshot import metric
 from studio_brain.logging import get_logger
 from studio_brain.ports import Clock, EventStore, IdFactory, StateStore
 from studio_brain.ports.drafts import DraftSink, DraftStore, ProposalDrafter
+from studio_brain.services.refusal_windows import RefusalWindows
 from studio_brain.services.swarms.draft_rows import ROWS as _ROWS
 from studio_brain.services.swarms.draft_rows import finance_row, marketing_row, ops_row
 from studio_brain.services.swarms.marketing import PRIVATE_METRICS
@@ -91,6 +92,8 @@ class DraftService:
         self._state = state_store
         #: finance drafts from swarms also become draft reconciliation-review proposals when present
         self._proposals = proposals
+        #: issue 12 item 8: one caller's repeated refusals become one counted row per window
+        self._refusals = RefusalWindows(clock)
 
     def sink(self, swarm: str, *, at: datetime | None = None) -> DraftSink:
         """The add-only sink a swarm writes through; ``at`` dates its drafts (replaying a past day)."""
@@ -392,21 +395,38 @@ class DraftService:
         if self._events is None:
             return
         request_id = self._ids.new_id()
-        await self._events.append(
-            AuditDraft(
-                tenant_id=principal.tenant_id,
-                actor_type=principal.actor_type,
-                actor_id=principal.actor_id,
-                action=action,
-                target=target,
-                rationale=rationale,
-                approval_state=state,
-                input_hash=sha256_hex(inputs),
-                request_id=request_id,
-                correlation_id=request_id,
-                metadata={**inputs, "credential": principal.credential()},
-            )
+        draft = AuditDraft(
+            tenant_id=principal.tenant_id,
+            actor_type=principal.actor_type,
+            actor_id=principal.actor_id,
+            action=action,
+            target=target,
+            rationale=rationale,
+            approval_state=state,
+            input_hash=sha256_hex(inputs),
+            request_id=request_id,
+            correlation_id=request_id,
+            metadata={**inputs, "credential": principal.credential()},
         )
+        rows = [draft]
+        if action.endswith(".refused"):
+            key = (
+                principal.tenant_id,
+                principal.actor_type,
+                principal.actor_id,
+                action,
+                str(inputs.get("reason")),
+            )
+            first, due = self._refusals.admit(key, draft)
+            rows = [*due, *([first] if first is not None else [])]
+        for row in rows:
+            await self._events.append(row)
+
+    async def flush_refusals(self) -> None:
+        """Audit the counts of every open refusal window now (at shutdown, and in tests)."""
+        if self._events is not None:
+            for row in self._refusals.drain():
+                await self._events.append(row)
 
 
 def _evidence(raw: Mapping[str, Any]) -> Evidence:
