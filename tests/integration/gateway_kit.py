@@ -8,6 +8,7 @@ Fixtures (``tests/integration/conftest.py``): ``kit`` and ``make_kit`` run a tes
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -155,6 +156,16 @@ class Kit:
 
     async def audit(self, tenant: str = TENANT) -> list[AuditEvent]:
         return [e async for e in self.events.stream(tenant)]
+
+    async def refused(self, tenant: str = TENANT) -> Counter[str]:
+        """Every policy refusal so far by reason code, counted: the windows are flushed first, and an
+        aggregated row counts the refusals it stands for (issue 12 item 8)."""
+        await self.service.flush_refusals()
+        counted: Counter[str] = Counter()
+        for e in await self.audit(tenant):
+            if e.action == "capability.decision.refused":
+                counted[e.metadata["decision"]["reasonCode"]] += int(e.metadata.get("count", 1))
+        return counted
 
     async def chain_intact(self, tenant: str = TENANT) -> bool:
         verifier = ChainVerifier(tenant)

@@ -77,9 +77,6 @@ class Brain:
     brief: MorningBriefService
     #: which stores this brain runs on (``open_brain(adapters=…)``)
     adapters: AdapterChoice = "postgres"
-    #: issue 12: the floors no copy of a keyed row may fall below (identity and the kill switch read it);
-    #: wiring only — the services that need it hold it
-    record_ledger: RecordLedger | None = None
 
     @property
     def tenant_id(self) -> str:
