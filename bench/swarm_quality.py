@@ -18,9 +18,14 @@ fractional rates, small counts, a large anomaly followed by smaller ones — eac
 (walk-forward ``scan``, the shipped defaults) and a plain 28-day mean/SD z-score (threshold 3.0) run on the
 same series: recall (windows found in the right direction), precision (flags inside windows / all flags),
 false days per 90 calm days, and detection delay. The taxi case runs twice: as is, and with its holidays
-marked in the studio calendar (known days: never judged, never in a baseline).
+marked in the studio calendar (known days: never judged, never in a baseline). The "oracle" line is what
+the noise alone allows: calm days whose own noise draw reaches the threshold in true noise SDs (a
+detector knowing each day's true mean and SD would flag them too), and the precision such a detector
+would have flagging each window once.
 
-Run: ``.venv/bin/python bench/swarm_quality.py [--seeds 12] [--threshold 3.5] [--window 56] [--part all]``
+Run: ``.venv/bin/python bench/swarm_quality.py [--seeds 12] [--real-seeds 5] [--part all|demo|real]``
+(detector settings for experiments: ``--threshold --window --level-days --scale-c --step-days
+--tail-quantile --tail-margin --tail-days --trend-gain --weekday-days``; defaults are the shipped ones)
 Loopback only, no database; bounded (about 1-2 s per seed and series).
 """
 
@@ -89,6 +94,11 @@ def main() -> None:
     parser.add_argument("--level-days", type=int, default=DetectorConfig().level_days)
     parser.add_argument("--scale-c", type=float, default=DetectorConfig().scale_c)
     parser.add_argument("--step-days", type=int, default=DetectorConfig().step_days)
+    parser.add_argument("--tail-quantile", type=float, default=DetectorConfig().tail_quantile)
+    parser.add_argument("--weekday-days", type=int, default=DetectorConfig().weekday_days)
+    parser.add_argument("--trend-gain", type=float, default=DetectorConfig().trend_gain)
+    parser.add_argument("--tail-margin", type=float, default=DetectorConfig().tail_margin)
+    parser.add_argument("--tail-days", type=int, default=DetectorConfig().tail_days)
     parser.add_argument("--real-seeds", type=int, default=5, help="seeds per real-shaped case")
     parser.add_argument("--part", choices=("all", "demo", "real"), default="all")
     args = parser.parse_args()
@@ -99,6 +109,11 @@ def main() -> None:
         level_days=args.level_days,
         step_days=args.step_days,
         scale_c=args.scale_c,
+        tail_quantile=args.tail_quantile,
+        tail_margin=args.tail_margin,
+        trend_gain=args.trend_gain,
+        tail_days=args.tail_days,
+        weekday_days=args.weekday_days,
     )
     if args.part in ("all", "real"):
         real_cases(args.real_seeds, config)
@@ -215,8 +230,12 @@ class Score:
     calm_days: int = 0
     false_days: int = 0
     delays: list[int] = field(default_factory=list)
+    #: calm days whose own noise is at or beyond the threshold in true noise SDs
+    noise_days: int = 0
 
-    def add(self, series: Series, flags: dict[date, int], *, skip_known: bool) -> None:
+    def add(
+        self, series: Series, flags: dict[date, int], *, skip_known: bool, threshold: float = math.inf
+    ) -> None:
         days = sorted(series.values)[EVAL_START:]
         first_eval = days[0]
         windows = [w for w in series.windows if w.first >= first_eval]
@@ -243,6 +262,7 @@ class Score:
             else:
                 self.calm_days += 1
                 self.false_days += flagged
+                self.noise_days += abs(series.noise.get(d, 0.0)) >= threshold
 
     def row(self) -> str:
         recall = self.found / self.windows if self.windows else float("nan")
@@ -253,6 +273,14 @@ class Score:
             f"recall {recall:5.2f} ({self.found:3d}/{self.windows:3d})  precision {precision:5.2f}  "
             f"false days/90 {per90:5.2f}  delay {delay:4.2f} d"
         )
+
+    def ceiling(self) -> str:
+        """What the noise alone allows: a detector knowing each day's true mean and noise SD still flags
+        every calm day whose noise reaches the threshold; with one flag for every window it would have
+        this precision at best."""
+        per90 = self.noise_days / self.calm_days * 90 if self.calm_days else float("nan")
+        best = self.windows / (self.windows + self.noise_days) if self.windows else float("nan")
+        return f"calm days with noise >= threshold {per90:5.2f} per 90  best precision {best:5.2f}"
 
     @property
     def recall(self) -> float:
@@ -285,11 +313,14 @@ def real_cases(seeds: int, config: DetectorConfig) -> None:
         ours, plain = Score(), Score()
         for seed in range(1, seeds + 1):
             series = make(seed)
-            ours.add(series, ours_flags(series, config, known=known), skip_known=known)
+            ours.add(
+                series, ours_flags(series, config, known=known), skip_known=known, threshold=config.threshold
+            )
             plain.add(series, zscore_flags(series.values), skip_known=known)
         print(f"{label}")
         print(f"  ours      {ours.row()}")
         print(f"  baseline  {plain.row()}")
+        print(f"  oracle    {ours.ceiling()}")
         if ours.per90 > 1.0:
             failures.append(f"{label}: false days {ours.per90:.2f} > 1 per 90")
         if ours.precision < 0.8:

@@ -15,6 +15,19 @@ Its cutoff is wide (``scale_c`` = 15 MADs): since flagged days are left out of l
 the scale no longer has to ignore anomalies itself, and a scale that follows the heavy tails real series
 have keeps their ordinary bad days from being flagged (docs/benchmarks.md, real-shaped cases).
 
+Weekly rhythm: the weekday effects of the window-median baselines are read over ``weekday_days`` (16
+weeks), each day against the median of the week centred on it, because eight samples of each weekday in
+the window put an error of about a third of the noise on every judgement of that weekday, and a rhythm
+changes far more slowly than a level. When some weekdays have an effect (a closed Sunday), the centre is
+taken from the other days, not from all of them: the median of all days sits between the two.
+
+Tails: the scale is an estimate of the standard deviation, and a threshold in standard deviations
+assumes normal tails; real series have heavier ones, and a baseline's own errors (a weekday effect, a
+trend carried to today) add to them. The walk knows the z-scores the series has actually produced, so the
+scale is stretched by how far their 90th percentile lies beyond the normal distribution's (net of that
+percentile's sampling error; never shrunk) — a threshold of 3.5 then means on this metric about what it
+means on normal noise.
+
 Level: the window median suits metrics whose days are independent (daily changes); queues wander, and for
 them the median of the last few days predicts today far better. Unless ``level_days`` forces one, each
 day's baseline uses the window median, or a local level from ``level_choices`` when that level's residual
@@ -40,11 +53,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
-from statistics import median
+from statistics import NormalDist, median, quantiles
 
 #: 1 / Φ⁻¹(3/4): scales the MAD of normal data to its standard deviation
 MAD_TO_SIGMA = 1.4826
@@ -87,6 +101,26 @@ class DetectorConfig:
     #: a trend is followed only when it moves the level by more than this many times the noise of the
     #: weekly medians over the window
     trend_min: float = 3.0
+    #: a clear trend is followed when its residual scale is below this share of the flat median's
+    trend_gain: float = 1.0
+    #: the weekly rhythm (weekday effects) of the window-median baselines is read over this many days;
+    #: at or below ``window_days``: over the window alone
+    weekday_days: int = 112
+    #: tails: the scale is stretched by how far this quantile of the past days' |z| lies beyond the normal
+    #: distribution's (never shrunk); 0: off
+    tail_quantile: float = 0.9
+    #: the past days' |z| looked at for the tails (the most recent judged days that were not left out)
+    tail_days: int = 182
+    #: a stretch is taken only beyond this many standard errors of the quantile (chance, on normal noise)
+    tail_margin: float = 1.0
+    #: fewer past |z| than this: no stretch yet
+    tail_min_days: int = 56
+
+    @property
+    def walk_days(self) -> int:
+        """Days of history that put every part of the walk to use: the weekly rhythm's span (or the
+        window, if longer), then enough judged days for the tails (the swarm reads this many)."""
+        return max(self.window_days, self.weekday_days) + self.tail_min_days
 
 
 class FindingKind(StrEnum):
@@ -196,6 +230,8 @@ class ScanResult:
     findings: dict[date, MetricAnomaly] = field(default_factory=dict)
     excluded: dict[date, str] = field(default_factory=dict)
     shifts: list[Shift] = field(default_factory=list)
+    #: the stretch of the scale (heavy tails) the walk would apply to the day after its last
+    tail_stretch: float = 1.0
 
 
 def _biweight_scale(values: Sequence[float], c: float = 9.0) -> float:
@@ -270,13 +306,20 @@ def baseline(
         return None
     excluded = tuple(Exclusion(day=d, reason=exclude[d]) for d in sorted(exclude) if start <= d < day)
     floor = scale_floor([by_day[d] for d in window], config)
+    weekly = _weekly_rhythm(by_day, day, config)
     if config.level_days > 0:
         found = _baseline(by_day, window, day, config, config.level_days, floor)
     else:
         # the window median unless a trend or a local level predicts the window's days clearly better
-        found = _baseline(by_day, window, day, config, 0, floor)
-        candidates = [_baseline(by_day, window, day, config, 0, floor, trend=True)] if config.trend else []
-        candidates += [_baseline(by_day, window, day, config, n, floor) for n in config.level_choices]
+        found = _baseline(by_day, window, day, config, 0, floor, weekly=weekly)
+        if config.trend:
+            # a trend has already shown itself clear against the weekly medians' noise (_trend): it needs
+            # only to predict the window no worse, not a fifth better (a yearly wave moves the level by
+            # about the noise over a window, so it rarely cut the scale by a fifth and was left unused)
+            sloped = _baseline(by_day, window, day, config, 0, floor, trend=True, weekly=weekly)
+            if found is not None and sloped is not None and sloped.scale < config.trend_gain * found.scale:
+                found = sloped
+        candidates = [_baseline(by_day, window, day, config, n, floor) for n in config.level_choices]
         for other in candidates:
             if found is not None and other is not None and other.scale < config.level_gain * found.scale:
                 found = other
@@ -303,6 +346,7 @@ def _baseline(
     floor: float,
     *,
     trend: bool = False,
+    weekly: Mapping[int, Sequence[float]] | None = None,
 ) -> Baseline | None:
     if level_days > 0:
         # Residuals against the local level (median of the previous days): queues and counts wander,
@@ -326,23 +370,33 @@ def _baseline(
     groups: dict[int, list[float]] = {}
     for d, r in pairs:
         groups.setdefault(d.weekday(), []).append(r)
+    rhythm: Mapping[int, Sequence[float]] = groups
+    start = offset
+    if level_days == 0 and weekly is not None:
+        # the window's level, the longer span's weekly rhythm (see _weekly_rhythm)
+        rhythm = weekly
+        start = median(x for g in weekly.values() for x in g)
     effect: tuple[float, ...] = (0.0,) * 7
     scale = flat
     seasonal = False
-    if len(groups) == 7 and min(len(g) for g in groups.values()) >= config.min_per_weekday:
+    if len(rhythm) == 7 and min(len(g) for g in rhythm.values()) >= config.min_per_weekday:
         # keep a weekday's effect only when it stands out from the noise (about two standard errors of a
         # median of that many days): a real rhythm is kept, chance differences are not fitted
-        kept = []
-        for w in range(7):
-            raw = median(groups[w]) - offset
-            kept.append(raw if abs(raw) > 2.5 * max(flat, floor) / math.sqrt(len(groups[w])) else 0.0)
+        kept = _weekday_effects(rhythm, start, max(flat, floor))
+        if any(kept) and not all(kept):
+            # the days without an effect set the centre: the median over all days sits between the normal
+            # days and the odd ones (with Sundays closed, a Poisson-3 count's median is 2, not 3), so once
+            # the odd weekdays are known the centre is taken from the others, and the effects from there
+            start = median(x for w, g in rhythm.items() if not kept[w] for x in g)
+            kept = _weekday_effects(rhythm, start, max(flat, floor))
         if any(kept):
             effect, seasonal = tuple(kept), True
+            plain = [r for d, r in pairs if not effect[d.weekday()]]
+            offset = median(plain) if plain else median(r - effect[d.weekday()] for d, r in pairs)
             adjusted = [r - effect[d.weekday()] for d, r in pairs]
             # fitting an effect eats degrees of freedom; undo the shrinkage of those weekdays' residuals
-            fitted = sum(len(groups[w]) for w in range(7) if effect[w])
-            per_group = len(pairs) / 7
-            share = fitted / len(pairs)
+            per_group = sum(len(g) for g in rhythm.values()) / 7
+            share = sum(1 for d, _ in pairs if effect[d.weekday()]) / len(pairs)
             scale = _residual_scale(adjusted, math.sqrt(1 + share / (per_group - 1)), config.scale_c)
     return Baseline(
         center=today_level + offset,
@@ -353,6 +407,42 @@ def _baseline(
         level_days=level_days,
         trend=trend,
     )
+
+
+def _weekly_rhythm(
+    by_day: Mapping[date, float], day: date, config: DetectorConfig
+) -> dict[int, list[float]] | None:
+    """Weekday -> each day's value minus the median of the week centred on it, over ``weekday_days``.
+
+    A weekday effect taken from the window alone rests on eight samples of each weekday, and its error
+    (about a third of the noise) lands on every judgement of that weekday. The rhythm changes far more
+    slowly than the level, so it is read over a longer span, each day against its own centred week (which
+    holds every weekday once, so the level's drift and the rhythm do not mix). None: no longer span asked
+    for, or the window is all there is."""
+    if config.weekday_days <= config.window_days:
+        return None
+    first = day - timedelta(days=config.weekday_days)
+    # values from three days before the span to yesterday, None where missing; day j of the span is
+    # values[j + 3], its centred week values[j : j + 7] (the last three days have no full week yet)
+    values = [by_day.get(first + timedelta(days=i)) for i in range(-3, config.weekday_days)]
+    groups: dict[int, list[float]] = {}
+    for j in range(config.weekday_days - 3):
+        v = values[j + 3]
+        if v is None:
+            continue
+        week = [w for w in values[j : j + 7] if w is not None]
+        if len(week) >= 5:
+            groups.setdefault((first + timedelta(days=j)).weekday(), []).append(v - median(week))
+    return groups
+
+
+def _weekday_effects(groups: Mapping[int, Sequence[float]], offset: float, noise: float) -> list[float]:
+    """Each weekday's median residual beyond ``offset``, kept only beyond ~2.5 standard errors (else 0)."""
+    kept = []
+    for w in range(7):
+        raw = median(groups[w]) - offset
+        kept.append(raw if abs(raw) > 2.5 * noise / math.sqrt(len(groups[w])) else 0.0)
+    return kept
 
 
 def _trend(by_day: Mapping[date, float], window: Sequence[date], config: DetectorConfig) -> float:
@@ -379,6 +469,27 @@ def _trend(by_day: Mapping[date, float], window: Sequence[date], config: Detecto
     return slope if abs(slope) * span > config.trend_min * max(spread, 1e-12) else 0.0
 
 
+def _tail_stretch(past_z: Sequence[float], config: DetectorConfig) -> float:
+    """How much wider than the baseline's scale the metric's noise has shown itself to be, at least 1.
+
+    The scale is an estimate of the standard deviation, and a threshold in standard deviations assumes
+    normal tails; real series often have heavier ones (a day of 3.5 SD is then several times likelier).
+    Every day the walk judges gives a z the series has actually produced: when an upper quantile of the
+    recent ones lies beyond the normal distribution's, the scale is stretched by that ratio, so the
+    threshold keeps its meaning on the metric's own tails. Days left out (anomalies) are not among them,
+    and the 90th percentile is far enough inside that a few unmarked anomalies barely move it."""
+    if not config.tail_quantile or len(past_z) < max(config.tail_min_days, 20):
+        return 1.0
+    q = config.tail_quantile
+    cut = quantiles(past_z, n=100, method="inclusive")[round(q * 100) - 1]
+    normal = NormalDist().inv_cdf(0.5 + q / 2)
+    # the quantile of n normal |z| has a standard error of sqrt(q(1-q)/n) / density: only what lies
+    # beyond ``tail_margin`` of those is taken as tails (else calm normal noise would be stretched by
+    # chance about half the time)
+    error = math.sqrt(q * (1 - q) / len(past_z)) / (2 * NormalDist().pdf(normal))
+    return max(1.0, (cut - config.tail_margin * error) / normal)
+
+
 def scan(
     metric: str,
     history: Sequence[Observation],
@@ -401,6 +512,8 @@ def scan(
     run: list[tuple[date, float]] = []
     run_up = True
     previous: date | None = None
+    #: |z| of the days judged so far that stayed in the baseline (before any stretch), oldest first
+    past_z: deque[float] = deque(maxlen=max(1, config.tail_days))
     for day in days:
         if previous is not None and run and (day - previous).days > 1:
             run = []  # a gap in the series ends a run
@@ -414,11 +527,14 @@ def scan(
         if base is None:
             continue
         value = by_day[day].value
+        raw_z = base.z(day, value)
+        stretch = _tail_stretch(past_z, config)
+        base = replace(base, scale=base.scale * stretch)
         z = base.z(day, value)
         if recent and abs(z) >= config.threshold:
             without = [s for s in result.shifts if s not in recent]
             old = baseline(history, day, config, exclude=excluded, shifts=without)
-            if old is not None and abs(old.z(day, value)) < config.threshold:
+            if old is not None and abs(old.z(day, value)) / stretch < config.threshold:
                 # what was reported stays reported (the swarm said it that day); only the baseline changes
                 for s in recent:
                     result.shifts.remove(s)
@@ -429,6 +545,7 @@ def scan(
                 continue
         if abs(z) < config.threshold:
             run = []
+            past_z.append(abs(raw_z))
             continue
         up = z > 0
         if not run or up != run_up:
@@ -444,6 +561,8 @@ def scan(
                 excluded.pop(d, None)
         elif abs(z) >= config.exclude_z:
             excluded[day] = FLAGGED
+        else:
+            past_z.append(abs(raw_z))  # a flag kept in the baseline is part of its tails too
         since = run[0][0]
         refs = tuple(ref for d in sorted((d for d, _ in run), reverse=True) if (ref := by_day[d].ref))
         result.findings[day] = MetricAnomaly(
@@ -464,6 +583,7 @@ def scan(
         )
         if kind is FindingKind.CHANGE_POINT:
             run = []
+    result.tail_stretch = _tail_stretch(past_z, config)
     return result
 
 
@@ -492,4 +612,5 @@ def baseline_after_walk(
 ) -> Baseline | None:
     """The baseline ``detect`` judges ``day`` against: the walk's exclusions and change points applied."""
     walked = scan("", [o for o in history if o.day < day], config, known=known)
-    return baseline(history, day, config, exclude=walked.excluded, shifts=walked.shifts)
+    found = baseline(history, day, config, exclude=walked.excluded, shifts=walked.shifts)
+    return None if found is None else replace(found, scale=found.scale * walked.tail_stretch)

@@ -70,7 +70,7 @@ def wire_scheduler_and_swarms(brain: BrainParts) -> None:
         clock=brain.clock,
         zone=s.zone,
         swarms=(ops, finance, MarketingSwarm()),
-        history_days=swarm_ops.window_days + 14,
+        history_days=ops.detector.walk_days,
     )
     brain.leader_lock = PostgresLeaderLock(brain.database_target.url, tenant_id=s.tenant_id)
     brain.jobs = JobService(
