@@ -265,11 +265,15 @@ class PasskeyService:
             )
         # a passkey row the brain did not write — a key added to someone's account, a key moved to
         # another person, a removed key written back — signs no one in (issue 12)
-        tampered = (
-            "this passkey's row fails its seal (added or changed outside the brain)"
-            if not passkey.seal or not core.sealed(passkey.sealed_fields(), passkey.seal)
-            else core.stale(PASSKEY, passkey.id, ended=False)
-        )
+        if not passkey.seal:
+            tampered: str | None = (
+                "this passkey has no seal: enrolled before passkeys were sealed (migration 0016) or added"
+                " outside the brain; enrol it again from a new invite"
+            )
+        elif not core.sealed(passkey.sealed_fields(), passkey.seal):
+            tampered = "this passkey's row fails its seal (changed outside the brain)"
+        else:
+            tampered = core.stale(PASSKEY, passkey.id, ended=False)
         if tampered is not None:
             raise await core.refuse_unauthenticated(
                 "identity.sign_in",
