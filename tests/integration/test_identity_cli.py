@@ -196,3 +196,19 @@ def test_doctor_says_how_to_create_the_first_owner_until_one_enrolled(
     enrol_people_for_cli(("Ada", True))
     after = CliRunner().invoke(app, ["doctor"])
     assert "✓ staff: 1 active staff account(s), 1 owner(s)" in after.stdout
+
+
+def test_doctor_names_passkeys_enrolled_before_they_were_sealed_and_how_to_replace_them(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    monkeypatch.setenv("STUDIO_BRAIN_DATABASE_URL", database_url)
+    monkeypatch.setenv("STUDIO_BRAIN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("STUDIO_BRAIN_LOG_LEVEL", "error")
+    enrol_people_for_cli(("Ada", True))
+    with psycopg.connect(database_url, autocommit=True) as conn:  # as a row from before migration 0016
+        conn.execute("UPDATE staff_passkeys SET seal = NULL")
+    report = CliRunner().invoke(app, ["doctor"])
+    assert "! staff: 1 passkey(s) enrolled before passkeys were sealed" in report.stdout
+    assert "studio-brain staff reinvite" in report.stdout

@@ -109,9 +109,23 @@ def _staff(settings: Settings, target: DatabaseTarget) -> Check:
                 " FILTER (WHERE status = 'active') FROM staff_persons WHERE tenant_id = %s",
                 (settings.tenant_id,),
             ).fetchone()
+            # issue 12: passkeys enrolled before they were sealed (migration 0016) sign no one in
+            unsealed = conn.execute(
+                "SELECT count(*) FROM staff_passkeys WHERE tenant_id = %s AND removed_at IS NULL"
+                " AND seal IS NULL",
+                (settings.tenant_id,),
+            ).fetchone()
     except psycopg.Error as err:
         return Check(name="staff", status="warn", detail=f"cannot count staff accounts: {type(err).__name__}")
     owners, active = row or (0, 0)
+    if unsealed and unsealed[0]:
+        return Check(
+            name="staff",
+            status="warn",
+            detail=f"{unsealed[0]} passkey(s) enrolled before passkeys were sealed: they no longer sign in",
+            fix="re-invite each of those people: `studio-brain staff list`, then `studio-brain staff reinvite"
+            " PERSON_ID` (the studio machine's admin token may do this) and open the link on their device",
+        )
     if not owners:
         return Check(
             name="staff",
