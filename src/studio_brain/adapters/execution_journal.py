@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+from studio_brain.adapters.durable_files import write_synced
 from studio_brain.domain.errors import StorageError
 from studio_brain.domain.outcomes import RecordedOutcome
 from studio_brain.logging import get_logger
@@ -37,14 +38,7 @@ class FileExecutionJournal:
         final = self._path(outcome.proposal_id)
         temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         data = json.dumps(outcome.to_json(), sort_keys=True).encode()
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_synced(temporary, data, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.replace(temporary, final)
         dir_fd = os.open(self.directory, os.O_RDONLY)
         try:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from studio_brain.adapters.durable_files import write_synced
 from studio_brain.domain.errors import StorageError
 from studio_brain.domain.record_ledger import LedgerMark, LedgerView
 from studio_brain.logging import get_logger
@@ -104,14 +105,7 @@ class FileRecordLedger:
     def _append(self, marks: Sequence[LedgerMark]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = b"".join(_line(m) for m in marks)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_synced(self.path, data, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
     async def mark(self, marks: Sequence[LedgerMark]) -> None:
         if not marks:
