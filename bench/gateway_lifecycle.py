@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -229,6 +230,8 @@ def bench_http(url: str, clients: int, seconds: float, workers: int, profile: Pa
         load_before = load_average()
         # warm-up (pools filled, caches primed), then the CPU window around the measured loop only
         asyncio.run(_http_clients(base, trust, clients, 0.0, warmup=3))
+        if profile is not None:
+            process.send_signal(signal.SIGUSR1)  # bench/profiled_uvicorn.py: profile from here on
         before = snapshot(process.pid, url)
         steps, done, elapsed = asyncio.run(_http_clients(base, trust, clients, seconds, warmup=0))
         after = snapshot(process.pid, url)

@@ -1,6 +1,7 @@
 """``python bench/profiled_uvicorn.py STATS_FILE <uvicorn arguments…>``: uvicorn under cProfile (bench/server_cpu.py).
 
-uvicorn re-raises the SIGTERM it stopped on once it has shut down, so the stats are written from a
+The profiler starts on SIGUSR1 (the benchmark sends it after its warm-up, so start-up and imports stay
+out of the figures). uvicorn re-raises the SIGTERM it stopped on once it has shut down, so the stats are written from a
 SIGTERM handler installed before it starts (it restores that handler before re-raising), not at exit.
 """
 
@@ -27,7 +28,7 @@ def main() -> None:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, dump)
-    profiler.enable()
+    signal.signal(signal.SIGUSR1, lambda signum, frame: profiler.enable())
     try:
         uvicorn.main.main(arguments)
     finally:
