@@ -86,16 +86,27 @@ class PostgresGatewayTransaction:
     # --- proposals ---------------------------------------------------------------------------------
 
     async def get_proposal(self, proposal_id: str, *, lock: bool = False) -> Proposal | None:
-        row = await self._one(
+        query = (
             "SELECT record, record_key_id, record_mac FROM gateway_proposals WHERE tenant_id = %s AND id = %s"
-            + (" FOR UPDATE" if lock else ""),
-            (self._tenant, proposal_id),
+            + (" FOR UPDATE" if lock else "")
         )
+        if not (lock and self._seals.keyed):
+            row = await self._one(query, (self._tenant, proposal_id))
+            return None if row is None else self._seals.checked_proposal(row)
+        # About to change it (approve, execute, …): it must be the newest version audited. The lock and the
+        # audit log's newest version go in one round trip (issue 18); the server reads the log only once
+        # the lock is held.
+        check_sql, check_params = self._seals.rollback_query(proposal_id)
+        async with self._conn.cursor() as locked, self._conn.cursor() as audited:
+            async with self._conn.pipeline():
+                await locked.execute(query, (self._tenant, proposal_id))
+                await audited.execute(check_sql, check_params)
+            row = await locked.fetchone()
+            newest = await audited.fetchone()
         if row is None:
             return None
         proposal = self._seals.checked_proposal(row)
-        if lock:  # about to change it (approve, execute, …): it must be the newest version audited
-            await self._seals.check_not_rolled_back(proposal)
+        self._seals.check_newest(proposal, None if newest is None else newest["newest"])
         return proposal
 
     async def proposal_by_key(self, kind: ProposalKey, key: str) -> Proposal | None:
