@@ -17,7 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from studio_brain.adapters.postgres.database import Database, translate
-from studio_brain.adapters.postgres.event_store import Guard
+from studio_brain.adapters.postgres.event_store import Guard, Prelude, PreludeFailed
 from studio_brain.adapters.postgres.gateway_records import (
     EXEMPTION_COLUMNS,
     EXEMPTION_KIND,
@@ -54,11 +54,25 @@ class TransactionalEventStore(Protocol):
         """Append ``draft`` (and commit, with ``commit``) only if ``guard``, run under the chain lock, accepts."""
         ...
 
+    async def append_preceded_on(
+        self, conn: Connection, draft: AuditDraft, prelude: Prelude, *, commit: bool = False
+    ) -> AuditEvent | None:
+        """Send ``prelude`` in the chain lock's round trip, then append (and commit) if it accepts."""
+        ...
+
 
 _BY_KEY: dict[ProposalKey, str] = {
     "idempotency_key": "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND idempotency_key = %s",
     "execution_key": "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND execution_key = %s",
 }
+
+
+def _key_taken() -> Conflict:
+    return Conflict("this execution idempotency key is already used by another proposal")
+
+
+def _changed_underneath(proposal: Proposal) -> Conflict:
+    return Conflict(f"proposal {proposal.id} changed underneath this update; try again")
 
 
 class PostgresGatewayTransaction:
@@ -151,28 +165,46 @@ class PostgresGatewayTransaction:
             # no savepoint on purpose (two round trips saved): the caller leaves the transaction
             raise Conflict("a proposal with this id or idempotency key already exists") from err
 
+    _UPDATE = (
+        "UPDATE gateway_proposals SET status = %s, execution_key = %s, updated_at = %s,"
+        " version = %s, record = %s, record_key_id = %s, record_mac = %s"
+        " WHERE tenant_id = %s AND id = %s AND version = %s"
+    )
+
+    def _update_params(self, proposal: Proposal) -> tuple[Any, ...]:
+        return (
+            proposal.status.value,
+            proposal.execution_key,
+            proposal.updated_at,
+            proposal.version,
+            Jsonb(to_record(proposal)),
+            *self._seals.proposal_seal(proposal),
+            self._tenant,
+            proposal.id,
+            proposal.version - 1,
+        )
+
     async def update_proposal(self, proposal: Proposal) -> None:
         try:
-            cursor = await self._conn.execute(
-                "UPDATE gateway_proposals SET status = %s, execution_key = %s, updated_at = %s,"
-                " version = %s, record = %s, record_key_id = %s, record_mac = %s"
-                " WHERE tenant_id = %s AND id = %s AND version = %s",
-                (
-                    proposal.status.value,
-                    proposal.execution_key,
-                    proposal.updated_at,
-                    proposal.version,
-                    Jsonb(to_record(proposal)),
-                    *self._seals.proposal_seal(proposal),
-                    self._tenant,
-                    proposal.id,
-                    proposal.version - 1,
-                ),
-            )
+            cursor = await self._conn.execute(self._UPDATE, self._update_params(proposal))
         except psycopg.errors.UniqueViolation as err:
-            raise Conflict("this execution idempotency key is already used by another proposal") from err
+            raise _key_taken() from err
         if cursor.rowcount != 1:
-            raise Conflict(f"proposal {proposal.id} changed underneath this update; try again")
+            raise _changed_underneath(proposal)
+
+    async def update_and_audit(self, proposal: Proposal, draft: AuditDraft) -> None:
+        # The update goes in the round trip that takes the audit chain's lock and reads its head (issue 18:
+        # one round trip fewer per step); the server runs it first, as before, and nothing is appended
+        # unless it changed the one row. The same Conflicts as update_proposal, then the same append.
+        prelude = Prelude(self._UPDATE, self._update_params(proposal), lambda rowcount: rowcount == 1)
+        try:
+            event = await self._events.append_preceded_on(self._conn, draft, prelude, commit=True)
+        except PreludeFailed as failed:
+            if isinstance(failed.error, psycopg.errors.UniqueViolation):
+                raise _key_taken() from failed.error
+            raise failed.error from None
+        if event is None:
+            raise _changed_underneath(proposal)
 
     async def replace_proposals(self, proposals: Sequence[Proposal]) -> None:
         await self._conn.execute("DELETE FROM gateway_proposals WHERE tenant_id = %s", (self._tenant,))

@@ -233,10 +233,9 @@ class Proposals:
                     raise Refusal(decision)
                 now = self._ctx.clock.now()
                 changed, event_action = change(proposal, decision, now)
-                await tx.update_proposal(changed)
-                await tx.audit(
+                await tx.update_and_audit(
+                    changed,
                     self._ctx.draft(principal, subject, decision, action=event_action, proposal=changed),
-                    commit=True,
                 )
         except NotVisible:
             await self._ctx.missing(principal, proposal_id, action, request_id)
