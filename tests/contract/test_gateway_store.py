@@ -192,6 +192,27 @@ class GatewayStoreContract:
 
     # --- update and audit in one step (issue 18: one round trip fewer on PostgreSQL) ------------------
 
+    async def test_insert_and_audit_stores_the_proposal_and_its_row_together(self, backend: Backend) -> None:
+        async with backend.store.transaction(T) as tx:
+            await tx.insert_and_audit(proposal(1), draft(1))
+        async with backend.store.transaction(T) as tx:
+            assert await tx.get_proposal("p1") == proposal(1)
+        assert [e.metadata["n"] for e in await backend.audit()] == [1]
+        assert await backend.store.proposal_tenant("p1") == T
+
+    async def test_insert_and_audit_of_a_taken_id_appends_nothing(self, backend: Backend) -> None:
+        await save(backend, proposal(1))
+
+        async def again() -> None:
+            async with backend.store.transaction(T) as tx:
+                await tx.insert_and_audit(proposal(1, rationale="another reason entirely"), draft(1))
+
+        with pytest.raises(Conflict, match="already exists"):
+            await again()
+        async with backend.store.transaction(T) as tx:
+            assert await tx.get_proposal("p1") == proposal(1)
+        assert await backend.audit() == []
+
     async def test_update_and_audit_stores_the_version_and_its_row_together(self, backend: Backend) -> None:
         await save(backend, proposal(1))
         async with backend.store.transaction(T) as tx:

@@ -67,6 +67,10 @@ _BY_KEY: dict[ProposalKey, str] = {
 }
 
 
+def _proposal_exists() -> Conflict:
+    return Conflict("a proposal with this id or idempotency key already exists")
+
+
 def _key_taken() -> Conflict:
     return Conflict("this execution idempotency key is already used by another proposal")
 
@@ -153,17 +157,30 @@ class PostgresGatewayTransaction:
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     )
 
+    #: one statement writes the proposal and its content-free owner index row
+    _INSERT_WITH_OWNER = (
+        "WITH p AS (" + _INSERT + " RETURNING id, tenant_id)"
+        " INSERT INTO gateway_proposal_tenants (id, tenant_id) SELECT id, tenant_id FROM p"
+    )
+
     async def insert_proposal(self, proposal: Proposal) -> None:
-        # one statement writes the proposal and its content-free owner index row
         try:
-            await self._conn.execute(
-                "WITH p AS (" + self._INSERT + " RETURNING id, tenant_id)"
-                " INSERT INTO gateway_proposal_tenants (id, tenant_id) SELECT id, tenant_id FROM p",
-                self._params(proposal),
-            )
+            await self._conn.execute(self._INSERT_WITH_OWNER, self._params(proposal))
         except psycopg.errors.UniqueViolation as err:
             # no savepoint on purpose (two round trips saved): the caller leaves the transaction
-            raise Conflict("a proposal with this id or idempotency key already exists") from err
+            raise _proposal_exists() from err
+
+    async def insert_and_audit(self, proposal: Proposal, draft: AuditDraft) -> None:
+        # as update_and_audit: the insert goes in the round trip that takes the audit chain's lock
+        prelude = Prelude(self._INSERT_WITH_OWNER, self._params(proposal), lambda rowcount: rowcount == 1)
+        try:
+            event = await self._events.append_preceded_on(self._conn, draft, prelude, commit=True)
+        except PreludeFailed as failed:
+            if isinstance(failed.error, psycopg.errors.UniqueViolation):
+                raise _proposal_exists() from failed.error
+            raise failed.error from None
+        if event is None:  # pragma: no cover - an insert that did not fail wrote its one owner row
+            raise _proposal_exists()
 
     _UPDATE = (
         "UPDATE gateway_proposals SET status = %s, execution_key = %s, updated_at = %s,"

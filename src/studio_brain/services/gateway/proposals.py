@@ -173,8 +173,8 @@ class Proposals:
                                 decision.approval_state,
                             )
                         )
-                await tx.insert_proposal(proposal)
-                await tx.audit(
+                await tx.insert_and_audit(
+                    proposal,
                     self._ctx.draft(
                         principal,
                         replace(subject, proposal_id=proposal.id),
@@ -182,7 +182,6 @@ class Proposals:
                         action="capability.proposal.created",
                         proposal=proposal,
                     ),
-                    commit=True,
                 )
         except Refusal as refused:
             await self._ctx.audit_refusal(principal, subject, refused.decision)
