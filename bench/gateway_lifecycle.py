@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -211,7 +212,7 @@ async def _http_clients(
     return steps, done, elapsed
 
 
-def bench_http(url: str, clients: int, seconds: float, workers: int) -> None:
+def bench_http(url: str, clients: int, seconds: float, workers: int, profile: Path | None = None) -> None:
     home = ROOT / "bench" / "results" / f"lifecycle-home-{uuid.uuid4().hex[:6]}"
     trust = FirebaseTrust.create(home)
     registry = home / "capabilities.toml"
@@ -222,13 +223,15 @@ def bench_http(url: str, clients: int, seconds: float, workers: int) -> None:
         "STUDIO_BRAIN_TENANT_ID": TENANT,
         "STUDIO_BRAIN_DB_POOL_MAX": str(max(10, clients + 2)),
     }
-    process, base = start_server(url, home, workers, env)
+    process, base = start_server(url, home, workers, env, profile=profile)
     try:
         time.sleep(1.0)
         idle = rss_mb(process.pid)
         load_before = load_average()
         # warm-up (pools filled, caches primed), then the CPU window around the measured loop only
         asyncio.run(_http_clients(base, trust, clients, 0.0, warmup=3))
+        if profile is not None:
+            process.send_signal(signal.SIGUSR1)  # bench/profiled_uvicorn.py: profile from here on
         before = snapshot(process.pid, url)
         steps, done, elapsed = asyncio.run(_http_clients(base, trust, clients, seconds, warmup=0))
         after = snapshot(process.pid, url)
@@ -278,6 +281,11 @@ def main() -> None:
     parser.add_argument(
         "--in-process", action="store_true", help="call GatewayService directly (no HTTP, no tokens)"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="HTTP: run the server under cProfile and write its stats here (CPU figures then include it)",
+    )
     args = parser.parse_args()
     configure_logging(level="warning", fmt="json")
     name = f"sb_bench_gateway_{uuid.uuid4().hex[:8]}"
@@ -289,7 +297,7 @@ def main() -> None:
         if args.in_process:
             asyncio.run(bench(url, args.clients, args.seconds, args.tenants))
         else:
-            bench_http(url, args.clients, args.seconds, args.workers)
+            bench_http(url, args.clients, args.seconds, args.workers, args.profile)
     finally:
         with psycopg.connect(args.server, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

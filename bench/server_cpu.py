@@ -136,9 +136,12 @@ class FirebaseTrust:
 
 
 def start_server(
-    url: str, home: Path, workers: int, extra_env: dict[str, str]
+    url: str, home: Path, workers: int, extra_env: dict[str, str], *, profile: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``uvicorn … --factory --workers N`` on a free loopback port; returns when /healthz answers."""
+    """``uvicorn … --factory --workers N`` on a free loopback port; returns when /healthz answers.
+
+    ``profile``: run the (single-worker) server under cProfile, its stats written there when it stops;
+    the CPU figures of such a run are the profiler's, not the server's."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STUDIO_BRAIN_")}
     env.update(
@@ -150,8 +153,7 @@ def start_server(
     )
     command = [
         sys.executable,
-        "-m",
-        "uvicorn",
+        *([str(ROOT / "bench" / "profiled_uvicorn.py"), str(profile)] if profile else ["-m", "uvicorn"]),
         "studio_brain.web.app:app_from_environment",
         "--factory",
         "--host",

@@ -190,6 +190,86 @@ class GatewayStoreContract:
         with pytest.raises(StorageError):
             await after_a_conflict()
 
+    # --- update and audit in one step (issue 18: one round trip fewer on PostgreSQL) ------------------
+
+    async def test_insert_and_audit_stores_the_proposal_and_its_row_together(self, backend: Backend) -> None:
+        async with backend.store.transaction(T) as tx:
+            await tx.insert_and_audit(proposal(1), draft(1))
+        async with backend.store.transaction(T) as tx:
+            assert await tx.get_proposal("p1") == proposal(1)
+        assert [e.metadata["n"] for e in await backend.audit()] == [1]
+        assert await backend.store.proposal_tenant("p1") == T
+
+    async def test_insert_and_audit_of_a_taken_id_appends_nothing(self, backend: Backend) -> None:
+        await save(backend, proposal(1))
+
+        async def again() -> None:
+            async with backend.store.transaction(T) as tx:
+                await tx.insert_and_audit(proposal(1, rationale="another reason entirely"), draft(1))
+
+        with pytest.raises(Conflict, match="already exists"):
+            await again()
+        async with backend.store.transaction(T) as tx:
+            assert await tx.get_proposal("p1") == proposal(1)
+        assert await backend.audit() == []
+
+    async def test_update_and_audit_stores_the_version_and_its_row_together(self, backend: Backend) -> None:
+        await save(backend, proposal(1))
+        async with backend.store.transaction(T) as tx:
+            await tx.update_and_audit(proposal(1, version=2, status=Status.APPROVED), draft(2))
+        async with backend.store.transaction(T) as tx:
+            stored = await tx.get_proposal("p1")
+        assert stored is not None
+        assert (stored.version, stored.status) == (2, Status.APPROVED)
+        assert [e.metadata["n"] for e in await backend.audit()] == [2]
+
+    async def test_update_and_audit_of_a_stale_version_appends_nothing(self, backend: Backend) -> None:
+        await save(backend, proposal(1))
+
+        async def stale() -> None:
+            async with backend.store.transaction(T) as tx:
+                await tx.update_and_audit(proposal(1, version=3), draft(3))
+
+        with pytest.raises(Conflict, match="changed underneath"):
+            await stale()
+        async with backend.store.transaction(T) as tx:
+            stored = await tx.get_proposal("p1")
+        assert stored is not None
+        assert stored.version == 1
+        assert await backend.audit() == []
+
+    async def test_update_and_audit_with_a_taken_execution_key_appends_nothing(
+        self, backend: Backend
+    ) -> None:
+        await save(backend, proposal(1, execution_key="k"), proposal(2))
+
+        async def taken() -> None:
+            async with backend.store.transaction(T) as tx:
+                await tx.update_and_audit(proposal(2, version=2, execution_key="k"), draft(2))
+
+        with pytest.raises(Conflict, match="execution idempotency key"):
+            await taken()
+        async with backend.store.transaction(T) as tx:
+            stored = await tx.get_proposal("p2")
+        assert stored is not None
+        assert (stored.version, stored.execution_key) == (1, None)
+        assert await backend.audit() == []
+
+    async def test_update_and_audit_with_a_malformed_draft_changes_nothing(self, backend: Backend) -> None:
+        await save(backend, proposal(1))
+
+        async def malformed() -> None:
+            async with backend.store.transaction(T) as tx:
+                await tx.update_and_audit(proposal(1, version=2), draft(2, input_hash="not-a-hash"))
+
+        with pytest.raises(InputInvalid):
+            await malformed()
+        async with backend.store.transaction(T) as tx:
+            stored = await tx.get_proposal("p1")
+        assert stored is not None
+        assert stored.version == 1
+        assert await backend.audit() == []
+
     # --- proposals ------------------------------------------------------------------------------------
 
     async def test_a_proposal_reads_back_equal_and_changing_it_changes_nothing_stored(

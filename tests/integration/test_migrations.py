@@ -1,4 +1,5 @@
-"""Migrations take an empty database to head, match the models, and serialise when run concurrently."""
+"""Migrations take an empty database to head, match the models, and serialise when run concurrently; a
+database already at head is recognised without loading Alembic."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from studio_brain.adapters.postgres.migrate import (
     check_models_match,
     current_revision,
+    declared_head,
     head_revision,
     upgrade_to_head,
 )
@@ -47,3 +49,33 @@ def test_two_concurrent_migrations_leave_a_correct_schema(empty_database_url: st
     with psycopg.connect(empty_database_url) as conn:
         rows = conn.execute("SELECT count(*) FROM alembic_version").fetchone()
     assert rows == (1,)
+
+
+def test_the_declared_head_is_alembics_head() -> None:
+    # the shortcut below reads revisions from the files without Alembic; it must name the same head
+    assert declared_head() == head_revision()
+
+
+def test_a_database_at_head_is_left_without_loading_alembic(empty_database_url: str) -> None:
+    upgrade_to_head(empty_database_url)
+    script = (
+        "import sys; from studio_brain.adapters.postgres.migrate import upgrade_to_head; "
+        "print(upgrade_to_head(sys.argv[1])); print('alembic' in sys.modules, 'sqlalchemy' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, empty_database_url], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    head = head_revision()
+    assert done.stdout.splitlines() == [str((head, head)), "False False"]
+
+
+def test_a_database_behind_head_is_still_migrated_by_alembic(empty_database_url: str) -> None:
+    from alembic import command
+
+    from studio_brain.adapters.postgres.migrate import alembic_config
+
+    command.upgrade(alembic_config(empty_database_url), "0014_mcp")
+    before, after = upgrade_to_head(empty_database_url)
+    assert (before, after) == ("0014_mcp", head_revision())
+    check_models_match(empty_database_url)

@@ -133,8 +133,8 @@ class LocalNotesConnector:
         if not ctx.idempotency_key:
             raise ConnectorError("NOT_ALLOWED", "a write needs an idempotency key", retryable=False)
         try:
-            async with self._db.connection() as conn:
-                await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (self._tenant,))
+            # the tenant scope statement is also the connection's liveness check (one round trip fewer)
+            async with self._db.tenant_connection(self._tenant) as conn:
                 cursor = await conn.execute(
                     "INSERT INTO staff_notes (id, tenant_id, text, topic, idempotency_key, created_at)"
                     " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"

@@ -4,6 +4,9 @@ Targets are configured as ``name=apprise-url`` entries (STUDIO_BRAIN_NOTIFY_TARG
 (passwords, bot tokens, webhook keys): they never leave this module. What others see is
 :meth:`AppriseNotifier.display`, Apprise's own privacy rendering with the query dropped and long path
 segments masked, and error text scrubbed of every fragment of the URL.
+
+Apprise (and requests, oauthlib, smtplib under it) is imported when a target is configured or a message
+sent, not when the brain is wired: with no targets (the default) the server never holds it (issue 18).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from urllib.parse import urlsplit, urlunsplit
 
-import apprise
 from pydantic import SecretStr
 
 from studio_brain.domain.errors import ConfigError, StudioBrainError
@@ -37,7 +39,10 @@ _APPRISE_LOGGER.setLevel(logging.WARNING)
 @cache
 def _load_plugins() -> None:
     """Apprise loads its plugins on first use; one of them imports the stdlib ``imghdr``, deprecated in
-    Python 3.11: load them once here with that one warning silenced (the suite turns warnings into errors)."""
+    Python 3.11: load them once here with that one warning silenced (the suite turns warnings into errors).
+    Every use of Apprise below comes after this."""
+    import apprise
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
         apprise.Apprise.instantiate("json://localhost", suppress_exceptions=True)
@@ -70,7 +75,17 @@ def _mask_path(path: str) -> str:
     return "/".join(seg if len(seg) <= 12 else seg[:2] + "…" for seg in path.split("/"))
 
 
+def _understood(url: str) -> bool:
+    import apprise
+
+    _load_plugins()
+    return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
+
+
 def _display(url: str) -> str:
+    import apprise
+
+    _load_plugins()
     server = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     scheme_only = url.split("://", 1)[0] + "://…"
     shown = str(server.url(privacy=True)) if server else scheme_only  # type: ignore[no-untyped-call]
@@ -86,11 +101,11 @@ def _secret_fragments(url: str) -> list[str]:
 
 class AppriseNotifier:
     def __init__(self, targets: Mapping[str, SecretStr], *, timeout_seconds: float = 20.0) -> None:
-        _load_plugins()
         self._urls = {name: secret.get_secret_value() for name, secret in targets.items()}
         self._timeout = timeout_seconds
+        # each target is checked here, at start-up; with none, Apprise is never loaded
         for name, url in self._urls.items():
-            if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+            if not _understood(url):
                 raise ConfigError(
                     f"STUDIO_BRAIN_NOTIFY_TARGETS: target {name!r} is not a URL Apprise understands "
                     f"({url.split('://', 1)[0]}://…); see https://github.com/caronc/apprise/wiki"
@@ -134,6 +149,9 @@ class AppriseNotifier:
 
     @staticmethod
     def _send_sync(url: str, title: str, body: str) -> tuple[bool, str]:
+        import apprise
+
+        _load_plugins()
         sender = apprise.Apprise()
         sender.add(url)
         with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as output:  # type: ignore[no-untyped-call]

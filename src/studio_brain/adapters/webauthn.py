@@ -3,28 +3,15 @@
 The library checks the challenge, origin, RP id, signature and sign counter; this adapter fixes the RP
 and origins from configuration (never from the request) and turns every library error into
 ``Unauthenticated`` with a reason code the service audits.
+
+The library (and cbor2 and its crypto under it) is imported by the first ceremony, not when the brain
+is wired: a server that nobody signs in to with a passkey does not hold it in memory (issue 18).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
-
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from studio_brain.domain.errors import Unauthenticated
 from studio_brain.domain.reasons import ReasonCode
@@ -78,6 +65,15 @@ class WebAuthnPasskeys:
     def registration_options(
         self, *, challenge: bytes, user_id: str, user_name: str, exclude: list[str]
     ) -> str:
+        from webauthn import generate_registration_options, options_to_json
+        from webauthn.helpers import base64url_to_bytes
+        from webauthn.helpers.structs import (
+            AuthenticatorSelectionCriteria,
+            PublicKeyCredentialDescriptor,
+            ResidentKeyRequirement,
+            UserVerificationRequirement,
+        )
+
         options = generate_registration_options(
             rp_id=self.rp_id,
             rp_name=self.rp_name,
@@ -95,6 +91,10 @@ class WebAuthnPasskeys:
         return options_to_json(options)
 
     def verify_registration(self, *, response: str, challenge: bytes) -> RegisteredPasskey:
+        from webauthn import verify_registration_response
+        from webauthn.helpers import bytes_to_base64url
+        from webauthn.helpers.exceptions import WebAuthnException
+
         _parsed(response)
         try:
             verified = verify_registration_response(
@@ -112,6 +112,10 @@ class WebAuthnPasskeys:
         )
 
     def authentication_options(self, *, challenge: bytes, allow: list[str]) -> str:
+        from webauthn import generate_authentication_options, options_to_json
+        from webauthn.helpers import base64url_to_bytes
+        from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
+
         options = generate_authentication_options(
             rp_id=self.rp_id,
             challenge=challenge,
@@ -122,6 +126,8 @@ class WebAuthnPasskeys:
         return options_to_json(options)
 
     def credential_id_of(self, response: str) -> str:
+        from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+
         raw = _parsed(response).get("rawId") or _parsed(response).get("id")
         if not isinstance(raw, str) or not raw or len(raw) > 1400:
             raise Unauthenticated(
@@ -137,6 +143,10 @@ class WebAuthnPasskeys:
     def verify_authentication(
         self, *, response: str, challenge: bytes, public_key: bytes, sign_count: int
     ) -> AssertedPasskey:
+        from webauthn import verify_authentication_response
+        from webauthn.helpers import bytes_to_base64url
+        from webauthn.helpers.exceptions import WebAuthnException
+
         _parsed(response)
         try:
             verified = verify_authentication_response(

@@ -69,6 +69,16 @@ class GatewayTransaction(Protocol):
         when the execution key is taken (the transaction is then unusable: leave it)."""
         ...
 
+    async def insert_and_audit(self, proposal: Proposal, draft: AuditDraft) -> None:
+        """:meth:`insert_proposal`, then :meth:`audit` of ``draft`` with ``commit``: the same effects and
+        the same Conflicts, in fewer round trips where the store can (issue 18)."""
+        ...
+
+    async def update_and_audit(self, proposal: Proposal, draft: AuditDraft) -> None:
+        """:meth:`update_proposal`, then :meth:`audit` of ``draft`` with ``commit``: the same effects and
+        the same Conflicts, in fewer round trips where the store can (issue 18)."""
+        ...
+
     async def list_proposals(self, where: ProposalFilter) -> list[Proposal]:
         """Newest first by (created_at, id), at most ``where.limit``."""
         ...

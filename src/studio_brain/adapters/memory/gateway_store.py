@@ -125,6 +125,14 @@ class InMemoryGatewayTransaction:
             raise self._conflict(f"proposal {proposal.id} changed underneath this update; try again")
         rows.proposals[proposal.id] = _dump(proposal)
 
+    async def insert_and_audit(self, proposal: Proposal, draft: AuditDraft) -> None:
+        await self.insert_proposal(proposal)
+        await self.audit(draft, commit=True)
+
+    async def update_and_audit(self, proposal: Proposal, draft: AuditDraft) -> None:
+        await self.update_proposal(proposal)
+        await self.audit(draft, commit=True)
+
     async def list_proposals(self, where: ProposalFilter) -> list[Proposal]:
         found = [
             p

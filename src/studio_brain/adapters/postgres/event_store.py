@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import AsyncCursor
 from psycopg.rows import TupleRow, tuple_row
 from psycopg.types.json import Jsonb
 
@@ -147,6 +148,25 @@ class Guard:
     accept: Callable[[list[TupleRow]], bool]
 
 
+@dataclass(frozen=True, slots=True)
+class Prelude:
+    """A write for :meth:`PostgresEventStore.append_preceded_on`: sent in the head read's round trip just
+    before the chain lock is taken — the order the caller would have run it in on its own; the append goes
+    on only if ``accept(rowcount)``. Its errors reach the caller as they are (``PreludeFailed``)."""
+
+    sql: str
+    params: Sequence[Any]
+    accept: Callable[[int], bool]
+
+
+class PreludeFailed(Exception):
+    """The prelude's statement failed; ``error`` is the driver's error, for the caller to translate."""
+
+    def __init__(self, error: psycopg.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -274,6 +294,23 @@ class PostgresEventStore:
             raise _translate_append(err) from err
         return sealed[0] if sealed else None
 
+    async def append_preceded_on(
+        self, conn: AnyConnection, draft: AuditDraft, prelude: Prelude, *, commit: bool = False
+    ) -> AuditEvent | None:
+        """:meth:`append_on`, with ``prelude`` (the caller's own write) sent first, in the round trip that
+        takes the chain lock and reads the head. ``draft`` is appended (and, with ``commit``, the
+        transaction committed) only if ``prelude.accept`` approves its row count; otherwise nothing is
+        appended, nothing committed and None returned (the caller rolls back). A failure of the prelude's
+        statement raises :class:`PreludeFailed` carrying the driver's error."""
+        drafts = [validate_draft(draft)]
+        try:
+            sealed = await self._append_on(conn, drafts, commit=commit, prelude=prelude)
+        except PreludeFailed:
+            raise
+        except psycopg.Error as err:
+            raise _translate_append(err) from err
+        return sealed[0] if sealed else None
+
     async def append_many_on(
         self, conn: AnyConnection, drafts: Sequence[AuditDraft], *, commit: bool = False
     ) -> list[AuditEvent]:
@@ -293,27 +330,31 @@ class PostgresEventStore:
         *,
         commit: bool = False,
         guard: Guard | None = None,
+        prelude: Prelude | None = None,
     ) -> list[AuditEvent]:
-        """Append ``drafts`` (already validated). With ``guard``: [] when the guard refuses."""
+        """Append ``drafts`` (already validated). With ``guard`` or ``prelude``: [] when it refuses."""
         tenants = sorted({d.tenant_id for d in drafts})  # a fixed lock order: batches cannot deadlock
-        async with conn.cursor(row_factory=tuple_row) as cur, conn.cursor(row_factory=tuple_row) as gcur:
-            # Pipelined: lock, then read the heads and the clock, in one round trip. The server runs the
-            # statements in order and the read takes its snapshot only once the lock is held, so under
-            # READ COMMITTED it sees every earlier append.
-            async with conn.pipeline():
-                for tenant in tenants:
-                    await cur.execute(
-                        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (AUDIT_LOCK_CLASS, tenant)
-                    )
-                await cur.execute(
-                    "SELECT clock_timestamp(), t.tenant_id, h.seq, h.hash FROM unnest(%s::text[]) AS t(tenant_id)"
-                    " LEFT JOIN LATERAL (SELECT seq, hash FROM audit_events AS e WHERE e.tenant_id = t.tenant_id"
-                    " ORDER BY seq DESC LIMIT 1) AS h ON true",
-                    (tenants,),
-                )
-                if guard is not None:
-                    await gcur.execute(guard.sql, guard.params)
+        async with (
+            conn.cursor(row_factory=tuple_row) as cur,
+            conn.cursor(row_factory=tuple_row) as gcur,
+            conn.cursor(row_factory=tuple_row) as pcur,
+        ):
+            if prelude is not None:
+                try:
+                    async with conn.pipeline():
+                        await pcur.execute(prelude.sql, prelude.params)
+                        await self._lock_and_read_heads(cur, gcur, tenants, guard)
+                except psycopg.Error as err:
+                    # the prelude's error or, after it, one of the lock's (a lost connection, a cancel):
+                    # the caller translates either as it would have without the shared round trip
+                    raise PreludeFailed(err) from err
+                if not prelude.accept(pcur.rowcount):
+                    return []
+            else:
+                async with conn.pipeline():
+                    await self._lock_and_read_heads(cur, gcur, tenants, guard)
             rows = await cur.fetchall()
+
             if guard is not None and not guard.accept(await gcur.fetchall()):
                 return []
             heads = {r[1]: (r[2], r[3]) if r[2] is not None else (0, GENESIS_HASH) for r in rows}
@@ -344,6 +385,24 @@ class PostgresEventStore:
             else:
                 await cur.executemany(_INSERT, rows_in)
         return sealed
+
+    @staticmethod
+    async def _lock_and_read_heads(
+        cur: AsyncCursor[TupleRow], gcur: AsyncCursor[TupleRow], tenants: list[str], guard: Guard | None
+    ) -> None:
+        # Sent inside the caller's pipeline: lock, then read the heads and the clock, in one round trip.
+        # The server runs the statements in order and the read takes its snapshot only once the lock is
+        # held, so under READ COMMITTED it sees every earlier append.
+        for tenant in tenants:
+            await cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (AUDIT_LOCK_CLASS, tenant))
+        await cur.execute(
+            "SELECT clock_timestamp(), t.tenant_id, h.seq, h.hash FROM unnest(%s::text[]) AS t(tenant_id)"
+            " LEFT JOIN LATERAL (SELECT seq, hash FROM audit_events AS e WHERE e.tenant_id = t.tenant_id"
+            " ORDER BY seq DESC LIMIT 1) AS h ON true",
+            (tenants,),
+        )
+        if guard is not None:
+            await gcur.execute(guard.sql, guard.params)
 
     # --- reading --------------------------------------------------------------------------------
 

@@ -210,7 +210,24 @@ class RecordSeals:
             " WHERE tenant_id = %s AND correlation_id = %s AND metadata->>'proposalId' = %s",
             (self._tenant, proposal.correlation_id, proposal.id),
         )
-        newest = None if row is None else row["newest"]
+        self.check_newest(proposal, None if row is None else row["newest"])
+
+    def rollback_query(self, proposal_id: str) -> tuple[str, tuple[str, ...]]:
+        """:meth:`check_not_rolled_back`'s read for the row ``proposal_id`` as it is in the database, to be
+        sent in the same round trip right after the statement that locks it (issue 18). The server runs it
+        once the lock is held, with a snapshot of its own, so it sees what the separate read saw; the
+        correlation id is the row's, which is the checked record's whenever the row's MAC holds."""
+        return (
+            "SELECT max((metadata->'proposal'->>'version')::int) AS newest FROM audit_events"
+            " WHERE tenant_id = %s AND metadata->>'proposalId' = %s AND correlation_id ="
+            " (SELECT record->>'correlationId' FROM gateway_proposals WHERE tenant_id = %s AND id = %s)",
+            (self._tenant, proposal_id, self._tenant, proposal_id),
+        )
+
+    def check_newest(self, proposal: Proposal, newest: int | None) -> None:
+        """Refuse ``proposal`` when the audit log records a newer version of it (see above)."""
+        if self._keyring is None:
+            return
         if newest is not None and proposal.version < int(newest):
             raise RecordTampered(
                 PROPOSAL_KIND,

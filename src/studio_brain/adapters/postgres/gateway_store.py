@@ -17,7 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from studio_brain.adapters.postgres.database import Database, translate
-from studio_brain.adapters.postgres.event_store import Guard
+from studio_brain.adapters.postgres.event_store import Guard, Prelude, PreludeFailed
 from studio_brain.adapters.postgres.gateway_records import (
     EXEMPTION_COLUMNS,
     EXEMPTION_KIND,
@@ -56,11 +56,29 @@ class TransactionalEventStore(Protocol):
         """Append ``draft`` (and commit, with ``commit``) only if ``guard``, run under the chain lock, accepts."""
         ...
 
+    async def append_preceded_on(
+        self, conn: Connection, draft: AuditDraft, prelude: Prelude, *, commit: bool = False
+    ) -> AuditEvent | None:
+        """Send ``prelude`` in the chain lock's round trip, then append (and commit) if it accepts."""
+        ...
+
 
 _BY_KEY: dict[ProposalKey, str] = {
     "idempotency_key": "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND idempotency_key = %s",
     "execution_key": "SELECT record FROM gateway_proposals WHERE tenant_id = %s AND execution_key = %s",
 }
+
+
+def _proposal_exists() -> Conflict:
+    return Conflict("a proposal with this id or idempotency key already exists")
+
+
+def _key_taken() -> Conflict:
+    return Conflict("this execution idempotency key is already used by another proposal")
+
+
+def _changed_underneath(proposal: Proposal) -> Conflict:
+    return Conflict(f"proposal {proposal.id} changed underneath this update; try again")
 
 
 class PostgresGatewayTransaction:
@@ -93,16 +111,27 @@ class PostgresGatewayTransaction:
     # --- proposals ---------------------------------------------------------------------------------
 
     async def get_proposal(self, proposal_id: str, *, lock: bool = False) -> Proposal | None:
-        row = await self._one(
+        query = (
             "SELECT record, record_key_id, record_mac FROM gateway_proposals WHERE tenant_id = %s AND id = %s"
-            + (" FOR UPDATE" if lock else ""),
-            (self._tenant, proposal_id),
+            + (" FOR UPDATE" if lock else "")
         )
+        if not (lock and self._seals.keyed):
+            row = await self._one(query, (self._tenant, proposal_id))
+            return None if row is None else self._seals.checked_proposal(row)
+        # About to change it (approve, execute, …): it must be the newest version audited. The lock and the
+        # audit log's newest version go in one round trip (issue 18); the server reads the log only once
+        # the lock is held.
+        check_sql, check_params = self._seals.rollback_query(proposal_id)
+        async with self._conn.cursor() as locked, self._conn.cursor() as audited:
+            async with self._conn.pipeline():
+                await locked.execute(query, (self._tenant, proposal_id))
+                await audited.execute(check_sql, check_params)
+            row = await locked.fetchone()
+            newest = await audited.fetchone()
         if row is None:
             return None
         proposal = self._seals.checked_proposal(row)
-        if lock:  # about to change it (approve, execute, …): it must be the newest version audited
-            await self._seals.check_not_rolled_back(proposal)
+        self._seals.check_newest(proposal, None if newest is None else newest["newest"])
         return proposal
 
     async def proposal_by_key(self, kind: ProposalKey, key: str) -> Proposal | None:
@@ -135,40 +164,71 @@ class PostgresGatewayTransaction:
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     )
 
+    #: one statement writes the proposal and its content-free owner index row
+    _INSERT_WITH_OWNER = (
+        "WITH p AS (" + _INSERT + " RETURNING id, tenant_id)"
+        " INSERT INTO gateway_proposal_tenants (id, tenant_id) SELECT id, tenant_id FROM p"
+    )
+
     async def insert_proposal(self, proposal: Proposal) -> None:
-        # one statement writes the proposal and its content-free owner index row
         try:
-            await self._conn.execute(
-                "WITH p AS (" + self._INSERT + " RETURNING id, tenant_id)"
-                " INSERT INTO gateway_proposal_tenants (id, tenant_id) SELECT id, tenant_id FROM p",
-                self._params(proposal),
-            )
+            await self._conn.execute(self._INSERT_WITH_OWNER, self._params(proposal))
         except psycopg.errors.UniqueViolation as err:
             # no savepoint on purpose (two round trips saved): the caller leaves the transaction
-            raise Conflict("a proposal with this id or idempotency key already exists") from err
+            raise _proposal_exists() from err
+
+    async def insert_and_audit(self, proposal: Proposal, draft: AuditDraft) -> None:
+        # as update_and_audit: the insert goes in the round trip that takes the audit chain's lock
+        prelude = Prelude(self._INSERT_WITH_OWNER, self._params(proposal), lambda rowcount: rowcount == 1)
+        try:
+            event = await self._events.append_preceded_on(self._conn, draft, prelude, commit=True)
+        except PreludeFailed as failed:
+            if isinstance(failed.error, psycopg.errors.UniqueViolation):
+                raise _proposal_exists() from failed.error
+            raise failed.error from None
+        if event is None:  # pragma: no cover - an insert that did not fail wrote its one owner row
+            raise _proposal_exists()
+
+    _UPDATE = (
+        "UPDATE gateway_proposals SET status = %s, execution_key = %s, updated_at = %s,"
+        " version = %s, record = %s, record_key_id = %s, record_mac = %s"
+        " WHERE tenant_id = %s AND id = %s AND version = %s"
+    )
+
+    def _update_params(self, proposal: Proposal) -> tuple[Any, ...]:
+        return (
+            proposal.status.value,
+            proposal.execution_key,
+            proposal.updated_at,
+            proposal.version,
+            Jsonb(to_record(proposal)),
+            *self._seals.proposal_seal(proposal),
+            self._tenant,
+            proposal.id,
+            proposal.version - 1,
+        )
 
     async def update_proposal(self, proposal: Proposal) -> None:
         try:
-            cursor = await self._conn.execute(
-                "UPDATE gateway_proposals SET status = %s, execution_key = %s, updated_at = %s,"
-                " version = %s, record = %s, record_key_id = %s, record_mac = %s"
-                " WHERE tenant_id = %s AND id = %s AND version = %s",
-                (
-                    proposal.status.value,
-                    proposal.execution_key,
-                    proposal.updated_at,
-                    proposal.version,
-                    Jsonb(to_record(proposal)),
-                    *self._seals.proposal_seal(proposal),
-                    self._tenant,
-                    proposal.id,
-                    proposal.version - 1,
-                ),
-            )
+            cursor = await self._conn.execute(self._UPDATE, self._update_params(proposal))
         except psycopg.errors.UniqueViolation as err:
-            raise Conflict("this execution idempotency key is already used by another proposal") from err
+            raise _key_taken() from err
         if cursor.rowcount != 1:
-            raise Conflict(f"proposal {proposal.id} changed underneath this update; try again")
+            raise _changed_underneath(proposal)
+
+    async def update_and_audit(self, proposal: Proposal, draft: AuditDraft) -> None:
+        # The update goes in the round trip that takes the audit chain's lock and reads its head (issue 18:
+        # one round trip fewer per step); the server runs it first, as before, and nothing is appended
+        # unless it changed the one row. The same Conflicts as update_proposal, then the same append.
+        prelude = Prelude(self._UPDATE, self._update_params(proposal), lambda rowcount: rowcount == 1)
+        try:
+            event = await self._events.append_preceded_on(self._conn, draft, prelude, commit=True)
+        except PreludeFailed as failed:
+            if isinstance(failed.error, psycopg.errors.UniqueViolation):
+                raise _key_taken() from failed.error
+            raise failed.error from None
+        if event is None:
+            raise _changed_underneath(proposal)
 
     async def replace_proposals(self, proposals: Sequence[Proposal]) -> None:
         await self._conn.execute("DELETE FROM gateway_proposals WHERE tenant_id = %s", (self._tenant,))

@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from datetime import datetime
 
 from studio_brain.domain.audit.event import ActorType, ApprovalState, AuditDraft
-from studio_brain.domain.errors import InputInvalid
+from studio_brain.domain.errors import CanonicalisationError, InputInvalid
 from studio_brain.domain.hashing import (
     MAX_SAFE_INTEGER,
     JSONValue,
@@ -80,13 +81,51 @@ def _check_metadata_values(value: JSONValue, path: str) -> None:
             _check_metadata_values(item, f"{path}[{index}]")
 
 
+class _NotPlain(Exception):
+    """The value needs the general conversion and checks (or is refused by them, with its path)."""
+
+
+def _plain_checked(value: object) -> JSONValue:
+    """``to_json_value`` and ``_check_metadata_values`` in one walk, for the shapes every audit event
+    carries (dicts with ASCII keys, lists, ASCII strings, safe ints, bools, None, aware datetimes), with
+    no path strings built (issue 18: these were most of an append's CPU). Anything else — and anything
+    either function would refuse — raises ``_NotPlain`` and the whole value takes the general path,
+    which converts it or refuses it naming the field."""
+    kind = type(value)
+    if kind is str:
+        if not value.isascii() or "\x00" in value:  # type: ignore[attr-defined, operator]
+            raise _NotPlain  # NFC and the storable check (NUL, lone surrogates): the general path
+        return value  # type: ignore[return-value]
+    if kind is dict:
+        out: dict[str, JSONValue] = {}
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str or not key.isascii() or "\x00" in key:
+                raise _NotPlain
+            out[key] = _plain_checked(item)
+        return out
+    if value is None or kind is bool:
+        return value  # type: ignore[return-value]
+    if kind is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:  # type: ignore[operator]
+            return value  # type: ignore[return-value]
+        raise _NotPlain
+    if kind is list or kind is tuple:
+        return [_plain_checked(item) for item in value]  # type: ignore[attr-defined]
+    if kind is datetime and value.utcoffset() is not None:  # type: ignore[attr-defined]
+        return to_json_value(value)
+    raise _NotPlain  # floats, Decimals, bytes, UUIDs, subclasses, naive datetimes …
+
+
 def normalise_metadata(metadata: object) -> dict[str, JSONValue]:
     """``metadata`` as plain JSON by the hashing rules (datetimes, Decimals, bytes converted), or InputInvalid."""
     if not isinstance(metadata, Mapping):
         raise _refuse("metadata", f"must be a JSON object, got {type(metadata).__name__}")
-    converted = to_json_value(metadata, _path="metadata")
+    try:
+        converted = _plain_checked(metadata if type(metadata) is dict else dict(metadata))
+    except (_NotPlain, CanonicalisationError):  # the general path refuses it again, naming the field
+        converted = to_json_value(metadata, _path="metadata")
+        _check_metadata_values(converted, "metadata")
     assert isinstance(converted, dict)  # a Mapping converts to a dict
-    _check_metadata_values(converted, "metadata")
     if len(canonical_json(converted)) > MAX_METADATA_BYTES:
         raise _refuse("metadata", f"is larger than {MAX_METADATA_BYTES} bytes as canonical JSON")
     return converted

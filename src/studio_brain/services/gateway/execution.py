@@ -389,8 +389,8 @@ class Executions:
             current = await tx.get_proposal(proposal_id, lock=True)
             if current is not None and current.status is not Status.EXECUTING:
                 return current
-            await tx.update_proposal(finished)
-            await tx.audit(
+            await tx.update_and_audit(
+                finished,
                 self._ctx.draft(
                     principal,
                     subject,
@@ -400,7 +400,6 @@ class Executions:
                     output_hash=finished.output_hash,
                     extra=extra,
                 ),
-                commit=True,
             )
         log.info(action, proposal_id=proposal_id, capability_id=finished.capability_id, error=finished.error)
         return finished

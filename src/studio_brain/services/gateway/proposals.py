@@ -173,8 +173,8 @@ class Proposals:
                                 decision.approval_state,
                             )
                         )
-                await tx.insert_proposal(proposal)
-                await tx.audit(
+                await tx.insert_and_audit(
+                    proposal,
                     self._ctx.draft(
                         principal,
                         replace(subject, proposal_id=proposal.id),
@@ -182,7 +182,6 @@ class Proposals:
                         action="capability.proposal.created",
                         proposal=proposal,
                     ),
-                    commit=True,
                 )
         except Refusal as refused:
             await self._ctx.audit_refusal(principal, subject, refused.decision)
@@ -233,10 +232,9 @@ class Proposals:
                     raise Refusal(decision)
                 now = self._ctx.clock.now()
                 changed, event_action = change(proposal, decision, now)
-                await tx.update_proposal(changed)
-                await tx.audit(
+                await tx.update_and_audit(
+                    changed,
                     self._ctx.draft(principal, subject, decision, action=event_action, proposal=changed),
-                    commit=True,
                 )
         except NotVisible:
             await self._ctx.missing(principal, proposal_id, action, request_id)
