@@ -142,17 +142,12 @@ class CredentialService:
         if found is None:
             return None
         session, row_person = found
-        if not core.sealed(session.sealed_fields(), session.seal):
-            await core.refuse_unauthenticated(
-                "identity.session.use",
-                ReasonCode.RECORD_TAMPERED,
-                "a session row fails its seal",
-                details={"sessionId": session.id},
-            )
-            return None
-        if await core.stale_refused(
+        if await core.refused_if_tampered(
             SESSION,
             session.id,
+            session.sealed_fields(),
+            session.seal,
+            what="session",
             ended=session.revoked_at is not None,
             action="identity.session.use",
             details={"sessionId": session.id},
@@ -309,17 +304,12 @@ class CredentialService:
         if found is None:
             return None
         token, row_person = found
-        if not core.sealed(token.sealed_fields(), token.seal):
-            await core.refuse_unauthenticated(
-                "identity.token.use",
-                ReasonCode.RECORD_TAMPERED,
-                "a personal token row fails its seal",
-                details={"tokenId": token.id},
-            )
-            return None
-        if await core.stale_refused(
+        if await core.refused_if_tampered(
             PERSONAL_TOKEN,
             token.id,
+            token.sealed_fields(),
+            token.seal,
+            what="personal token",
             ended=token.revoked_at is not None,
             action="identity.token.use",
             details={"tokenId": token.id},
@@ -415,17 +405,12 @@ class CredentialService:
         )
         if grant is None:
             return None
-        if not core.sealed(grant.sealed_fields(), grant.seal):
-            await core.refuse_unauthenticated(
-                f"identity.{kind.value}.use",
-                ReasonCode.RECORD_TAMPERED,
-                "a one-time link row fails its seal",
-                details={"grantId": grant.id},
-            )
-            return None
-        if await core.stale_refused(
+        if await core.refused_if_tampered(
             GRANT,
             grant.id,
+            grant.sealed_fields(),
+            grant.seal,
+            what="one-time link",
             ended=grant.used_at is not None,
             action=f"identity.{kind.value}.use",
             details={"grantId": grant.id},

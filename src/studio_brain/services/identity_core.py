@@ -74,17 +74,59 @@ class IdentityCore:
     def seal_person(self, person: Person) -> Person:
         return replace(person, seal=self.seal(person_sealed_fields(person)))
 
-    def person_intact(self, person: Person) -> bool:
-        """Sealed by us and not an older copy written back (the record ledger's version floor)."""
-        if not self.sealed(person_sealed_fields(person), person.seal):
-            return False
-        return self.stale(PERSON, person.id, ended=False, version=person.version) is None
-
-    def stale(self, kind: str, record_id: str, *, ended: bool, version: int | None = None) -> str | None:
-        """Why this row is an older copy than the record ledger allows (None: it is not, or no ledger)."""
+    def tampered(
+        self,
+        kind: str,
+        record_id: str,
+        fields: dict[str, Any],
+        seal: str,
+        *,
+        what: str,
+        ended: bool,
+        version: int | None = None,
+    ) -> str | None:
+        """Why a row cannot be trusted (None: it can): it fails its seal — written or changed outside the
+        brain — or it is an older copy than the record ledger allows (an ended credential written back
+        unended, a version below its floor)."""
+        if not self.sealed(fields, seal):
+            return f"a {what} row fails its seal"
         if self.ledger is None:
             return None
         return self.ledger.view().stale(self.tenant_id, kind, record_id, ended=ended, version=version)
+
+    def person_tampered(self, person: Person) -> str | None:
+        return self.tampered(
+            PERSON,
+            person.id,
+            person_sealed_fields(person),
+            person.seal,
+            what="staff account",
+            ended=False,
+            version=person.version,
+        )
+
+    def person_intact(self, person: Person) -> bool:
+        """Sealed by us and not an older copy written back (the record ledger's version floor)."""
+        return self.person_tampered(person) is None
+
+    async def refused_if_tampered(
+        self,
+        kind: str,
+        record_id: str,
+        fields: dict[str, Any],
+        seal: str,
+        *,
+        what: str,
+        ended: bool,
+        action: str,
+        details: dict[str, Any],
+    ) -> bool:
+        """True, after auditing RECORD_TAMPERED, when a credential row cannot be trusted (:meth:`tampered`)."""
+        why = self.tampered(kind, record_id, fields, seal, what=what, ended=ended)
+        if why is None:
+            return False
+        await self.refuse_unauthenticated(action, ReasonCode.RECORD_TAMPERED, why, details=details)
+        return True
 
     async def mark(self, *marks: LedgerMark) -> None:
         """Raise the ledger's floors — after the database write they guard has committed."""
@@ -102,16 +144,6 @@ class IdentityCore:
             LedgerMark(tenant_id=self.tenant_id, kind=PERSON, record_id=person.id, version=changed.version)
         )
         return changed
-
-    async def stale_refused(
-        self, kind: str, record_id: str, *, ended: bool, action: str, details: dict[str, Any]
-    ) -> bool:
-        """True, after auditing RECORD_TAMPERED, when a credential row is an older copy written back."""
-        why = self.stale(kind, record_id, ended=ended)
-        if why is None:
-            return False
-        await self.refuse_unauthenticated(action, ReasonCode.RECORD_TAMPERED, why, details=details)
-        return True
 
     async def audit(
         self,
@@ -213,13 +245,10 @@ class IdentityCore:
         """``person`` (already read), when active and untampered; a tampered row is audited."""
         if person is None:
             return None
-        if not self.person_intact(person):
+        why = self.person_tampered(person)
+        if why is not None:
             await self.refuse_unauthenticated(
-                "identity.person.read",
-                ReasonCode.RECORD_TAMPERED,
-                self.stale(PERSON, person.id, ended=False, version=person.version)
-                or "a staff account row fails its seal",
-                details={"personId": person_id},
+                "identity.person.read", ReasonCode.RECORD_TAMPERED, why, details={"personId": person_id}
             )
             return None
         return person if person.active else None

@@ -270,10 +270,10 @@ class PasskeyService:
                 "this passkey has no seal: enrolled before passkeys were sealed (migration 0016) or added"
                 " outside the brain; enrol it again from a new invite"
             )
-        elif not core.sealed(passkey.sealed_fields(), passkey.seal):
-            tampered = "this passkey's row fails its seal (changed outside the brain)"
         else:
-            tampered = core.stale(PASSKEY, passkey.id, ended=False)
+            tampered = core.tampered(
+                PASSKEY, passkey.id, passkey.sealed_fields(), passkey.seal, what="passkey", ended=False
+            )
         if tampered is not None:
             raise await core.refuse_unauthenticated(
                 "identity.sign_in",
