@@ -43,13 +43,11 @@ class RefusalRecorder:
     events: EventStore | None
     clock: Clock
     window: timedelta = timedelta(minutes=1)
-    _windows: RefusalWindows | None = None
+    _windows: RefusalWindows = field(init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def _open(self) -> RefusalWindows:
-        if self._windows is None:
-            self._windows = RefusalWindows(self.clock, self.window, samples_key="samplePaths")
-        return self._windows
+    def __post_init__(self) -> None:
+        self._windows = RefusalWindows(self.clock, self.window, samples_key="samplePaths")
 
     async def record(
         self,
@@ -84,14 +82,14 @@ class RefusalRecorder:
         )
         key = (principal.tenant_id, principal.actor_type.value, principal.actor_id, reason_code)
         async with self._lock:
-            first, due = self._open().admit(key, draft, sample=path)
+            first, due = self._windows.admit(key, draft, sample=path)
         for row in [*due, *([first] if first is not None else [])]:
             await self._write(row)
 
     async def flush(self) -> None:
         """Write every open window's uncounted refusals now (at shutdown, and in tests)."""
         async with self._lock:
-            due = self._open().drain()
+            due = self._windows.drain()
         for row in due:
             await self._write(row)
 
