@@ -46,6 +46,7 @@ from studio_brain.adapters.postgres.event_store import PostgresCheckpointStore, 
 from studio_brain.adapters.postgres.migrate import upgrade_to_head
 from studio_brain.adapters.postgres.roles import app_url as app_role_url
 from studio_brain.adapters.postgres.roles import session_options
+from studio_brain.adapters.postgres.segment_verifier import ProcessSegmentVerifier, verify_workers
 from studio_brain.adapters.postgres.state_store import PostgresStateStore
 from studio_brain.adapters.record_ledger import FileRecordLedger, MemoryRecordLedger
 from studio_brain.adapters.rule_files import load_rule_table
@@ -186,6 +187,9 @@ async def open_brain(
                 verifier=Ed25519Verifier(),
                 clock=clock,
                 keyring=keyring,
+                segments=None
+                if memory
+                else ProcessSegmentVerifier(database, workers=verify_workers(settings.audit_verify_workers)),
             )
             if keyring_created:
                 await _seal_unkeyed_at_upgrade(brain.audit)

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="America/Phoenix", description="The studio's IANA timezone.")
     db_pool_max: int = Field(default=10, ge=1, le=200, description="Most database connections held.")
+    audit_verify_workers: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Worker processes `audit verify` uses on a chain of 100,000 events or more, each checking "
+        "one segment. 0: one per CPU core, at most 4; 1: always one pass.",
+    )
     snapshot_max_age_minutes: int = Field(
         default=26 * 60, ge=1, description="/readyz: a snapshot older than this is not fresh."
     )

@@ -84,6 +84,7 @@ async def test_verify_checkpoint_export_and_verify_file_on_an_intact_log(
         "keyedUnchecked": 0,
         "unkeyed": 30,
         "unkeyedSealedBy": None,
+        "segments": 1,
     }
 
     out = tmp_path / "exports" / "audit.jsonl"

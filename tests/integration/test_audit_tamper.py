@@ -18,6 +18,7 @@ from studio_brain.adapters.clock import UUID7Factory
 from studio_brain.adapters.keys import Ed25519Signer, Ed25519Verifier
 from studio_brain.adapters.postgres.database import Database
 from studio_brain.adapters.postgres.event_store import COLUMNS, PostgresCheckpointStore, PostgresEventStore
+from studio_brain.adapters.postgres.segment_verifier import ProcessSegmentVerifier
 from studio_brain.domain.audit import (
     ActorType,
     ApprovalState,
@@ -59,15 +60,22 @@ def draft(n: int, tenant: str = T) -> AuditDraft:
 KEYRING = Keyring(current=MacKey(key_id="mk-test", secret=bytes(range(32))))
 
 
-@pytest.fixture(params=["unkeyed", "keyed"])
-def keyed(request: pytest.FixtureRequest) -> bool:
-    """Every attack runs on a chain of unkeyed (format 1) events and on a keyed (format 2) chain."""
-    return bool(request.param == "keyed")
+@pytest.fixture(params=["unkeyed", "keyed", "keyed, in segments"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Every attack runs on a chain of unkeyed (format 1) events, on a keyed (format 2) chain, and on a
+    keyed chain verified in three segments by worker processes (their seams at seq 7 and 14)."""
+    return str(request.param)
 
 
 @pytest.fixture
-def service(database: Database, tmp_path: Path, keyed: bool) -> AuditService:
+def keyed(mode: str) -> bool:
+    return mode != "unkeyed"
+
+
+@pytest.fixture
+def service(database: Database, tmp_path: Path, keyed: bool, mode: str) -> AuditService:
     keyring = KEYRING if keyed else None
+    segments = ProcessSegmentVerifier(database, workers=3, min_events=2) if "segments" in mode else None
     return AuditService(
         events=PostgresEventStore(database, UUID7Factory(), keyring),
         checkpoint_stores=[PostgresCheckpointStore(database), CheckpointFile(tmp_path / "checkpoints.jsonl")],
@@ -75,6 +83,7 @@ def service(database: Database, tmp_path: Path, keyed: bool) -> AuditService:
         verifier=Ed25519Verifier(),
         clock=FakeClock(),
         keyring=keyring,
+        segments=segments,
     )
 
 
@@ -115,13 +124,15 @@ def assert_break(report: VerifyReport, kind: BreakKind, seq: int) -> None:
 
 
 async def test_an_untouched_chain_verifies_with_its_checkpoint(
-    service: AuditService, chain: list[AuditEvent]
+    service: AuditService, chain: list[AuditEvent], mode: str
 ) -> None:
     await service.checkpoint(T)
     report = await verdict(service)
     assert report.intact
     assert (report.checked, report.last_seq, report.last_hash) == (20, 20, chain[-1].hash)
     assert report.checkpoints_trusted == 1
+    # in segments, the workers' verdicts joined: no second pass was needed
+    assert report.segments == (3 if "segments" in mode else 1)
 
 
 async def test_changing_one_field_of_one_row_is_detected_at_that_row(

@@ -6,10 +6,12 @@ how signatures are checked, and where exports are written and read.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
 from studio_brain.domain.audit import AuditCheckpoint, AuditDraft, AuditEvent, AuditPage, AuditQuery
+from studio_brain.domain.audit.segments import Segment, SegmentVerdict
+from studio_brain.domain.records import Keyring
 
 
 class EventStore(Protocol):
@@ -35,6 +37,30 @@ class EventStore(Protocol):
 
     async def tenants(self) -> list[str]:
         """Every tenant that has at least one event."""
+        ...
+
+
+class SegmentVerifier(Protocol):
+    """Checks segments of one tenant's chain side by side (e.g. one worker process each), every segment
+    from the stored hash of the row before it (domain/audit/segments.py says how verdicts are joined)."""
+
+    #: how many segments it checks at once; below 2 the chain is verified in one pass
+    workers: int
+    #: chains shorter than this are verified in one pass (starting workers would cost more)
+    min_events: int
+
+    async def verify_segments(
+        self,
+        tenant_id: str,
+        segments: Sequence[Segment],
+        *,
+        checkpoints: Sequence[AuditCheckpoint],
+        keyring: Keyring | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[SegmentVerdict] | None:
+        """One verdict per segment, in order; None when a segment could not be checked (a worker died,
+        the database went away): the caller then verifies in one pass, which reports such errors itself.
+        ``progress`` is called with the number of events checked so far, across segments."""
         ...
 
 

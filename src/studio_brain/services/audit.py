@@ -30,6 +30,7 @@ from studio_brain.domain.audit import (
     first_break,
 )
 from studio_brain.domain.audit.event import FORMAT_UNKEYED
+from studio_brain.domain.audit.segments import join_segments, plan_segments
 from studio_brain.domain.errors import Conflict, DataCorrupted, InputInvalid
 from studio_brain.domain.records import Keyring
 from studio_brain.logging import get_logger
@@ -39,6 +40,7 @@ from studio_brain.ports.audit import (
     EventStore,
     ExportReader,
     ExportWriter,
+    SegmentVerifier,
     SignatureVerifier,
 )
 from studio_brain.ports.clock import Clock
@@ -73,6 +75,8 @@ class VerifyReport:
     unkeyed: int = 0
     #: what seals those: the keyed event whose MAC covers the link to the last of them, else None
     unkeyed_sealed_by: int | None = None
+    #: how many segments were checked side by side (1: one pass, which judges every broken chain)
+    segments: int = 1
 
     @property
     def intact(self) -> bool:
@@ -91,6 +95,7 @@ class VerifyReport:
             "keyedUnchecked": self.keyed_unchecked,
             "unkeyed": self.unkeyed,
             "unkeyedSealedBy": self.unkeyed_sealed_by,
+            "segments": self.segments,
             "break": None
             if self.problem is None
             else {"seq": self.problem.seq, "kind": str(self.problem.kind), "detail": self.problem.detail},
@@ -209,6 +214,7 @@ class AuditService:
         verifier: SignatureVerifier,
         clock: Clock,
         keyring: Keyring | None = None,
+        segments: SegmentVerifier | None = None,
     ) -> None:
         if not checkpoint_stores:
             raise ValueError("at least one checkpoint store is required")
@@ -219,6 +225,8 @@ class AuditService:
         self._signer = signer
         self._verifier = verifier
         self._clock = clock
+        #: checks long chains in segments side by side (worker processes); None: always one pass
+        self._segments = segments
 
     # --- the EventStore API, for callers that hold the service ----------------------------------
 
@@ -334,15 +342,17 @@ class AuditService:
             tenants = sorted(set(await self.events.tenants()) | {c.tenant_id for c in checkpoints})
         reports: list[VerifyReport] = []
         for tenant in tenants:
-            report = await verify_chain(
-                tenant,
-                self.events.stream(tenant),
-                checkpoints=checkpoints,
-                verifier=self._verifier,
-                trusted_keys={self._signer.public_key},
-                progress=progress,
-                keyring=self.keyring,
-            )
+            report = await self._verify_in_segments(tenant, checkpoints, progress)
+            if report is None:
+                report = await verify_chain(
+                    tenant,
+                    self.events.stream(tenant),
+                    checkpoints=checkpoints,
+                    verifier=self._verifier,
+                    trusted_keys={self._signer.public_key},
+                    progress=progress,
+                    keyring=self.keyring,
+                )
             if report.problem is not None:
                 log.warning(
                     "audit.verify.broken",
@@ -352,6 +362,51 @@ class AuditService:
                 )
             reports.append(report)
         return reports
+
+    async def _verify_in_segments(
+        self, tenant_id: str, checkpoints: Sequence[AuditCheckpoint], progress: Progress | None
+    ) -> VerifyReport | None:
+        """The verdict of checking a long chain in segments side by side, when the segments prove it
+        intact; None when it is short, there is one worker, or the segments found anything at all —
+        then one pass judges the chain, naming the first break as it always has."""
+        segmenter = self._segments
+        if segmenter is None or segmenter.workers < 2:
+            return None
+        head = await self.events.head(tenant_id)
+        plan = plan_segments(
+            0 if head is None else head.seq, segmenter.workers, min_events=segmenter.min_events
+        )
+        if len(plan) < 2:
+            return None
+        trusted, signature_break = judge_checkpoints(
+            [c for c in checkpoints if c.tenant_id == tenant_id], self._verifier, {self._signer.public_key}
+        )
+        log.info("audit.verify.segments", tenant_id=tenant_id, segments=len(plan))
+        verdicts = await segmenter.verify_segments(
+            tenant_id,
+            plan,
+            checkpoints=trusted,
+            keyring=self.keyring,
+            progress=None if progress is None else (lambda checked: progress(tenant_id, checked)),
+        )
+        joined = None if verdicts is None else join_segments(verdicts)
+        if joined is None:
+            log.info("audit.verify.one_pass", tenant_id=tenant_id, reason="the segments did not join")
+            return None
+        if progress is not None:
+            progress(tenant_id, joined.checked)
+        return VerifyReport(
+            tenant_id=tenant_id,
+            checked=joined.checked,
+            last_seq=joined.last_seq,
+            last_hash=joined.last_hash,
+            checkpoints_trusted=len(trusted),
+            problem=signature_break,
+            macs_checked=self.keyring is not None,
+            keyed=joined.keyed,
+            keyed_unchecked=joined.keyed_unchecked,
+            segments=len(plan),
+        )
 
     async def count_hint(self, tenant_id: str) -> int:
         """Roughly how many events a verify of ``tenant_id`` will read (the head's seq), for progress bars."""

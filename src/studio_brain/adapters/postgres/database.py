@@ -102,6 +102,8 @@ class Database:
         reconnect_seconds: float = 3.0,
     ) -> None:
         self.url = libpq_url(url)
+        #: libpq ``options`` of every connection (worker processes open theirs with the same ones)
+        self.options = options
         self._check_timeout = check_timeout
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
             self.url,

@@ -86,11 +86,16 @@ def canonical_event_bytes(event: AuditEvent) -> bytes:
         e.correlation_id, e.id, e.input_hash, e.metadata, e.output_hash, e.prev_hash, e.rationale,
         e.request_id, e.seq, e.target, e.tenant_id,
     )  # fmt: skip
-    version = e.format_version
+    return canonical_fields_bytes(fields, e.format_version, e.key_id)
+
+
+def canonical_fields_bytes(fields: tuple[Any, ...], version: object, key_id: object) -> bytes:
+    """:func:`canonical_event_bytes` from the values of :func:`hash_payload`'s first 17 keys, in its order
+    (enums as their text), without an :class:`AuditEvent`: a store can hash a row as read."""
     if version == FORMAT_UNKEYED:
         return _EVENT_SHAPE.encode(fields)
     if version == FORMAT_KEYED and type(version) is int:
-        return _KEYED_SHAPE.encode((*fields, version, e.key_id))
+        return _KEYED_SHAPE.encode((*fields, version, key_id))
     raise InputInvalid(f"audit event format {version!r} is unknown")
 
 

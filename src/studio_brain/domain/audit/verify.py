@@ -9,14 +9,14 @@ one, or an unsealed unkeyed tail, is :attr:`BreakKind.UNKEYED`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from hmac import compare_digest
 
 from studio_brain.domain.audit.chain import event_hash
 from studio_brain.domain.audit.checkpoint import AuditCheckpoint
-from studio_brain.domain.audit.event import FORMAT_UNKEYED, GENESIS_HASH, AuditEvent
+from studio_brain.domain.audit.event import FORMAT_KEYED, FORMAT_UNKEYED, GENESIS_HASH, AuditEvent
 from studio_brain.domain.audit.mac import EVENT_MAC_DOMAIN
 from studio_brain.domain.errors import InputInvalid
 from studio_brain.domain.records import Keyring
@@ -183,37 +183,78 @@ class ChainVerifier:
             )
         return None
 
+    def feed_stored(
+        self,
+        *,
+        seq: object,
+        prev_hash: object,
+        hash_: object,
+        computed_hash: str | None,
+        format_version: object,
+        key_id: object,
+        mac: object,
+        event: Callable[[], AuditEvent],
+    ) -> ChainBreak | None:
+        """:meth:`feed` for a row whose hash the caller computed from its stored values
+        (:func:`~.chain.canonical_fields_bytes`; None when they cannot be hashed). The common row —
+        genuine, in its place — is accepted without building an event; any other is built by ``event``
+        and fed, so every break is judged exactly as :meth:`feed` judges it."""
+        if (
+            self._broken is None
+            and self._pending is None
+            and type(seq) is int
+            and seq == self._expected
+            and prev_hash == self._prev_hash
+            and computed_hash is not None
+            and computed_hash == hash_
+            and format_version == FORMAT_KEYED
+            and type(format_version) is int
+            and self._keyring is not None
+        ):
+            key = self._keyring.keys.get(key_id)  # type: ignore[call-overload]
+            if (
+                key is not None
+                and type(mac) is str
+                and compare_digest(key.mac(EVENT_MAC_DOMAIN + computed_hash.encode("ascii")), mac)
+            ):
+                self.checked += 1
+                return self._accept_sealed(seq, computed_hash, FORMAT_KEYED)
+        return self.feed(event())
+
     def _accept(self, event: AuditEvent) -> ChainBreak | None:
-        checkpoint = self._checkpoints.get(event.seq)
-        if checkpoint is not None and checkpoint.hash != event.hash:
+        return self._accept_sealed(event.seq, event.hash, event.format_version)
+
+    def _accept_sealed(self, seq: int, hash_: str, format_version: int) -> ChainBreak | None:
+        checkpoint = self._checkpoints.get(seq)
+        if checkpoint is not None and checkpoint.hash != hash_:
             return self._break(
-                event.seq, BreakKind.MODIFIED, "the chain differs from a signed checkpoint at this seq"
+                seq, BreakKind.MODIFIED, "the chain differs from a signed checkpoint at this seq"
             )
-        if event.format_version == FORMAT_UNKEYED:
+        if format_version == FORMAT_UNKEYED:
             if self._keyed_seen:
                 return self._break(
-                    event.seq,
+                    seq,
                     BreakKind.UNKEYED,
                     "an unkeyed row after the chain became keyed: written without the brain's key "
                     "(forged, or a keyed row downgraded)",
                 )
             self.unkeyed += 1
             if self._unsealed_from is None:
-                self._unsealed_from = event.seq
+                self._unsealed_from = seq
         else:
             self._keyed_seen = True
             if self._keyring is not None:
                 self.keyed += 1
                 if self._unsealed_from is not None:
-                    self.unkeyed_sealed_by = event.seq
+                    self.unkeyed_sealed_by = seq
                     self._unsealed_from = None
             else:
                 self.keyed_unchecked += 1
         self._prevprev_hash = self._prev_hash
-        self._prev_hash = event.hash
-        self._expected = event.seq + 1
-        self.last_seq = event.seq
-        self.last_hash = event.hash
+        self._prev_hash = hash_
+        self._expected = seq + 1
+        self.last_seq = seq
+        self.last_hash = hash_
         return None
 
     def _genuine_as(self, event: AuditEvent, seq: int) -> bool:
