@@ -252,6 +252,30 @@ async def test_reject_then_reopen_is_refused_because_decisions_are_final(
     assert refused.events[0].metadata["attempted"] == "capability.proposal.reopen"
 
 
+async def test_a_portal_retrying_a_rollback_fifteen_times_is_one_row_and_one_counted_row(
+    api_client: httpx.AsyncClient, tokens: TokenMinter, api_brain: Brain
+) -> None:
+    # issue 12 item 8: the Portal's unsupported steps share the gateway's refusal windows
+    requester = portal_headers(tokens, "staff-1")
+    pid = (
+        await api_client.post("/api/capabilities/proposals", json=create_payload(), headers=requester)
+    ).json()["proposal"]["id"]
+    for _ in range(15):
+        rolled = await api_client.post(
+            f"/api/capabilities/proposals/{pid}/rollback", json={"reason": "undo it"}, headers=requester
+        )
+        assert rolled.status_code == 409
+        assert rolled.json()["decision"]["reasonCode"] == "INVALID_TRANSITION"
+    await api_brain.gateway.flush_refusals()
+    refused = await api_brain.events.query(
+        api_brain.tenant_id, AuditQuery(action_prefix="capability.decision.refused")
+    )
+    rows = [e for e in refused.events if e.metadata["attempted"] == "capability.proposal.rollback"]
+    assert [e.metadata["count"] for e in rows] == [1, 14]
+    assert rows[1].metadata["aggregated"] is True
+    assert rows[1].metadata["via"] == "portal"
+
+
 async def test_the_kill_switch_and_exemptions_round_trip_in_the_portal_shapes(
     api_client: httpx.AsyncClient, tokens: TokenMinter
 ) -> None:

@@ -331,6 +331,19 @@ async def test_a_cross_tenant_execute_is_refused_and_audited_in_both_tenants(kit
         await kit.service.execute(BOB, "no-such-proposal")
 
 
+async def test_an_intruder_probing_another_tenants_proposal_twenty_times_writes_it_two_rows(kit: Kit) -> None:
+    # issue 12 item 8: the owning tenant's copy of a cross-tenant attempt goes through refusal windows too
+    proposal_id = await approved_note(kit)
+    intruder = staff("mallory", tenant="studio-b")
+    for _ in range(20):
+        assert await refusal(kit.service.execute(intruder, proposal_id)) == "TENANT_MISMATCH"
+    await kit.service.flush_refusals()
+    owners = [e for e in await kit.audit(TENANT) if e.action == "capability.decision.refused"]
+    assert [e.metadata["count"] for e in owners] == [1, 19]
+    assert {e.metadata["actorTenantId"] for e in owners} == {"studio-b"}
+    assert await kit.refused("studio-b") == {"TENANT_MISMATCH": 20}
+
+
 async def test_a_target_cooling_down_refuses_with_cooldown_active(kit: Kit) -> None:
     async def approved_switch() -> str:
         created = await kit.service.create_proposal(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft, AuditEvent, AuditQuery
 from studio_brain.domain.errors import PolicyRefused, ReasonCode
@@ -26,6 +26,14 @@ AUDIT_SCAN_LIMIT = 20_000
 AUDIT_READ_PAGE = 1000
 #: refusal reason codes the Portal's "rate-limit events" card lists
 RATE_LIMIT_CODES = frozenset({"RATE_LIMITED", "COOLDOWN_ACTIVE"})
+
+
+class AuditRefused(Protocol):
+    """The gateway's refusal windows (``GatewayService.audit_refused``)."""
+
+    async def __call__(
+        self, draft: AuditDraft, *, attempted: str, reason: ReasonCode, sample: str = ""
+    ) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,9 +85,17 @@ class PortalDesk:
     """The Portal module's non-gateway use cases over the audit log and the state store."""
 
     def __init__(
-        self, *, events: EventStore, state_store: StateStore, clock: Clock, snapshot_max_age_minutes: int
+        self,
+        *,
+        events: EventStore,
+        state_store: StateStore,
+        clock: Clock,
+        snapshot_max_age_minutes: int,
+        audit_refused: AuditRefused,
     ) -> None:
         self._events = events
+        #: the gateway's refusal windows (a Portal retrying a rollback in a loop is one counted row)
+        self._audit_refused = audit_refused
         self._state = state_store
         self._clock = clock
         self._max_age = snapshot_max_age_minutes
@@ -207,7 +223,7 @@ class PortalDesk:
             "approvalState": proposal.approval_state.value,
             "detail": refused.message,
         }
-        await self._events.append(
+        await self._audit_refused(
             AuditDraft(
                 tenant_id=principal.tenant_id,
                 actor_type=principal.actor_type,
@@ -227,7 +243,10 @@ class PortalDesk:
                     "via": "portal",
                     "credential": principal.credential(),
                 },
-            )
+            ),
+            attempted=f"capability.proposal.{step}",
+            reason=refused.reason_code,
+            sample=proposal.id,
         )
         return refused
 

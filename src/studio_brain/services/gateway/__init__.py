@@ -144,6 +144,8 @@ class GatewayService:
         self.binding = self._ctx.binding
         # issue 12 item 8: the counts of refusal windows still open (at shutdown)
         self.flush_refusals = self._ctx.flush_refusals
+        #: audit a refusal row made elsewhere (the Portal's unsupported steps) through the same windows
+        self.audit_refused = self._ctx.audit_refused
 
     # --- the registry in force -----------------------------------------------------------------------
 

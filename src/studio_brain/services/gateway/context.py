@@ -165,11 +165,12 @@ class GatewayContext:
         draft = self.draft(
             principal, subject, decision, action="capability.decision.refused", tenant_id=tenant_id
         )
-        key = (draft.tenant_id, draft.actor_type, draft.actor_id, subject.action, decision.reason_code)
-        first, due = self.refusals.admit(
-            key, draft, sample=subject.proposal_id or subject.capability_id or subject.target
+        await self.audit_refused(
+            draft,
+            attempted=subject.action,
+            reason=decision.reason_code,
+            sample=subject.proposal_id or subject.capability_id or subject.target,
         )
-        await self.write_refusals([*due, *([first] if first is not None else [])])
         log.info(
             "capability.refused",
             reason_code=decision.reason_code.value,
@@ -180,6 +181,15 @@ class GatewayContext:
             tenant_id=principal.tenant_id,
         )
         raise PolicyRefused(decision.reason_code, decision.detail)
+
+    async def audit_refused(
+        self, draft: AuditDraft, *, attempted: str, reason: ReasonCode, sample: str = ""
+    ) -> None:
+        """Audit the refusal row ``draft`` through the refusal windows: written now when it opens its
+        window (per tenant of the row, actor, attempted action and reason), else counted into one row."""
+        key = (draft.tenant_id, draft.actor_type, draft.actor_id, attempted, reason)
+        first, due = self.refusals.admit(key, draft, sample=sample)
+        await self.write_refusals([*due, *([first] if first is not None else [])])
 
     async def write_refusals(self, drafts: list[AuditDraft]) -> None:
         """Audit refusal rows, one transaction per tenant (closed windows may be another tenant's)."""
@@ -253,16 +263,19 @@ class GatewayContext:
             rationale="cross-tenant attempt",
         )
         decision = refuse(ReasonCode.TENANT_MISMATCH, "the proposal belongs to another tenant")
-        # the owning tenant's log records the attempt too (the actor's tenant is named in the row)
-        async with self.store.transaction(owner) as tx:
-            await tx.audit(
-                self.draft(
-                    principal,
-                    subject,
-                    decision,
-                    action="capability.decision.refused",
-                    tenant_id=owner,
-                    extra={"actorTenantId": principal.tenant_id},
-                )
-            )
+        # the owning tenant's log records the attempt too (the actor's tenant is named in the row), in
+        # the owner's own windows: a caller probing another tenant's ids cannot flood that tenant's log
+        await self.audit_refused(
+            self.draft(
+                principal,
+                subject,
+                decision,
+                action="capability.decision.refused",
+                tenant_id=owner,
+                extra={"actorTenantId": principal.tenant_id},
+            ),
+            attempted=action,
+            reason=decision.reason_code,
+            sample=proposal_id,
+        )
         await self.audit_refusal(principal, subject, decision)

@@ -65,6 +65,7 @@ async def get_desk(brain: BrainDep) -> PortalDesk:
         state_store=brain.state_store,
         clock=brain.clock,
         snapshot_max_age_minutes=brain.settings.snapshot_max_age_minutes,
+        audit_refused=brain.gateway.audit_refused,
     )
 
 
