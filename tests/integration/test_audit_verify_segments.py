@@ -111,9 +111,7 @@ async def test_swapping_the_rows_either_side_of_a_seam_is_reordered(
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
         for old, new in ((15, 999), (16, 15), (999, 16)):
-            conn.execute(
-                "UPDATE audit_events SET seq = %s WHERE tenant_id = %s AND seq = %s", (new, T, old)
-            )
+            conn.execute("UPDATE audit_events SET seq = %s WHERE tenant_id = %s AND seq = %s", (new, T, old))
         conn.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
     (report,) = await in_segments(database, tmp_path).verify(T)
     assert report.problem is not None

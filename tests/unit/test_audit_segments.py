@@ -74,7 +74,10 @@ def test_clean_segments_with_whole_seams_join_into_the_chains_counts() -> None:
             ),
         ),
         ("a segment ended short of its range (rows gone at a seam)", lambda v: replace(v[1], last_seq=199)),
-        ("the anchor read is not the hash the segment before accepted", lambda v: replace(v[2], anchor_hash=h(7))),
+        (
+            "the anchor read is not the hash the segment before accepted",
+            lambda v: replace(v[2], anchor_hash=h(7)),
+        ),
         ("the anchor row was not found", lambda v: replace(v[2], anchor_hash=None)),
         ("unkeyed rows, whose rules span the chain", lambda v: replace(v[0], unkeyed=3)),
         ("an empty segment", lambda v: replace(v[2], checked=0, last_seq=None, last_hash=None)),
