@@ -142,6 +142,10 @@ def test_a_draft_is_submitted_and_another_dismissed_from_the_drafts_page(
     other = page.locator("li.draft").filter(has_text="Blocked tickets")
     other.get_by_label("Reason to dismiss").fill("Already handled at the Monday meeting")
     other.get_by_role("button", name="Dismiss").click()
+    # the click posts a form and is redirected: read the page once that navigation has finished (a faster
+    # browser asked mid-navigation got an empty document)
+    page.wait_for_url("**/drafts?done=dismissed")
+    page.wait_for_load_state()
     assert "Draft dismissed" in page.content()
     assert page.get_by_test_id("drafts-count").inner_text().startswith("0 waiting")
     screenshot(page, "14-drafts-after")
