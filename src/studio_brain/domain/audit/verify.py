@@ -125,9 +125,12 @@ class ChainVerifier:
         """The MAC part of "this row is genuine": unkeyed rows have none; without a keyring none is checked."""
         if event.format_version == FORMAT_UNKEYED or self._keyring is None:
             return True
-        # the hot path (one HMAC per keyed event): mac_ok, with the key looked up directly
-        key = self._keyring.keys.get(event.key_id)  # type: ignore[arg-type]
-        hash_, mac = event.hash, event.mac
+        return self._keyed_mac_ok(event.key_id, event.hash, event.mac)
+
+    def _keyed_mac_ok(self, key_id: object, hash_: object, mac: object) -> bool:
+        """The hot path (one HMAC per keyed event): mac_ok, with the key looked up directly."""
+        assert self._keyring is not None  # callers check: without a keyring no MAC is checked
+        key = self._keyring.keys.get(key_id)  # type: ignore[call-overload]
         if key is None or type(mac) is not str or type(hash_) is not str or not hash_.isascii():
             return False
         return compare_digest(key.mac(EVENT_MAC_DOMAIN + hash_.encode("ascii")), mac)
@@ -210,15 +213,10 @@ class ChainVerifier:
             and format_version == FORMAT_KEYED
             and type(format_version) is int
             and self._keyring is not None
+            and self._keyed_mac_ok(key_id, computed_hash, mac)
         ):
-            key = self._keyring.keys.get(key_id)  # type: ignore[call-overload]
-            if (
-                key is not None
-                and type(mac) is str
-                and compare_digest(key.mac(EVENT_MAC_DOMAIN + computed_hash.encode("ascii")), mac)
-            ):
-                self.checked += 1
-                return self._accept_sealed(seq, computed_hash, FORMAT_KEYED)
+            self.checked += 1
+            return self._accept_sealed(seq, computed_hash, FORMAT_KEYED)
         return self.feed(event())
 
     def _accept(self, event: AuditEvent) -> ChainBreak | None:
