@@ -42,3 +42,18 @@ def test_a_started_server_has_not_imported_what_it_has_not_used(database_url: st
     assert done.returncode == 0, done.stderr
     # the log lines of start-up share stdout; the script's own line is the last
     assert done.stdout.strip().splitlines()[-1] == "loaded:", done.stdout
+
+
+def test_the_command_line_that_serve_runs_in_has_not_imported_the_heavy_libraries() -> None:
+    # `studio-brain serve` is the CLI's process: whatever the CLI imports for its other commands (the MCP
+    # stdio server, the demo devices) stays resident in the server for its whole life
+    probe = "import sys, studio_brain.cli; print(','.join(m for m in sys.argv[1:] if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *HEAVY],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", f"imported at start-up: {done.stdout.strip()}"

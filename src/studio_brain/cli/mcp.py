@@ -13,7 +13,6 @@ from studio_brain.bootstrap import Brain
 from studio_brain.cli.common import EXIT_USAGE, fail, run, settings_or_exit
 from studio_brain.domain.identity import AuthMethod, CredentialKind, PersonStatus
 from studio_brain.mcp.http import MCP_PATH
-from studio_brain.mcp.stdio import serve_stdio
 
 TOKEN_VARIABLE = "STUDIO_BRAIN_AGENT_TOKEN"  # noqa: S105 - the variable's name, not a token
 
@@ -35,6 +34,10 @@ def mcp_command(
         raw = os.environ.get(TOKEN_VARIABLE, "").strip()
     if not raw:
         fail(f"an agent token is required: set {TOKEN_VARIABLE} or pass --token-file", code=EXIT_USAGE)
+    # the MCP SDK (about 20 MB resident) is imported by this command alone, not by every `studio-brain`
+    # process: `serve` imports this module too, and would otherwise hold the SDK for its whole life
+    from studio_brain.mcp.stdio import serve_stdio
+
     run(serve_stdio(settings, raw))
 
 
