@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -146,6 +148,61 @@ async def test_verify_and_checkpoint_survive_a_torn_line_and_repair_removes_it(
     assert "removed the incomplete line 2" in repaired.stderr
     assert path.read_bytes().endswith(b"\n")
     assert "incomplete" not in audit("verify", home=tmp_path, url=database_url).stderr
+
+
+def test_an_export_starting_while_another_creates_its_partial_file_leaves_that_file_alone(
+    tmp_path: Path,
+) -> None:
+    # A writer creates its partial file, then locks it: two steps. The child is held between them (its
+    # lock call waits on a signal file); an export starting in that moment must not take the unlocked
+    # file for a killed export's and delete it (it did, under load, once in a full run).
+    exports = tmp_path / "exports"
+    release = tmp_path / "release"
+    code = textwrap.dedent(
+        f"""
+        import fcntl, time
+        from pathlib import Path
+        from studio_brain.adapters import audit_files
+
+        class HeldBeforeLocking:
+            def __getattr__(self, name):
+                return getattr(fcntl, name)
+
+            def flock(self, fd, operation):
+                if operation & fcntl.LOCK_NB:  # the partial file's lock, not the directory's
+                    print("between creating and locking", flush=True)
+                    while not Path({str(release)!r}).exists():
+                        time.sleep(0.01)
+                return fcntl.flock(fd, operation)
+
+        audit_files.fcntl = HeldBeforeLocking()
+        writer = audit_files.JsonlExportWriter(Path({str(exports / "live.jsonl")!r}))
+        writer._open().write(b'{{"seq": 1}}\\n')
+        writer._open().flush()
+        print("writing", flush=True)
+        time.sleep(60)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "between creating and locking"
+        assert (exports / ".live.jsonl.partial").exists()
+
+        starting = threading.Thread(target=lambda: JsonlExportWriter(exports / "next.jsonl")._open().close())
+        starting.start()
+        time.sleep(0.3)  # the other export's sweep would have run by now
+        release.touch()
+        assert child.stdout.readline().strip() == "writing"
+        starting.join(timeout=10)
+        assert not starting.is_alive()
+        assert (exports / ".live.jsonl.partial").exists()  # still the live export's
+    finally:
+        release.touch()
+        child.kill()
+        child.wait(timeout=10)
+        assert child.stdout is not None
+        child.stdout.close()
 
 
 def test_a_killed_export_leaves_no_partial_file_behind(tmp_path: Path) -> None:

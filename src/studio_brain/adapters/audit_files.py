@@ -13,7 +13,9 @@ checkpoint) is still reported as damage.
 Export: ``FILE`` holds one event per line (the canonical hash payload plus ``hash``); the manifest is
 ``FILE.manifest.json``. Both are written to temporary names and renamed into place when complete. A
 writer holds a ``flock`` on its partial file, so partial files of a killed export (the lock died with
-its process) are removed by the next export into the same directory.
+its process) are removed by the next export into the same directory. Creating a partial file and locking
+it are two steps; both, and the sweep for stale partials, run under a ``flock`` on the directory itself,
+so a sweep never meets a live export's file in between (and takes it for a killed one's).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -191,18 +193,22 @@ class JsonlExportWriter:
         if self._handle is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                remove_stale_partials(self.path.parent)
-                handle = open(self._partial, "wb")  # noqa: SIM115 - closed in finish/abort
+                with _directory_locked(self.path.parent):
+                    remove_stale_partials(self.path.parent)
+                    self._handle = self._create_locked_partial()
             except OSError as err:
                 raise InputInvalid(f"cannot write the export to {self.path}: {err.strerror}") from err
-            try:
-                # held while writing: a partial file nobody holds belongs to a killed export
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as err:
-                handle.close()
-                raise InputInvalid(f"another export to {self.path} is running") from err
-            self._handle = handle
         return self._handle
+
+    def _create_locked_partial(self) -> IO[bytes]:
+        handle = open(self._partial, "wb")  # noqa: SIM115 - closed in finish/abort
+        try:
+            # held while writing: a partial file nobody holds belongs to a killed export
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            handle.close()
+            raise InputInvalid(f"another export to {self.path} is running") from err
+        return handle
 
     async def write_event(self, event: AuditEvent) -> None:
         self._open().write(_line(event_to_json(event)))
@@ -232,8 +238,22 @@ class JsonlExportWriter:
             self._handle.close()
 
 
+@contextlib.contextmanager
+def _directory_locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory`` (released with the process if it dies)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held for a sweep and one file's creation: milliseconds
+        yield
+    finally:
+        os.close(fd)
+
+
 def remove_stale_partials(directory: Path) -> list[Path]:
-    """Delete the partial files of exports killed in ``directory`` (their writer's lock is gone)."""
+    """Delete the partial files of exports killed in ``directory`` (their writer's lock is gone).
+
+    Call it holding :func:`_directory_locked` on ``directory``: a live export creates its partial file and
+    locks it under that lock, so no unlocked partial file seen here belongs to a running export."""
     removed: list[Path] = []
     for partial in directory.glob(f".*{PARTIAL_SUFFIX}"):
         try:
