@@ -166,27 +166,46 @@ def bucket_json(b: RateBucket) -> dict[str, Any]:
 #: whole record, ~1.7 KB; a page of 100 shipped 240 KB). The detail route has the record in full.
 _PROPOSAL_SUMMARY_FIELDS = ("id", "capabilityId", "status", "version", "requestedBy", "approvalState")
 
+#: metadata a list row leaves to the detail route: how the actor authenticated (which credential, via
+#: what) is evidence for one event, not something a page of them is scanned for; ``actorId`` says who
+_DETAIL_ONLY_METADATA = frozenset({"credential"})
 
-def _list_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    proposal = metadata.get("proposal")
-    if not isinstance(proposal, dict):
-        return metadata
-    summary = {k: proposal[k] for k in _PROPOSAL_SUMMARY_FIELDS if k in proposal}
-    return {**metadata, "proposal": {**summary, "summarised": True}}
+#: row fields that nested metadata records repeat (a decision's or a proposal's ``approvalState``…):
+#: a list row says them once, at the top, when the nested value is the same
+_ROW_FIELDS_REPEATED = ("capabilityId", "approvalState")
+
+
+def _list_metadata(metadata: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    listed: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if key in _DETAIL_ONLY_METADATA:
+            continue
+        if key == "proposal" and isinstance(value, dict):
+            value = {k: value[k] for k in _PROPOSAL_SUMMARY_FIELDS if k in value} | {"summarised": True}
+            if value.get("id") == metadata.get("proposalId"):
+                del value["id"]  # said once, as metadata.proposalId
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if not (k in _ROW_FIELDS_REPEATED and row.get(k) == v)}
+        listed[key] = value
+    return listed
 
 
 def event_json(event: AuditEvent, *, full: bool = False) -> dict[str, Any]:
-    """An audit event for reading: the Portal's ``AuditEvent`` fields plus seq, ids and chain hashes.
+    """An audit event for reading: the Portal's ``AuditEvent`` fields plus seq and ids; ``full`` adds the
+    per-event detail (tenant, request id, chain hashes, all of the metadata).
 
     Deliberately not the canonical export form (``event_to_json``): that one is for verification and
-    costs several times more CPU per row; downloads use it, pages do not need it. In a list (``full``
-    False) a ``metadata.proposal`` record is cut to a summary (``summarised: true``) and ``detail`` names
-    the route with everything; every other metadata key is kept as it is.
+    costs several times more CPU per row; downloads use it, pages do not need it. A list row (``full``
+    False, issue 18: a page of 100 lifecycle events fits in 80 KB) keeps what a list shows and filters on
+    — who, what, when, the outcome, the hashes of input and output, the correlation id — and ``detail``
+    names the route with the rest: ``tenantId`` (every row of a page is the caller's), ``requestId``,
+    ``prevHash`` and ``hash`` (the detail's ``ETag``), ``metadata.credential``, the proposal record beyond
+    its summary (``summarised: true``; its ``id`` too when ``metadata.proposalId`` names it), and nested
+    copies of the row's ``capabilityId`` / ``approvalState``. Every other metadata key is kept as it is.
     """
-    return {
+    row: dict[str, Any] = {
         "id": event.id,
         "seq": event.seq,
-        "tenantId": event.tenant_id,
         "at": iso(event.at),
         "actorType": event.actor_type.value,
         "actorId": event.actor_id,
@@ -197,10 +216,18 @@ def event_json(event: AuditEvent, *, full: bool = False) -> dict[str, Any]:
         "approvalState": event.approval_state.value,
         "inputHash": event.input_hash,
         "outputHash": event.output_hash,
-        "requestId": event.request_id,
         "correlationId": event.correlation_id,
-        "metadata": dict(event.metadata) if full else _list_metadata(dict(event.metadata)),
-        "prevHash": event.prev_hash,
-        "hash": event.hash,
-        "detail": f"/api/v1/audit/{event.seq}",
     }
+    if not full:
+        row["metadata"] = _list_metadata(event.metadata, row)
+        row["detail"] = f"/api/v1/audit/{event.seq}"
+        return row
+    row.update(
+        tenantId=event.tenant_id,
+        requestId=event.request_id,
+        metadata=dict(event.metadata),
+        prevHash=event.prev_hash,
+        hash=event.hash,
+        detail=f"/api/v1/audit/{event.seq}",
+    )
+    return row

@@ -112,7 +112,8 @@ async def capabilities_audit_export(
     limit: int = Query(default=500, ge=1, le=10_000, description="newest events; honoured exactly"),
 ) -> ExportResponse:
     export = await desk.export(caller.tenant_id, limit, audit.public_key)
-    rows = [portal_event(e) for e in export.rows]  # oldest first, as a chain reads
+    # oldest first, as a chain reads; full rows (hashes, request ids, metadata in full): an export is evidence
+    rows = [portal_event(e, full=True) for e in export.rows]
     manifest = {
         "rowCount": len(rows),
         "payloadHash": export.payload_hash,

@@ -86,10 +86,11 @@ class ReasonBody(BaseModel):
     reason: str = Field(max_length=20_000)
 
 
-def portal_event(event: AuditEvent) -> dict[str, Any]:
+def portal_event(event: AuditEvent, *, full: bool = False) -> dict[str, Any]:
     """An audit row as the Portal reads it: its approvalState set has no ``not_applicable`` (shown as
-    ``exempt``: no approval was needed); ``brainApprovalState`` keeps ours."""
-    row = event_json(event)
+    ``exempt``: no approval was needed); ``brainApprovalState`` keeps ours. A list row unless ``full``
+    (``event_json``): the export bundle carries full rows."""
+    row = event_json(event, full=full)
     row["brainApprovalState"] = row["approvalState"]
     if row["approvalState"] == ApprovalState.NOT_APPLICABLE.value:
         row["approvalState"] = ApprovalState.EXEMPT.value
