@@ -20,6 +20,7 @@ from studio_brain.domain.state import (
     JobStatus,
     SnapshotDiff,
     SnapshotRun,
+    SnapshotVersion,
 )
 from studio_brain.ports import StateStore
 
@@ -90,6 +91,22 @@ class StateStoreContract:
         assert latest is not None
         assert latest.id == "d2"
         assert await store.get_run(T, "other") is None
+
+    async def test_the_latest_snapshot_version_names_the_latest_snapshot(self, store: StateStore) -> None:
+        assert await store.latest_snapshot_version(T) is None
+        day = date(2026, 11, 20)
+        await store.save_run(run("d1", day - timedelta(days=1), hour=23))
+        await store.save_run(run("morning", day, hour=8, n=1))
+        await store.save_run(run("evening", day, hour=20, n=2))
+        await store.save_run(run("late-partial", day, hour=23, complete=False, n=3))
+        await store.save_run(run("other", day + timedelta(days=1), tenant="tenant-b"))
+        latest = await store.latest_snapshot(T)
+        assert latest is not None
+        assert latest.id == "evening"
+        assert await store.latest_snapshot_version(T) == SnapshotVersion.of(latest)
+        theirs = await store.latest_snapshot_version("tenant-b")
+        assert theirs is not None
+        assert theirs.id == "other"
 
     async def test_history_gives_one_daily_snapshot_per_date_in_range(self, store: StateStore) -> None:
         start = date(2026, 11, 1)

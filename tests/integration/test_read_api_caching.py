@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
+import pytest
 
-from studio_brain.bootstrap import Brain
+from studio_brain.bootstrap import Brain, DatabaseTarget, open_brain
+from studio_brain.domain.hashing import sha256_hex
+from studio_brain.domain.state import Completeness, SnapshotRun
+from studio_brain.settings import load_settings
+from studio_brain.web.api.state import SnapshotResponse, encode_snapshot, snapshot_view
 from tests.fixtures.auth import TokenMinter
+
+DAY = date(2026, 11, 20)
 
 
 async def test_the_capability_list_carries_the_registry_version_as_etag_and_answers_304_to_it(
@@ -229,3 +239,119 @@ async def test_an_audit_event_is_immutable_so_its_hash_is_its_etag(
     missing = await api_client.get("/api/v1/audit/999999", headers=admin_headers)
     assert missing.status_code == 404
     assert (await api_client.get("/api/v1/audit/0", headers=admin_headers)).status_code in (400, 422)
+
+
+# --- the latest state -------------------------------------------------------------------------------
+
+
+async def _save_latest(
+    brain: Brain, run_id: str, document: dict[str, Any], *, day: date = DAY, snapshot_hash: str | None = None
+) -> SnapshotRun:
+    run = SnapshotRun(
+        id=run_id,
+        tenant_id=brain.tenant_id,
+        snapshot_date=day,
+        generated_at=datetime(day.year, day.month, day.day, 13, 0, 5, 123456, tzinfo=UTC),
+        completeness=Completeness.FULL,
+        source="demo",
+        document=document,
+        snapshot_hash=snapshot_hash or sha256_hex(document),
+    )
+    await brain.state_store.save_run(run)
+    return run
+
+
+async def test_the_latest_state_carries_its_run_as_etag_answers_304_to_it_and_a_new_run_replaces_it(
+    api_client: httpx.AsyncClient, api_brain: Brain, admin_headers: dict[str, str]
+) -> None:
+    assert (await api_client.get("/api/v1/state/latest", headers=admin_headers)).status_code == 404
+    first_run = await _save_latest(api_brain, "run-a", {"counts": {"batchesActive": 3}})
+    first = await api_client.get("/api/v1/state/latest", headers=admin_headers)
+    assert first.status_code == 200
+    assert first.headers["etag"] == f'"run-a.{first_run.snapshot_hash}"'
+    assert first.headers["cache-control"] == "private, no-cache"
+    assert first.json()["snapshot"]["document"] == {"counts": {"batchesActive": 3}}
+    again = await api_client.get("/api/v1/state/latest", headers=admin_headers)
+    assert again.content == first.content
+
+    revalidated = await api_client.get(
+        "/api/v1/state/latest", headers={**admin_headers, "if-none-match": first.headers["etag"]}
+    )
+    assert revalidated.status_code == 304
+    assert revalidated.content == b""
+
+    await _save_latest(api_brain, "run-b", {"counts": {"batchesActive": 4}}, day=DAY + timedelta(days=1))
+    newer = await api_client.get(
+        "/api/v1/state/latest", headers={**admin_headers, "if-none-match": first.headers["etag"]}
+    )
+    assert newer.status_code == 200
+    assert newer.json()["snapshot"]["id"] == "run-b"
+    assert newer.json()["snapshot"]["document"] == {"counts": {"batchesActive": 4}}
+    assert newer.headers["etag"] != first.headers["etag"]
+
+
+async def test_a_matching_latest_state_etag_without_credentials_is_still_a_401(
+    api_client: httpx.AsyncClient, api_brain: Brain, admin_headers: dict[str, str]
+) -> None:
+    await _save_latest(api_brain, "run-a", {"counts": {"batchesActive": 3}})
+    etag = (await api_client.get("/api/v1/state/latest", headers=admin_headers)).headers["etag"]
+    anonymous = await api_client.get("/api/v1/state/latest", headers={"if-none-match": etag})
+    assert anonymous.status_code == 401
+    assert "document" not in anonymous.text
+
+
+async def test_the_latest_state_is_the_same_json_value_as_the_models_encoding(
+    api_client: httpx.AsyncClient, api_brain: Brain, admin_headers: dict[str, str]
+) -> None:
+    document = {
+        "schemaVersion": "v3.0",
+        "studio": {"name": "Töpferei am Fluss ☕", "kilns": [{"id": "k1", "tempC": 1221.5, "on": True}]},
+        "counts": {"batchesActive": 5, "none": None, "big": 2**70, "neg": -(2**63)},
+        "nested": [[], {}, [1, 2.0, "3"]],
+    }
+    # a 70-bit integer cannot be hashed canonically (nor encoded by orjson): stored as found, the model's
+    # encoder serves it
+    run = await _save_latest(api_brain, "run-a", document, snapshot_hash=sha256_hex("as found"))
+    stored = await api_brain.state_store.latest_snapshot(api_brain.tenant_id)
+    assert stored is not None
+    expected = SnapshotResponse(snapshot=snapshot_view(stored)).model_dump(mode="json")
+    served = await api_client.get("/api/v1/state/latest", headers=admin_headers)
+    assert served.json() == expected
+    assert served.json()["snapshot"]["document"]["counts"]["big"] == 2**70
+    small = {k: v for k, v in document.items() if k != "counts"}  # orjson's own path (no 70-bit integer)
+    assert orjson.loads(encode_snapshot(replace(run, document=small))) == SnapshotResponse(
+        snapshot=snapshot_view(replace(run, document=small))
+    ).model_dump(mode="json")
+
+
+async def test_the_latest_state_of_one_tenant_is_never_served_to_another(
+    api_client: httpx.AsyncClient,
+    api_brain: Brain,
+    admin_headers: dict[str, str],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from studio_brain.web.app import create_app
+
+    await _save_latest(api_brain, "run-a", {"counts": {"batchesActive": 3}})
+    ours = await api_client.get("/api/v1/state/latest", headers=admin_headers)
+    assert ours.status_code == 200
+    monkeypatch.setenv("STUDIO_BRAIN_TENANT_ID", "another-studio")
+    settings = load_settings()
+    async with open_brain(settings, target=DatabaseTarget(url=database_url, embedded=None)) as theirs:
+        assert theirs.tenant_id == "another-studio"
+        transport = httpx.ASGITransport(app=create_app(brain=theirs))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as other:
+            nothing = await other.get(
+                "/api/v1/state/latest", headers={**admin_headers, "if-none-match": ours.headers["etag"]}
+            )
+            assert nothing.status_code == 404
+            await _save_latest(theirs, "run-other", {"counts": {"batchesActive": 9}})
+            mine = await other.get(
+                "/api/v1/state/latest", headers={**admin_headers, "if-none-match": ours.headers["etag"]}
+            )
+            assert mine.status_code == 200
+            assert mine.json()["snapshot"]["tenantId"] == "another-studio"
+            assert mine.json()["snapshot"]["document"] == {"counts": {"batchesActive": 9}}
+    still_ours = await api_client.get("/api/v1/state/latest", headers=admin_headers)
+    assert still_ours.content == ours.content

@@ -36,7 +36,7 @@ class Flaky:
 async def test_a_read_that_lost_its_connection_once_is_answered_by_a_second_try(
     api_client: httpx.AsyncClient, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flaky = Flaky(monkeypatch, "latest_snapshot", failures=1)
+    flaky = Flaky(monkeypatch, "latest_snapshot_version", failures=1)
     response = await api_client.get("/api/v1/state/latest", headers=admin_headers)
     assert response.status_code == 404  # no snapshot yet: the real answer, not the 503 of the first try
     assert flaky.calls == 2
@@ -45,7 +45,7 @@ async def test_a_read_that_lost_its_connection_once_is_answered_by_a_second_try(
 async def test_a_database_that_stays_away_still_answers_503_after_one_retry(
     api_client: httpx.AsyncClient, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flaky = Flaky(monkeypatch, "latest_snapshot", failures=10)
+    flaky = Flaky(monkeypatch, "latest_snapshot_version", failures=10)
     response = await api_client.get("/api/v1/state/latest", headers=admin_headers)
     assert response.status_code == 503
     assert response.json()["reasonCode"]

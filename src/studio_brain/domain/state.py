@@ -18,6 +18,37 @@ class Completeness(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SnapshotVersion:
+    """A stored run without its document (``snapshot_hash`` stands for it): what a cached encoding of
+    the run is checked against. Two equal versions mean the same published snapshot, whichever database
+    they came from; ``tag`` (the id and the hash; runs are immutable) names it in an ETag."""
+
+    id: str
+    tenant_id: str
+    snapshot_date: date
+    generated_at: datetime
+    completeness: Completeness
+    source: str
+    snapshot_hash: str
+
+    @property
+    def tag(self) -> str:
+        return f"{self.id}.{self.snapshot_hash}"
+
+    @classmethod
+    def of(cls, run: SnapshotRun) -> SnapshotVersion:
+        return cls(
+            id=run.id,
+            tenant_id=run.tenant_id,
+            snapshot_date=run.snapshot_date,
+            generated_at=run.generated_at,
+            completeness=run.completeness,
+            source=run.source,
+            snapshot_hash=run.snapshot_hash,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SnapshotRun:
     """One computation of StudioState. Immutable once stored."""
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
-from studio_brain.domain.state import DailyClose, JobRun, SnapshotDiff, SnapshotRun
+from studio_brain.domain.state import DailyClose, JobRun, SnapshotDiff, SnapshotRun, SnapshotVersion
 
 
 class StateStore(Protocol):
@@ -22,6 +22,11 @@ class StateStore(Protocol):
 
     async def latest_snapshot(self, tenant_id: str) -> SnapshotRun | None:
         """The newest complete run of the newest date that has one."""
+        ...
+
+    async def latest_snapshot_version(self, tenant_id: str) -> SnapshotVersion | None:
+        """The version (id and hash) of what ``latest_snapshot`` returns, without its document: the cheap
+        check a cached copy of the latest snapshot is revalidated with (issue 18)."""
         ...
 
     async def runs_for_date(self, tenant_id: str, snapshot_date: date) -> Sequence[SnapshotRun]:

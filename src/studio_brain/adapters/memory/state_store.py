@@ -12,7 +12,14 @@ from dataclasses import replace
 from datetime import date
 
 from studio_brain.domain.errors import Conflict
-from studio_brain.domain.state import Completeness, DailyClose, JobRun, SnapshotDiff, SnapshotRun
+from studio_brain.domain.state import (
+    Completeness,
+    DailyClose,
+    JobRun,
+    SnapshotDiff,
+    SnapshotRun,
+    SnapshotVersion,
+)
 
 
 class InMemoryStateStore:
@@ -53,6 +60,10 @@ class InMemoryStateStore:
     async def latest_snapshot(self, tenant_id: str) -> SnapshotRun | None:
         full = [r for r in self._of(tenant_id) if r.completeness is Completeness.FULL]
         return max(full, key=lambda r: (r.snapshot_date, r.generated_at, r.id), default=None)
+
+    async def latest_snapshot_version(self, tenant_id: str) -> SnapshotVersion | None:
+        latest = await self.latest_snapshot(tenant_id)
+        return None if latest is None else SnapshotVersion.of(latest)
 
     async def runs_for_date(self, tenant_id: str, snapshot_date: date) -> Sequence[SnapshotRun]:
         runs = [r for r in self._of(tenant_id) if r.snapshot_date == snapshot_date]

@@ -19,9 +19,11 @@ from studio_brain.domain.state import (
     JobStatus,
     SnapshotDiff,
     SnapshotRun,
+    SnapshotVersion,
 )
 
 _RUN_COLUMNS = "id, tenant_id, snapshot_date, generated_at, completeness, source, document, snapshot_hash"
+_VERSION_COLUMNS = "id, tenant_id, snapshot_date, generated_at, completeness, source, snapshot_hash"
 
 
 def _run(row: dict[str, Any]) -> SnapshotRun:
@@ -118,6 +120,30 @@ class PostgresStateStore:
             (tenant_id,),
         )
         return rows[0] if rows else None
+
+    async def latest_snapshot_version(self, tenant_id: str) -> SnapshotVersion | None:
+        # the same row as latest_snapshot, without the document (an index scan; nothing to decode)
+        try:
+            async with self._db.connection() as conn:
+                cursor = await conn.execute(
+                    f"SELECT {_VERSION_COLUMNS} FROM snapshot_runs WHERE tenant_id = %s AND completeness = 'full'"
+                    " ORDER BY snapshot_date DESC, generated_at DESC, id DESC LIMIT 1",
+                    (tenant_id,),
+                )
+                row = await cursor.fetchone()
+        except psycopg.Error as err:
+            raise translate(err, "reading the latest snapshot's version") from err
+        if row is None:
+            return None
+        return SnapshotVersion(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            snapshot_date=row["snapshot_date"],
+            generated_at=row["generated_at"],
+            completeness=Completeness(row["completeness"]),
+            source=row["source"],
+            snapshot_hash=row["snapshot_hash"],
+        )
 
     async def runs_for_date(self, tenant_id: str, snapshot_date: date) -> Sequence[SnapshotRun]:
         return await self._runs(

@@ -16,6 +16,7 @@ from studio_brain.domain.errors import InputInvalid, NotFound
 from studio_brain.domain.identity import Principal
 from studio_brain.web.api.shapes import event_json
 from studio_brain.web.auth import require_scope, require_staff
+from studio_brain.web.conditional import IMMUTABLE, etag_headers, not_modified
 from studio_brain.web.deps import Audit, BrainDep, Events, iso
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -170,8 +171,7 @@ async def audit_event(
     event = page.events[0] if page.events and page.events[0].seq == seq else None
     if event is None:
         raise NotFound(f"no audit event {seq} in this studio")
-    etag = f'"{event.hash}"'
-    headers = {"etag": etag, "cache-control": "private, max-age=86400, immutable"}
-    if etag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
-        return Response(status_code=304, headers=headers)
+    headers = etag_headers(event.hash, cache_control=IMMUTABLE)
+    if (unchanged := not_modified(request, headers)) is not None:
+        return unchanged
     return JSONResponse({"ok": True, "event": event_json(event, full=True)}, headers=headers)

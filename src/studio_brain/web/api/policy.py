@@ -19,6 +19,7 @@ from studio_brain.web.api.shapes import (
     violation_json,
 )
 from studio_brain.web.auth import require_scope, require_staff
+from studio_brain.web.conditional import EncodedByVersion, etag_headers, json_bytes, not_modified
 from studio_brain.web.deps import BrainDep, Gateway, StaffCaller, iso
 
 capabilities_router = APIRouter(prefix="/capabilities", tags=["capabilities"])
@@ -45,7 +46,7 @@ class LintResponse(BaseModel):
 
 #: the encoded list of the registry version last served (issue 18: the registry changes rarely — its
 #: version is the SHA-256 of its content — so the list is built and encoded once per version)
-_encoded_registry: dict[str, bytes] = {}
+_encoded_registry = EncodedByVersion(max_keys=1)
 
 
 @capabilities_router.get(
@@ -56,11 +57,10 @@ _encoded_registry: dict[str, bytes] = {}
 )
 async def list_capabilities(request: Request, principal: CapabilityReader, gateway: Gateway) -> Response:
     version = gateway.registry.version
-    etag = f'"{version}"'
-    headers = {"etag": etag, "cache-control": "private, no-cache"}
-    if etag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
-        return Response(status_code=304, headers=headers)
-    body = _encoded_registry.get(version)
+    headers = etag_headers(version)
+    if (unchanged := not_modified(request, headers)) is not None:
+        return unchanged
+    body = _encoded_registry.get("registry", version)
     if body is None:
         body = (
             CapabilitiesResponse(
@@ -69,9 +69,8 @@ async def list_capabilities(request: Request, principal: CapabilityReader, gatew
             .model_dump_json()
             .encode()
         )
-        _encoded_registry.clear()  # one version at a time: bounded
-        _encoded_registry[version] = body
-    return Response(content=body, media_type="application/json", headers=headers)
+        _encoded_registry.put("registry", version, body)
+    return json_bytes(body, headers)
 
 
 @capabilities_router.get("/lint", response_model=LintResponse, summary="Policy problems in the registry")

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from studio_brain.domain.errors import InputInvalid, NotFound
 from studio_brain.domain.identity import Principal
-from studio_brain.domain.state import SnapshotDiff, SnapshotRun
+from studio_brain.domain.state import SnapshotDiff, SnapshotRun, SnapshotVersion
 from studio_brain.web.auth import require_scope
+from studio_brain.web.conditional import EncodedByVersion, etag_headers, json_bytes, not_modified
 from studio_brain.web.deps import BrainDep, StudioState
 
 router = APIRouter(prefix="/state", tags=["state"])
@@ -68,12 +70,63 @@ def snapshot_view(run: SnapshotRun) -> Snapshot:
     )
 
 
-@router.get("/latest", response_model=SnapshotResponse, summary="The newest complete daily snapshot")
-async def latest(principal: StateReader, brain: BrainDep) -> SnapshotResponse:
-    run = await brain.state_store.latest_snapshot(principal.tenant_id)
-    if run is None:
+#: the latest snapshot of each tenant, encoded (issue 18: it changes once or a few times a day and is read
+#: by every cockpit load); a tenant's entry holds one version, and a version is the run without its
+#: document, so an entry can only answer for exactly the run it was encoded from
+_encoded_latest = EncodedByVersion(max_keys=64)
+
+
+def encode_snapshot(run: SnapshotRun) -> bytes:
+    """``SnapshotResponse`` of ``run`` as JSON bytes: orjson straight from the run (the same JSON value as
+    the model's encoding, several times cheaper for a large document), or the model's own encoder for a
+    document orjson refuses (an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(
+            {
+                "ok": True,
+                "snapshot": {
+                    "id": run.id,
+                    "tenantId": run.tenant_id,
+                    "snapshotDate": run.snapshot_date,
+                    "generatedAt": run.generated_at,
+                    "completeness": run.completeness.value,
+                    "source": run.source,
+                    "snapshotHash": run.snapshot_hash,
+                    "document": run.document,
+                },
+            },
+            option=orjson.OPT_UTC_Z,
+        )
+    except orjson.JSONEncodeError:
+        return SnapshotResponse(snapshot=snapshot_view(run)).model_dump_json().encode()
+
+
+@router.get(
+    "/latest",
+    response_model=SnapshotResponse,
+    summary="The newest complete daily snapshot",
+    description="Carries an ETag (the run's id and hash); `If-None-Match` with it answers 304.",
+    responses={304: {"description": "not modified: the latest snapshot is still the one named"}},
+)
+async def latest(request: Request, principal: StateReader, brain: BrainDep) -> Response:
+    tenant = principal.tenant_id  # the verified identity's tenant scopes the read and the cache
+    version = await brain.state_store.latest_snapshot_version(tenant)
+    if version is None:
         raise NotFound("no snapshot has been computed yet")
-    return SnapshotResponse(snapshot=snapshot_view(run))
+    headers = etag_headers(version.tag)
+    if (unchanged := not_modified(request, headers)) is not None:
+        return unchanged
+    body = _encoded_latest.get(tenant, version)
+    if body is None:
+        run = await brain.state_store.latest_snapshot(tenant)
+        if run is None:
+            raise NotFound("no snapshot has been computed yet")
+        # a run computed between the two reads is newer than ``version``: it is what is served and named
+        version = SnapshotVersion.of(run)
+        headers = etag_headers(version.tag)
+        body = encode_snapshot(run)
+        _encoded_latest.put(tenant, version, body)
+    return json_bytes(body, headers)
 
 
 @router.get("/history", response_model=HistoryResponse, summary="Daily snapshots over a date range")
