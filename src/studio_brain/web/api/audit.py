@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from studio_brain.domain.audit import ApprovalState, AuditQuery, event_to_json
@@ -18,6 +18,7 @@ from studio_brain.web.api.shapes import event_json
 from studio_brain.web.auth import require_scope, require_staff
 from studio_brain.web.conditional import IMMUTABLE, etag_headers, not_modified
 from studio_brain.web.deps import Audit, BrainDep, Events, iso
+from studio_brain.web.encoding import json_response
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -55,7 +56,7 @@ async def query_audit(
         description="`summary`: a proposal record in metadata is cut to its id, status and version (see "
         "`detail` of each row); `full`: every row as stored",
     ),
-) -> JSONResponse:
+) -> Response:
     if before is not None and not newest_first:
         raise InputInvalid("`before` pages backwards: use it with newestFirst=true (or use `after`)")
     if after is not None and newest_first:
@@ -80,7 +81,7 @@ async def query_audit(
         ),
     )
     # built as plain JSON: a page of 1000 events is the hottest read path (docs/benchmarks.md)
-    return JSONResponse(
+    return json_response(
         {
             "ok": True,
             "events": [event_json(e, full=details == "full") for e in page.events],
@@ -174,4 +175,4 @@ async def audit_event(
     headers = etag_headers(event.hash, cache_control=IMMUTABLE)
     if (unchanged := not_modified(request, headers)) is not None:
         return unchanged
-    return JSONResponse({"ok": True, "event": event_json(event, full=True)}, headers=headers)
+    return json_response({"ok": True, "event": event_json(event, full=True)}, headers=headers)

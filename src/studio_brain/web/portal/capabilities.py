@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Query
+from fastapi import Query, Response
 from pydantic import BaseModel
 
 from studio_brain.domain.audit import ApprovalState, AuditQuery
@@ -20,6 +20,7 @@ from studio_brain.web.api.shapes import (
     proposal_json,
 )
 from studio_brain.web.deps import Audit, ConnectorHealth, Gateway, StaffCaller, iso
+from studio_brain.web.encoding import json_response
 from studio_brain.web.portal.common import Desk, Limit, RowsResponse, portal_event, portal_router
 
 router = portal_router()
@@ -39,9 +40,7 @@ class CapabilitiesOverview(BaseModel):
 @router.get(
     "/capabilities", response_model=CapabilitiesOverview, summary="Registry, recent proposals, policy"
 )
-async def capabilities(
-    caller: StaffCaller, gateway: Gateway, health: ConnectorHealth
-) -> CapabilitiesOverview:
+async def capabilities(caller: StaffCaller, gateway: Gateway, health: ConnectorHealth) -> Response:
     principal = caller.principal
     recent = await gateway.list_proposals(principal, ProposalFilter(limit=PORTAL_RECENT_PROPOSALS))
     connectors = [
@@ -54,14 +53,18 @@ async def capabilities(
         }
         for h in await health.latest()
     ]
-    return CapabilitiesOverview(
-        capabilities=[capability_json(c) for c in gateway.capabilities()],
-        proposals=[proposal_json(p) for p in recent],
-        policy={
-            "killSwitch": kill_switch_json(await gateway.kill_switch(principal)),
-            "exemptions": [exemption_json(e) for e in await gateway.exemptions(principal)],
-        },
-        connectors=connectors,
+    # plain JSON built here, encoded once (web/encoding.py); CapabilitiesOverview documents the shape
+    return json_response(
+        {
+            "ok": True,
+            "capabilities": [capability_json(c) for c in gateway.capabilities()],
+            "proposals": [proposal_json(p) for p in recent],
+            "policy": {
+                "killSwitch": kill_switch_json(await gateway.kill_switch(principal)),
+                "exemptions": [exemption_json(e) for e in await gateway.exemptions(principal)],
+            },
+            "connectors": connectors,
+        }
     )
 
 
@@ -91,12 +94,12 @@ async def capabilities_audit(
     action_prefix: str | None = Query(default=None, alias="actionPrefix", max_length=200),
     actor_id: str | None = Query(default=None, alias="actorId", max_length=512),
     approval_state: ApprovalState | None = Query(default=None, alias="approvalState"),
-) -> RowsResponse:
+) -> Response:
     query = AuditQuery(
         action_prefix=action_prefix, actor_id=actor_id, approval_state=approval_state, newest_first=True
     )
     rows = await desk.newest_events(caller.tenant_id, query, limit)
-    return RowsResponse(rows=[portal_event(e) for e in rows])
+    return json_response({"ok": True, "rows": [portal_event(e) for e in rows]})  # RowsResponse
 
 
 class ExportResponse(BaseModel):
