@@ -1,14 +1,16 @@
 """Benchmark: response bytes of an audit page of lifecycle events (native list, Portal rows, detail, export).
 
-Run: .venv/bin/python bench/audit_page_bytes.py [--lifecycles 34] [--limit 100]
+Run: .venv/bin/python bench/audit_page_bytes.py [--lifecycles 34] [--limit 100] [--repeat 0]
                                                 [--server postgresql://postgres@127.0.0.1:5432/test]
 
 Makes real lifecycle events (create → approve → execute ``studio.note.append`` through the gateway over
 ``/api/v1/proposals``, a requester and a distinct approver with RS256 Firebase ID tokens, as
 ``bench/gateway_lifecycle.py`` does) in a throw-away database, then reads one page of each audit view
 in-process (``httpx.ASGITransport``, one request each) and prints its bytes, bytes per row and which
-fields of a row weigh most. Deterministic (no timing): the figure the issue-18 target is about
-(≤ 80 KB for 100 rows). The database is dropped afterwards.
+fields of a row weigh most. The bytes are deterministic: the figure the issue-18 target is about
+(≤ 80 KB for 100 rows). ``--repeat N`` also reads each page N times and prints this process's CPU per
+request (``time.process_time``: the app and the client together, PostgreSQL's backends not included).
+The database is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -74,7 +77,7 @@ def field_weights(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
     return [(k, v / len(rows)) for k, v in total.most_common()]
 
 
-async def measure(url: str, lifecycles: int, limit: int) -> None:
+async def measure(url: str, lifecycles: int, limit: int, repeat: int) -> None:
     from studio_brain.web.app import create_app
 
     settings = load_settings()
@@ -115,6 +118,14 @@ async def measure(url: str, lifecycles: int, limit: int) -> None:
                 if name.startswith(("native list", "Portal")):
                     heavy = ", ".join(f"{k} {v:.0f}" for k, v in field_weights(rows)[:8])
                     print(f"    heaviest fields (B/row): {heavy}")
+                if repeat:
+                    # this process's CPU (app and client together; PostgreSQL's backends not included)
+                    started = time.process_time()
+                    for _ in range(repeat):
+                        again = await http.get(path, params=params, headers=headers)
+                        assert again.status_code == 200
+                    spent = (time.process_time() - started) * 1000 / repeat
+                    print(f"    in-process CPU {spent:.2f} ms/request ({repeat} requests, client included)")
             export = await http.get(
                 "/api/capabilities/audit/export", params={"limit": limit}, headers=trust_requester
             )
@@ -138,6 +149,9 @@ def main() -> None:
     parser.add_argument("--lifecycles", type=int, default=34, help="each makes 3 audit events or more")
     parser.add_argument("--limit", type=int, default=100, help="rows per page")
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--repeat", type=int, default=0, help="also read each page N times: this process's CPU per request"
+    )
     args = parser.parse_args()
     configure_logging(level="warning", fmt="json")
     name = f"sb_bench_audit_bytes_{uuid.uuid4().hex[:8]}"
@@ -161,7 +175,7 @@ def main() -> None:
         )
         try:
             upgrade_to_head(url)
-            asyncio.run(measure(url, args.lifecycles, args.limit))
+            asyncio.run(measure(url, args.lifecycles, args.limit, args.repeat))
         finally:
             with psycopg.connect(args.server, autocommit=True) as admin:
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
