@@ -182,7 +182,7 @@ def _list_metadata(metadata: dict[str, Any], row: dict[str, Any]) -> dict[str, A
             continue
         if key == "proposal" and isinstance(value, dict):
             value = {k: value[k] for k in _PROPOSAL_SUMMARY_FIELDS if k in value} | {"summarised": True}
-            if value.get("id") == metadata.get("proposalId"):
+            if "id" in value and value["id"] == metadata.get("proposalId"):
                 del value["id"]  # said once, as metadata.proposalId
         if isinstance(value, dict):
             value = {k: v for k, v in value.items() if not (k in _ROW_FIELDS_REPEATED and row.get(k) == v)}
