@@ -355,3 +355,25 @@ async def test_the_latest_state_of_one_tenant_is_never_served_to_another(
             assert mine.json()["snapshot"]["document"] == {"counts": {"batchesActive": 9}}
     still_ours = await api_client.get("/api/v1/state/latest", headers=admin_headers)
     assert still_ours.content == ours.content
+
+
+async def test_the_latest_state_reads_its_document_once_per_run(
+    api_client: httpx.AsyncClient,
+    api_brain: Brain,
+    admin_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _save_latest(api_brain, "run-once", {"counts": {"batchesActive": 3}})
+    store = api_brain.state_store
+    reads = 0
+    original = store.latest_snapshot
+
+    async def counted(tenant_id: str) -> SnapshotRun | None:
+        nonlocal reads
+        reads += 1
+        return await original(tenant_id)
+
+    monkeypatch.setattr(store, "latest_snapshot", counted)
+    bodies = [(await api_client.get("/api/v1/state/latest", headers=admin_headers)).content for _ in range(3)]
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert reads == 1
