@@ -58,9 +58,21 @@ class Counts:
     statements: int = 0
     commits: int = 0
     depth: int = 0  # open pipeline blocks
+    #: with --trace: each round trip's statements, in order
+    trace: list[list[str]] | None = None
 
     def reset(self) -> None:
         self.round_trips = self.statements = self.commits = 0
+        if self.trace is not None:
+            self.trace = []
+
+    def note(self, what: object, *, trip: bool) -> None:
+        if self.trace is None:
+            return
+        text = " ".join(str(getattr(what, "as_string", lambda: what)()).split())[:70] or "(empty)"
+        if trip or not self.trace:
+            self.trace.append([])
+        self.trace[-1].append(text)
 
 
 COUNTS = Counts()
@@ -76,12 +88,14 @@ def install_counters() -> None:
     async def counted_execute(self: Any, *args: Any, **kwargs: Any) -> Any:
         COUNTS.statements += 1
         COUNTS.round_trips += COUNTS.depth == 0
+        COUNTS.note(args[0], trip=COUNTS.depth == 0)
         return await execute(self, *args, **kwargs)
 
     async def counted_executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
         params = list(params_seq)
         COUNTS.statements += len(params)
         COUNTS.round_trips += COUNTS.depth == 0  # executemany pipelines its statements
+        COUNTS.note(query, trip=COUNTS.depth == 0)
         return await executemany(self, query, params, **kwargs)
 
     def counted_stream(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -98,17 +112,21 @@ def install_counters() -> None:
             COUNTS.statements += 1
             COUNTS.commits += 1
             COUNTS.round_trips += COUNTS.depth == 0
+            COUNTS.note("COMMIT", trip=COUNTS.depth == 0)
         await commit(self)
 
     async def counted_rollback(self: Any) -> None:
         if in_transaction(self):
             COUNTS.statements += 1
             COUNTS.round_trips += COUNTS.depth == 0
+            COUNTS.note("ROLLBACK", trip=COUNTS.depth == 0)
         await rollback(self)
 
     @asynccontextmanager
     async def counted_pipeline(self: Any) -> AsyncIterator[Any]:
         outermost = COUNTS.depth == 0
+        if outermost and COUNTS.trace is not None:
+            COUNTS.trace.append(["[pipeline]"])
         COUNTS.depth += 1
         try:
             async with pipeline(self) as p:
@@ -135,10 +153,15 @@ async def measure(
         await what()
     per = (COUNTS.round_trips / times, COUNTS.statements / times, COUNTS.commits / times)
     print(f"{label:<44} {per[0]:6.1f} round trips {per[1]:6.1f} statements {per[2]:5.1f} commits")
+    if COUNTS.trace is not None:
+        for n, trip in enumerate(COUNTS.trace[: len(COUNTS.trace) // times], 1):
+            print(f"  {n:2}. " + "\n      ".join(trip))
     return per
 
 
-async def run(url: str, lifecycles: int, warmup: int) -> None:
+async def run(url: str, lifecycles: int, warmup: int, trace: bool) -> None:
+    if trace:
+        COUNTS.trace = []
     database = Database(url, max_size=4)
     await database.open()
     clock, ids = SystemClock(), UUID7Factory()
@@ -211,6 +234,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lifecycles", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--trace", action="store_true", help="print one lifecycle's round trips")
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     configure_logging(level="warning", fmt="json")
@@ -220,7 +244,7 @@ def main() -> None:
     url = with_database(args.server, name)
     try:
         upgrade_to_head(url)
-        asyncio.run(run(url, args.lifecycles, args.warmup))
+        asyncio.run(run(url, args.lifecycles, args.warmup, args.trace))
     finally:
         with psycopg.connect(args.server, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
