@@ -2,7 +2,9 @@
 
 Connections heal (issue 13): every connection is checked with an empty round trip when it leaves the
 pool, so after a database restart or a network cut the dead ones are discarded and replaced instead of
-being handed to a request (each would fail once). A connection that fails in use is closed by the driver
+being handed to a request (each would fail once). A tenant-scoped connection (``tenant_connection``, the
+gateway's and the identity store's transactions) is checked without a round trip instead — a backend
+that died leaves its socket readable — and its tenant scope rides its first statement (issue 18). A connection that fails in use is closed by the driver
 and discarded by the pool on return; TCP keepalives and a connect timeout stop a blackholed connection
 from hanging for ever. Idempotent calls (``ping``) are retried once.
 """
