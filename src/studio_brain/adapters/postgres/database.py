@@ -2,11 +2,12 @@
 
 Connections heal (issue 13): every connection is checked with an empty round trip when it leaves the
 pool, so after a database restart or a network cut the dead ones are discarded and replaced instead of
-being handed to a request (each would fail once). A tenant-scoped connection (``tenant_connection``, the
-gateway's and the identity store's transactions) is checked without a round trip instead — a backend
-that died leaves its socket readable — and its tenant scope rides its first statement (issue 18). A connection that fails in use is closed by the driver
-and discarded by the pool on return; TCP keepalives and a connect timeout stop a blackholed connection
-from hanging for ever. Idempotent calls (``ping``) are retried once.
+being handed to a request (each would fail once). A tenant-scoped connection (``tenant_connection``,
+the gateway's and the identity store's transactions) is checked without a round trip instead — a
+backend that died leaves its socket readable — and its tenant scope rides its first statement (issue
+18). A connection that fails in use is closed by the driver and discarded by the pool on return; TCP
+keepalives and a connect timeout stop a blackholed connection from hanging for ever. Idempotent calls
+(``ping``) are retried once.
 """
 
 from __future__ import annotations
@@ -123,27 +124,25 @@ class PooledConnection(psycopg.AsyncConnection[dict[str, Any]]):
             self._pending_scope = self._scope
 
 
-async def _send_pending_scope(cursor: psycopg.AsyncCursor[Any]) -> bool:
-    """Queue or send the tenant scope ahead of ``cursor``'s statement; True when the caller must open a
-    pipeline for the pair itself (none is open)."""
+def _take_pending_scope(cursor: psycopg.AsyncCursor[Any]) -> str | None:
     conn = cursor.connection
-    if not isinstance(conn, PooledConnection):
-        return False
-    scope = conn.take_pending_scope()
-    if scope is None:
-        return False
-    if conn.pgconn.pipeline_status != pq.PipelineStatus.OFF:
-        # in the caller's pipeline: queued first, it rides the caller's round trip
-        await psycopg.AsyncCursor(conn).execute(TENANT_SCOPE, (scope,))
-        return False
-    conn._pending_scope = scope  # sent by the caller, inside the pipeline it opens now
-    return True
+    return conn.take_pending_scope() if isinstance(conn, PooledConnection) else None
+
+
+def _in_pipeline(conn: psycopg.AsyncConnection[Any]) -> bool:
+    return conn.pgconn.pipeline_status != pq.PipelineStatus.OFF
+
+
+async def _send_scope(conn: psycopg.AsyncConnection[Any], scope: str) -> None:
+    # a plain cursor: the scope statement itself has no scope to send
+    await psycopg.AsyncCursor(conn).execute(TENANT_SCOPE, (scope,))
 
 
 class TenantScopedCursor(psycopg.AsyncCursor[Any]):
     """Every statement of a tenant_connection's transaction runs after its tenant scope: the first one
-    pipelines the scope statement ahead of itself (one round trip for both; the server still runs them in
-    order, in one transaction, and a failing statement raises the same error as without the scope)."""
+    sends the scope statement ahead of itself in one round trip — queued first in the caller's pipeline
+    if one is open, else in a pipeline of the two. The server still runs them in order, in one
+    transaction, and a failing statement raises the same error as without the scope."""
 
     async def execute(  # the overloads of the base, one implementation
         self,
@@ -153,20 +152,26 @@ class TenantScopedCursor(psycopg.AsyncCursor[Any]):
         prepare: bool | None = None,
         binary: bool | None = None,
     ) -> Self:
-        if await _send_pending_scope(self):
-            async with self.connection.pipeline():
-                await _send_pending_scope(self)
-                await super().execute(query, params, prepare=prepare, binary=binary)
-            return self
-        return await super().execute(query, params, prepare=prepare, binary=binary)
+        scope = _take_pending_scope(self)
+        if scope is None or _in_pipeline(self.connection):
+            if scope is not None:
+                await _send_scope(self.connection, scope)
+            return await super().execute(query, params, prepare=prepare, binary=binary)
+        async with self.connection.pipeline():
+            await _send_scope(self.connection, scope)
+            await super().execute(query, params, prepare=prepare, binary=binary)
+        return self
 
     async def executemany(self, query: Any, params_seq: Any, *, returning: bool = False) -> None:
-        if await _send_pending_scope(self):
-            async with self.connection.pipeline():
-                await _send_pending_scope(self)
-                await super().executemany(query, params_seq, returning=returning)
+        scope = _take_pending_scope(self)
+        if scope is None or _in_pipeline(self.connection):
+            if scope is not None:
+                await _send_scope(self.connection, scope)
+            await super().executemany(query, params_seq, returning=returning)
             return
-        await super().executemany(query, params_seq, returning=returning)
+        async with self.connection.pipeline():
+            await _send_scope(self.connection, scope)
+            await super().executemany(query, params_seq, returning=returning)
 
     async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         # a stream cannot share a pipeline: the scope goes in a round trip of its own first
@@ -181,11 +186,9 @@ class TenantScopedCursor(psycopg.AsyncCursor[Any]):
             yield copy
 
     async def _scope_alone(self) -> None:
-        conn = self.connection
-        if isinstance(conn, PooledConnection):
-            scope = conn.take_pending_scope()
-            if scope is not None:
-                await psycopg.AsyncCursor(conn).execute(TENANT_SCOPE, (scope,))
+        scope = _take_pending_scope(self)
+        if scope is not None:
+            await _send_scope(self.connection, scope)
 
 
 def found_dead(conn: psycopg.AsyncConnection[Any]) -> bool:
