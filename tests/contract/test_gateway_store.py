@@ -385,6 +385,30 @@ class GatewayStoreContract:
             await tx.set_kill_switch(entry("*", False))
             assert await tx.kill_switch_entries() == [entry("*", False), entry("studio.note.append", True)]
 
+    async def test_a_locked_read_with_the_kill_switch_answers_the_switch_as_stored_once(
+        self, backend: Backend
+    ) -> None:
+        on = KillSwitchEntry(scope="*", enabled=True, rationale="storm", updated_by="alice", updated_at=NOON)
+        await save(backend, proposal(1))
+        async with backend.store.transaction(T) as tx:
+            assert await tx.get_proposal("p1", lock=True, with_kill_switch=True) == proposal(1)
+            assert await tx.kill_switch_entries() == []
+            await tx.set_kill_switch(on)
+            # the read along with the lock is used once: a later read sees this transaction's write
+            assert await tx.kill_switch_entries() == [on]
+        async with backend.store.transaction(T) as tx:
+            assert await tx.get_proposal("p1", lock=True, with_kill_switch=True) == proposal(1)
+            await tx.set_kill_switch(replace(on, enabled=False))
+            # a write of the switch in between makes the read along with the lock stale: read again
+            assert await tx.kill_switch_entries() == [replace(on, enabled=False)]
+            await tx.set_kill_switch(on)
+        async with backend.store.transaction(T) as tx:
+            assert await tx.get_proposal("p1", lock=True, with_kill_switch=True) == proposal(1)
+            assert await tx.kill_switch_entries() == [on]
+        async with backend.store.transaction(T) as tx:
+            assert await tx.get_proposal("nope", lock=True, with_kill_switch=True) is None
+            assert await tx.kill_switch_entries() == [on]
+
     async def test_exemptions_list_newest_first_and_only_their_revocation_changes(
         self, backend: Backend
     ) -> None:

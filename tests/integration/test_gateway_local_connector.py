@@ -109,3 +109,18 @@ async def test_reads_and_health_answer_with_the_request_id(notes: Notes) -> None
     health = await local.health(ctx())
     assert health.status is HealthStatus.HEALTHY
     assert health.request_id == "req-1"
+
+
+@pytest.mark.postgres
+async def test_a_failing_insert_commits_nothing_and_is_unavailable(database: Database) -> None:
+    # the insert and its COMMIT share one round trip (issue 18): a refused insert aborts the COMMIT too
+    async with database.connection() as conn:
+        await conn.execute("ALTER TABLE staff_notes ADD CONSTRAINT tc_no_boom CHECK (text <> 'boom')")
+    writer = LocalNotesConnector(
+        database, tenant_id="t1", clock=FakeClock(), ids=UUID7Factory(), mode=ConnectorMode.READ_WRITE
+    )
+    with pytest.raises(ConnectorError) as caught:
+        await writer.execute(ctx("k-boom"), ConnectorCommand(action="note.append", args={"text": "boom"}))
+    assert caught.value.kind == "UNAVAILABLE"
+    assert await NotesReader(database).notes("t1") == []
+    assert (await writer.execute(ctx("k-2"), APPEND)).data["noteId"]  # the connection is usable again

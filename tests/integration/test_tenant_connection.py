@@ -1,12 +1,40 @@
-"""Database.tenant_connection: the tenant scope statement is also the liveness check (issue 18), so a
-connection that died in the pool is still never handed to a transaction."""
+"""Database.tenant_connection (issue 18): the tenant scope rides the transaction's first statement, no
+statement runs unscoped, a connection that died in the pool is never handed to a transaction, and one
+that dies in the first exchange commits nothing and is reported as DatabaseUnavailable."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import psycopg
 import pytest
 
 from studio_brain.adapters.postgres.database import Database, libpq_url
+from studio_brain.domain.errors import DatabaseUnavailable
+
+
+def terminate_pooled_backends(database_url: str) -> int:
+    """pg_terminate_backend every other backend of the test database and wait until they have exited
+    (the call only signals them: until a backend exits, its connection is not dead yet)."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as admin:
+        others = (
+            "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        )
+        row = admin.execute(f"SELECT count(pg_terminate_backend(pid)) {others}").fetchone()
+        assert row is not None
+        for _ in range(200):
+            left = admin.execute(f"SELECT count(*) {others}").fetchone()
+            if left is not None and left[0] == 0:
+                break
+            admin.execute("SELECT pg_sleep(0.01)")
+        return int(row[0])
+
+
+async def scope_of(conn: Any) -> Any:
+    row = await (await conn.execute("SELECT current_setting('studio_brain.tenant_id', true) AS t")).fetchone()
+    return row["t"]
 
 
 async def test_the_transaction_is_scoped_to_the_tenant_and_committed(
@@ -35,16 +63,85 @@ async def test_a_connection_that_died_in_the_pool_is_replaced_before_the_transac
 ) -> None:
     async with database.tenant_connection("studio-a") as conn:
         await conn.execute("SELECT 1")  # the pool now holds a connection that was used
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as admin:
-        killed = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-    assert killed is not None
-    assert killed[0] >= 1
+    assert terminate_pooled_backends(database_url) >= 1
     for _ in range(3):  # every pooled connection is dead now; each transaction still gets a live one
         async with database.tenant_connection("studio-b") as conn:
-            row = await (
-                await conn.execute("SELECT current_setting('studio_brain.tenant_id') AS t")
-            ).fetchone()
-            assert row == {"t": "studio-b"}
+            assert await scope_of(conn) == "studio-b"
+
+
+async def test_every_connection_of_a_full_pool_dying_together_costs_no_transaction(
+    database: Database, database_url: str
+) -> None:
+    async def hold(release: asyncio.Event) -> None:
+        async with database.tenant_connection("studio-a") as conn:
+            await conn.execute("SELECT 1")
+            await release.wait()
+
+    release = asyncio.Event()
+    holders = [asyncio.create_task(hold(release)) for _ in range(10)]
+    await asyncio.sleep(0.5)
+    release.set()
+    await asyncio.gather(*holders)  # ten used connections back in the pool (its maximum)
+    assert terminate_pooled_backends(database_url) >= 10
+    async with database.tenant_connection("studio-b") as conn:
+        assert await scope_of(conn) == "studio-b"
+
+
+async def test_the_scope_goes_out_with_the_first_statement_in_one_round_trip(database: Database) -> None:
+    async with database.tenant_connection("studio-a") as conn:
+        await conn.execute("SELECT 1")  # warm: the pool has a checked connection
+    async with database.tenant_connection("studio-a") as conn:
+        before = conn.pgconn.transaction_status
+        assert before == psycopg.pq.TransactionStatus.IDLE  # nothing was sent on checkout
+        assert await scope_of(conn) == "studio-a"
+
+
+async def test_the_scope_is_set_again_after_a_commit_and_after_a_rollback_in_the_block(
+    database: Database,
+) -> None:
+    async with database.tenant_connection("studio-a") as conn:
+        await conn.execute("SELECT 1")
+        await conn.commit()
+        assert await scope_of(conn) == "studio-a"
+        await conn.rollback()
+        assert await scope_of(conn) == "studio-a"
+    async with database.connection() as plain:  # a plain connection of the same pool carries no scope
+        assert await scope_of(plain) in (None, "")
+
+
+async def test_the_scope_rides_a_pipeline_the_caller_opened(database: Database) -> None:
+    async with database.tenant_connection("studio-a") as conn:
+        async with conn.pipeline():
+            cursor = await conn.execute("SELECT current_setting('studio_brain.tenant_id', true) AS t")
+            await conn.commit()
+        assert await cursor.fetchone() == {"t": "studio-a"}
+
+
+async def test_a_failing_first_statement_raises_its_own_error_and_commits_nothing(
+    database: Database, database_url: str
+) -> None:
+    async with database.connection() as conn:
+        await conn.execute("CREATE TABLE tc_unique (n int PRIMARY KEY)")
+        await conn.execute("INSERT INTO tc_unique VALUES (1)")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        async with database.tenant_connection("studio-a") as conn:
+            await conn.execute("INSERT INTO tc_unique VALUES (1)")
+    with psycopg.connect(libpq_url(database_url)) as other:
+        assert other.execute("SELECT count(*) FROM tc_unique").fetchone() == (1,)
+    async with database.tenant_connection("studio-a") as conn:  # the connection is usable again
+        assert await scope_of(conn) == "studio-a"
+
+
+async def test_a_connection_dying_in_the_first_exchange_commits_nothing_and_is_unavailable(
+    database: Database, database_url: str
+) -> None:
+    async with database.connection() as conn:
+        await conn.execute("CREATE TABLE tc_lost (n int)")
+    with pytest.raises(DatabaseUnavailable) as raised:
+        async with database.tenant_connection("studio-a") as conn:
+            await conn.execute("INSERT INTO tc_lost SELECT 1 FROM pg_terminate_backend(pg_backend_pid())")
+    assert isinstance(raised.value.__cause__, psycopg.OperationalError)
+    with psycopg.connect(libpq_url(database_url)) as other:
+        assert other.execute("SELECT count(*) FROM tc_lost").fetchone() == (0,)
+    async with database.tenant_connection("studio-b") as conn:  # the dead one was discarded
+        assert await scope_of(conn) == "studio-b"

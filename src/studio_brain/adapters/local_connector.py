@@ -133,16 +133,26 @@ class LocalNotesConnector:
         if not ctx.idempotency_key:
             raise ConnectorError("NOT_ALLOWED", "a write needs an idempotency key", retryable=False)
         try:
-            # the tenant scope statement is also the connection's liveness check (one round trip fewer)
             async with self._db.tenant_connection(self._tenant) as conn:
-                cursor = await conn.execute(
-                    "INSERT INTO staff_notes (id, tenant_id, text, topic, idempotency_key, created_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
-                    " RETURNING id, created_at",
-                    (self._ids.new_id(), self._tenant, text, topic, ctx.idempotency_key, self._clock.now()),
-                )
+                # the tenant scope (queued first by tenant_connection), the insert and its COMMIT in one
+                # round trip (issue 18); a failing insert aborts the COMMIT with it
+                async with conn.pipeline():
+                    cursor = await conn.execute(
+                        "INSERT INTO staff_notes (id, tenant_id, text, topic, idempotency_key, created_at)"
+                        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
+                        " RETURNING id, created_at",
+                        (
+                            self._ids.new_id(),
+                            self._tenant,
+                            text,
+                            topic,
+                            ctx.idempotency_key,
+                            self._clock.now(),
+                        ),
+                    )
+                    await conn.commit()
                 row = await cursor.fetchone()
-                if row is None:  # a replay: return the note the first call wrote
+                if row is None:  # a replay: return the note the first call wrote (scoped again)
                     cursor = await conn.execute(
                         "SELECT id, created_at FROM staff_notes WHERE tenant_id = %s AND idempotency_key = %s",
                         (self._tenant, ctx.idempotency_key),

@@ -51,8 +51,12 @@ class GatewayTransaction(Protocol):
     only when no existing one can serve it."""
 
     # proposals
-    async def get_proposal(self, proposal_id: str, *, lock: bool = False) -> Proposal | None:
-        """``lock``: no other transaction changes the proposal until this one ends."""
+    async def get_proposal(
+        self, proposal_id: str, *, lock: bool = False, with_kill_switch: bool = False
+    ) -> Proposal | None:
+        """``lock``: no other transaction changes the proposal until this one ends. ``with_kill_switch``:
+        the kill switch is read along with it, after the lock is held (issue 18: in the same round trip
+        on PostgreSQL); the transaction's next ``kill_switch_entries`` answers from that read."""
         ...
 
     async def proposal_by_key(self, kind: ProposalKey, key: str) -> Proposal | None:

@@ -93,7 +93,10 @@ class InMemoryGatewayTransaction:
     def _proposals(self) -> list[Proposal]:
         return [from_record(json.loads(text)) for text in self._usable().proposals.values()]
 
-    async def get_proposal(self, proposal_id: str, *, lock: bool = False) -> Proposal | None:
+    async def get_proposal(
+        self, proposal_id: str, *, lock: bool = False, with_kill_switch: bool = False
+    ) -> Proposal | None:
+        # with_kill_switch changes nothing here: kill_switch_entries reads this transaction's own copy
         text = self._usable().proposals.get(proposal_id)
         return None if text is None else from_record(json.loads(text))
 

@@ -2,9 +2,12 @@
 
 Connections heal (issue 13): every connection is checked with an empty round trip when it leaves the
 pool, so after a database restart or a network cut the dead ones are discarded and replaced instead of
-being handed to a request (each would fail once). A connection that fails in use is closed by the driver
-and discarded by the pool on return; TCP keepalives and a connect timeout stop a blackholed connection
-from hanging for ever. Idempotent calls (``ping``) are retried once.
+being handed to a request (each would fail once). A tenant-scoped connection (``tenant_connection``,
+the gateway's and the identity store's transactions) is checked without a round trip instead — a
+backend that died leaves its socket readable — and its tenant scope rides its first statement (issue
+18). A connection that fails in use is closed by the driver and discarded by the pool on return; TCP
+keepalives and a connect timeout stop a blackholed connection from hanging for ever. Idempotent calls
+(``ping``) are retried once.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import select
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import psycopg
+from psycopg import pq
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -83,8 +88,123 @@ set_json_loads(json_loads)
 
 #: row-level security: every statement of the transaction sees only this tenant's rows
 TENANT_SCOPE = "SELECT set_config('studio_brain.tenant_id', %s, true)"
-#: set while tenant_connection takes a connection: its first statement checks liveness instead
+#: set while tenant_connection takes a connection: its first exchange is the check instead
 _FIRST_STATEMENT_CHECKS: ContextVar[bool] = ContextVar("studio_brain_first_statement_checks", default=False)
+
+
+class PooledConnection(psycopg.AsyncConnection[dict[str, Any]]):
+    """A pooled connection that may carry a tenant scope still to be sent (issue 18).
+
+    :meth:`Database.tenant_connection` arms it; the first statement of the transaction (and the first after
+    a COMMIT or ROLLBACK, which end the scope: ``set_config(..., true)`` is transaction-local) sends
+    the scope statement ahead of itself in the same round trip (:class:`TenantScopedCursor`)."""
+
+    #: the tenant of the tenant_connection block holding this connection, if any
+    _scope: str | None = None
+    #: that tenant while the open transaction has not been scoped yet
+    _pending_scope: str | None = None
+
+    def arm_scope(self, tenant_id: str | None) -> None:
+        self._scope = self._pending_scope = tenant_id
+
+    def take_pending_scope(self) -> str | None:
+        scope, self._pending_scope = self._pending_scope, None
+        return scope
+
+    async def commit(self) -> None:
+        try:
+            await super().commit()
+        finally:
+            self._pending_scope = self._scope  # the next transaction must be scoped again
+
+    async def rollback(self) -> None:
+        try:
+            await super().rollback()
+        finally:
+            self._pending_scope = self._scope
+
+
+def _take_pending_scope(cursor: psycopg.AsyncCursor[Any]) -> str | None:
+    conn = cursor.connection
+    return conn.take_pending_scope() if isinstance(conn, PooledConnection) else None
+
+
+def _in_pipeline(conn: psycopg.AsyncConnection[Any]) -> bool:
+    return conn.pgconn.pipeline_status != pq.PipelineStatus.OFF
+
+
+async def _send_scope(conn: psycopg.AsyncConnection[Any], scope: str) -> None:
+    # a plain cursor: the scope statement itself has no scope to send
+    await psycopg.AsyncCursor(conn).execute(TENANT_SCOPE, (scope,))
+
+
+class TenantScopedCursor(psycopg.AsyncCursor[Any]):
+    """Every statement of a tenant_connection's transaction runs after its tenant scope: the first one
+    sends the scope statement ahead of itself in one round trip — queued first in the caller's pipeline
+    if one is open, else in a pipeline of the two. The server still runs them in order, in one
+    transaction, and a failing statement raises the same error as without the scope."""
+
+    async def execute(  # the overloads of the base, one implementation
+        self,
+        query: Any,
+        params: Any = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool | None = None,
+    ) -> Self:
+        scope = _take_pending_scope(self)
+        if scope is None or _in_pipeline(self.connection):
+            if scope is not None:
+                await _send_scope(self.connection, scope)
+            return await super().execute(query, params, prepare=prepare, binary=binary)
+        async with self.connection.pipeline():
+            await _send_scope(self.connection, scope)
+            await super().execute(query, params, prepare=prepare, binary=binary)
+        return self
+
+    async def executemany(self, query: Any, params_seq: Any, *, returning: bool = False) -> None:
+        scope = _take_pending_scope(self)
+        if scope is None or _in_pipeline(self.connection):
+            if scope is not None:
+                await _send_scope(self.connection, scope)
+            await super().executemany(query, params_seq, returning=returning)
+            return
+        async with self.connection.pipeline():
+            await _send_scope(self.connection, scope)
+            await super().executemany(query, params_seq, returning=returning)
+
+    async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        # a stream cannot share a pipeline: the scope goes in a round trip of its own first
+        await self._scope_alone()
+        async for row in super().stream(*args, **kwargs):
+            yield row
+
+    @asynccontextmanager
+    async def copy(self, *args: Any, **kwargs: Any) -> AsyncIterator[psycopg.AsyncCopy]:
+        await self._scope_alone()
+        async with super().copy(*args, **kwargs) as copy:
+            yield copy
+
+    async def _scope_alone(self) -> None:
+        scope = _take_pending_scope(self)
+        if scope is not None:
+            await _send_scope(self.connection, scope)
+
+
+def found_dead(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """True when an idle pooled connection is known dead without a round trip.
+
+    A backend that was terminated (``pg_terminate_backend``, a server restart or crash) sends its FATAL
+    error and closes the socket, so the idle connection's socket turns readable; a healthy idle
+    connection has nothing to say (no LISTEN on pooled connections), so anything readable discards it.
+    A silent network cut is not seen here: the first exchange fails later (TCP keepalives bound it)."""
+    if conn.closed or conn.broken:
+        return True
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.OperationalError):
+        return True
+    return bool(readable) or conn.pgconn.status != pq.ConnStatus.OK
 
 
 class Database:
@@ -105,9 +225,10 @@ class Database:
         #: libpq ``options`` of every connection (worker processes open theirs with the same ones)
         self.options = options
         self._check_timeout = check_timeout
-        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
+        self._max_size = max_size
+        self._pool: AsyncConnectionPool[PooledConnection] = AsyncConnectionPool(
             self.url,
-            connection_class=psycopg.AsyncConnection[dict[str, Any]],
+            connection_class=PooledConnection,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
@@ -116,6 +237,7 @@ class Database:
             kwargs={
                 "row_factory": dict_row,
                 "autocommit": False,
+                "cursor_factory": TenantScopedCursor,
                 **CONNECT_KWARGS,
                 **({"options": options} if options else {}),
             },
@@ -127,10 +249,10 @@ class Database:
             name="studio-brain",
         )
 
-    async def _check(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> None:
+    async def _check(self, conn: PooledConnection) -> None:
         """Raise when ``conn`` is dead (the pool then discards it and hands out another)."""
         if _FIRST_STATEMENT_CHECKS.get():
-            return  # tenant_connection's scope statement is the check (and the retry)
+            return  # tenant_connection checks without a round trip (found_dead) and retries itself
         # asyncio.timeout, not wait_for: no extra task per checkout (issue 18), the same bound
         async with asyncio.timeout(self._check_timeout):
             await AsyncConnectionPool.check_connection(conn)
@@ -168,27 +290,30 @@ class Database:
             raise DatabaseUnavailable(f"lost the connection to PostgreSQL at {self.redacted_url}") from err
 
     @asynccontextmanager
-    async def tenant_connection(
-        self, tenant_id: str
-    ) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
+    async def tenant_connection(self, tenant_id: str) -> AsyncIterator[PooledConnection]:
         """A pooled connection whose transaction is scoped to ``tenant_id`` (row-level security), committed
         on success.
 
-        The scope statement doubles as the liveness check (issue 18: one round trip fewer per
-        transaction): a connection found dead by it is discarded and one other is taken, which is safe
-        because nothing of the caller's transaction had been sent yet. So, as with :meth:`connection`, a
-        request is never handed a connection that died in the pool."""
-        conn = await self._scoped(tenant_id)
+        Issue 18, no round trip of its own: the scope statement is pipelined ahead of the transaction's
+        first statement (and of the first after each COMMIT or ROLLBACK), so no statement ever runs
+        unscoped. A connection that died in the pool is found without a round trip (:func:`found_dead`)
+        and discarded before anything of the transaction is sent, and another is taken — so, as with
+        :meth:`connection`, a request is never handed a connection known dead."""
+        conn = await self._live_connection()
+        conn.arm_scope(tenant_id)
         try:
             async with conn:
                 yield conn
         except psycopg.OperationalError as err:
             raise DatabaseUnavailable(f"lost the connection to PostgreSQL at {self.redacted_url}") from err
         finally:
+            conn.arm_scope(None)
             await self._pool.putconn(conn)
 
-    async def _scoped(self, tenant_id: str) -> psycopg.AsyncConnection[dict[str, Any]]:
-        for attempt in (1, 2):
+    async def _live_connection(self) -> PooledConnection:
+        # every pooled connection may have died together (a restart): each found dead is closed, which
+        # makes the pool discard it, and the next one is taken; nothing has been sent on any of them
+        for _ in range(self._max_size + 1):
             skip = _FIRST_STATEMENT_CHECKS.set(True)
             try:
                 conn = await self._pool.getconn()
@@ -196,18 +321,11 @@ class Database:
                 raise DatabaseUnavailable(f"no database connection available ({self.redacted_url})") from err
             finally:
                 _FIRST_STATEMENT_CHECKS.reset(skip)
-            try:
-                async with asyncio.timeout(self._check_timeout):
-                    await conn.execute(TENANT_SCOPE, (tenant_id,))
-            except (psycopg.OperationalError, TimeoutError) as err:
-                await self._pool.putconn(conn)  # broken or stuck: the pool closes it instead of keeping it
-                if attempt == 2:
-                    raise DatabaseUnavailable(
-                        f"lost the connection to PostgreSQL at {self.redacted_url}"
-                    ) from err
-                continue
-            return conn
-        raise AssertionError("unreachable")
+            if not found_dead(conn):
+                return conn
+            await conn.close()
+            await self._pool.putconn(conn)
+        raise DatabaseUnavailable(f"lost the connection to PostgreSQL at {self.redacted_url}")
 
     async def ping(self, *, attempt_seconds: float = 1.0) -> float:
         """Round-trip latency in milliseconds; raises DatabaseUnavailable (after one retry: it is safe).

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
+from psycopg import pq
 from psycopg.types.json import Jsonb
 
 from studio_brain.adapters.postgres.database import Database, translate
@@ -69,6 +70,19 @@ _BY_KEY: dict[ProposalKey, str] = {
 }
 
 
+_KILL_SWITCH_ROWS = (
+    "SELECT scope, enabled, rationale, updated_by, updated_at, "
+    + RECORD_COLUMNS
+    + " FROM gateway_kill_switch WHERE tenant_id = %s ORDER BY scope"
+)
+
+
+def _has_rows(cursor: psycopg.AsyncCursor[Any]) -> bool:
+    """True when ``cursor``'s statement ran (its result is a row set, not an error or an aborted one)."""
+    result = cursor.pgresult
+    return result is not None and result.status == pq.ExecStatus.TUPLES_OK
+
+
 def _proposal_exists() -> Conflict:
     return Conflict("a proposal with this id or idempotency key already exists")
 
@@ -99,6 +113,8 @@ class PostgresGatewayTransaction:
         self._ledger = ledger if keyring is not None else None
         #: ledger marks of this transaction's writes, written by the store once it has committed
         self.pending_marks: list[LedgerMark] = []
+        #: the kill switch's rows (or its read's error) read with a locked proposal, not yet used
+        self._switch_rows: list[dict[str, Any]] | psycopg.Error | None = None
 
     async def _one(self, query: str, params: Sequence[Any]) -> dict[str, Any] | None:
         cursor = await self._conn.execute(query, params)
@@ -110,28 +126,51 @@ class PostgresGatewayTransaction:
 
     # --- proposals ---------------------------------------------------------------------------------
 
-    async def get_proposal(self, proposal_id: str, *, lock: bool = False) -> Proposal | None:
+    async def get_proposal(
+        self, proposal_id: str, *, lock: bool = False, with_kill_switch: bool = False
+    ) -> Proposal | None:
         query = (
             "SELECT record, record_key_id, record_mac FROM gateway_proposals WHERE tenant_id = %s AND id = %s"
             + (" FOR UPDATE" if lock else "")
         )
-        if not (lock and self._seals.keyed):
+        checked = lock and self._seals.keyed
+        if not (checked or with_kill_switch):
             row = await self._one(query, (self._tenant, proposal_id))
             return None if row is None else self._seals.checked_proposal(row)
-        # About to change it (approve, execute, …): it must be the newest version audited. The lock and the
-        # audit log's newest version go in one round trip (issue 18); the server reads the log only once
-        # the lock is held.
-        check_sql, check_params = self._seals.rollback_query(proposal_id)
-        async with self._conn.cursor() as locked, self._conn.cursor() as audited:
-            async with self._conn.pipeline():
-                await locked.execute(query, (self._tenant, proposal_id))
-                await audited.execute(check_sql, check_params)
+        # About to change it (approve, execute, …): it must be the newest version audited. The lock, the
+        # audit log's newest version and the kill switch go in one round trip (issue 18); the server runs
+        # them in order, so it reads the log and the switch only once the lock is held, each statement
+        # with a snapshot of its own (as separate round trips would).
+        async with (
+            self._conn.cursor() as locked,
+            self._conn.cursor() as audited,
+            self._conn.cursor() as switches,
+        ):
+            try:
+                async with self._conn.pipeline():
+                    await locked.execute(query, (self._tenant, proposal_id))
+                    if checked:
+                        check_sql, check_params = self._seals.rollback_query(proposal_id)
+                        await audited.execute(check_sql, check_params)
+                    if with_kill_switch:
+                        await switches.execute(_KILL_SWITCH_ROWS, (self._tenant,))
+            except psycopg.Error as err:
+                # sent last, the switch's read is the one that failed when the others have their rows:
+                # kill_switch_entries reports it, so the caller fails closed exactly as before
+                answered = [locked, audited] if checked else [locked]
+                if not (with_kill_switch and all(_has_rows(c) for c in answered)):
+                    raise
+                self._switch_rows = err
+            else:
+                if with_kill_switch:
+                    self._switch_rows = await switches.fetchall()
             row = await locked.fetchone()
-            newest = await audited.fetchone()
+            newest = await audited.fetchone() if checked else None
         if row is None:
             return None
         proposal = self._seals.checked_proposal(row)
-        self._seals.check_newest(proposal, None if newest is None else newest["newest"])
+        if checked:
+            self._seals.check_newest(proposal, None if newest is None else newest["newest"])
         return proposal
 
     async def proposal_by_key(self, kind: ProposalKey, key: str) -> Proposal | None:
@@ -273,12 +312,13 @@ class PostgresGatewayTransaction:
     # --- kill switch -------------------------------------------------------------------------------
 
     async def kill_switch_entries(self) -> list[KillSwitchEntry]:
+        # read with the locked proposal (get_proposal(with_kill_switch=True)), at most once
+        prefetched, self._switch_rows = self._switch_rows, None
         try:
-            rows = await self._all(
-                "SELECT scope, enabled, rationale, updated_by, updated_at, "
-                + RECORD_COLUMNS
-                + " FROM gateway_kill_switch WHERE tenant_id = %s ORDER BY scope",
-                (self._tenant,),
+            if isinstance(prefetched, psycopg.Error):
+                raise prefetched
+            rows = (
+                prefetched if prefetched is not None else await self._all(_KILL_SWITCH_ROWS, (self._tenant,))
             )
         except psycopg.Error as err:
             # the transaction is aborted now; the caller fails closed and leaves it
@@ -307,6 +347,7 @@ class PostgresGatewayTransaction:
         return entries
 
     async def set_kill_switch(self, entry: KillSwitchEntry) -> None:
+        self._switch_rows = None  # a read made along with a locked proposal is stale from now on
         floor = 0
         if self._ledger is not None:
             floor = self._ledger.view().versions(self._tenant, KILL_SWITCH_KIND).get(entry.scope, 0)

@@ -135,8 +135,8 @@ class PostgresIdentityStore:
     @asynccontextmanager
     async def _tx(self, tenant_id: str, doing: str) -> AsyncIterator[Conn]:
         try:
-            async with self._db.connection() as conn:
-                await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (tenant_id,))
+            # the tenant scope rides the transaction's first statement (no round trip of its own)
+            async with self._db.tenant_connection(tenant_id) as conn:
                 yield conn
         except psycopg.Error as err:
             raise translate(err, doing) from err
@@ -145,12 +145,12 @@ class PostgresIdentityStore:
         self, tenant_id: str, doing: str, query: str, params: tuple[Any, ...]
     ) -> dict[str, Any] | None:
         try:
-            async with self._db.connection() as conn:
-                # the tenant scope, the statement and the COMMIT in one round trip (issue 18: every
-                # request's credential lookup lands here); the server still runs them in order, in one
+            async with self._db.tenant_connection(tenant_id) as conn:
+                # the tenant scope (queued first by tenant_connection), the statement and the COMMIT in
+                # one round trip, with no liveness round trip before it (issue 18: every request's
+                # credential lookup lands here); the server still runs them in order, in one
                 # transaction, and a failing statement aborts the rest (the COMMIT included)
                 async with conn.pipeline():
-                    await conn.execute("SELECT set_config('studio_brain.tenant_id', %s, true)", (tenant_id,))
                     cursor = await conn.execute(query, params)
                     await conn.commit()
                 return await cursor.fetchone()

@@ -96,7 +96,7 @@ class Executions:
         claimed: tuple[Proposal, Decision, Capability, Connector] | None = None
         try:
             async with self._ctx.store.transaction(principal.tenant_id) as tx:
-                proposal = await tx.get_proposal(proposal_id, lock=True)
+                proposal = await tx.get_proposal(proposal_id, lock=True, with_kill_switch=True)
                 if proposal is None:
                     raise NotVisible
                 subject = self._ctx.subject("capability.proposal.execute", proposal, request_id=request_id)

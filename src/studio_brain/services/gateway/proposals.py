@@ -223,7 +223,7 @@ class Proposals:
         subject: Subject | None = None
         try:
             async with self._ctx.store.transaction(principal.tenant_id) as tx:
-                proposal = await tx.get_proposal(proposal_id, lock=True)
+                proposal = await tx.get_proposal(proposal_id, lock=True, with_kill_switch=True)
                 if proposal is None:
                     raise NotVisible
                 subject = self._ctx.subject(action, proposal, request_id=request_id, rationale=rationale)
