@@ -38,15 +38,20 @@ def test_the_smaller_effects_of_a_strong_weekly_rhythm_are_kept_not_taken_for_ch
 
 
 def test_on_a_weekly_wave_the_expected_value_errs_by_well_under_half_the_noise() -> None:
-    rng = random.Random(9)
-    values = {day(i): 200 + WAVE[i % 7] + 6 * rng.gauss(0, 1) for i in range(200)}
-    judged = range(120, 200, 5)
-    squares = 0.0
-    for i in judged:
-        base = baseline_after_walk(observations(values), day(i), CONFIG)
-        assert base is not None
-        squares += (base.expected(day(i)) - 200 - WAVE[i % 7]) ** 2
-    assert math.sqrt(squares / len(judged)) < 3.0  # noise 6
+    def rhythm_error(seed: int) -> float:
+        rng = random.Random(seed)
+        values = {day(i): 200 + WAVE[i % 7] + 6 * rng.gauss(0, 1) for i in range(200)}
+        judged = range(120, 200, 5)
+        squares = 0.0
+        for i in judged:
+            base = baseline_after_walk(observations(values), day(i), CONFIG)
+            assert base is not None
+            squares += (base.expected(day(i)) - 200 - WAVE[i % 7]) ** 2
+        return math.sqrt(squares / len(judged))
+
+    # noise 6: weeks centred on their plain median and the level from the few days without an effect
+    # put about 4 on every expected value (2.5 with either of the two left as it was)
+    assert sum(rhythm_error(seed) for seed in (1, 2, 9)) / 3 < 2.4
 
 
 def test_a_4_sd_day_the_week_after_a_25_sd_outage_is_found() -> None:

@@ -18,8 +18,13 @@ have keeps their ordinary bad days from being flagged (docs/benchmarks.md, real-
 Weekly rhythm: the weekday effects of the window-median baselines are read over ``weekday_days`` (16
 weeks), each day against the median of the week centred on it, because eight samples of each weekday in
 the window put an error of about a third of the noise on every judgement of that weekday, and a rhythm
-changes far more slowly than a level. When some weekdays have an effect (a closed Sunday), the centre is
-taken from the other days, not from all of them: the median of all days sits between the two.
+changes far more slowly than a level. Each week's centre is taken with the rhythm found in a first pass
+removed (the plain median of a week is whichever weekday lands in its middle, and mixes level and rhythm).
+An effect is kept when it stands out from the spread *within* weekdays, not from the spread with the rhythm
+still in it (with a strong rhythm, its smaller real effects looked like chance). When some weekdays have an
+effect (a closed Sunday), the centre is taken from the other days, not from all of them: the median of all
+days sits between the two; when those other days are fewer than half of the window, the level is read from
+every day with its effect removed rather than from one weekday's eight samples.
 
 Tails: the scale is an estimate of the standard deviation, and a threshold in standard deviations
 assumes normal tails; real series have heavier ones, and a baseline's own errors (a weekday effect, a
