@@ -8,7 +8,7 @@ import math
 import random
 from datetime import date, timedelta
 
-from studio_brain.domain.anomaly import DetectorConfig, Observation, baseline_after_walk, scan
+from studio_brain.domain.anomaly import DetectorConfig, Observation, baseline, baseline_after_walk, scan
 
 START = date(2026, 1, 5)  # a Monday
 CONFIG = DetectorConfig()
@@ -67,3 +67,27 @@ def test_a_4_sd_day_the_week_after_a_25_sd_outage_is_found() -> None:
         found += finding is not None and (finding.z > 0) == (sign > 0)
     # a perfect model of mean and SD finds a 4-SD shift at 3.5 SD about 69 % of the time (14 of 20)
     assert found >= 13
+
+
+def poisson(rng: random.Random, lam: float) -> int:
+    k, p, u = 0, math.exp(-lam), rng.random()
+    cum = p
+    while u > cum:
+        k += 1
+        p *= lam / k
+        cum += p
+    return k
+
+
+def test_a_small_count_gets_no_weekday_effect_from_its_medians_moving_by_whole_units() -> None:
+    # firings a day, about three, Sundays closed: only Sunday has an effect. A working weekday's median of
+    # sixteen such counts is often a unit off the others by chance, about a standard error and a half
+    chance = 0
+    for seed in range(1, 21):
+        rng = random.Random(seed)
+        values = {day(i): float(poisson(rng, 0.3 if day(i).weekday() == 6 else 3.0)) for i in range(170)}
+        base = baseline(observations(values), day(170), CONFIG)
+        assert base is not None
+        assert base.weekday_effect[6] < 0
+        chance += sum(1 for w in range(6) if base.weekday_effect[w] != 0)
+    assert chance <= 5  # of 120 working weekdays

@@ -391,13 +391,13 @@ def _baseline(
         # holds the rhythm itself, and with a strong one (±15 on noise 4) the smaller real effects
         # (±6.5) looked like chance and were dropped
         noise = max(_within_spread(rhythm), floor)
-        kept = _weekday_effects(rhythm, start, noise)
+        kept = _weekday_effects(rhythm, start, noise, floor)
         if any(kept) and not all(kept):
             # the days without an effect set the centre: the median over all days sits between the normal
             # days and the odd ones (with Sundays closed, a Poisson-3 count's median is 2, not 3), so once
             # the odd weekdays are known the centre is taken from the others, and the effects from there
             start = median(x for w, g in rhythm.items() if not kept[w] for x in g)
-            kept = _weekday_effects(rhythm, start, noise)
+            kept = _weekday_effects(rhythm, start, noise, floor)
         if any(kept):
             effect, seasonal = tuple(kept), True
             # the level from the days without an effect (the effects' own reference) while they are most
@@ -477,12 +477,19 @@ def _within_spread(groups: Mapping[int, Sequence[float]]) -> float:
     return _biweight_scale(within) * math.sqrt(per_group / (per_group - 1))
 
 
-def _weekday_effects(groups: Mapping[int, Sequence[float]], offset: float, noise: float) -> list[float]:
-    """Each weekday's median residual beyond ``offset``, kept only beyond ~2.5 standard errors (else 0)."""
+def _weekday_effects(
+    groups: Mapping[int, Sequence[float]], offset: float, noise: float, step: float
+) -> list[float]:
+    """Each weekday's median residual beyond ``offset``, kept only beyond ~2.5 standard errors (else 0).
+
+    ``step``: the metric's resolution (the scale floor). A median of whole counts moves in half or whole
+    units, so a weekday of small counts is a unit off by chance far more often than its standard error
+    says; half a step is taken off each effect before the test (a continuity correction; nothing for a
+    metric whose noise spans many steps)."""
     kept = []
     for w in range(7):
         raw = median(groups[w]) - offset
-        kept.append(raw if abs(raw) > 2.5 * noise / math.sqrt(len(groups[w])) else 0.0)
+        kept.append(raw if abs(raw) - step / 2 > 2.5 * noise / math.sqrt(len(groups[w])) else 0.0)
     return kept
 
 
