@@ -65,8 +65,10 @@ def test_the_weekly_rhythm_is_read_over_a_longer_span_than_the_level() -> None:
             squares += (base.expected(day(i)) - 200 - truth[i % 7]) ** 2
         return math.sqrt(squares / len(judged))
 
-    # sixteen weeks of each weekday instead of eight: the expected value errs by well under half as much
-    assert rhythm_error(CONFIG) < 0.6 * rhythm_error(replace(CONFIG, weekday_days=0))
+    # sixteen weeks of each weekday instead of eight: the expected value errs less (2.1 against 2.6 on
+    # noise 6; it was 3.5 against 7.7 while strong rhythms lost their smaller effects, which hit the
+    # eight-sample estimate hardest)
+    assert rhythm_error(CONFIG) < 0.9 * rhythm_error(replace(CONFIG, weekday_days=0))
 
 
 def test_heavy_tails_the_walk_has_seen_widen_the_scale_so_fewer_calm_days_flag() -> None:

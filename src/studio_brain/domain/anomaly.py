@@ -18,8 +18,13 @@ have keeps their ordinary bad days from being flagged (docs/benchmarks.md, real-
 Weekly rhythm: the weekday effects of the window-median baselines are read over ``weekday_days`` (16
 weeks), each day against the median of the week centred on it, because eight samples of each weekday in
 the window put an error of about a third of the noise on every judgement of that weekday, and a rhythm
-changes far more slowly than a level. When some weekdays have an effect (a closed Sunday), the centre is
-taken from the other days, not from all of them: the median of all days sits between the two.
+changes far more slowly than a level. Each week's centre is taken with the rhythm found in a first pass
+removed (the plain median of a week is whichever weekday lands in its middle, and mixes level and rhythm).
+An effect is kept when it stands out from the spread *within* weekdays, not from the spread with the rhythm
+still in it (with a strong rhythm, its smaller real effects looked like chance). When some weekdays have an
+effect (a closed Sunday), the centre is taken from the other days, not from all of them: the median of all
+days sits between the two; when those other days are fewer than half of the window, the level is read from
+every day with its effect removed rather than from one weekday's eight samples.
 
 Tails: the scale is an estimate of the standard deviation, and a threshold in standard deviations
 assumes normal tails; real series have heavier ones, and a baseline's own errors (a weekday effect, a
@@ -382,17 +387,27 @@ def _baseline(
     if len(rhythm) == 7 and min(len(g) for g in rhythm.values()) >= config.min_per_weekday:
         # keep a weekday's effect only when it stands out from the noise (about two standard errors of a
         # median of that many days): a real rhythm is kept, chance differences are not fitted
-        kept = _weekday_effects(rhythm, start, max(flat, floor))
+        # the noise an effect must stand out from is the spread within each weekday: ``flat`` still
+        # holds the rhythm itself, and with a strong one (±15 on noise 4) the smaller real effects
+        # (±6.5) looked like chance and were dropped
+        noise = max(_within_spread(rhythm), floor)
+        kept = _weekday_effects(rhythm, start, noise, floor)
         if any(kept) and not all(kept):
             # the days without an effect set the centre: the median over all days sits between the normal
             # days and the odd ones (with Sundays closed, a Poisson-3 count's median is 2, not 3), so once
             # the odd weekdays are known the centre is taken from the others, and the effects from there
             start = median(x for w, g in rhythm.items() if not kept[w] for x in g)
-            kept = _weekday_effects(rhythm, start, max(flat, floor))
+            kept = _weekday_effects(rhythm, start, noise, floor)
         if any(kept):
             effect, seasonal = tuple(kept), True
+            # the level from the days without an effect (the effects' own reference) while they are most
+            # of the window; else from every day with its effect removed: the days without an effect may
+            # be a single weekday's eight samples
             plain = [r for d, r in pairs if not effect[d.weekday()]]
-            offset = median(plain) if plain else median(r - effect[d.weekday()] for d, r in pairs)
+            if 2 * len(plain) >= len(pairs):
+                offset = median(plain)
+            else:
+                offset = median(r - effect[d.weekday()] for d, r in pairs)
             adjusted = [r - effect[d.weekday()] for d, r in pairs]
             # fitting an effect eats degrees of freedom; undo the shrinkage of those weekdays' residuals
             per_group = sum(len(g) for g in rhythm.values()) / 7
@@ -425,23 +440,56 @@ def _weekly_rhythm(
     # values from three days before the span to yesterday, None where missing; day j of the span is
     # values[j + 3], its centred week values[j : j + 7] (the last three days have no full week yet)
     values = [by_day.get(first + timedelta(days=i)) for i in range(-3, config.weekday_days)]
+    weekday = [(first + timedelta(days=i)).weekday() for i in range(-3, config.weekday_days)]
+    effect = [0.0] * 7
     groups: dict[int, list[float]] = {}
-    for j in range(config.weekday_days - 3):
-        v = values[j + 3]
-        if v is None:
-            continue
-        week = [w for w in values[j : j + 7] if w is not None]
-        if len(week) >= 5:
-            groups.setdefault((first + timedelta(days=j)).weekday(), []).append(v - median(week))
+    for _ in range(RHYTHM_PASSES):
+        groups = {}
+        for j in range(config.weekday_days - 3):
+            v = values[j + 3]
+            if v is None:
+                continue
+            # the week's centre with the rhythm estimated so far taken out: the plain median of a week
+            # mixes level and rhythm (it is whichever weekday lands in the middle), and that error fell
+            # on every residual
+            week = [w - effect[weekday[k]] for k in range(j, j + 7) if (w := values[k]) is not None]
+            if len(week) >= 5:
+                groups.setdefault(weekday[j + 3], []).append(v - median(week))
+        if len(groups) < 7:
+            return groups
+        middle = median(x for g in groups.values() for x in g)
+        effect = [effect[w] + median(groups[w]) - middle for w in range(7)]
     return groups
 
 
-def _weekday_effects(groups: Mapping[int, Sequence[float]], offset: float, noise: float) -> list[float]:
-    """Each weekday's median residual beyond ``offset``, kept only beyond ~2.5 standard errors (else 0)."""
+#: passes of the weekly rhythm's centring: the first against the plain median of each week, the others
+#: against the week with the rhythm found so far taken out
+RHYTHM_PASSES = 2
+
+
+def _within_spread(groups: Mapping[int, Sequence[float]]) -> float:
+    """The noise of the residuals with each weekday's median removed (the spread within weekdays)."""
+    within = [x - m for g in groups.values() if len(g) > 1 for m in (median(g),) for x in g]
+    if not within:
+        return 0.0
+    per_group = len(within) / len(groups)
+    # removing a median per weekday shrinks the residuals a little; undo it
+    return _biweight_scale(within) * math.sqrt(per_group / (per_group - 1))
+
+
+def _weekday_effects(
+    groups: Mapping[int, Sequence[float]], offset: float, noise: float, step: float
+) -> list[float]:
+    """Each weekday's median residual beyond ``offset``, kept only beyond ~2.5 standard errors (else 0).
+
+    ``step``: the metric's resolution (the scale floor). A median of whole counts moves in half or whole
+    units, so a weekday of small counts is a unit off by chance far more often than its standard error
+    says; half a step is taken off each effect before the test (a continuity correction; nothing for a
+    metric whose noise spans many steps)."""
     kept = []
     for w in range(7):
         raw = median(groups[w]) - offset
-        kept.append(raw if abs(raw) > 2.5 * noise / math.sqrt(len(groups[w])) else 0.0)
+        kept.append(raw if abs(raw) - step / 2 > 2.5 * noise / math.sqrt(len(groups[w])) else 0.0)
     return kept
 
 
