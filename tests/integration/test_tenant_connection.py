@@ -109,6 +109,17 @@ async def test_the_scope_is_set_again_after_a_commit_and_after_a_rollback_in_the
         assert await scope_of(plain) in (None, "")
 
 
+async def test_a_named_server_cursor_opened_first_in_the_block_runs_scoped(database: Database) -> None:
+    async with (
+        database.tenant_connection("studio-a") as conn,
+        conn.cursor("first_of_the_block") as cursor,
+    ):
+        await cursor.execute("SELECT current_setting('studio_brain.tenant_id', true) AS t")
+        row = await cursor.fetchone()
+    assert row is not None
+    assert row["t"] == "studio-a"
+
+
 async def test_the_scope_rides_a_pipeline_the_caller_opened(database: Database) -> None:
     async with database.tenant_connection("studio-a") as conn:
         async with conn.pipeline():

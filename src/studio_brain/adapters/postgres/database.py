@@ -104,6 +104,11 @@ class PooledConnection(psycopg.AsyncConnection[dict[str, Any]]):
     #: that tenant while the open transaction has not been scoped yet
     _pending_scope: str | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # psycopg sets this per connection, and has no connect() argument for it
+        self.server_cursor_factory = TenantScopedServerCursor
+
     def arm_scope(self, tenant_id: str | None) -> None:
         self._scope = self._pending_scope = tenant_id
 
@@ -189,6 +194,27 @@ class TenantScopedCursor(psycopg.AsyncCursor[Any]):
         scope = _take_pending_scope(self)
         if scope is not None:
             await _send_scope(self.connection, scope)
+
+
+class TenantScopedServerCursor(psycopg.AsyncServerCursor[Any]):
+    """A named (server-side) cursor of a pooled connection: a server cursor's DECLARE cannot share a
+    pipeline, so a scope still to be sent goes in a round trip of its own first. Without it, a named
+    cursor opened first in a tenant_connection block would run unscoped (and row-level security would
+    show it nothing)."""
+
+    async def execute(
+        self,
+        query: Any,
+        params: Any = None,
+        *,
+        binary: bool | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        conn = self.connection
+        scope = conn.take_pending_scope() if isinstance(conn, PooledConnection) else None
+        if scope is not None:
+            await _send_scope(conn, scope)
+        return await super().execute(query, params, binary=binary, **kwargs)
 
 
 def found_dead(conn: psycopg.AsyncConnection[Any]) -> bool:
