@@ -36,7 +36,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.gateway_lifecycle import bench_registry
+from bench.gateway_lifecycle import bench_registry, http_lifecycle
 from bench.server_cpu import FirebaseTrust
 
 from studio_brain.adapters.postgres.database import with_database
@@ -47,28 +47,6 @@ from studio_brain.settings import load_settings
 
 TENANT = "bench-studio"
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"  # noqa: S105 (a throw-away database's)
-
-
-async def lifecycle(
-    http: httpx.AsyncClient, n: int, requester: dict[str, str], approver: dict[str, str]
-) -> None:
-    created = await http.post(
-        "/api/v1/proposals",
-        json={
-            "capabilityId": "studio.note.append",
-            "input": {"text": f"bench {n}"},
-            "rationale": "benchmark lifecycle",
-        },
-        headers=requester,
-    )
-    assert created.status_code == 201, created.text
-    pid = created.json()["proposal"]["id"]
-    approved = await http.post(
-        f"/api/v1/proposals/{pid}/approve", json={"rationale": "benchmark approval"}, headers=approver
-    )
-    assert approved.status_code == 200, approved.text
-    executed = await http.post(f"/api/v1/proposals/{pid}/execute", json={}, headers=approver)
-    assert executed.status_code == 200, executed.text
 
 
 def field_weights(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
@@ -92,7 +70,7 @@ async def measure(url: str, lifecycles: int, limit: int, repeat: int) -> None:
             transport=transport, base_url="http://127.0.0.1:8000", timeout=60
         ) as http:
             for n in range(lifecycles):
-                await lifecycle(http, n, trust_requester, trust_approver)
+                await http_lifecycle(http, n, trust_requester, trust_approver)
             admin = {"x-studio-brain-admin-token": ADMIN_TOKEN}
             views = {
                 "native list  GET /api/v1/audit": ("/api/v1/audit", {"limit": limit}, admin, "events"),

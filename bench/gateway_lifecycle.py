@@ -59,6 +59,7 @@ from studio_brain.domain.capabilities import parse_registry_toml
 from studio_brain.domain.connectors import ConnectorMode
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.domain.proposals import Status
+from studio_brain.domain.records import Keyring
 from studio_brain.logging import configure_logging
 from studio_brain.services.gateway import GatewayService
 
@@ -71,17 +72,18 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def bench(url: str, clients: int, seconds: float, tenants: int) -> None:
-    database = Database(url, max_size=clients + 2)
-    await database.open()
-    clock, ids = SystemClock(), UUID7Factory()
+def in_process_gateway(
+    database: Database, clock: SystemClock, ids: UUID7Factory, keyring: Keyring | None = None
+) -> GatewayService:
+    """The gateway as the server builds it, for one tenant, with the notes connector writing and the rate
+    limits raised out of a benchmark's way; ``keyring``: keyed records, as the server has them."""
     _, text = registry_text(None)
     registry = parse_registry_toml(
         text.replace("perHour = 600, burst = 120", "perHour = 1000000, burst = 100000")
     )
     assert registry.valid
-    service = GatewayService(
-        store=PostgresGatewayStore(database, PostgresEventStore(database, ids)),
+    return GatewayService(
+        store=PostgresGatewayStore(database, PostgresEventStore(database, ids), keyring),
         registry=registry,
         connectors=DictConnectorDirectory(
             local_factory=lambda t: LocalNotesConnector(
@@ -92,6 +94,13 @@ async def bench(url: str, clients: int, seconds: float, tenants: int) -> None:
         ids=ids,
         tenant_id=TENANT,
     )
+
+
+async def bench(url: str, clients: int, seconds: float, tenants: int) -> None:
+    database = Database(url, max_size=clients + 2)
+    await database.open()
+    clock, ids = SystemClock(), UUID7Factory()
+    service = in_process_gateway(database, clock, ids)
     steps: dict[str, list[float]] = {"create": [], "approve": [], "execute": []}
     done = 0
     stop = time.perf_counter() + seconds
@@ -149,42 +158,44 @@ def bench_registry() -> str:
     return raised
 
 
+async def http_lifecycle(
+    http: httpx.AsyncClient, n: int, requester: dict[str, str], approver: dict[str, str]
+) -> tuple[float, float, float]:
+    """create → approve (a second person) → execute over the HTTP API; the three steps' wall seconds."""
+    t0 = time.perf_counter()
+    created = await http.post(
+        "/api/v1/proposals",
+        json={
+            "capabilityId": "studio.note.append",
+            "input": {"text": f"bench {n}"},
+            "rationale": "benchmark lifecycle",
+        },
+        headers=requester,
+    )
+    t1 = time.perf_counter()
+    if created.status_code != 201:
+        raise SystemExit(f"create answered {created.status_code}: {created.text[:300]}")
+    proposal_id = created.json()["proposal"]["id"]
+    approved = await http.post(
+        f"/api/v1/proposals/{proposal_id}/approve",
+        json={"rationale": "benchmark approval"},
+        headers=approver,
+    )
+    t2 = time.perf_counter()
+    if approved.status_code != 200:
+        raise SystemExit(f"approve answered {approved.status_code}: {approved.text[:300]}")
+    executed = await http.post(f"/api/v1/proposals/{proposal_id}/execute", json={}, headers=approver)
+    t3 = time.perf_counter()
+    if executed.status_code != 200 or executed.json()["proposal"]["status"] != "executed":
+        raise SystemExit(f"execute answered {executed.status_code}: {executed.text[:300]}")
+    return t1 - t0, t2 - t1, t3 - t2
+
+
 async def _http_clients(
     base: str, trust: FirebaseTrust, clients: int, seconds: float, warmup: int
 ) -> tuple[dict[str, list[float]], int, float]:
     steps: dict[str, list[float]] = {"create": [], "approve": [], "execute": []}
     done = 0
-
-    async def lifecycle(
-        http: httpx.AsyncClient, n: int, requester: dict[str, str], approver: dict[str, str]
-    ) -> tuple[float, float, float]:
-        t0 = time.perf_counter()
-        created = await http.post(
-            "/api/v1/proposals",
-            json={
-                "capabilityId": "studio.note.append",
-                "input": {"text": f"bench {n}"},
-                "rationale": "benchmark lifecycle",
-            },
-            headers=requester,
-        )
-        t1 = time.perf_counter()
-        if created.status_code != 201:
-            raise SystemExit(f"create answered {created.status_code}: {created.text[:300]}")
-        proposal_id = created.json()["proposal"]["id"]
-        approved = await http.post(
-            f"/api/v1/proposals/{proposal_id}/approve",
-            json={"rationale": "benchmark approval"},
-            headers=approver,
-        )
-        t2 = time.perf_counter()
-        if approved.status_code != 200:
-            raise SystemExit(f"approve answered {approved.status_code}: {approved.text[:300]}")
-        executed = await http.post(f"/api/v1/proposals/{proposal_id}/execute", json={}, headers=approver)
-        t3 = time.perf_counter()
-        if executed.status_code != 200 or executed.json()["proposal"]["status"] != "executed":
-            raise SystemExit(f"execute answered {executed.status_code}: {executed.text[:300]}")
-        return t1 - t0, t2 - t1, t3 - t2
 
     # two distinct Firebase staff users per client: approver ≠ requester is a person check
     people = [
@@ -194,13 +205,13 @@ async def _http_clients(
         base_url=base, timeout=30, limits=httpx.Limits(max_connections=clients)
     ) as http:
         for n in range(warmup):  # warm-up: pools filled, caches primed, code paths compiled
-            await asyncio.gather(*(lifecycle(http, n, *people[c]) for c in range(clients)))
+            await asyncio.gather(*(http_lifecycle(http, n, *people[c]) for c in range(clients)))
         stop = time.perf_counter() + seconds
 
         async def client(n: int) -> None:
             nonlocal done
             while time.perf_counter() < stop:
-                create, approve, execute = await lifecycle(http, n, *people[n])
+                create, approve, execute = await http_lifecycle(http, n, *people[n])
                 steps["create"].append(create * 1000)
                 steps["approve"].append(approve * 1000)
                 steps["execute"].append(execute * 1000)

@@ -31,23 +31,17 @@ from psycopg.pq import TransactionStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from studio_brain.adapters.capability_registry import registry_text
+from bench.gateway_lifecycle import in_process_gateway
+
 from studio_brain.adapters.clock import SystemClock, UUID7Factory
-from studio_brain.adapters.connector_directory import DictConnectorDirectory
-from studio_brain.adapters.local_connector import LocalNotesConnector
 from studio_brain.adapters.postgres.database import Database, with_database
-from studio_brain.adapters.postgres.event_store import PostgresEventStore
-from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
 from studio_brain.adapters.postgres.identity_store import PostgresIdentityStore
 from studio_brain.adapters.postgres.migrate import upgrade_to_head
 from studio_brain.domain.audit import ActorType
-from studio_brain.domain.capabilities import parse_registry_toml
-from studio_brain.domain.connectors import ConnectorMode
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.domain.proposals import Status
 from studio_brain.domain.records import Keyring, MacKey
 from studio_brain.logging import configure_logging
-from studio_brain.services.gateway import GatewayService
 
 TENANT = "bench-studio"
 
@@ -165,23 +159,8 @@ async def run(url: str, lifecycles: int, warmup: int, trace: bool) -> None:
     database = Database(url, max_size=4)
     await database.open()
     clock, ids = SystemClock(), UUID7Factory()
-    _, text = registry_text(None)
-    registry = parse_registry_toml(
-        text.replace("perHour = 600, burst = 120", "perHour = 1000000, burst = 100000")
-    )
     keyring = Keyring(current=MacKey(key_id="mk-bench", secret=bytes(range(32))))
-    service = GatewayService(
-        store=PostgresGatewayStore(database, PostgresEventStore(database, ids), keyring),
-        registry=registry,
-        connectors=DictConnectorDirectory(
-            local_factory=lambda t: LocalNotesConnector(
-                database, tenant_id=t, clock=clock, ids=ids, mode=ConnectorMode.READ_WRITE
-            )
-        ),
-        clock=clock,
-        ids=ids,
-        tenant_id=TENANT,
-    )
+    service = in_process_gateway(database, clock, ids, keyring)
     requester = Principal(
         tenant_id=TENANT,
         actor_type=ActorType.STAFF,
