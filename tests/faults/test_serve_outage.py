@@ -62,6 +62,7 @@ def test_serve_survives_a_database_cut_and_runs_jobs_again(proxied: ProxiedDatab
         stderr=subprocess.PIPE,
         text=True,
     )
+    failure: AssertionError | None = None
     try:
         deadline = time.monotonic() + 90
         while (
@@ -87,8 +88,14 @@ def test_serve_survives_a_database_cut_and_runs_jobs_again(proxied: ProxiedDatab
             time.sleep(0.2)
         assert _ready(port) == 200
         assert server.poll() is None
+    except AssertionError as err:
+        failure = err
     finally:
         server.send_signal(signal.SIGINT)
         _out, err = server.communicate(timeout=60)
+    if failure is not None:  # what serve logged is the only account of why (a flaky run is read from it)
+        raise AssertionError(
+            f"{failure}\n--- serve's log, last 6000 characters ---\n{err[-6000:]}"
+        ) from failure
     assert server.returncode == 0, err[-2000:]
     assert "scheduler.crashed" not in err

@@ -210,6 +210,55 @@ async def test_a_run_left_running_by_a_dead_process_is_closed_as_abandoned(steps
     assert [e.request_id for e in audited] == [dead.id]
 
 
+async def test_a_job_whose_last_run_was_abandoned_runs_again_at_once_without_a_back_off(steps: Steps) -> None:
+    # the database cut mid-run (tests/faults/test_serve_outage.py): the run is left ``running``, the next
+    # leadership closes it as abandoned, and the job must not wait out a failure's back-off for it
+    steps.jobs.register(JobDefinition(name="often", description="", action=ok, schedule=Every(seconds=1)))
+    cut_short = JobRun(
+        id="run-cut-short",
+        job="often",
+        tenant_id=TENANT,
+        status=JobStatus.RUNNING,
+        started_at=NOON - timedelta(seconds=3),
+        summary={"trigger": "schedule"},
+    )
+    await steps.store.start_job(cut_short)
+    await steps.step()
+    await steps.at(NOON + timedelta(seconds=2))
+    statuses = [r.status for r in await steps.runs("often")]
+    assert statuses[0] is JobStatus.ABANDONED
+    assert JobStatus.SUCCEEDED in statuses[1:]
+    [health] = await steps.jobs.health()
+    assert health.consecutive_failures == 0
+    assert health.backoff_until is None
+
+
+async def test_an_abandoned_retry_neither_clears_nor_grows_the_failure_streak(steps: Steps) -> None:
+    broken = Flaky(failures=1)
+    steps.jobs.register(
+        JobDefinition(name="hourly", description="", action=broken, schedule=Every(seconds=3600))
+    )
+    await steps.step()  # the catch-up fails: back-off 60 s
+    [health] = await steps.jobs.health()
+    assert (health.consecutive_failures, health.backoff_until) == (1, NOON + timedelta(seconds=60))
+    await steps.store.start_job(
+        JobRun(
+            id="retry-cut-short",
+            job="hourly",
+            tenant_id=TENANT,
+            status=JobStatus.RUNNING,
+            started_at=NOON + timedelta(seconds=61),
+            summary={"trigger": "retry"},
+        )
+    )
+    steps.clock.set(NOON + timedelta(seconds=62))
+    await steps.jobs.close_abandoned_runs()
+    [health] = await steps.jobs.health()
+    assert health.consecutive_failures == 1  # still failing: the abandoned retry proved nothing
+    assert health.backoff_until is None  # but due again now
+    assert (health.last_error or "").startswith("RuntimeError")  # the failure's error, not "abandoned"
+
+
 async def test_a_run_that_still_holds_its_lock_is_not_called_abandoned(
     steps: Steps, database: Database
 ) -> None:

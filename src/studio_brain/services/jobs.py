@@ -323,16 +323,21 @@ class JobService:
         for job in self._jobs.values():
             runs = await self._store.recent_jobs(self._tenant, job=job.name, limit=history)
             finished = [r for r in runs if r.status in _FINISHED]
-            failures = 0
+            # An abandoned run says nothing of the job (its process died or lost the database mid-run):
+            # it neither ends nor extends a failure streak, and when it is the newest run the job is
+            # due again now, not after a back-off (docs/scheduler.md: "nothing: it runs again").
+            failed: list[JobRun] = []
             for r in finished:
                 if r.status is JobStatus.SUCCEEDED:
                     break
-                failures += 1
+                if r.status is JobStatus.FAILED:
+                    failed.append(r)
+            failures = len(failed)
             last = runs[0] if runs else None
             last_success = next((r for r in finished if r.status is JobStatus.SUCCEEDED), None)
             backoff_until = None
-            if failures and finished[0].finished_at is not None:
-                backoff_until = finished[0].finished_at + self.backoff(failures)
+            if failures and finished[0] is failed[0] and failed[0].finished_at is not None:
+                backoff_until = failed[0].finished_at + self.backoff(failures)
             due = next_due(job.schedule, now, self._zone) if job.schedule is not None else None
             if due is not None and backoff_until is not None and backoff_until > due:
                 due = backoff_until
@@ -355,7 +360,7 @@ class JobService:
                     last_status=last.status if last else None,
                     last_started_at=last.started_at if last else None,
                     last_finished_at=last.finished_at if last else None,
-                    last_error=finished[0].error if finished and failures else None,
+                    last_error=failed[0].error if failed else None,
                     last_success_at=last_success.finished_at if last_success else None,
                     consecutive_failures=failures,
                     next_due_at=due,
