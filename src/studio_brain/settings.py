@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(default=8787, ge=1, le=65535, description="Port of the HTTP server and cockpit.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="HTTP processes of `serve` (one listening socket shared; the first also runs the "
+        "scheduler). More than one uses more cores, at about 100 MB each.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level logged."
     )

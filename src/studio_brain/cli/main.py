@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -35,6 +33,7 @@ from studio_brain.cli import (
 from studio_brain.cli.common import EXIT_FAILURE, EXIT_USAGE, fail, print_json, run, settings_or_exit
 from studio_brain.cli.doctor import run_doctor
 from studio_brain.cli.input_guard import argument_problem
+from studio_brain.cli.workers import GracefulServer, listening_socket, worker_environment, workers_running
 from studio_brain.logging import get_logger
 from studio_brain.settings import Settings, redact_url, reference_markdown
 from studio_brain.web.app import create_app
@@ -131,28 +130,27 @@ def _ensure_port_free(host: str, port: int) -> None:
             fail(f"cannot listen on {host}:{port}: {err.strerror}")
 
 
-class _GracefulServer(uvicorn.Server):
-    """uvicorn re-raises the captured Ctrl-C after shutdown; we want a clean return instead, so the
-    database pool closes and the embedded server stops without a traceback."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
-async def _serve(brain: Brain, host: str, port: int, scheduler: object | None = None) -> None:
+async def _serve(
+    brain: Brain, host: str, port: int, scheduler: object | None = None, *, workers: int = 1
+) -> None:
     app = create_app(brain=brain)
     # issue 13: /readyz and the cockpit show whether this process's scheduler loop is alive
     app.state.scheduler = scheduler
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
-    server = _GracefulServer(config)
-    log.info("http.listening", url=f"http://{host}:{port}")
-    await server.serve()
+    server = GracefulServer(config)
+    if workers == 1:
+        log.info("http.listening", url=f"http://{host}:{port}")
+        await server.serve()
+        return
+    # issue 18: one socket, accepted on by this process and by workers - 1 others (cli/workers.py)
+    sock = listening_socket(host, port)
+    try:
+        env = worker_environment(os.environ, host=host, port=port)
+        async with workers_running(sock, workers - 1, env):
+            log.info("http.listening", url=f"http://{host}:{port}", processes=workers)
+            await server.serve(sockets=[sock])
+    finally:
+        sock.close()
 
 
 def _sigterm_as_interrupt() -> None:
@@ -176,6 +174,8 @@ def _announce(settings: Settings, brain: Brain, host: str, port: int, sign_in: l
     typer.echo(f"  database  : {where}")
     typer.echo(f"  tenant    : {settings.tenant_id}")
     typer.echo(f"  listening : http://{host}:{port}  (health: /healthz, readiness: /readyz)")
+    if settings.workers > 1:
+        typer.echo(f"  processes : {settings.workers} serving HTTP (this one also runs the scheduler)")
     # issue 11: passkey sign-in, the first-owner hint, a break-glass link, the demo's enrolment links
     for line in sign_in:
         typer.echo(line)
@@ -186,16 +186,20 @@ PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen o
 HostOption = Annotated[str | None, typer.Option("--host", help="Address to bind [env: STUDIO_BRAIN_HOST].")]
 
 
-def _serve_command(*, demo: bool, host: str | None, port: int | None) -> None:
+def _serve_command(*, demo: bool, host: str | None, port: int | None, workers: int | None = None) -> None:
     settings = settings_or_exit()
     host = host or settings.host
     port = port or settings.port
     if not 1 <= port <= 65535:
         fail(f"--port must be between 1 and 65535, got {port}", code=2)
+    if workers is not None and not 1 <= workers <= 16:
+        fail(f"--workers must be between 1 and 16, got {workers}", code=2)
+    # the demo's fake devices and Functions live in its own process: it always serves from one
+    workers = 1 if demo else (workers or settings.workers)
     _ensure_port_free(host, port)
     _sigterm_as_interrupt()
     # links and the passkey origin follow the port actually served (issue 11)
-    settings = settings.model_copy(update={"host": host, "port": port})
+    settings = settings.model_copy(update={"host": host, "port": port, "workers": workers})
 
     async def _main() -> None:
         async with open_brain(settings, migrate=True) as brain:
@@ -215,7 +219,7 @@ def _serve_command(*, demo: bool, host: str | None, port: int | None) -> None:
                 enabled=settings.scheduler_enabled,
                 leader_check_seconds=settings.scheduler_leader_check_seconds,
             ) as scheduler:
-                await _serve(brain, host, port, scheduler)
+                await _serve(brain, host, port, scheduler, workers=workers)
 
     try:
         run(_main())
@@ -239,10 +243,19 @@ async def _prepare_demo(brain: Brain) -> None:
     log.info("demo.swarms.ran", replayed=swarms["replayed"])
 
 
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="HTTP processes sharing the port, 1-16; more use more cores [env: STUDIO_BRAIN_WORKERS].",
+    ),
+]
+
+
 @app.command()
-def serve(host: HostOption = None, port: PortOption = None) -> None:
+def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOption = None) -> None:
     """Run the HTTP API and cockpit (migrating the database first)."""
-    _serve_command(demo=False, host=host, port=port)
+    _serve_command(demo=False, host=host, port=port, workers=workers)
 
 
 @app.command()
