@@ -1,7 +1,7 @@
 """Benchmark: full lifecycles (create → approve → execute ``studio.note.append``) with N concurrent clients;
 lifecycles/s, p50/p99 per step, and CPU per lifecycle.
 
-Run: .venv/bin/python bench/gateway_lifecycle.py [--clients 8] [--seconds 10] [--workers 1]
+Run: .venv/bin/python bench/gateway_lifecycle.py [--clients 8] [--seconds 10] [--workers 1] [--serve]
                                                 [--server postgresql://postgres@127.0.0.1:5432/test]
      .venv/bin/python bench/gateway_lifecycle.py --in-process …   (GatewayService called directly, no HTTP)
 
@@ -223,7 +223,9 @@ async def _http_clients(
     return steps, done, elapsed
 
 
-def bench_http(url: str, clients: int, seconds: float, workers: int, profile: Path | None = None) -> None:
+def bench_http(
+    url: str, clients: int, seconds: float, workers: int, profile: Path | None = None, *, serve: bool = False
+) -> None:
     home = ROOT / "bench" / "results" / f"lifecycle-home-{uuid.uuid4().hex[:6]}"
     trust = FirebaseTrust.create(home)
     registry = home / "capabilities.toml"
@@ -234,7 +236,7 @@ def bench_http(url: str, clients: int, seconds: float, workers: int, profile: Pa
         "STUDIO_BRAIN_TENANT_ID": TENANT,
         "STUDIO_BRAIN_DB_POOL_MAX": str(max(10, clients + 2)),
     }
-    process, base = start_server(url, home, workers, env, profile=profile)
+    process, base = start_server(url, home, workers, env, profile=profile, serve=serve)
     try:
         time.sleep(1.0)
         idle = rss_mb(process.pid)
@@ -263,7 +265,7 @@ def bench_http(url: str, clients: int, seconds: float, workers: int, profile: Pa
         ).fetchone()
     gap_free = seqs == list(range(1, len(seqs) + 1))
     print(
-        f"HTTP, {workers} worker(s), {clients} clients, one tenant, Firebase RS256 tokens, {elapsed:.1f}s: "
+        f"HTTP, {'serve' if serve else 'uvicorn'}, {workers} worker(s), {clients} clients, one tenant, Firebase RS256 tokens, {elapsed:.1f}s: "
         f"{done} lifecycles = {done / elapsed:.1f}/s (target ≥ 200/s); load before {load_before}, after {load_average()}"
     )
     for name, values in steps.items():
@@ -293,6 +295,9 @@ def main() -> None:
         "--in-process", action="store_true", help="call GatewayService directly (no HTTP, no tokens)"
     )
     parser.add_argument(
+        "--serve", action="store_true", help="HTTP: run `studio-brain serve --workers N`, not uvicorn"
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="HTTP: run the server under cProfile and write its stats here (CPU figures then include it)",
@@ -308,7 +313,7 @@ def main() -> None:
         if args.in_process:
             asyncio.run(bench(url, args.clients, args.seconds, args.tenants))
         else:
-            bench_http(url, args.clients, args.seconds, args.workers, args.profile)
+            bench_http(url, args.clients, args.seconds, args.workers, args.profile, serve=args.serve)
     finally:
         with psycopg.connect(args.server, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

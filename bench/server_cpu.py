@@ -136,12 +136,19 @@ class FirebaseTrust:
 
 
 def start_server(
-    url: str, home: Path, workers: int, extra_env: dict[str, str], *, profile: Path | None = None
+    url: str,
+    home: Path,
+    workers: int,
+    extra_env: dict[str, str],
+    *,
+    profile: Path | None = None,
+    serve: bool = False,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """``uvicorn … --factory --workers N`` on a free loopback port; returns when /healthz answers.
 
     ``profile``: run the (single-worker) server under cProfile, its stats written there when it stops;
-    the CPU figures of such a run are the profiler's, not the server's."""
+    the CPU figures of such a run are the profiler's, not the server's. ``serve``: run the product's own
+    ``studio-brain serve --workers N`` instead (its scheduler off, like uvicorn's here)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STUDIO_BRAIN_")}
     env.update(
@@ -166,7 +173,10 @@ def start_server(
     ]
     if workers > 1:
         command += ["--workers", str(workers)]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    if serve:
+        command = [sys.executable, "-m", "studio_brain", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--workers", str(workers)]
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL if serve else None)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

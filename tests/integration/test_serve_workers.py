@@ -114,6 +114,7 @@ async def test_serve_with_two_workers_answers_from_both_processes_and_only_serve
     assert _gone(worker), "stopping serve stopped its worker"
     assert log.count('"scheduler.started"') == 1, "the worker runs no scheduler of its own"
     assert '"serve.workers.stopped"' in log
+    assert "Warning" not in log, "the worker process starts without a warning (runpy's double import)"
 
 
 def test_a_worker_that_dies_is_started_again(served: Served) -> None:

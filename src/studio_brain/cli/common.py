@@ -53,6 +53,14 @@ def settings_or_exit() -> Settings:
 
 #: which home and database, waiting to be said once by run() (None: the obvious default)
 _where: str | None = None
+
+
+def forget_where_notice() -> None:
+    """Say nothing of the home and database at the end of run() (a process started by another that did)."""
+    global _where
+    _where = None
+
+
 #: the studio's zone, set by settings_or_exit (issue 14: the CLI shows the cockpit's local times)
 _zone: tzinfo = UTC
 

@@ -10,10 +10,8 @@ again after a back-off; stopping ``serve`` stops them, and a worker whose ``serv
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -33,7 +31,6 @@ log = get_logger(__name__)
 RESTART_CAP_SECONDS = 30.0
 #: a worker that lived this long before dying starts its back-off afresh
 HEALTHY_AFTER_SECONDS = 60.0
-_PR_SET_PDEATHSIG = 1
 
 
 class GracefulServer(uvicorn.Server):
@@ -115,7 +112,7 @@ class HttpWorkers:
         command = [
             sys.executable,
             "-m",
-            "studio_brain.cli.workers",
+            "studio_brain.cli.worker_process",
             "--fd",
             str(self._fd),
             "--parent",
@@ -190,44 +187,3 @@ async def workers_running(
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         await workers.stop()
-
-
-# --- the worker process ------------------------------------------------------------------------------
-
-
-def _stop_with_parent(parent: int) -> None:
-    """Ask the kernel for a SIGTERM when ``serve`` dies (kill -9 included), so no worker is left serving
-    alone; then check it had not died already, before the request took effect."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:
-        sys.exit(0)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="studio_brain.cli.workers", description=__doc__)
-    parser.add_argument("--fd", type=int, required=True, help="the inherited listening socket")
-    parser.add_argument("--parent", type=int, required=True, help="the pid of the serve process")
-    parser.add_argument("--number", type=int, required=True, help="this worker's number, for the logs")
-    args = parser.parse_args(argv)
-    _stop_with_parent(args.parent)
-
-    import click
-    import structlog
-
-    from studio_brain.cli.common import run, settings_or_exit
-    from studio_brain.web.app import create_app
-
-    try:  # the CLI's one-line errors (typer.Exit) become this process's exit code, as under `serve`
-        settings = settings_or_exit()
-        structlog.contextvars.bind_contextvars(worker=args.number)
-        sock = socket.socket(fileno=args.fd)
-        app = create_app(settings=settings)
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-        run(GracefulServer(config).serve(sockets=[sock]))
-    except click.exceptions.Exit as exit_:
-        sys.exit(exit_.exit_code)
-
-
-if __name__ == "__main__":
-    main()
