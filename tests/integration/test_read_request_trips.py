@@ -18,7 +18,6 @@ from psycopg.pq import TransactionStatus
 from studio_brain.adapters.postgres.connector_health_store import PostgresConnectorHealthStore
 from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
 from studio_brain.bootstrap import Brain
-from studio_brain.domain.audit import AuditQuery
 from studio_brain.domain.connectors import BreakerState, ConnectorHealth, HealthStatus
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.state import Completeness, SnapshotRun, SnapshotVersion
@@ -157,15 +156,3 @@ async def test_a_portal_request_verifies_its_caller_once_though_router_and_route
     response = await api_client.get("/api/capabilities", headers=tokens.headers("staff-1", staff=True))
     assert response.status_code == 200
     assert calls == 1
-
-
-async def test_an_audit_page_is_read_in_one_round_trip_and_only_for_its_tenant(
-    api_brain: Brain, trips: Trips
-) -> None:
-    await _save_run(api_brain, api_brain.tenant_id, "run-audited")
-    page = await api_brain.events.query(api_brain.tenant_id, AuditQuery(newest_first=True, limit=5))
-    trips.count = 0
-    again = await api_brain.events.query(api_brain.tenant_id, AuditQuery(newest_first=True, limit=5))
-    assert trips.count == 1  # scope, SELECT and COMMIT pipelined (it was three: liveness, SELECT, COMMIT)
-    assert again == page
-    assert (await api_brain.events.query("another-studio", AuditQuery(limit=5))).events == []

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import psycopg
 from psycopg import pq
-from psycopg.rows import RowFactory, dict_row
+from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -336,19 +336,15 @@ class Database:
             conn.arm_scope(None)
             await self._pool.putconn(conn)
 
-    async def tenant_statement(
-        self, tenant_id: str, query: Any, params: Any = None, *, row_factory: RowFactory[Any] = dict_row
-    ) -> list[Any]:
+    async def tenant_statement(self, tenant_id: str, query: Any, params: Any = None) -> list[dict[str, Any]]:
         """One statement in a transaction of its own, scoped to ``tenant_id``, in **one round trip**: the
         scope, the statement and the COMMIT pipelined (issue 18: every request's credential lookup and
         the hot reads land here), on a connection checked without a round trip (:meth:`tenant_connection`).
         The server runs them in order, in one transaction; a failing statement aborts the rest (the COMMIT
-        included) and raises its own error. Rows as ``row_factory`` makes them (dicts by default; none for
-        a statement that returns none)."""
+        included) and raises its own error. Rows as dicts (none for a statement that returns none)."""
         async with self.tenant_connection(tenant_id) as conn:
-            cursor = conn.cursor(row_factory=row_factory)
             async with conn.pipeline():
-                await cursor.execute(query, params)
+                cursor = await conn.execute(query, params)
                 await conn.commit()
             return await cursor.fetchall() if cursor.description is not None else []
 
