@@ -3,7 +3,7 @@ and 365 daily snapshots.
 
 Run: .venv/bin/python bench/api_load.py [--clients 16] [--seconds 10] [--events 1000000] [--days 365]
                                         [--server postgresql://postgres@127.0.0.1:5432/test] [--fresh]
-                                        [--tool wrk|httpx] [--rate 0]
+                                        [--tool wrk|httpx] [--rate 0] [--profile STATS_FILE]
 
 - data: the cockpit benchmark's database (``sb_bench_cockpit``, seeded through the real EventStore,
   StateStore and gateway by ``bench/cockpit_pages.py``; topped up only when it holds less than asked);
@@ -18,7 +18,10 @@ Run: .venv/bin/python bench/api_load.py [--clients 16] [--seconds 10] [--events 
   (``STUDIO_BRAIN_FIREBASE_CERTS_FILE``); any non-2xx answer fails the run;
 - per endpoint: server CPU per request (utime + stime of the server's processes, ``/proc/PID/stat``, before
   and after) and PostgreSQL backend CPU per request (backends of the database, pids from
-  ``pg_stat_activity``), response bytes, and the server's idle RSS.
+  ``pg_stat_activity``), response bytes, and the server's idle RSS;
+- ``--profile FILE``: the (single-worker) server runs under cProfile with the process clock
+  (``bench/profiled_uvicorn.py``), switched on after the warm-up, its stats written to FILE when it stops
+  (read them with ``python -m pstats FILE``); the CPU figures of such a run include the profiler's own.
 Bounded: (endpoints + 1) x ``--seconds`` plus a warm-up, about two minutes with the defaults.
 """
 
@@ -29,6 +32,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -92,10 +96,12 @@ def analyze(url: str) -> None:
 
 
 def start_server(
-    url: str, home: Path, workers: int, trust: FirebaseTrust
+    url: str, home: Path, workers: int, trust: FirebaseTrust, profile: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """``uvicorn … --factory --workers N`` in its own process on a free loopback port, trusting ``trust``."""
-    return start_uvicorn(url, home, workers, {**trust.env(), "STUDIO_BRAIN_ADMIN_TOKEN": ADMIN_TOKEN})
+    return start_uvicorn(
+        url, home, workers, {**trust.env(), "STUDIO_BRAIN_ADMIN_TOKEN": ADMIN_TOKEN}, profile=profile
+    )
 
 
 # --- load generators (each runs in its own process) -----------------------------------------------
@@ -250,6 +256,12 @@ def main() -> None:
         default="",
         help="comma-separated substrings: measure only the endpoints whose label matches",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="STATS_FILE",
+        help="run the server under cProfile (process clock) after the warm-up; stats written here",
+    )
     parser.add_argument("--worker", metavar="BASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
     parser.add_argument("--headers", help=argparse.SUPPRESS)
@@ -270,6 +282,8 @@ def main() -> None:
         return
     if args.tool == "wrk" and args.rate:
         parser.error("--rate needs --tool httpx (wrk always runs closed loop)")
+    if args.profile is not None and args.workers != 1:
+        parser.error("--profile profiles one worker: leave --workers at 1")
 
     url = ensure_database(args.server, args.fresh)
     seeded = asyncio.run(seed(url, args.events, args.days))
@@ -281,7 +295,7 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     trust = FirebaseTrust.create(home)
     headers = trust.staff_headers(STAFF_UID)
-    process, base = start_server(url, home, args.workers, trust)
+    process, base = start_server(url, home, args.workers, trust, args.profile)
     time.sleep(1.0)
     idle_rss = rss_mb(process.pid)
     mode = "closed loop" if args.rate == 0 else f"{args.rate:g} req/s per client"
@@ -307,6 +321,8 @@ def main() -> None:
                     if response.status_code != 200:
                         raise SystemExit(f"{path} answered {response.status_code}: {response.text[:300]}")
                 sizes[path] = len(response.content)
+        if args.profile is not None:
+            process.send_signal(signal.SIGUSR1)  # bench/profiled_uvicorn.py: profile from here on
         print(
             f"{'endpoint':30} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
             f"{'srv CPU ms/req':>14} {'PG CPU ms/req':>13} {'KB':>6}"

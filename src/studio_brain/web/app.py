@@ -7,7 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Route
 
 from studio_brain import __version__
@@ -17,7 +20,13 @@ from studio_brain.mcp.http import MCP_PATH, McpEndpoint
 from studio_brain.settings import Settings, load_settings
 from studio_brain.web import attestations, health, pages, pages_cloud_writes, pages_staff, portal, signin
 from studio_brain.web.api import router as api_router
-from studio_brain.web.auth import Authenticator, require_principal
+from studio_brain.web.auth import (
+    AUTHENTICATING,
+    OPENAPI_SECURITY,
+    OPENAPI_SECURITY_SCHEMES,
+    Authenticator,
+    require_principal,
+)
 from studio_brain.web.errors import install_error_handlers
 from studio_brain.web.middleware import install_middleware
 from studio_brain.web.refusals import refusals_for
@@ -30,6 +39,38 @@ async def _flush_refusals(app: FastAPI, brain: Brain) -> None:
     await refusals_for(app).flush()
     await brain.gateway.flush_refusals()
     await brain.drafts.flush_refusals()
+
+
+def _authenticates(dependant: Dependant) -> bool:
+    return any(d.call in AUTHENTICATING or _authenticates(d) for d in dependant.dependencies)
+
+
+class StudioBrainApp(FastAPI):
+    """FastAPI, whose OpenAPI document names the ways to authenticate for every operation that does.
+
+    The routes' auth dependencies read the credentials from the request themselves (issue 18,
+    ``web/auth.py`` ``authenticating``) instead of through FastAPI's Security() parameters, so FastAPI no
+    longer sees the schemes; they are added here, as FastAPI wrote them."""
+
+    def openapi(self) -> dict[str, Any]:
+        document = super().openapi()  # FastAPI's own, cached until the routes change
+        schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+        for name, scheme in OPENAPI_SECURITY_SCHEMES.items():
+            schemes.setdefault(name, jsonable_encoder(scheme, by_alias=True, exclude_none=True))
+        paths = document.get("paths", {})
+        for route in iter_route_contexts(self.routes):
+            dependant = getattr(route, "dependant", None)
+            if not (
+                isinstance(route.original_route, APIRoute)
+                and isinstance(dependant, Dependant)
+                and _authenticates(dependant)
+            ):
+                continue
+            for method in getattr(route, "methods", None) or ():
+                operation = paths.get(route.path_format, {}).get(method.lower())
+                if operation is not None and "security" not in operation:
+                    operation["security"] = [dict(requirement) for requirement in OPENAPI_SECURITY]
+        return document
 
 
 def create_app(*, brain: Brain | None = None, settings: Settings | None = None) -> FastAPI:
@@ -55,7 +96,7 @@ def create_app(*, brain: Brain | None = None, settings: Settings | None = None) 
                 yield
             await _flush_refusals(app, opened)
 
-    app = FastAPI(
+    app = StudioBrainApp(
         title="Studio Brain",
         version=__version__,
         summary="Local studio brain: daily state, audit log, gated capability proposals, connectors.",

@@ -23,9 +23,9 @@ import inspect
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
-from fastapi import Depends, Request, Security
+from fastapi import Request, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 from pydantic import SecretStr
 
@@ -228,13 +228,32 @@ _admin_scheme = APIKeyHeader(name=ADMIN_TOKEN_HEADER, auto_error=False, descript
 _session_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Cockpit session cookie")
 
 
-async def current_principal_or_none(
-    request: Request,
-    _bearer: object = Security(_bearer_scheme),
-    _admin: object = Security(_admin_scheme),
-    _session: object = Security(_session_scheme),
-) -> Principal | None:
-    """The caller, or None when no credential was sent (pages use this to show a login hint)."""
+#: the three schemes above as the OpenAPI document's ``components.securitySchemes`` (name → model) and
+#: an operation's ``security`` (any one of them), what FastAPI wrote for them when they were parameters
+OPENAPI_SECURITY_SCHEMES: dict[str, Any] = {
+    scheme.scheme_name: scheme.model for scheme in (_bearer_scheme, _admin_scheme, _session_scheme)
+}
+OPENAPI_SECURITY: list[dict[str, list[str]]] = [{name: []} for name in OPENAPI_SECURITY_SCHEMES]
+#: the dependencies below that authenticate without FastAPI's Security() parameters (see ``authenticating``)
+AUTHENTICATING: set[Callable[..., Any]] = set()
+
+_Dependency = TypeVar("_Dependency", bound=Callable[..., Any])
+
+
+def authenticating(dependency: _Dependency) -> _Dependency:
+    """Mark ``dependency`` as one that authenticates from the request alone (issue 18).
+
+    FastAPI solves every declared dependency on every request, and the three Security() schemes plus a
+    chain of ``Depends`` levels cost more than the checks themselves (bench/api_load.py profiles), so
+    the routes' auth dependencies take only the request and call :func:`principal_or_none` directly. The
+    OpenAPI document still names the three ways to authenticate for every operation that uses one
+    (``web/app.py`` adds :data:`OPENAPI_SECURITY` to it: the schemes are no longer in the dependency tree)."""
+    AUTHENTICATING.add(dependency)
+    return dependency
+
+
+async def principal_or_none(request: Request) -> Principal | None:
+    """The caller, or None when no credential was sent; verified once per request (kept on its state)."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
@@ -248,10 +267,19 @@ async def current_principal_or_none(
     return principal
 
 
-async def require_principal(
-    principal: Principal | None = Depends(current_principal_or_none),
-) -> Principal:
+async def current_principal_or_none(
+    request: Request,
+    _bearer: object = Security(_bearer_scheme),
+    _admin: object = Security(_admin_scheme),
+    _session: object = Security(_session_scheme),
+) -> Principal | None:
+    """The caller, or None when no credential was sent (pages use this to show a login hint)."""
+    return await principal_or_none(request)
+
+
+async def authenticated(request: Request) -> Principal:
     """Any authenticated caller (staff, admin, agent, signed-in human). 401 without credentials."""
+    principal = await principal_or_none(request)
     if principal is None:
         raise Unauthenticated(
             "authentication required: send 'authorization: Bearer <token>', the admin token header, "
@@ -259,6 +287,12 @@ async def require_principal(
             reason_code=ReasonCode.AUTH_REQUIRED,
         )
     return principal
+
+
+@authenticating
+async def require_principal(request: Request) -> Principal:
+    """Any authenticated caller (staff, admin, agent, signed-in human). 401 without credentials."""
+    return await authenticated(request)
 
 
 async def refuse(request: Request, principal: Principal, message: str, reason_code: ReasonCode) -> NoReturn:
@@ -281,15 +315,25 @@ async def refuse(request: Request, principal: Principal, message: str, reason_co
     raise PermissionDenied(message, reason_code=reason_code)
 
 
-async def require_staff(request: Request, principal: Principal = Depends(require_principal)) -> Principal:
-    """Studio staff or admin (Firebase claim, admin token, or cockpit session). 403 (audited) otherwise."""
+async def staff(request: Request) -> Principal:
+    """Studio staff or admin (Firebase claim, admin token, or cockpit session). 401 without credentials;
+    403 (audited) otherwise."""
+    principal = await authenticated(request)
     if not principal.is_staff:
         await refuse(request, principal, "this needs a staff account", ReasonCode.STAFF_REQUIRED)
     return principal
 
 
-async def require_admin(request: Request, principal: Principal = Depends(require_principal)) -> Principal:
+@authenticating
+async def require_staff(request: Request) -> Principal:
+    """Studio staff or admin (Firebase claim, admin token, or cockpit session). 403 (audited) otherwise."""
+    return await staff(request)
+
+
+@authenticating
+async def require_admin(request: Request) -> Principal:
     """An admin (claim ``admin``/``roles`` ∋ admin, or the local admin token). 403 (audited) otherwise."""
+    principal = await authenticated(request)
     if not principal.is_admin:
         await refuse(request, principal, "this needs an admin account", ReasonCode.ADMIN_REQUIRED)
     return principal
@@ -298,7 +342,9 @@ async def require_admin(request: Request, principal: Principal = Depends(require
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     """Staff always; agents only with ``scope`` (e.g. ``state:read``); other humans 403 (audited)."""
 
-    async def dependency(request: Request, principal: Principal = Depends(require_principal)) -> Principal:
+    @authenticating
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticated(request)
         if principal.is_staff or (principal.is_agent and principal.has_scope(scope)):
             return principal
         await refuse(
@@ -311,13 +357,20 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
 __all__ = [
     "ADMIN_TOKEN_HEADER",
     "AGENT_TOKEN_PREFIX",
+    "AUTHENTICATING",
+    "OPENAPI_SECURITY",
+    "OPENAPI_SECURITY_SCHEMES",
     "SESSION_COOKIE",
     "Authenticator",
+    "authenticated",
+    "authenticating",
     "current_principal_or_none",
     "local_admin",
+    "principal_or_none",
     "refuse",
     "require_admin",
     "require_principal",
     "require_scope",
     "require_staff",
+    "staff",
 ]

@@ -19,43 +19,49 @@ from studio_brain.services.connectors import ConnectorHealthService
 from studio_brain.services.gateway import GatewayService
 from studio_brain.services.state import StateService
 from studio_brain.services.swarms.drafts import DraftService
-from studio_brain.web.auth import require_principal, require_staff
+from studio_brain.web.auth import authenticated, authenticating, staff
 from studio_brain.web.middleware import new_request_id
 
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread,
-# a thread hop per request that shows up in the tail latency under load (bench/api_load.py).
+# a thread hop per request that shows up in the tail latency under load (bench/api_load.py). Each takes
+# the request itself, not another dependency: FastAPI solves every level of a dependency chain on every
+# request (issue 18), and a service is one attribute of the Brain away.
+
+
+def _brain(request: Request) -> Brain:
+    brain: Brain = request.app.state.brain
+    return brain
 
 
 async def get_brain(request: Request) -> Brain:
-    brain: Brain = request.app.state.brain
-    return brain
+    return _brain(request)
 
 
 BrainDep = Annotated[Brain, Depends(get_brain)]
 
 
-async def get_gateway(brain: BrainDep) -> GatewayService:
-    return brain.gateway
+async def get_gateway(request: Request) -> GatewayService:
+    return _brain(request).gateway
 
 
-async def get_events(brain: BrainDep) -> EventStore:
-    return brain.events
+async def get_events(request: Request) -> EventStore:
+    return _brain(request).events
 
 
-async def get_audit(brain: BrainDep) -> AuditService:
-    return brain.audit
+async def get_audit(request: Request) -> AuditService:
+    return _brain(request).audit
 
 
-async def get_state(brain: BrainDep) -> StateService:
-    return brain.state
+async def get_state(request: Request) -> StateService:
+    return _brain(request).state
 
 
-async def get_drafts(brain: BrainDep) -> DraftService:
-    return brain.drafts
+async def get_drafts(request: Request) -> DraftService:
+    return _brain(request).drafts
 
 
-async def get_connector_health(brain: BrainDep) -> ConnectorHealthService:
-    return brain.connector_health
+async def get_connector_health(request: Request) -> ConnectorHealthService:
+    return _brain(request).connector_health
 
 
 #: the capability gateway (proposals, execution, policy, agent tokens)
@@ -94,16 +100,17 @@ class Caller:
         return self.principal.tenant_id
 
 
-async def caller(
-    principal: Principal = Depends(require_principal), request_id: str = Depends(current_request_id)
-) -> Caller:
-    return Caller(principal=principal, request_id=request_id)
+@authenticating
+async def caller(request: Request) -> Caller:
+    principal = await authenticated(request)
+    # read after authenticating: a caller's own x-request-id is scoped to the verified caller (web/auth.py)
+    return Caller(principal=principal, request_id=get_request_id(request))
 
 
-async def staff_caller(
-    principal: Principal = Depends(require_staff), request_id: str = Depends(current_request_id)
-) -> Caller:
-    return Caller(principal=principal, request_id=request_id)
+@authenticating
+async def staff_caller(request: Request) -> Caller:
+    principal = await staff(request)
+    return Caller(principal=principal, request_id=get_request_id(request))
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

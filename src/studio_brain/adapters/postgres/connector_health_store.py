@@ -70,12 +70,12 @@ class PostgresConnectorHealthStore:
 
     async def _rows(self, tenant_id: str, query: str, params: tuple[Any, ...]) -> list[ConnectorHealth]:
         try:
-            async with self._db.connection() as conn:
-                await _scope(conn, tenant_id)
-                cursor = await conn.execute(query, params)
-                return [_health(row) for row in await cursor.fetchall()]
+            # scope, statement and COMMIT in one round trip (issue 18: the Portal's capabilities card reads
+            # the latest per connector on every load; it was four with the pool's liveness statement)
+            rows = await self._db.tenant_statement(tenant_id, query, params)
         except psycopg.Error as err:
             raise translate(err, "reading connector health") from err
+        return [_health(row) for row in rows]
 
     async def latest(self, tenant_id: str) -> list[ConnectorHealth]:
         return await self._rows(

@@ -336,6 +336,18 @@ class Database:
             conn.arm_scope(None)
             await self._pool.putconn(conn)
 
+    async def tenant_statement(self, tenant_id: str, query: Any, params: Any = None) -> list[dict[str, Any]]:
+        """One statement in a transaction of its own, scoped to ``tenant_id``, in **one round trip**: the
+        scope, the statement and the COMMIT pipelined (issue 18: every request's credential lookup and
+        the hot reads land here), on a connection checked without a round trip (:meth:`tenant_connection`).
+        The server runs them in order, in one transaction; a failing statement aborts the rest (the COMMIT
+        included) and raises its own error. Rows as dicts (none for a statement that returns none)."""
+        async with self.tenant_connection(tenant_id) as conn:
+            async with conn.pipeline():
+                cursor = await conn.execute(query, params)
+                await conn.commit()
+            return await cursor.fetchall() if cursor.description is not None else []
+
     async def _live_connection(self) -> PooledConnection:
         # every pooled connection may have died together (a restart): each found dead is closed, which
         # makes the pool discard it, and the next one is taken; nothing has been sent on any of them

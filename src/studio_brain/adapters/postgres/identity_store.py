@@ -145,17 +145,11 @@ class PostgresIdentityStore:
         self, tenant_id: str, doing: str, query: str, params: tuple[Any, ...]
     ) -> dict[str, Any] | None:
         try:
-            async with self._db.tenant_connection(tenant_id) as conn:
-                # the tenant scope (queued first by tenant_connection), the statement and the COMMIT in
-                # one round trip, with no liveness round trip before it (issue 18: every request's
-                # credential lookup lands here); the server still runs them in order, in one
-                # transaction, and a failing statement aborts the rest (the COMMIT included)
-                async with conn.pipeline():
-                    cursor = await conn.execute(query, params)
-                    await conn.commit()
-                return await cursor.fetchone()
+            # scope, statement and COMMIT in one round trip (issue 18: every request's credential lookup)
+            rows = await self._db.tenant_statement(tenant_id, query, params)
         except psycopg.Error as err:
             raise translate(err, doing) from err
+        return rows[0] if rows else None
 
     async def _all(
         self, tenant_id: str, doing: str, query: str, params: tuple[Any, ...]

@@ -20,6 +20,8 @@ from studio_brain.domain.policy import (
     decide_staff_action,
     refuse,
 )
+from studio_brain.domain.proposals import Proposal
+from studio_brain.ports.gateway import ProposalFilter
 from studio_brain.services.gateway.context import MAX_PAGE, GatewayContext, Subject, log
 
 
@@ -32,6 +34,20 @@ class Admin:
     async def kill_switch(self, principal: Principal) -> list[KillSwitchEntry]:
         async with self._ctx.store.transaction(principal.tenant_id) as tx:
             return await tx.kill_switch_entries()
+
+    async def proposals_and_policy(
+        self, principal: Principal, where: ProposalFilter
+    ) -> tuple[list[Proposal], list[KillSwitchEntry], list[Exemption]]:
+        """The newest proposals, the kill switch's entries and the exemptions, read in **one** transaction
+        (issue 18: the Portal's capabilities card asked for them in three, each a pool checkout, a scope
+        and a COMMIT of its own); each is what its own read returns, with the same checks."""
+        if not 1 <= where.limit <= MAX_PAGE:
+            raise InputInvalid(f"limit must be between 1 and {MAX_PAGE}")
+        async with self._ctx.store.transaction(principal.tenant_id) as tx:
+            proposals = await tx.list_proposals(where)
+            entries = await tx.kill_switch_entries()
+            exemptions = await tx.exemptions()
+        return proposals, entries, exemptions
 
     async def kill_switch_state(self, principal: Principal) -> KillSwitch:
         async with self._ctx.store.transaction(principal.tenant_id) as tx:

@@ -42,7 +42,10 @@ class CapabilitiesOverview(BaseModel):
 )
 async def capabilities(caller: StaffCaller, gateway: Gateway, health: ConnectorHealth) -> Response:
     principal = caller.principal
-    recent = await gateway.list_proposals(principal, ProposalFilter(limit=PORTAL_RECENT_PROPOSALS))
+    # proposals, kill switch and exemptions in one transaction (issue 18; they were three)
+    recent, switch, exemptions = await gateway.proposals_and_policy(
+        principal, ProposalFilter(limit=PORTAL_RECENT_PROPOSALS)
+    )
     connectors = [
         {
             "id": h.connector_id,
@@ -60,8 +63,8 @@ async def capabilities(caller: StaffCaller, gateway: Gateway, health: ConnectorH
             "capabilities": [capability_json(c) for c in gateway.capabilities()],
             "proposals": [proposal_json(p) for p in recent],
             "policy": {
-                "killSwitch": kill_switch_json(await gateway.kill_switch(principal)),
-                "exemptions": [exemption_json(e) for e in await gateway.exemptions(principal)],
+                "killSwitch": kill_switch_json(switch),
+                "exemptions": [exemption_json(e) for e in exemptions],
             },
             "connectors": connectors,
         }

@@ -20,7 +20,6 @@ from studio_brain.services.gateway import GatewayService
 from studio_brain.services.portal import PortalDesk
 from studio_brain.web.api.shapes import event_json, proposal_json
 from studio_brain.web.auth import require_staff
-from studio_brain.web.deps import BrainDep
 from studio_brain.web.errors import ERROR_RESPONSES, status_for
 
 Limit = Query(default=50, ge=1, le=10_000, description="most rows to return (no hidden cap)")
@@ -59,7 +58,8 @@ class PortalRefusalRoute(APIRoute):
         return portal_handler
 
 
-async def get_desk(brain: BrainDep) -> PortalDesk:
+async def get_desk(request: Request) -> PortalDesk:
+    brain: Brain = request.app.state.brain  # the request, not BrainDep: one dependency level (web/deps.py)
     return PortalDesk(
         events=brain.events,
         state_store=brain.state_store,

@@ -1,0 +1,158 @@
+"""The hot read requests' database work (issue 18, fourth pass): the latest state's version and the
+connector health read are one round trip each, and the Portal's capabilities card reads the gateway in one
+transaction — with the tenant scope still on every statement."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from psycopg.pq import TransactionStatus
+
+from studio_brain.adapters.postgres.connector_health_store import PostgresConnectorHealthStore
+from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
+from studio_brain.bootstrap import Brain
+from studio_brain.domain.connectors import BreakerState, ConnectorHealth, HealthStatus
+from studio_brain.domain.hashing import sha256_hex
+from studio_brain.domain.state import Completeness, SnapshotRun, SnapshotVersion
+from studio_brain.web.auth import Authenticator
+from tests.fixtures.auth import TokenMinter
+
+pytestmark = pytest.mark.postgres
+
+
+@dataclass
+class Trips:
+    """Round trips as bench/round_trips.py counts them: a statement outside a pipeline is one, a pipeline
+    block is one whatever it holds, a COMMIT outside a pipeline inside a transaction is one."""
+
+    count: int = 0
+    depth: int = 0
+    statements: int = 0
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> Trips:
+    counted = Trips()
+    execute, commit, pipeline = (
+        psycopg.AsyncCursor.execute,
+        psycopg.AsyncConnection.commit,
+        psycopg.AsyncConnection.pipeline,
+    )
+
+    async def counted_execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counted.statements += 1
+        counted.count += counted.depth == 0
+        return await execute(self, *args, **kwargs)
+
+    async def counted_commit(self: Any) -> None:
+        if counted.depth == 0 and self.info.transaction_status != TransactionStatus.IDLE:
+            counted.count += 1
+        await commit(self)
+
+    def counted_pipeline(self: Any) -> AbstractAsyncContextManager[Any]:
+        @asynccontextmanager
+        async def block() -> AsyncIterator[Any]:
+            outermost = counted.depth == 0
+            counted.depth += 1
+            try:
+                async with pipeline(self) as p:
+                    yield p
+            finally:
+                counted.depth -= 1
+                counted.count += outermost
+
+        return block()
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counted_execute)
+    monkeypatch.setattr(psycopg.AsyncConnection, "commit", counted_commit)
+    monkeypatch.setattr(psycopg.AsyncConnection, "pipeline", counted_pipeline)
+    return counted
+
+
+async def _save_run(brain: Brain, tenant_id: str, run_id: str, hour: int = 6) -> SnapshotRun:
+    run = SnapshotRun(
+        id=run_id,
+        tenant_id=tenant_id,
+        snapshot_date=date(2026, 11, 20),
+        generated_at=datetime(2026, 11, 20, hour, tzinfo=UTC),
+        completeness=Completeness.FULL,
+        source="demo",
+        document={"counts": {"batchesActive": hour}},
+        snapshot_hash=sha256_hex({"counts": {"batchesActive": hour}}),
+    )
+    await brain.state_store.save_run(run)
+    return run
+
+
+async def test_the_latest_state_version_is_read_in_one_round_trip_and_only_for_its_tenant(
+    api_brain: Brain, trips: Trips
+) -> None:
+    await _save_run(api_brain, api_brain.tenant_id, "run-older", hour=5)
+    ours = await _save_run(api_brain, api_brain.tenant_id, "run-newest", hour=6)
+    trips.count = 0
+    version = await api_brain.state_store.latest_snapshot_version(api_brain.tenant_id)
+    assert trips.count == 1  # scope, SELECT and COMMIT pipelined (it was three: liveness, SELECT, COMMIT)
+    assert version == SnapshotVersion.of(ours)
+    assert await api_brain.state_store.latest_snapshot_version("a-studio-with-none") is None
+
+
+async def test_the_latest_connector_health_is_read_in_one_round_trip_and_only_for_its_tenant(
+    api_brain: Brain, trips: Trips
+) -> None:
+    store = PostgresConnectorHealthStore(api_brain.database)
+    checked = ConnectorHealth(
+        connector_id="probe",
+        status=HealthStatus.HEALTHY,
+        breaker=BreakerState.CLOSED,
+        request_id="req-probe",
+        latency_ms=1.5,
+        checked_at=datetime(2026, 11, 20, 6, tzinfo=UTC),
+    )
+    await store.record(api_brain.tenant_id, checked)
+    trips.count = 0
+    assert [h.connector_id for h in await store.latest(api_brain.tenant_id)] == ["probe"]
+    assert trips.count == 1
+    assert await store.latest("another-studio") == []  # row-level security: the scope rode along
+
+
+async def test_the_portal_capabilities_card_reads_the_gateway_in_one_transaction(
+    api_client: httpx.AsyncClient, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    original = PostgresGatewayStore.transaction
+
+    def counted(self: PostgresGatewayStore, tenant_id: str) -> Any:
+        opened.append(tenant_id)
+        return original(self, tenant_id)
+
+    monkeypatch.setattr(PostgresGatewayStore, "transaction", counted)
+    response = await api_client.get("/api/capabilities", headers=admin_headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"ok", "capabilities", "proposals", "policy", "connectors"}
+    assert set(body["policy"]) == {"killSwitch", "exemptions"}
+    assert len(opened) == 1  # proposals, kill switch and exemptions: one transaction (it was three)
+
+
+async def test_a_portal_request_verifies_its_caller_once_though_router_and_route_both_ask(
+    api_client: httpx.AsyncClient, tokens: TokenMinter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+    original = Authenticator.authenticate
+
+    async def counted(self: Authenticator, request: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await original(self, request)
+
+    monkeypatch.setattr(Authenticator, "authenticate", counted)
+    response = await api_client.get("/api/capabilities", headers=tokens.headers("staff-1", staff=True))
+    assert response.status_code == 200
+    assert calls == 1
