@@ -101,6 +101,10 @@ def main() -> None:
     parser.add_argument("--trend-gain", type=float, default=DetectorConfig().trend_gain)
     parser.add_argument("--tail-margin", type=float, default=DetectorConfig().tail_margin)
     parser.add_argument("--tail-days", type=int, default=DetectorConfig().tail_days)
+    parser.add_argument("--far-quantile", type=float, default=DetectorConfig().far_quantile)
+    parser.add_argument("--far-min-days", type=int, default=DetectorConfig().far_min_days)
+    parser.add_argument("--far-margin", type=float, default=DetectorConfig().far_margin)
+    parser.add_argument("--only", default="", help="real-shaped cases whose name contains this (experiments)")
     parser.add_argument("--real-seeds", type=int, default=5, help="seeds per real-shaped case")
     parser.add_argument(
         "--real-first-seed",
@@ -122,9 +126,12 @@ def main() -> None:
         trend_gain=args.trend_gain,
         tail_days=args.tail_days,
         weekday_days=args.weekday_days,
+        far_quantile=args.far_quantile,
+        far_min_days=args.far_min_days,
+        far_margin=args.far_margin,
     )
     if args.part in ("all", "real"):
-        real_cases(args.real_seeds, config, first_seed=args.real_first_seed)
+        real_cases(args.real_seeds, config, first_seed=args.real_first_seed, only=args.only)
     if args.part in ("all", "demo"):
         demo_cases(args.seeds, config)
 
@@ -372,7 +379,7 @@ class Oracle:
         )
 
 
-def real_cases(seeds: int, config: DetectorConfig, *, first_seed: int = 1) -> None:
+def real_cases(seeds: int, config: DetectorConfig, *, first_seed: int = 1, only: str = "") -> None:
     started = time.perf_counter()
     print(
         f"real-shaped cases: seeds {first_seed}-{first_seed + seeds - 1}, 730 days, evaluated from day {EVAL_START}"
@@ -383,6 +390,7 @@ def real_cases(seeds: int, config: DetectorConfig, *, first_seed: int = 1) -> No
     print(f"  baseline: plain {ZSCORE_DAYS}-day mean/SD z-score, threshold {ZSCORE_THRESHOLD}\n")
     variants: list[tuple[str, Callable[[int], Series], bool]] = [(c(1).case, c, False) for c in CASES]
     variants.insert(1, (CASES[0](1).case + " — holidays in the calendar", CASES[0], True))
+    variants = [v for v in variants if only in v[0]]
     failures: list[str] = []
     for label, make, known in variants:
         ours, plain, oracle = Score(), Score(), Oracle()

@@ -31,7 +31,10 @@ assumes normal tails; real series have heavier ones, and a baseline's own errors
 trend carried to today) add to them. The walk knows the z-scores the series has actually produced, so the
 scale is stretched by how far their 90th percentile lies beyond the normal distribution's (net of that
 percentile's sampling error; never shrunk) — a threshold of 3.5 then means on this metric about what it
-means on normal noise.
+means on normal noise. The 90th percentile cannot see tails that only begin beyond it (Student-t noise
+with five degrees of freedom has a 90th percentile of |z| *below* the normal's, yet lies beyond 3.5 SD
+thirteen times as often), so the far tail (the 97th percentile, once enough days are judged, net of a
+wider margin: it rests on a handful of days) stretches the scale too, whichever stretch is larger.
 
 Level: the window median suits metrics whose days are independent (daily changes); queues wander, and for
 them the median of the last few days predicts today far better. Unless ``level_days`` forces one, each
@@ -120,6 +123,13 @@ class DetectorConfig:
     tail_margin: float = 1.0
     #: fewer past |z| than this: no stretch yet
     tail_min_days: int = 56
+    #: the far tail: the scale is also stretched by how far this quantile of the past |z| lies beyond the
+    #: normal's (net of ``far_margin`` standard errors), whichever stretch is larger; 0: off
+    far_quantile: float = 0.97
+    #: fewer past |z| than this: no far-tail stretch yet
+    far_min_days: int = 100
+    #: the far-tail stretch is taken only beyond this many standard errors of its quantile
+    far_margin: float = 2.5
 
     @property
     def walk_days(self) -> int:
@@ -528,14 +538,21 @@ def _tail_stretch(past_z: Sequence[float], config: DetectorConfig) -> float:
     and the 90th percentile is far enough inside that a few unmarked anomalies barely move it."""
     if not config.tail_quantile or len(past_z) < max(config.tail_min_days, 20):
         return 1.0
-    q = config.tail_quantile
+    stretch = _quantile_stretch(past_z, config.tail_quantile, config.tail_margin)
+    if config.far_quantile and len(past_z) >= config.far_min_days:
+        stretch = max(stretch, _quantile_stretch(past_z, config.far_quantile, config.far_margin))
+    return stretch
+
+
+def _quantile_stretch(past_z: Sequence[float], q: float, margin: float) -> float:
+    """How far the ``q`` quantile of the past |z| lies beyond the normal distribution's, at least 1."""
     cut = quantiles(past_z, n=100, method="inclusive")[round(q * 100) - 1]
     normal = NormalDist().inv_cdf(0.5 + q / 2)
     # the quantile of n normal |z| has a standard error of sqrt(q(1-q)/n) / density: only what lies
-    # beyond ``tail_margin`` of those is taken as tails (else calm normal noise would be stretched by
+    # beyond ``margin`` of those is taken as tails (else calm normal noise would be stretched by
     # chance about half the time)
     error = math.sqrt(q * (1 - q) / len(past_z)) / (2 * NormalDist().pdf(normal))
-    return max(1.0, (cut - config.tail_margin * error) / normal)
+    return max(1.0, (cut - margin * error) / normal)
 
 
 def scan(
