@@ -13,7 +13,9 @@ used rather than the MAD itself because the MAD of small integer counts is coars
 2, ... counts) and, at 37 % efficiency, noisy over a 56-day window: both fattened the tails of calm z-scores.
 Its cutoff is wide (``scale_c`` = 15 MADs): since flagged days are left out of later baselines (below),
 the scale no longer has to ignore anomalies itself, and a scale that follows the heavy tails real series
-have keeps their ordinary bad days from being flagged (docs/benchmarks.md, real-shaped cases).
+have keeps their ordinary bad days from being flagged (docs/benchmarks.md, real-shaped cases). A count
+(every value in the window whole) moves in whole steps, so its deviation is read half a step nearer (a
+continuity correction): a Poisson-3 day of 9 is as rare as a continuous value beyond 8.5, not beyond 9.
 
 Weekly rhythm: the weekday effects of the window-median baselines are read over ``weekday_days`` (16
 weeks), each day against the median of the week centred on it, because eight samples of each weekday in
@@ -130,6 +132,8 @@ class DetectorConfig:
     far_min_days: int = 100
     #: the far-tail stretch is taken only beyond this many standard errors of its quantile
     far_margin: float = 2.5
+    #: counts move in whole steps: a day's deviation is read half a step nearer (a continuity correction)
+    continuity: bool = True
 
     @property
     def walk_days(self) -> int:
@@ -177,12 +181,18 @@ class Baseline:
     trend: bool = False
     #: days of the window left out, oldest first
     excluded: tuple[Exclusion, ...] = ()
+    #: the metric's step when it is a count (1), else 0: a deviation is read half a step nearer
+    step: float = 0.0
 
     def expected(self, day: date) -> float:
         return self.center + self.weekday_effect[day.weekday()]
 
     def z(self, day: date, value: float) -> float:
-        return (value - self.expected(day)) / self.scale
+        # a count of 9 against an expected 3 is as rare as a continuous value beyond 8.5, not beyond 9:
+        # without the half step a Poisson-3 day of 9 (tail 0.004, eight times a 3.5-SD normal day's)
+        # read as 3.5 SD and flagged
+        deviation = value - self.expected(day)
+        return math.copysign(max(0.0, abs(deviation) - self.step / 2), deviation) / self.scale
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -313,6 +323,8 @@ def baseline(
     by_day = {
         o.day: o.value for o in history if o.day < day and math.isfinite(o.value) and o.day not in exclude
     }
+    # a count (every value whole, before any shift moves the old days by a fractional step)
+    count = config.continuity and all(float(v).is_integer() for d, v in by_day.items() if d >= start)
     if shifts:
         offsets = [(s.start, s.offset(by_day, day)) for s in shifts]
         by_day = {d: v + sum(o for first, o in offsets if d < first) for d, v in by_day.items()}
@@ -349,6 +361,7 @@ def baseline(
         level_days=found.level_days,
         trend=found.trend,
         excluded=excluded,
+        step=1.0 if count else 0.0,
     )
 
 
