@@ -333,7 +333,9 @@ def baseline(
         return None
     excluded = tuple(Exclusion(day=d, reason=exclude[d]) for d in sorted(exclude) if start <= d < day)
     floor = scale_floor([by_day[d] for d in window], config)
-    weekly = _weekly_rhythm(by_day, day, config)
+    groups = _weekly_rhythm(by_day, day, config)
+    # shared by the flat and the trend candidate (the rhythm's centre and spread do not depend on either)
+    weekly = None if groups is None else _Rhythm.of(groups)
     if config.level_days > 0:
         found = _baseline(by_day, window, day, config, config.level_days, floor)
     else:
@@ -374,7 +376,7 @@ def _baseline(
     floor: float,
     *,
     trend: bool = False,
-    weekly: Mapping[int, Sequence[float]] | None = None,
+    weekly: _Rhythm | None = None,
 ) -> Baseline | None:
     if level_days > 0:
         # Residuals against the local level (median of the previous days): queues and counts wander,
@@ -400,10 +402,10 @@ def _baseline(
         groups.setdefault(d.weekday(), []).append(r)
     rhythm: Mapping[int, Sequence[float]] = groups
     start = offset
+    within: float | None = None
     if level_days == 0 and weekly is not None:
         # the window's level, the longer span's weekly rhythm (see _weekly_rhythm)
-        rhythm = weekly
-        start = median(x for g in weekly.values() for x in g)
+        rhythm, start, within = weekly.groups, weekly.middle, weekly.within
     effect: tuple[float, ...] = (0.0,) * 7
     scale = flat
     seasonal = False
@@ -413,7 +415,7 @@ def _baseline(
         # the noise an effect must stand out from is the spread within each weekday: ``flat`` still
         # holds the rhythm itself, and with a strong one (±15 on noise 4) the smaller real effects
         # (±6.5) looked like chance and were dropped
-        noise = max(_within_spread(rhythm), floor)
+        noise = max(_within_spread(rhythm) if within is None else within, floor)
         kept = _weekday_effects(rhythm, start, noise, floor)
         if any(kept) and not all(kept):
             # the days without an effect set the centre: the median over all days sits between the normal
@@ -483,6 +485,27 @@ def _weekly_rhythm(
         middle = median(x for g in groups.values() for x in g)
         effect = [effect[w] + median(groups[w]) - middle for w in range(7)]
     return groups
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Rhythm:
+    """The weekly rhythm read over the longer span, with its centre and its spread within weekdays."""
+
+    groups: Mapping[int, Sequence[float]]
+    #: the median of every day's residual against its week
+    middle: float
+    #: the noise within weekdays (see _within_spread); None while a weekday has fewer than two days
+    within: float | None
+
+    @classmethod
+    def of(cls, groups: Mapping[int, Sequence[float]]) -> _Rhythm:
+        values = [x for g in groups.values() for x in g]
+        full = len(groups) == 7 and min(len(g) for g in groups.values()) >= 2
+        return cls(
+            groups=groups,
+            middle=median(values) if values else 0.0,
+            within=_within_spread(groups) if full else None,
+        )
 
 
 #: passes of the weekly rhythm's centring: the first against the plain median of each week, the others
