@@ -27,7 +27,9 @@ precision of a detector flagging those and every window exactly once.
 
 Run: ``.venv/bin/python bench/swarm_quality.py [--seeds 12] [--real-seeds 5] [--part all|demo|real]``
 (``--real-first-seed N``: other seeds than the reported 1-5, for choosing parameters; detector settings for experiments: ``--threshold --window --level-days --scale-c --step-days
---tail-quantile --tail-margin --tail-days --trend-gain --weekday-days``; defaults are the shipped ones)
+--tail-quantile --tail-margin --tail-days --trend-gain --weekday-days --far-quantile --far-margin
+--far-min-days --no-continuity``, and ``--only TEXT`` for the cases whose name contains it; defaults are the
+shipped ones)
 Loopback only, no database; bounded (about 1-2 s per seed and series).
 """
 
