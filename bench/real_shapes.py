@@ -44,6 +44,10 @@ class Series:
     #: each day's own noise in the series' noise SDs (before any anomaly): what no detector can tell from
     #: an anomaly of the same size, so the benchmark can show how many calm days cross a threshold anyway
     noise: dict[date, float] = field(default_factory=dict)
+    #: each day's true expected value without any labelled anomaly (a level step's window: the old level)
+    #: and its true noise SD: what an oracle detector knows (the benchmark's bound on precision)
+    expected: dict[date, float] = field(default_factory=dict)
+    sd: dict[date, float] = field(default_factory=dict)
 
 
 def _t_noise(rng: random.Random, df: int) -> float:
@@ -111,14 +115,21 @@ def taxi_demand(seed: int) -> Series:
     weekly = (-0.08, -0.03, 0.0, 0.04, 0.1, 0.06, -0.09)
     level = 15000.0
     sd_share = 0.035
-    values, noise = {}, {}
+    values, noise, expected, sd = {}, {}, {}, {}
     for i in range(DAYS):
         d = START + timedelta(days=i)
         season = 1 + 0.1 * math.sin(2 * math.pi * (i - 60) / 365)
         mean = level * season * (1 + weekly[d.weekday()])
         noise[d] = _t_noise(rng, 6)
         values[d] = round(mean * (1 + sd_share * noise[d]))
-    series = Series(case="taxi demand (weekly + yearly, holidays, blizzard)", values=values, noise=noise)
+        expected[d], sd[d] = mean, mean * sd_share
+    series = Series(
+        case="taxi demand (weekly + yearly, holidays, blizzard)",
+        values=values,
+        noise=noise,
+        expected=expected,
+        sd=sd,
+    )
     for year in (2024, 2025):
         for first, length, factor, label in _holidays(year):
             if first < START + timedelta(days=70) or first + timedelta(days=length) > START + timedelta(
@@ -146,12 +157,15 @@ def taxi_demand(seed: int) -> Series:
 def machine_temperature(seed: int) -> Series:
     """A machine's daily mean temperature in °C (fractional, small noise): failures show as hot days."""
     rng = random.Random(seed)
-    values, noise = {}, {}
+    values, noise, expected, sd = {}, {}, {}, {}
     for i in range(DAYS):
         d = START + timedelta(days=i)
         noise[d] = _t_noise(rng, 8)
-        values[d] = round(68.0 + 2.0 * math.sin(2 * math.pi * (i - 100) / 365) + 0.35 * noise[d], 2)
-    series = Series(case="machine temperature (fractional, yearly)", values=values, noise=noise)
+        expected[d], sd[d] = 68.0 + 2.0 * math.sin(2 * math.pi * (i - 100) / 365), 0.35
+        values[d] = round(expected[d] + 0.35 * noise[d], 2)
+    series = Series(
+        case="machine temperature (fractional, yearly)", values=values, noise=noise, expected=expected, sd=sd
+    )
     _inject(series, rng, lambda d: 0.35, count=10, lower=None)
     return series
 
@@ -160,12 +174,15 @@ def room_temperature_rate(seed: int) -> Series:
     """An ad-exchange click rate (~1.2 %, noise 0.06 points): a metric whose noise is far below one unit."""
     rng = random.Random(seed)
     weekly = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0004, 0.0006)
-    values, noise = {}, {}
+    values, noise, expected, sd = {}, {}, {}, {}
     for i in range(DAYS):
         d = START + timedelta(days=i)
         noise[d] = rng.gauss(0, 1)
-        values[d] = round(0.012 + weekly[d.weekday()] + 0.0006 * noise[d], 5)
-    series = Series(case="ad-exchange rate (fraction, weekend lift)", values=values, noise=noise)
+        expected[d], sd[d] = 0.012 + weekly[d.weekday()], 0.0006
+        values[d] = round(expected[d] + 0.0006 * noise[d], 5)
+    series = Series(
+        case="ad-exchange rate (fraction, weekend lift)", values=values, noise=noise, expected=expected, sd=sd
+    )
     _inject(series, rng, lambda d: 0.0006, count=10)
     return series
 
@@ -173,14 +190,17 @@ def room_temperature_rate(seed: int) -> Series:
 def server_load_steps(seed: int) -> Series:
     """Server load with persistent level steps (a new service, a migration): each step is one window."""
     rng = random.Random(seed)
-    values, noise = {}, {}
+    values, noise, expected, sd = {}, {}, {}, {}
     level = 400.0
     steps = sorted(rng.sample(range(120, DAYS - 40), 4))
     windows = []
+    #: the level before the latest step, and that step's window's last day (the oracle's expected value)
+    old_level, step_last = level, START
     for i in range(DAYS):
         d = START + timedelta(days=i)
         if i in steps:
             jump = rng.choice((-1, 1)) * rng.uniform(8, 14) * 12.0
+            old_level, step_last = level, d + timedelta(days=3)
             level += jump
             windows.append(
                 Window(
@@ -193,7 +213,15 @@ def server_load_steps(seed: int) -> Series:
             )
         noise[d] = _t_noise(rng, 6)
         values[d] = round(level + 12.0 * noise[d])
-    series = Series(case="server load (persistent level steps)", values=values, windows=windows, noise=noise)
+        expected[d], sd[d] = (old_level if d <= step_last else level), 12.0
+    series = Series(
+        case="server load (persistent level steps)",
+        values=values,
+        windows=windows,
+        noise=noise,
+        expected=expected,
+        sd=sd,
+    )
     # spikes must not sit right on a step
     _inject(series, rng, lambda d: 12.0, count=8)
     return series
@@ -208,12 +236,19 @@ def social_volume_variance(seed: int) -> Series:
         i = (d - START).days
         return 60.0 if 240 <= i < 420 else 30.0
 
-    values, noise = {}, {}
+    values, noise, expected, sd = {}, {}, {}, {}
     for i in range(DAYS):
         d = START + timedelta(days=i)
         noise[d] = _t_noise(rng, 5)
-        values[d] = round(1000 * (1 + weekly[d.weekday()]) + sd_at(d) * noise[d])
-    series = Series(case="social volume (changing variance, heavy tails)", values=values, noise=noise)
+        expected[d], sd[d] = 1000 * (1 + weekly[d.weekday()]), sd_at(d)
+        values[d] = round(expected[d] + sd[d] * noise[d])
+    series = Series(
+        case="social volume (changing variance, heavy tails)",
+        values=values,
+        noise=noise,
+        expected=expected,
+        sd=sd,
+    )
     _inject(series, rng, sd_at, count=10)
     return series
 
@@ -221,12 +256,15 @@ def social_volume_variance(seed: int) -> Series:
 def big_then_small(seed: int) -> Series:
     """One large anomaly (an outage: 25 SD for two days) followed within weeks by smaller ones (4-6 SD)."""
     rng = random.Random(seed)
-    values, noise = {}, {}
+    values, noise, expected, sd = {}, {}, {}, {}
     for i in range(DAYS):
         d = START + timedelta(days=i)
         noise[d] = rng.gauss(0, 1)
-        values[d] = round(200 + 15 * math.sin(2 * math.pi * i / 7) + 6.0 * noise[d])
-    series = Series(case="one large anomaly, then smaller ones", values=values, noise=noise)
+        expected[d], sd[d] = 200 + 15 * math.sin(2 * math.pi * i / 7), 6.0
+        values[d] = round(expected[d] + 6.0 * noise[d])
+    series = Series(
+        case="one large anomaly, then smaller ones", values=values, noise=noise, expected=expected, sd=sd
+    )
     for n in range(3):
         big = START + timedelta(days=150 + 200 * n + seed % 7)
         for d in (big, big + timedelta(days=1)):
@@ -245,7 +283,7 @@ def big_then_small(seed: int) -> Series:
 def small_counts(seed: int) -> Series:
     """Firings a day at a small studio (Poisson, mean 3, closed Sundays): small counts must stay calm."""
     rng = random.Random(seed)
-    values, noise = {}, {}
+    values, noise, expected, sd = {}, {}, {}, {}
     for i in range(DAYS):
         d = START + timedelta(days=i)
         lam = 0.3 if d.weekday() == 6 else 3.0
@@ -258,7 +296,10 @@ def small_counts(seed: int) -> Series:
             cum += p
         values[d] = float(k)
         noise[d] = (k - lam) / math.sqrt(lam)
-    series = Series(case="small counts (Poisson 3, closed Sundays)", values=values, noise=noise)
+        expected[d], sd[d] = lam, math.sqrt(lam)
+    series = Series(
+        case="small counts (Poisson 3, closed Sundays)", values=values, noise=noise, expected=expected, sd=sd
+    )
     # a stuck kiln queue: a day with 4 SD more firings than usual (sqrt(3) ~ 1.7 per SD)
     _inject(series, rng, lambda d: math.sqrt(3.0), count=8, sizes=(5.0, 6.0, 8.0), lower=0.0)
     for w in series.windows:

@@ -13,7 +13,9 @@ used rather than the MAD itself because the MAD of small integer counts is coars
 2, ... counts) and, at 37 % efficiency, noisy over a 56-day window: both fattened the tails of calm z-scores.
 Its cutoff is wide (``scale_c`` = 15 MADs): since flagged days are left out of later baselines (below),
 the scale no longer has to ignore anomalies itself, and a scale that follows the heavy tails real series
-have keeps their ordinary bad days from being flagged (docs/benchmarks.md, real-shaped cases).
+have keeps their ordinary bad days from being flagged (docs/benchmarks.md, real-shaped cases). A count
+(every value in the window whole) moves in whole steps, so its deviation is read half a step nearer (a
+continuity correction): a Poisson-3 day of 9 is as rare as a continuous value beyond 8.5, not beyond 9.
 
 Weekly rhythm: the weekday effects of the window-median baselines are read over ``weekday_days`` (16
 weeks), each day against the median of the week centred on it, because eight samples of each weekday in
@@ -31,7 +33,10 @@ assumes normal tails; real series have heavier ones, and a baseline's own errors
 trend carried to today) add to them. The walk knows the z-scores the series has actually produced, so the
 scale is stretched by how far their 90th percentile lies beyond the normal distribution's (net of that
 percentile's sampling error; never shrunk) — a threshold of 3.5 then means on this metric about what it
-means on normal noise.
+means on normal noise. The 90th percentile cannot see tails that only begin beyond it (Student-t noise
+with five degrees of freedom has a 90th percentile of |z| *below* the normal's, yet lies beyond 3.5 SD
+thirteen times as often), so the far tail (the 97th percentile, once enough days are judged, net of a
+wider margin: it rests on a handful of days) stretches the scale too, whichever stretch is larger.
 
 Level: the window median suits metrics whose days are independent (daily changes); queues wander, and for
 them the median of the last few days predicts today far better. Unless ``level_days`` forces one, each
@@ -120,6 +125,15 @@ class DetectorConfig:
     tail_margin: float = 1.0
     #: fewer past |z| than this: no stretch yet
     tail_min_days: int = 56
+    #: the far tail: the scale is also stretched by how far this quantile of the past |z| lies beyond the
+    #: normal's (net of ``far_margin`` standard errors), whichever stretch is larger; 0: off
+    far_quantile: float = 0.97
+    #: fewer past |z| than this: no far-tail stretch yet
+    far_min_days: int = 100
+    #: the far-tail stretch is taken only beyond this many standard errors of its quantile
+    far_margin: float = 2.5
+    #: counts move in whole steps: a day's deviation is read half a step nearer (a continuity correction)
+    continuity: bool = True
 
     @property
     def walk_days(self) -> int:
@@ -167,12 +181,18 @@ class Baseline:
     trend: bool = False
     #: days of the window left out, oldest first
     excluded: tuple[Exclusion, ...] = ()
+    #: the metric's step when it is a count (1), else 0: a deviation is read half a step nearer
+    step: float = 0.0
 
     def expected(self, day: date) -> float:
         return self.center + self.weekday_effect[day.weekday()]
 
     def z(self, day: date, value: float) -> float:
-        return (value - self.expected(day)) / self.scale
+        # a count of 9 against an expected 3 is as rare as a continuous value beyond 8.5, not beyond 9:
+        # without the half step a Poisson-3 day of 9 (tail 0.004, eight times a 3.5-SD normal day's)
+        # read as 3.5 SD and flagged
+        deviation = value - self.expected(day)
+        return math.copysign(max(0.0, abs(deviation) - self.step / 2), deviation) / self.scale
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -303,6 +323,8 @@ def baseline(
     by_day = {
         o.day: o.value for o in history if o.day < day and math.isfinite(o.value) and o.day not in exclude
     }
+    # a count (every value whole, before any shift moves the old days by a fractional step)
+    count = config.continuity and all(float(v).is_integer() for d, v in by_day.items() if d >= start)
     if shifts:
         offsets = [(s.start, s.offset(by_day, day)) for s in shifts]
         by_day = {d: v + sum(o for first, o in offsets if d < first) for d, v in by_day.items()}
@@ -311,7 +333,9 @@ def baseline(
         return None
     excluded = tuple(Exclusion(day=d, reason=exclude[d]) for d in sorted(exclude) if start <= d < day)
     floor = scale_floor([by_day[d] for d in window], config)
-    weekly = _weekly_rhythm(by_day, day, config)
+    groups = _weekly_rhythm(by_day, day, config)
+    # shared by the flat and the trend candidate (the rhythm's centre and spread do not depend on either)
+    weekly = None if groups is None else _Rhythm.of(groups)
     if config.level_days > 0:
         found = _baseline(by_day, window, day, config, config.level_days, floor)
     else:
@@ -339,6 +363,7 @@ def baseline(
         level_days=found.level_days,
         trend=found.trend,
         excluded=excluded,
+        step=1.0 if count else 0.0,
     )
 
 
@@ -351,7 +376,7 @@ def _baseline(
     floor: float,
     *,
     trend: bool = False,
-    weekly: Mapping[int, Sequence[float]] | None = None,
+    weekly: _Rhythm | None = None,
 ) -> Baseline | None:
     if level_days > 0:
         # Residuals against the local level (median of the previous days): queues and counts wander,
@@ -377,10 +402,10 @@ def _baseline(
         groups.setdefault(d.weekday(), []).append(r)
     rhythm: Mapping[int, Sequence[float]] = groups
     start = offset
+    within: float | None = None
     if level_days == 0 and weekly is not None:
         # the window's level, the longer span's weekly rhythm (see _weekly_rhythm)
-        rhythm = weekly
-        start = median(x for g in weekly.values() for x in g)
+        rhythm, start, within = weekly.groups, weekly.middle, weekly.within
     effect: tuple[float, ...] = (0.0,) * 7
     scale = flat
     seasonal = False
@@ -390,7 +415,7 @@ def _baseline(
         # the noise an effect must stand out from is the spread within each weekday: ``flat`` still
         # holds the rhythm itself, and with a strong one (±15 on noise 4) the smaller real effects
         # (±6.5) looked like chance and were dropped
-        noise = max(_within_spread(rhythm), floor)
+        noise = max(_within_spread(rhythm) if within is None else within, floor)
         kept = _weekday_effects(rhythm, start, noise, floor)
         if any(kept) and not all(kept):
             # the days without an effect set the centre: the median over all days sits between the normal
@@ -462,6 +487,27 @@ def _weekly_rhythm(
     return groups
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Rhythm:
+    """The weekly rhythm read over the longer span, with its centre and its spread within weekdays."""
+
+    groups: Mapping[int, Sequence[float]]
+    #: the median of every day's residual against its week
+    middle: float
+    #: the noise within weekdays (see _within_spread); None while a weekday has fewer than two days
+    within: float | None
+
+    @classmethod
+    def of(cls, groups: Mapping[int, Sequence[float]]) -> _Rhythm:
+        values = [x for g in groups.values() for x in g]
+        full = len(groups) == 7 and min(len(g) for g in groups.values()) >= 2
+        return cls(
+            groups=groups,
+            middle=median(values) if values else 0.0,
+            within=_within_spread(groups) if full else None,
+        )
+
+
 #: passes of the weekly rhythm's centring: the first against the plain median of each week, the others
 #: against the week with the rhythm found so far taken out
 RHYTHM_PASSES = 2
@@ -528,14 +574,21 @@ def _tail_stretch(past_z: Sequence[float], config: DetectorConfig) -> float:
     and the 90th percentile is far enough inside that a few unmarked anomalies barely move it."""
     if not config.tail_quantile or len(past_z) < max(config.tail_min_days, 20):
         return 1.0
-    q = config.tail_quantile
+    stretch = _quantile_stretch(past_z, config.tail_quantile, config.tail_margin)
+    if config.far_quantile and len(past_z) >= config.far_min_days:
+        stretch = max(stretch, _quantile_stretch(past_z, config.far_quantile, config.far_margin))
+    return stretch
+
+
+def _quantile_stretch(past_z: Sequence[float], q: float, margin: float) -> float:
+    """How far the ``q`` quantile of the past |z| lies beyond the normal distribution's, at least 1."""
     cut = quantiles(past_z, n=100, method="inclusive")[round(q * 100) - 1]
     normal = NormalDist().inv_cdf(0.5 + q / 2)
     # the quantile of n normal |z| has a standard error of sqrt(q(1-q)/n) / density: only what lies
-    # beyond ``tail_margin`` of those is taken as tails (else calm normal noise would be stretched by
+    # beyond ``margin`` of those is taken as tails (else calm normal noise would be stretched by
     # chance about half the time)
     error = math.sqrt(q * (1 - q) / len(past_z)) / (2 * NormalDist().pdf(normal))
-    return max(1.0, (cut - config.tail_margin * error) / normal)
+    return max(1.0, (cut - margin * error) / normal)
 
 
 def scan(
