@@ -101,6 +101,22 @@ def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+async def left_running(
+    steps: Steps, job: str, run_id: str, started_at: datetime, trigger: str = "schedule"
+) -> JobRun:
+    """A run recorded as started and never finished (its process died, or lost the database mid-run)."""
+    run = JobRun(
+        id=run_id,
+        job=job,
+        tenant_id=TENANT,
+        status=JobStatus.RUNNING,
+        started_at=started_at,
+        summary={"trigger": trigger},
+    )
+    await steps.store.start_job(run)
+    return run
+
+
 async def test_a_job_that_missed_its_run_is_caught_up_once_at_start(steps: Steps) -> None:
     steps.jobs.register(JobDefinition(name="hourly", description="", action=ok, schedule=Every(seconds=3600)))
     await steps.step()
@@ -192,15 +208,7 @@ async def test_retries_are_bounded_by_the_capped_back_off(steps: Steps) -> None:
 
 async def test_a_run_left_running_by_a_dead_process_is_closed_as_abandoned(steps: Steps) -> None:
     steps.jobs.register(JobDefinition(name="hourly", description="", action=ok, schedule=Every(seconds=3600)))
-    dead = JobRun(
-        id="run-of-a-killed-process",
-        job="hourly",
-        tenant_id=TENANT,
-        status=JobStatus.RUNNING,
-        started_at=NOON - timedelta(minutes=10),
-        summary={"trigger": "schedule"},
-    )
-    await steps.store.start_job(dead)
+    dead = await left_running(steps, "hourly", "run-of-a-killed-process", NOON - timedelta(minutes=10))
     await steps.step()
     [closed, *_] = await steps.runs("hourly")
     assert closed.id == dead.id
@@ -214,15 +222,7 @@ async def test_a_job_whose_last_run_was_abandoned_runs_again_at_once_without_a_b
     # the database cut mid-run (tests/faults/test_serve_outage.py): the run is left ``running``, the next
     # leadership closes it as abandoned, and the job must not wait out a failure's back-off for it
     steps.jobs.register(JobDefinition(name="often", description="", action=ok, schedule=Every(seconds=1)))
-    cut_short = JobRun(
-        id="run-cut-short",
-        job="often",
-        tenant_id=TENANT,
-        status=JobStatus.RUNNING,
-        started_at=NOON - timedelta(seconds=3),
-        summary={"trigger": "schedule"},
-    )
-    await steps.store.start_job(cut_short)
+    await left_running(steps, "often", "run-cut-short", NOON - timedelta(seconds=3))
     await steps.step()
     await steps.at(NOON + timedelta(seconds=2))
     statuses = [r.status for r in await steps.runs("often")]
@@ -241,16 +241,7 @@ async def test_an_abandoned_retry_neither_clears_nor_grows_the_failure_streak(st
     await steps.step()  # the catch-up fails: back-off 60 s
     [health] = await steps.jobs.health()
     assert (health.consecutive_failures, health.backoff_until) == (1, NOON + timedelta(seconds=60))
-    await steps.store.start_job(
-        JobRun(
-            id="retry-cut-short",
-            job="hourly",
-            tenant_id=TENANT,
-            status=JobStatus.RUNNING,
-            started_at=NOON + timedelta(seconds=61),
-            summary={"trigger": "retry"},
-        )
-    )
+    await left_running(steps, "hourly", "retry-cut-short", NOON + timedelta(seconds=61), trigger="retry")
     steps.clock.set(NOON + timedelta(seconds=62))
     await steps.jobs.close_abandoned_runs()
     [health] = await steps.jobs.health()
@@ -263,15 +254,7 @@ async def test_a_run_that_still_holds_its_lock_is_not_called_abandoned(
     steps: Steps, database: Database
 ) -> None:
     steps.jobs.register(JobDefinition(name="hourly", description="", action=ok, schedule=Every(seconds=3600)))
-    live = JobRun(
-        id="live-run",
-        job="hourly",
-        tenant_id=TENANT,
-        status=JobStatus.RUNNING,
-        started_at=NOON - timedelta(minutes=1),
-        summary={"trigger": "schedule"},
-    )
-    await steps.store.start_job(live)
+    await left_running(steps, "hourly", "live-run", NOON - timedelta(minutes=1))
     async with PostgresJobLocks(database).hold(TENANT, "hourly") as held:
         assert held
         assert await steps.jobs.close_abandoned_runs() == []
