@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from studio_brain.domain.errors import InputInvalid, NotFound
+from studio_brain.domain.errors import NotFound
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.policy import (
@@ -22,7 +22,7 @@ from studio_brain.domain.policy import (
 )
 from studio_brain.domain.proposals import Proposal
 from studio_brain.ports.gateway import ProposalFilter
-from studio_brain.services.gateway.context import MAX_PAGE, GatewayContext, Subject, log
+from studio_brain.services.gateway.context import GatewayContext, Subject, check_page, log
 
 
 class Admin:
@@ -41,8 +41,7 @@ class Admin:
         """The newest proposals, the kill switch's entries and the exemptions, read in **one** transaction
         (issue 18: the Portal's capabilities card asked for them in three, each a pool checkout, a scope
         and a COMMIT of its own); each is what its own read returns, with the same checks."""
-        if not 1 <= where.limit <= MAX_PAGE:
-            raise InputInvalid(f"limit must be between 1 and {MAX_PAGE}")
+        check_page(where.limit)
         async with self._ctx.store.transaction(principal.tenant_id) as tx:
             proposals = await tx.list_proposals(where)
             entries = await tx.kill_switch_entries()
@@ -200,8 +199,7 @@ class Admin:
     # --- rate limit buckets ------------------------------------------------------------------------------
 
     async def rate_buckets(self, principal: Principal, *, limit: int = 50) -> list[RateBucket]:
-        if not 1 <= limit <= MAX_PAGE:
-            raise InputInvalid(f"limit must be between 1 and {MAX_PAGE}")
+        check_page(limit)
         async with self._ctx.store.transaction(principal.tenant_id) as tx:
             return await tx.rate_buckets(limit=limit)
 

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from studio_brain.domain.audit import AuditDraft
 from studio_brain.domain.capabilities import Registry
-from studio_brain.domain.errors import NotFound, PolicyRefused, StorageError
+from studio_brain.domain.errors import InputInvalid, NotFound, PolicyRefused, StorageError
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.policy import Decision, KillSwitch, ReasonCode, kill_switch_from, refuse
@@ -28,6 +28,12 @@ from studio_brain.services.refusal_windows import RefusalWindows
 log = get_logger(__name__)
 
 MAX_PAGE = 500
+
+
+def check_page(limit: int) -> None:
+    """Refuse a page size outside 1..MAX_PAGE (every listing of the gateway)."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InputInvalid(f"limit must be between 1 and {MAX_PAGE}")
 
 
 class NotVisible(Exception):

@@ -31,11 +31,11 @@ from studio_brain.domain.policy import (
 from studio_brain.domain.proposals import Approval, Event, Proposal, Status
 from studio_brain.ports.gateway import ProposalFilter
 from studio_brain.services.gateway.context import (
-    MAX_PAGE,
     GatewayContext,
     NotVisible,
     Refusal,
     Subject,
+    check_page,
     log,
 )
 from studio_brain.services.gateway.effects import predict_effects
@@ -204,8 +204,7 @@ class Proposals:
         self, principal: Principal, where: ProposalFilter | None = None
     ) -> list[Proposal]:
         where = where or ProposalFilter()
-        if not 1 <= where.limit <= MAX_PAGE:
-            raise InputInvalid(f"limit must be between 1 and {MAX_PAGE}")
+        check_page(where.limit)
         async with self._ctx.store.transaction(principal.tenant_id) as tx:
             return await tx.list_proposals(where)
 
