@@ -28,40 +28,41 @@ from studio_brain.web.middleware import new_request_id
 # request (issue 18), and a service is one attribute of the Brain away.
 
 
-def _brain(request: Request) -> Brain:
+def brain_of(request: Request) -> Brain:
+    """The Brain the app serves (for dependencies that take the request, not another dependency)."""
     brain: Brain = request.app.state.brain
     return brain
 
 
 async def get_brain(request: Request) -> Brain:
-    return _brain(request)
+    return brain_of(request)
 
 
 BrainDep = Annotated[Brain, Depends(get_brain)]
 
 
 async def get_gateway(request: Request) -> GatewayService:
-    return _brain(request).gateway
+    return brain_of(request).gateway
 
 
 async def get_events(request: Request) -> EventStore:
-    return _brain(request).events
+    return brain_of(request).events
 
 
 async def get_audit(request: Request) -> AuditService:
-    return _brain(request).audit
+    return brain_of(request).audit
 
 
 async def get_state(request: Request) -> StateService:
-    return _brain(request).state
+    return brain_of(request).state
 
 
 async def get_drafts(request: Request) -> DraftService:
-    return _brain(request).drafts
+    return brain_of(request).drafts
 
 
 async def get_connector_health(request: Request) -> ConnectorHealthService:
-    return _brain(request).connector_health
+    return brain_of(request).connector_health
 
 
 #: the capability gateway (proposals, execution, policy, agent tokens)

@@ -14,21 +14,16 @@ from fastapi.responses import JSONResponse
 
 from studio_brain import SERVICE_NAME, __version__
 from studio_brain.adapters.firebase_emulator import EMULATOR_WARNING
-from studio_brain.bootstrap import Brain
 from studio_brain.domain.errors import StudioBrainError
 from studio_brain.domain.identity import Principal
 from studio_brain.domain.times import iso
 from studio_brain.logging import get_logger
 from studio_brain.services.scheduling import Scheduler
 from studio_brain.settings import Settings
+from studio_brain.web.deps import brain_of
 
 router = APIRouter()
 log = get_logger(__name__)
-
-
-def _brain(request: Request) -> Brain:
-    brain: Brain = request.app.state.brain
-    return brain
 
 
 def _iso(value: datetime) -> str:
@@ -38,7 +33,7 @@ def _iso(value: datetime) -> str:
 @router.get("/healthz", tags=["health"])
 async def healthz(request: Request) -> dict[str, Any]:
     """The process is up. Says nothing about the database: see /readyz."""
-    brain = _brain(request)
+    brain = brain_of(request)
     return {"ok": True, "service": SERVICE_NAME, "version": __version__, "at": _iso(brain.clock.now())}
 
 
@@ -50,7 +45,7 @@ async def readyz(request: Request) -> JSONResponse:
     process runs a scheduler, ``checks.scheduler`` gates too (issue 13): 503 when its loop is not alive,
     or a job's due time (or retry) passed more than the overdue grace ago with no run started.
     """
-    brain = _brain(request)
+    brain = brain_of(request)
     settings = brain.settings
     now = brain.clock.now()
     postgres: dict[str, Any]

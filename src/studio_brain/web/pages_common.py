@@ -25,6 +25,7 @@ from studio_brain.logging import get_logger
 from studio_brain.services.gateway import GatewayService
 from studio_brain.web import pages_view as view
 from studio_brain.web.auth import SESSION_COOKIE, current_principal_or_none, get_authenticator
+from studio_brain.web.deps import brain_of as brain_of  # re-exported: the pages import it from here
 
 log = get_logger(__name__)
 
@@ -44,11 +45,6 @@ NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
     ("/brief", "Brief", "brief"),
     ("/policy", "Policy", "policy"),
 )
-
-
-def brain_of(request: Request) -> Brain:
-    brain: Brain = request.app.state.brain
-    return brain
 
 
 # --- templates -------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from studio_brain.bootstrap import Brain
 from studio_brain.domain.audit import ApprovalState, AuditEvent
 from studio_brain.domain.errors import NotFound, PolicyRefused
 from studio_brain.domain.identity import Principal
@@ -20,6 +19,7 @@ from studio_brain.services.gateway import GatewayService
 from studio_brain.services.portal import PortalDesk
 from studio_brain.web.api.shapes import event_json, proposal_json
 from studio_brain.web.auth import require_staff
+from studio_brain.web.deps import brain_of
 from studio_brain.web.errors import ERROR_RESPONSES, status_for
 
 Limit = Query(default=50, ge=1, le=10_000, description="most rows to return (no hidden cap)")
@@ -51,15 +51,14 @@ class PortalRefusalRoute(APIRoute):
                 proposal_id = request.path_params.get("proposal_id")
                 principal = getattr(request.state, "principal", None)
                 if isinstance(proposal_id, str) and isinstance(principal, Principal):
-                    brain: Brain = request.app.state.brain
-                    proposal = await proposal_or_none(brain.gateway, principal, proposal_id)
+                    proposal = await proposal_or_none(brain_of(request).gateway, principal, proposal_id)
                 return refusal_response(refused, proposal)
 
         return portal_handler
 
 
 async def get_desk(request: Request) -> PortalDesk:
-    brain: Brain = request.app.state.brain  # the request, not BrainDep: one dependency level (web/deps.py)
+    brain = brain_of(request)  # the request, not BrainDep: one dependency level (web/deps.py)
     return PortalDesk(
         events=brain.events,
         state_store=brain.state_store,
