@@ -277,7 +277,8 @@ async def current_principal_or_none(
     return await principal_or_none(request)
 
 
-async def authenticated(request: Request) -> Principal:
+@authenticating
+async def require_principal(request: Request) -> Principal:
     """Any authenticated caller (staff, admin, agent, signed-in human). 401 without credentials."""
     principal = await principal_or_none(request)
     if principal is None:
@@ -287,12 +288,6 @@ async def authenticated(request: Request) -> Principal:
             reason_code=ReasonCode.AUTH_REQUIRED,
         )
     return principal
-
-
-@authenticating
-async def require_principal(request: Request) -> Principal:
-    """Any authenticated caller (staff, admin, agent, signed-in human). 401 without credentials."""
-    return await authenticated(request)
 
 
 async def refuse(request: Request, principal: Principal, message: str, reason_code: ReasonCode) -> NoReturn:
@@ -315,25 +310,20 @@ async def refuse(request: Request, principal: Principal, message: str, reason_co
     raise PermissionDenied(message, reason_code=reason_code)
 
 
-async def staff(request: Request) -> Principal:
+@authenticating
+async def require_staff(request: Request) -> Principal:
     """Studio staff or admin (Firebase claim, admin token, or cockpit session). 401 without credentials;
     403 (audited) otherwise."""
-    principal = await authenticated(request)
+    principal = await require_principal(request)
     if not principal.is_staff:
         await refuse(request, principal, "this needs a staff account", ReasonCode.STAFF_REQUIRED)
     return principal
 
 
 @authenticating
-async def require_staff(request: Request) -> Principal:
-    """Studio staff or admin (Firebase claim, admin token, or cockpit session). 403 (audited) otherwise."""
-    return await staff(request)
-
-
-@authenticating
 async def require_admin(request: Request) -> Principal:
     """An admin (claim ``admin``/``roles`` ∋ admin, or the local admin token). 403 (audited) otherwise."""
-    principal = await authenticated(request)
+    principal = await require_principal(request)
     if not principal.is_admin:
         await refuse(request, principal, "this needs an admin account", ReasonCode.ADMIN_REQUIRED)
     return principal
@@ -344,7 +334,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
 
     @authenticating
     async def dependency(request: Request) -> Principal:
-        principal = await authenticated(request)
+        principal = await require_principal(request)
         if principal.is_staff or (principal.is_agent and principal.has_scope(scope)):
             return principal
         await refuse(
@@ -362,7 +352,6 @@ __all__ = [
     "OPENAPI_SECURITY_SCHEMES",
     "SESSION_COOKIE",
     "Authenticator",
-    "authenticated",
     "authenticating",
     "current_principal_or_none",
     "local_admin",
@@ -372,5 +361,4 @@ __all__ = [
     "require_principal",
     "require_scope",
     "require_staff",
-    "staff",
 ]

@@ -19,7 +19,7 @@ from studio_brain.services.connectors import ConnectorHealthService
 from studio_brain.services.gateway import GatewayService
 from studio_brain.services.state import StateService
 from studio_brain.services.swarms.drafts import DraftService
-from studio_brain.web.auth import authenticated, authenticating, staff
+from studio_brain.web.auth import authenticating, require_principal, require_staff
 from studio_brain.web.middleware import new_request_id
 
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread,
@@ -103,14 +103,14 @@ class Caller:
 
 @authenticating
 async def caller(request: Request) -> Caller:
-    principal = await authenticated(request)
+    principal = await require_principal(request)
     # read after authenticating: a caller's own x-request-id is scoped to the verified caller (web/auth.py)
     return Caller(principal=principal, request_id=get_request_id(request))
 
 
 @authenticating
 async def staff_caller(request: Request) -> Caller:
-    principal = await staff(request)
+    principal = await require_staff(request)
     return Caller(principal=principal, request_id=get_request_id(request))
 
 
