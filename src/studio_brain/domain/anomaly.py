@@ -574,20 +574,23 @@ def _tail_stretch(past_z: Sequence[float], config: DetectorConfig) -> float:
     and the 90th percentile is far enough inside that a few unmarked anomalies barely move it."""
     if not config.tail_quantile or len(past_z) < max(config.tail_min_days, 20):
         return 1.0
-    stretch = _quantile_stretch(past_z, config.tail_quantile, config.tail_margin)
+    # the percentiles once (a sort of the walk's past |z|), for the near and the far tail
+    cuts = quantiles(past_z, n=100, method="inclusive")
+    stretch = _quantile_stretch(cuts, len(past_z), config.tail_quantile, config.tail_margin)
     if config.far_quantile and len(past_z) >= config.far_min_days:
-        stretch = max(stretch, _quantile_stretch(past_z, config.far_quantile, config.far_margin))
+        stretch = max(stretch, _quantile_stretch(cuts, len(past_z), config.far_quantile, config.far_margin))
     return stretch
 
 
-def _quantile_stretch(past_z: Sequence[float], q: float, margin: float) -> float:
-    """How far the ``q`` quantile of the past |z| lies beyond the normal distribution's, at least 1."""
-    cut = quantiles(past_z, n=100, method="inclusive")[round(q * 100) - 1]
+def _quantile_stretch(cuts: Sequence[float], n: int, q: float, margin: float) -> float:
+    """How far the ``q`` quantile of ``n`` past |z| (``cuts``: their percentiles) lies beyond the normal
+    distribution's, at least 1."""
+    cut = cuts[round(q * 100) - 1]
     normal = NormalDist().inv_cdf(0.5 + q / 2)
     # the quantile of n normal |z| has a standard error of sqrt(q(1-q)/n) / density: only what lies
     # beyond ``margin`` of those is taken as tails (else calm normal noise would be stretched by
     # chance about half the time)
-    error = math.sqrt(q * (1 - q) / len(past_z)) / (2 * NormalDist().pdf(normal))
+    error = math.sqrt(q * (1 - q) / n) / (2 * NormalDist().pdf(normal))
     return max(1.0, (cut - margin * error) / normal)
 
 
