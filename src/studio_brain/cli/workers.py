@@ -173,11 +173,9 @@ class HttpWorkers:
 async def workers_running(
     sock: socket.socket, count: int, env: Mapping[str, str]
 ) -> AsyncIterator[HttpWorkers]:
-    """``count`` extra HTTP processes on ``sock`` for the length of the block (none when 0)."""
+    """``count`` extra HTTP processes on ``sock`` for the length of the block (``serve`` with one
+    process does not come here)."""
     workers = HttpWorkers(sock, count, env)
-    if count == 0:
-        yield workers
-        return
     workers.start()
     watcher = asyncio.create_task(workers.supervise(), name="serve-workers")
     try:
