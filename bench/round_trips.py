@@ -1,5 +1,9 @@
 """Counts database round trips and statements per gateway lifecycle and per credential lookup (issue 18).
 
+The first column is the wire's count (``bench/wire_trips.py``: every wait for the server's answer); the
+one in brackets is the count by calls described below, which misses psycopg's BEGIN and COMMIT inside a
+pipeline (each followed by a Sync psycopg waits for) and was the only count until 2026-12-03.
+
     .venv/bin/python bench/round_trips.py [--lifecycles 10] [--warmup 20]
 
 In-process, deterministic (the counts do not depend on the machine's load): ``GatewayService`` with a
@@ -32,6 +36,7 @@ from psycopg.pq import TransactionStatus
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.gateway_lifecycle import in_process_gateway
+from bench.wire_trips import WireTrips, counting_wire_trips
 
 from studio_brain.adapters.clock import SystemClock, UUID7Factory
 from studio_brain.adapters.postgres.database import Database, with_database
@@ -81,6 +86,7 @@ def install_counters() -> None:
 
     async def counted_execute(self: Any, *args: Any, **kwargs: Any) -> Any:
         COUNTS.statements += 1
+        COUNTS.commits += args[0] == "COMMIT"  # queued in a pipeline (commit_in_pipeline)
         COUNTS.round_trips += COUNTS.depth == 0
         COUNTS.note(args[0], trip=COUNTS.depth == 0)
         return await execute(self, *args, **kwargs)
@@ -137,16 +143,24 @@ def install_counters() -> None:
     conn.pipeline = counted_pipeline  # type: ignore[method-assign,assignment]
 
 
+#: the wire's count (bench/wire_trips.py), taken beside the call counts above while ``run`` runs
+WIRE = WireTrips()
+
+
 async def measure(
     label: str, what: Callable[[], Awaitable[object]], times: int, warmup: int
 ) -> tuple[float, float, float]:
     for _ in range(warmup):
         await what()
     COUNTS.reset()
+    WIRE.reset()
     for _ in range(times):
         await what()
     per = (COUNTS.round_trips / times, COUNTS.statements / times, COUNTS.commits / times)
-    print(f"{label:<44} {per[0]:6.1f} round trips {per[1]:6.1f} statements {per[2]:5.1f} commits")
+    print(
+        f"{label:<44} {WIRE.count / times:6.1f} round trips on the wire ({per[0]:.1f} by calls)"
+        f" {per[1]:6.1f} statements {per[2]:5.1f} commits"
+    )
     if COUNTS.trace is not None:
         for n, trip in enumerate(COUNTS.trace[: len(COUNTS.trace) // times], 1):
             print(f"  {n:2}. " + "\n      ".join(trip))
@@ -185,6 +199,8 @@ async def run(url: str, lifecycles: int, warmup: int, trace: bool) -> None:
         assert result.proposal.status is Status.EXECUTED
 
     install_counters()
+    wire = counting_wire_trips(WIRE)
+    wire.__enter__()  # for the rest of the process: the benchmark ends with it
     await measure("lifecycle (create → approve → execute)", lifecycle, lifecycles, warmup)
     identities = PostgresIdentityStore(database)
     # unknown credentials: the same statements and round trips as a hit (one row fewer in the answer)

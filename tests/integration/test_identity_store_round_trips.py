@@ -1,10 +1,12 @@
-"""The identity store's one-statement transactions (scope, statement and COMMIT pipelined in one round trip,
-issue 18) commit what succeeded and nothing of what failed."""
+"""The identity store's one-statement transactions (scope and statement pipelined, one implicit transaction
+ended by one Sync: one round trip, issue 18) commit what succeeded and nothing of what failed, and leave the
+pooled connection as they found it."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
+from bench.wire_trips import counting_wire_trips
 
 from studio_brain.adapters.postgres.database import Database, libpq_url
 from studio_brain.adapters.postgres.identity_store import PostgresIdentityStore
@@ -40,3 +42,36 @@ async def test_a_failing_statement_commits_nothing_and_is_translated(
         assert other.execute("SELECT n FROM rt_probe2").fetchone() == (4,)
     # the pooled connection is usable again afterwards
     assert await store._one("studio-a", "probing", "SELECT 1 AS one", ()) == {"one": 1}
+
+
+async def test_a_firebase_callers_person_is_looked_up_in_one_round_trip(database: Database) -> None:
+    store = PostgresIdentityStore(database)
+    await store.person_by_firebase_uid("studio-a", "uid-warm")  # the pool's first connection opened
+    with counting_wire_trips() as trips:
+        assert await store.person_by_firebase_uid("studio-a", "uid-nobody") is None
+    # it was three: psycopg's BEGIN and COMMIT inside the pipeline each waited for a Sync of their own
+    assert trips.count == 1
+
+
+async def test_a_connection_goes_back_to_the_pool_in_transactions_after_a_one_round_trip_statement(
+    database_url: str,
+) -> None:
+    async with Database(database_url, max_size=1) as one:
+        async with one.connection() as conn:
+            await conn.execute("CREATE TABLE rt_probe3 (n int CHECK (n < 5))")
+        store = PostgresIdentityStore(one)
+        assert await store._one("studio-a", "probing", "SELECT 1 AS one", ()) == {"one": 1}
+        with pytest.raises(StudioBrainError):
+            await store._one("studio-a", "probing", "INSERT INTO rt_probe3 VALUES (9) RETURNING n", ())
+
+        async def failing_block() -> None:
+            async with one.connection() as conn:
+                assert not conn.autocommit
+                await conn.execute("INSERT INTO rt_probe3 VALUES (1)")
+                raise RuntimeError("the block fails")
+
+        # the same (only) connection: a block that fails rolls back everything it did
+        with pytest.raises(RuntimeError):
+            await failing_block()
+        async with one.connection() as conn:
+            assert await (await conn.execute("SELECT count(*) AS n FROM rt_probe3")).fetchone() == {"n": 0}

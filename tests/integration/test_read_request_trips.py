@@ -4,16 +4,13 @@ transaction — with the tenant scope still on every statement."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from psycopg.pq import TransactionStatus
+from bench.wire_trips import WireTrips, counting_wire_trips
 
 from studio_brain.adapters.postgres.connector_health_store import PostgresConnectorHealthStore
 from studio_brain.adapters.postgres.gateway_store import PostgresGatewayStore
@@ -27,53 +24,12 @@ from tests.fixtures.auth import TokenMinter
 pytestmark = pytest.mark.postgres
 
 
-@dataclass
-class Trips:
-    """Round trips as bench/round_trips.py counts them: a statement outside a pipeline is one, a pipeline
-    block is one whatever it holds, a COMMIT outside a pipeline inside a transaction is one."""
-
-    count: int = 0
-    depth: int = 0
-    statements: int = 0
-
-
 @pytest.fixture
-def trips(monkeypatch: pytest.MonkeyPatch) -> Trips:
-    counted = Trips()
-    execute, commit, pipeline = (
-        psycopg.AsyncCursor.execute,
-        psycopg.AsyncConnection.commit,
-        psycopg.AsyncConnection.pipeline,
-    )
-
-    async def counted_execute(self: Any, *args: Any, **kwargs: Any) -> Any:
-        counted.statements += 1
-        counted.count += counted.depth == 0
-        return await execute(self, *args, **kwargs)
-
-    async def counted_commit(self: Any) -> None:
-        if counted.depth == 0 and self.info.transaction_status != TransactionStatus.IDLE:
-            counted.count += 1
-        await commit(self)
-
-    def counted_pipeline(self: Any) -> AbstractAsyncContextManager[Any]:
-        @asynccontextmanager
-        async def block() -> AsyncIterator[Any]:
-            outermost = counted.depth == 0
-            counted.depth += 1
-            try:
-                async with pipeline(self) as p:
-                    yield p
-            finally:
-                counted.depth -= 1
-                counted.count += outermost
-
-        return block()
-
-    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counted_execute)
-    monkeypatch.setattr(psycopg.AsyncConnection, "commit", counted_commit)
-    monkeypatch.setattr(psycopg.AsyncConnection, "pipeline", counted_pipeline)
-    return counted
+def trips() -> Iterator[WireTrips]:
+    """Round trips as the wire sees them (bench/wire_trips.py): each wait for the server's answer, psycopg's
+    BEGIN and COMMIT inside a pipeline (each followed by a Sync it waits for) included."""
+    with counting_wire_trips() as counted:
+        yield counted
 
 
 async def _save_run(brain: Brain, tenant_id: str, run_id: str, hour: int = 6) -> SnapshotRun:
@@ -92,19 +48,21 @@ async def _save_run(brain: Brain, tenant_id: str, run_id: str, hour: int = 6) ->
 
 
 async def test_the_latest_state_version_is_read_in_one_round_trip_and_only_for_its_tenant(
-    api_brain: Brain, trips: Trips
+    api_brain: Brain, trips: WireTrips
 ) -> None:
     await _save_run(api_brain, api_brain.tenant_id, "run-older", hour=5)
     ours = await _save_run(api_brain, api_brain.tenant_id, "run-newest", hour=6)
-    trips.count = 0
+    trips.reset()
     version = await api_brain.state_store.latest_snapshot_version(api_brain.tenant_id)
-    assert trips.count == 1  # scope, SELECT and COMMIT pipelined (it was three: liveness, SELECT, COMMIT)
+    # scope and SELECT in one implicit transaction, one Sync (it was three: psycopg's BEGIN and COMMIT
+    # inside the pipeline each wait for a Sync of their own, then the block's)
+    assert trips.count == 1
     assert version == SnapshotVersion.of(ours)
     assert await api_brain.state_store.latest_snapshot_version("a-studio-with-none") is None
 
 
 async def test_the_latest_connector_health_is_read_in_one_round_trip_and_only_for_its_tenant(
-    api_brain: Brain, trips: Trips
+    api_brain: Brain, trips: WireTrips
 ) -> None:
     store = PostgresConnectorHealthStore(api_brain.database)
     checked = ConnectorHealth(
@@ -116,7 +74,7 @@ async def test_the_latest_connector_health_is_read_in_one_round_trip_and_only_fo
         checked_at=datetime(2026, 11, 20, 6, tzinfo=UTC),
     )
     await store.record(api_brain.tenant_id, checked)
-    trips.count = 0
+    trips.reset()
     assert [h.connector_id for h in await store.latest(api_brain.tenant_id)] == ["probe"]
     assert trips.count == 1
     assert await store.latest("another-studio") == []  # row-level security: the scope rode along

@@ -9,8 +9,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from bench.wire_trips import counting_wire_trips
 
-from studio_brain.adapters.postgres.database import Database, libpq_url
+from studio_brain.adapters.postgres.database import Database, commit_in_pipeline, libpq_url
 from studio_brain.domain.errors import DatabaseUnavailable
 
 
@@ -156,3 +157,44 @@ async def test_a_connection_dying_in_the_first_exchange_commits_nothing_and_is_u
         assert other.execute("SELECT count(*) FROM tc_lost").fetchone() == (0,)
     async with database.tenant_connection("studio-b") as conn:  # the dead one was discarded
         assert await scope_of(conn) == "studio-b"
+
+
+async def test_a_commit_queued_in_a_pipeline_commits_with_the_blocks_own_sync_and_rescopes_the_next_transaction(
+    database: Database, database_url: str
+) -> None:
+    async with database.connection() as conn:
+        await conn.execute("CREATE TABLE tc_queued (n int)")
+    async with database.tenant_connection("studio-a") as conn:
+        await conn.execute("INSERT INTO tc_queued VALUES (1)")
+        with counting_wire_trips() as trips:
+            async with conn.pipeline():
+                await conn.execute("INSERT INTO tc_queued VALUES (2)")
+                await commit_in_pipeline(conn)
+        assert trips.count == 1  # conn.commit() there waits for a Sync of its own: two
+        with psycopg.connect(libpq_url(database_url)) as other:
+            assert other.execute("SELECT n FROM tc_queued ORDER BY n").fetchall() == [(1,), (2,)]
+        assert await scope_of(conn) == "studio-a"  # the next transaction is scoped again
+
+
+async def test_a_commit_queued_after_a_failing_statement_commits_nothing_and_raises_its_error(
+    database: Database, database_url: str
+) -> None:
+    async with database.connection() as conn:
+        await conn.execute("CREATE TABLE tc_queued2 (n int CHECK (n < 5))")
+
+    async def insert_both_and_commit() -> None:
+        async with database.tenant_connection("studio-a") as conn, conn.pipeline():
+            await conn.execute("INSERT INTO tc_queued2 VALUES (1)")
+            await conn.execute("INSERT INTO tc_queued2 VALUES (9)")
+            await commit_in_pipeline(conn)
+
+    with pytest.raises(psycopg.errors.CheckViolation):
+        await insert_both_and_commit()
+    with psycopg.connect(libpq_url(database_url)) as other:
+        assert other.execute("SELECT count(*) FROM tc_queued2").fetchone() == (0,)
+
+
+async def test_a_commit_cannot_be_queued_outside_a_pipeline(database: Database) -> None:
+    async with database.tenant_connection("studio-a") as conn:
+        with pytest.raises(RuntimeError, match="open pipeline"):
+            await commit_in_pipeline(conn)

@@ -116,17 +116,20 @@ class PooledConnection(psycopg.AsyncConnection[dict[str, Any]]):
         scope, self._pending_scope = self._pending_scope, None
         return scope
 
+    def scope_next_transaction(self) -> None:
+        self._pending_scope = self._scope  # set_config(..., true) ended with the transaction
+
     async def commit(self) -> None:
         try:
             await super().commit()
         finally:
-            self._pending_scope = self._scope  # the next transaction must be scoped again
+            self.scope_next_transaction()
 
     async def rollback(self) -> None:
         try:
             await super().rollback()
         finally:
-            self._pending_scope = self._scope
+            self.scope_next_transaction()
 
 
 def _take_pending_scope(cursor: psycopg.AsyncCursor[Any]) -> str | None:
@@ -215,6 +218,21 @@ class TenantScopedServerCursor(psycopg.AsyncServerCursor[Any]):
         if scope is not None:
             await _send_scope(conn, scope)
         return await super().execute(query, params, binary=binary, **kwargs)
+
+
+async def commit_in_pipeline(conn: psycopg.AsyncConnection[Any]) -> None:
+    """COMMIT the open transaction inside the caller's open pipeline block, ended by the block's own Sync.
+
+    ``conn.commit()`` there costs a round trip more: psycopg follows its COMMIT with a Sync it waits for,
+    then the block ends with another. Queued as a statement, the COMMIT and the block's Sync are one round
+    trip; a failure of anything before it (or of the COMMIT itself) raises when the block ends, with the
+    transaction rolled back, as a failing ``commit()`` would. A pooled connection's next transaction is
+    scoped again, as after :meth:`PooledConnection.commit`."""
+    if not _in_pipeline(conn):
+        raise RuntimeError("commit_in_pipeline needs an open pipeline block")
+    await psycopg.AsyncCursor(conn).execute("COMMIT")
+    if isinstance(conn, PooledConnection):
+        conn.scope_next_transaction()
 
 
 def found_dead(conn: psycopg.AsyncConnection[Any]) -> bool:
@@ -338,15 +356,28 @@ class Database:
 
     async def tenant_statement(self, tenant_id: str, query: Any, params: Any = None) -> list[dict[str, Any]]:
         """One statement in a transaction of its own, scoped to ``tenant_id``, in **one round trip**: the
-        scope, the statement and the COMMIT pipelined (issue 18: every request's credential lookup and
-        the hot reads land here), on a connection checked without a round trip (:meth:`tenant_connection`).
-        The server runs them in order, in one transaction; a failing statement aborts the rest (the COMMIT
-        included) and raises its own error. Rows as dicts (none for a statement that returns none)."""
+        scope and the statement pipelined and ended by one Sync (issue 18: every request's credential
+        lookup and the hot reads land here), on a connection checked without a round trip
+        (:meth:`tenant_connection`). The server runs them in order, in one implicit transaction committed
+        at the Sync; a failing statement rolls the transaction back and raises its own error. Rows as
+        dicts (none for a statement that returns none). (Until 2026-12-03 this was three round trips:
+        psycopg's BEGIN and COMMIT inside a pipeline each wait for a Sync; ``bench/wire_trips.py`` counts
+        them.)"""
         async with self.tenant_connection(tenant_id) as conn:
-            async with conn.pipeline():
+            # autocommit: psycopg then sends no BEGIN of its own, which inside a pipeline it follows with a
+            # Sync it waits for (a round trip before anything is read), nor a COMMIT with another Sync. The
+            # scope and the statement still run as one transaction: in a pipeline, the statements up to a
+            # Sync are one implicit transaction (a failing one rolls back the others), and the scope's
+            # set_config(..., true) lasts until that Sync. TenantScopedCursor sends both in one block.
+            await conn.set_autocommit(True)
+            try:
                 cursor = await conn.execute(query, params)
-                await conn.commit()
-            return await cursor.fetchall() if cursor.description is not None else []
+                return await cursor.fetchall() if cursor.description is not None else []
+            finally:
+                # idle again after the Sync; a connection left otherwise (broken, cancelled mid-exchange)
+                # is discarded by the pool on return, so its mode no longer matters
+                if conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                    await conn.set_autocommit(False)
 
     async def _live_connection(self) -> PooledConnection:
         # every pooled connection may have died together (a restart): each found dead is closed, which

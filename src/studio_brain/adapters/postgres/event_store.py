@@ -22,7 +22,7 @@ from psycopg import AsyncCursor
 from psycopg.rows import TupleRow, tuple_row
 from psycopg.types.json import Jsonb
 
-from studio_brain.adapters.postgres.database import Database, json_loads, translate
+from studio_brain.adapters.postgres.database import Database, commit_in_pipeline, json_loads, translate
 from studio_brain.domain.audit import (
     GENESIS_HASH,
     ActorType,
@@ -411,10 +411,10 @@ class PostgresEventStore:
             rows_in = [_row(e) for e in sealed]  # built before the round trip, not between its statements
             if commit:
                 # The transaction's last write: insert and commit in one round trip, shortening the time
-                # under lock.
+                # under lock (the COMMIT queued, so the block's own Sync is the only one waited for).
                 async with conn.pipeline():
                     await cur.executemany(_INSERT, rows_in)
-                    await conn.commit()
+                    await commit_in_pipeline(conn)
             elif len(rows_in) == 1:
                 await cur.execute(_INSERT, rows_in[0])
             else:
