@@ -125,8 +125,69 @@ async def test_the_scope_rides_a_pipeline_the_caller_opened(database: Database) 
     async with database.tenant_connection("studio-a") as conn:
         async with conn.pipeline():
             cursor = await conn.execute("SELECT current_setting('studio_brain.tenant_id', true) AS t")
-            await conn.commit()
+            await commit_in_pipeline(conn)
         assert await cursor.fetchone() == {"t": "studio-a"}
+
+
+async def test_the_first_statement_of_a_block_is_one_round_trip_and_opens_the_transaction(
+    database: Database,
+) -> None:
+    async with database.tenant_connection("studio-a") as conn:
+        await conn.execute("SELECT 1")  # warm: the pool has a checked connection
+    async with database.tenant_connection("studio-a") as conn:
+        with counting_wire_trips() as trips:
+            assert await scope_of(conn) == "studio-a"
+        # BEGIN, the scope and the statement share one Sync (psycopg's own BEGIN would wait for one first)
+        assert trips.count == 1
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+
+
+async def test_the_statements_of_a_block_run_in_one_transaction(database: Database) -> None:
+    async with database.tenant_connection("studio-a") as conn:
+        first = await (await conn.execute("SELECT txid_current() AS x")).fetchone()
+        second = await (await conn.execute("SELECT txid_current() AS x")).fetchone()
+        assert first == second
+        await conn.commit()
+        third = await (await conn.execute("SELECT txid_current() AS x")).fetchone()
+    assert first is not None
+    assert third is not None
+    assert third["x"] != first["x"]  # a COMMIT ends it; the next statement begins another
+
+
+async def test_a_commit_inside_a_pipeline_of_a_tenant_block_is_refused_with_the_way_to_do_it(
+    database: Database,
+) -> None:
+    async def commit_inside_the_pipeline() -> None:
+        async with database.tenant_connection("studio-a") as conn, conn.pipeline():
+            await conn.execute("SELECT 1")
+            await conn.commit()
+
+    with pytest.raises(psycopg.ProgrammingError, match="commit_in_pipeline"):
+        await commit_inside_the_pipeline()
+
+
+async def test_a_tenant_blocks_connection_goes_back_to_the_pool_in_transaction_mode(
+    database: Database,
+) -> None:
+    async with database.tenant_connection("studio-a") as conn:
+        assert conn.autocommit  # the block's BEGIN is its own (ADR 0017)
+        await conn.execute("SELECT 1")
+    assert not conn.autocommit
+
+    used: list[Any] = []
+
+    async def failing() -> None:
+        async with database.tenant_connection("studio-a") as conn:
+            used.append(conn)
+            await conn.execute("SELECT 1/0")
+
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        await failing()
+    assert not used[0].autocommit
+    async with database.connection() as plain:  # what the pool hands out: a transaction, not autocommit
+        assert not plain.autocommit
+        await plain.execute("SELECT 1")
+        assert plain.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
 
 
 async def test_a_failing_first_statement_raises_its_own_error_and_commits_nothing(

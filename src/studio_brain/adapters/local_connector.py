@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from studio_brain.adapters.postgres.database import Database, translate
+from studio_brain.adapters.postgres.database import Database, commit_in_pipeline, translate
 from studio_brain.domain.connectors import (
     ConnectorCommand,
     ConnectorContext,
@@ -134,7 +134,7 @@ class LocalNotesConnector:
             raise ConnectorError("NOT_ALLOWED", "a write needs an idempotency key", retryable=False)
         try:
             async with self._db.tenant_connection(self._tenant) as conn:
-                # the tenant scope (queued first by tenant_connection), the insert and its COMMIT in one
+                # BEGIN and the tenant scope (queued first by tenant_connection), the insert and its COMMIT in one
                 # round trip (issue 18); a failing insert aborts the COMMIT with it
                 async with conn.pipeline():
                     cursor = await conn.execute(
@@ -150,7 +150,7 @@ class LocalNotesConnector:
                             self._clock.now(),
                         ),
                     )
-                    await conn.commit()
+                    await commit_in_pipeline(conn)
                 row = await cursor.fetchone()
                 if row is None:  # a replay: return the note the first call wrote (scoped again)
                     cursor = await conn.execute(

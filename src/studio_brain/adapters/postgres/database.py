@@ -4,8 +4,8 @@ Connections heal (issue 13): every connection is checked with an empty round tri
 pool, so after a database restart or a network cut the dead ones are discarded and replaced instead of
 being handed to a request (each would fail once). A tenant-scoped connection (``tenant_connection``,
 the gateway's and the identity store's transactions) is checked without a round trip instead — a
-backend that died leaves its socket readable — and its tenant scope rides its first statement (issue
-18). A connection that fails in use is closed by the driver and discarded by the pool on return; TCP
+backend that died leaves its socket readable — and its BEGIN and tenant scope ride its first statement
+(issue 18, ADR 0017). A connection that fails in use is closed by the driver and discarded by the pool on return; TCP
 keepalives and a connect timeout stop a blackholed connection from hanging for ever. Idempotent calls
 (``ping``) are retried once.
 """
@@ -120,6 +120,12 @@ class PooledConnection(psycopg.AsyncConnection[dict[str, Any]]):
         self._pending_scope = self._scope  # set_config(..., true) ended with the transaction
 
     async def commit(self) -> None:
+        if self._scope is not None and _in_pipeline(self):
+            # in autocommit (a tenant block) psycopg's COMMIT in a pipeline would wait for a Sync of its own
+            # and the block's pending scope would not be re-armed for what follows in the same pipeline
+            raise psycopg.ProgrammingError(
+                "commit() inside a pipeline of a tenant connection: use commit_in_pipeline(conn)"
+            )
         try:
             await super().commit()
         finally:
@@ -142,8 +148,27 @@ def _in_pipeline(conn: psycopg.AsyncConnection[Any]) -> bool:
 
 
 async def _send_scope(conn: psycopg.AsyncConnection[Any], scope: str) -> None:
-    # a plain cursor: the scope statement itself has no scope to send
+    """Queue the transaction's start and its tenant scope (plain cursors: neither has a scope to send).
+
+    A tenant block runs in autocommit mode, so psycopg sends no BEGIN of its own — inside a pipeline it
+    would follow one with a Sync it waits for, a round trip before anything else is read (ADR 0017). The
+    BEGIN is queued here instead, with the scope, ahead of the transaction's first statement; it is left
+    out only when a transaction is already open (someone else began it)."""
+    if conn.autocommit and conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+        await psycopg.AsyncCursor(conn).execute("BEGIN")
     await psycopg.AsyncCursor(conn).execute(TENANT_SCOPE, (scope,))
+
+
+async def _scope_round_trip(conn: psycopg.AsyncConnection[Any], scope: str | None) -> None:
+    """Send a pending BEGIN and scope in a round trip of their own: for what cannot share a pipeline (a
+    server cursor's DECLARE, a stream, COPY), which then runs inside the scoped transaction."""
+    if scope is None:
+        return
+    if _in_pipeline(conn):
+        await _send_scope(conn, scope)
+        return
+    async with conn.pipeline():
+        await _send_scope(conn, scope)
 
 
 class TenantScopedCursor(psycopg.AsyncCursor[Any]):
@@ -194,9 +219,7 @@ class TenantScopedCursor(psycopg.AsyncCursor[Any]):
             yield copy
 
     async def _scope_alone(self) -> None:
-        scope = _take_pending_scope(self)
-        if scope is not None:
-            await _send_scope(self.connection, scope)
+        await _scope_round_trip(self.connection, _take_pending_scope(self))
 
 
 class TenantScopedServerCursor(psycopg.AsyncServerCursor[Any]):
@@ -215,8 +238,7 @@ class TenantScopedServerCursor(psycopg.AsyncServerCursor[Any]):
     ) -> Self:
         conn = self.connection
         scope = conn.take_pending_scope() if isinstance(conn, PooledConnection) else None
-        if scope is not None:
-            await _send_scope(conn, scope)
+        await _scope_round_trip(conn, scope)
         return await super().execute(query, params, binary=binary, **kwargs)
 
 
@@ -233,6 +255,23 @@ async def commit_in_pipeline(conn: psycopg.AsyncConnection[Any]) -> None:
     await psycopg.AsyncCursor(conn).execute("COMMIT")
     if isinstance(conn, PooledConnection):
         conn.scope_next_transaction()
+
+
+async def _back_to_transactions(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Leave a tenant block's connection as the pool hands them out (not in autocommit), or close it.
+
+    Idle after its last COMMIT or ROLLBACK, it switches back without a round trip. Anything else (broken,
+    cancelled mid-exchange, a COMMIT that never answered) cannot switch and is closed, which makes the
+    pool discard it instead of handing out a connection whose state is unknown."""
+    if conn.closed:
+        return
+    if conn.info.transaction_status == pq.TransactionStatus.IDLE:
+        try:
+            await conn.set_autocommit(False)
+            return
+        except psycopg.Error:
+            pass
+    await conn.close()
 
 
 def found_dead(conn: psycopg.AsyncConnection[Any]) -> bool:
@@ -338,46 +377,41 @@ class Database:
         """A pooled connection whose transaction is scoped to ``tenant_id`` (row-level security), committed
         on success.
 
-        Issue 18, no round trip of its own: the scope statement is pipelined ahead of the transaction's
-        first statement (and of the first after each COMMIT or ROLLBACK), so no statement ever runs
-        unscoped. A connection that died in the pool is found without a round trip (:func:`found_dead`)
+        Issue 18, no round trip of its own: the connection is in autocommit mode for the block, and the
+        transaction's BEGIN and scope statement are pipelined ahead of its first statement (and of the
+        first after each COMMIT or ROLLBACK), so no statement ever runs unscoped and the first one costs
+        one round trip, not two (ADR 0017). The block's statements still form one transaction, committed
+        when the block ends (or earlier with ``commit()`` / :func:`commit_in_pipeline`). The connection
+        goes back to the pool in transaction mode, as :meth:`connection` hands them out. A connection that died in the pool is found without a round trip (:func:`found_dead`)
         and discarded before anything of the transaction is sent, and another is taken — so, as with
         :meth:`connection`, a request is never handed a connection known dead."""
         conn = await self._live_connection()
         conn.arm_scope(tenant_id)
         try:
+            # idle (found live, nothing sent): switching costs no round trip
+            await conn.set_autocommit(True)
             async with conn:
                 yield conn
         except psycopg.OperationalError as err:
             raise DatabaseUnavailable(f"lost the connection to PostgreSQL at {self.redacted_url}") from err
         finally:
             conn.arm_scope(None)
+            await _back_to_transactions(conn)
             await self._pool.putconn(conn)
 
     async def tenant_statement(self, tenant_id: str, query: Any, params: Any = None) -> list[dict[str, Any]]:
-        """One statement in a transaction of its own, scoped to ``tenant_id``, in **one round trip**: the
-        scope and the statement pipelined and ended by one Sync (issue 18: every request's credential
-        lookup and the hot reads land here), on a connection checked without a round trip
-        (:meth:`tenant_connection`). The server runs them in order, in one implicit transaction committed
-        at the Sync; a failing statement rolls the transaction back and raises its own error. Rows as
-        dicts (none for a statement that returns none). (Until 2026-12-03 this was three round trips:
-        psycopg's BEGIN and COMMIT inside a pipeline each wait for a Sync; ``bench/wire_trips.py`` counts
-        them.)"""
+        """One statement in a transaction of its own, scoped to ``tenant_id``, in **one round trip**: BEGIN,
+        the scope, the statement and COMMIT pipelined and ended by one Sync (issue 18: every request's
+        credential lookup and the hot reads land here), on a connection checked without a round trip
+        (:meth:`tenant_connection`). A failing statement rolls the transaction back and raises its own
+        error. Rows as dicts (none for a statement that returns none). (Until 2026-12-03 this was three
+        round trips: psycopg's BEGIN and COMMIT inside a pipeline each wait for a Sync;
+        ``bench/wire_trips.py`` counts them.)"""
         async with self.tenant_connection(tenant_id) as conn:
-            # autocommit: psycopg then sends no BEGIN of its own, which inside a pipeline it follows with a
-            # Sync it waits for (a round trip before anything is read), nor a COMMIT with another Sync. The
-            # scope and the statement still run as one transaction: in a pipeline, the statements up to a
-            # Sync are one implicit transaction (a failing one rolls back the others), and the scope's
-            # set_config(..., true) lasts until that Sync. TenantScopedCursor sends both in one block.
-            await conn.set_autocommit(True)
-            try:
+            async with conn.pipeline():
                 cursor = await conn.execute(query, params)
-                return await cursor.fetchall() if cursor.description is not None else []
-            finally:
-                # idle again after the Sync; a connection left otherwise (broken, cancelled mid-exchange)
-                # is discarded by the pool on return, so its mode no longer matters
-                if conn.info.transaction_status == pq.TransactionStatus.IDLE:
-                    await conn.set_autocommit(False)
+                await commit_in_pipeline(conn)
+            return await cursor.fetchall() if cursor.description is not None else []
 
     async def _live_connection(self) -> PooledConnection:
         # every pooled connection may have died together (a restart): each found dead is closed, which
