@@ -28,8 +28,8 @@ precision of a detector flagging those and every window exactly once.
 Run: ``.venv/bin/python bench/swarm_quality.py [--seeds 12] [--real-seeds 5] [--part all|demo|real]``
 (``--real-first-seed N``: other seeds than the reported 1-5, for choosing parameters; detector settings for experiments: ``--threshold --window --level-days --scale-c --step-days
 --tail-quantile --tail-margin --tail-days --trend-gain --weekday-days --far-quantile --far-margin
---far-min-days --no-continuity``, and ``--only TEXT`` for the cases whose name contains it; defaults are the
-shipped ones)
+--far-min-days --no-continuity``, ``--only TEXT`` for the cases whose name contains it, and ``--explain`` to list
+each case's false days and missed windows with their z; defaults are the shipped ones)
 Loopback only, no database; bounded (about 1-2 s per seed and series).
 """
 
@@ -49,7 +49,14 @@ from statistics import median
 
 from studio_brain.adapters.demo_source import DemoStudio, evaluate
 from studio_brain.adapters.rule_files import load_rule_table
-from studio_brain.domain.anomaly import MAD_TO_SIGMA, DetectorConfig, Observation, baseline_after_walk, scan
+from studio_brain.domain.anomaly import (
+    MAD_TO_SIGMA,
+    DetectorConfig,
+    Observation,
+    ScanResult,
+    baseline_after_walk,
+    scan,
+)
 from studio_brain.services.swarms.ops import OPS_METRICS, to_observations
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -108,6 +115,11 @@ def main() -> None:
     parser.add_argument("--far-margin", type=float, default=DetectorConfig().far_margin)
     parser.add_argument("--no-continuity", action="store_true", help="counts: no half-step correction")
     parser.add_argument("--only", default="", help="real-shaped cases whose name contains this (experiments)")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="real-shaped cases: list each case's false days and missed windows with the z they were judged at",
+    )
     parser.add_argument("--real-seeds", type=int, default=5, help="seeds per real-shaped case")
     parser.add_argument(
         "--real-first-seed",
@@ -135,7 +147,13 @@ def main() -> None:
         continuity=not args.no_continuity,
     )
     if args.part in ("all", "real"):
-        real_cases(args.real_seeds, config, first_seed=args.real_first_seed, only=args.only)
+        real_cases(
+            args.real_seeds,
+            config,
+            first_seed=args.real_first_seed,
+            only=args.only,
+            explain_cases=args.explain,
+        )
     if args.part in ("all", "demo"):
         demo_cases(args.seeds, config)
 
@@ -234,10 +252,46 @@ def zscore_flags(values: dict[date, float]) -> dict[date, int]:
     return out
 
 
-def ours_flags(series: Series, config: DetectorConfig, *, known: bool) -> dict[date, int]:
+def ours_scan(series: Series, config: DetectorConfig, *, known: bool) -> ScanResult:
     obs = [Observation(day=d, value=v) for d, v in sorted(series.values.items())]
-    found = scan(series.case, obs, config, known=series.known if known else None).findings
-    return {d: 1 if f.z > 0 else -1 for d, f in found.items()}
+    return scan(series.case, obs, config, known=series.known if known else None)
+
+
+def flags_of(result: ScanResult) -> dict[date, int]:
+    """Day -> direction of a walk's flags."""
+    return {d: 1 if f.z > 0 else -1 for d, f in result.findings.items()}
+
+
+def explain(series: Series, result: ScanResult, seed: int, *, skip_known: bool) -> list[str]:
+    """One line per false day (a flag on a calm day) and per missed window: the day, the z ours judged it
+    at (``ScanResult.judged``), the true z (the generator's expected value and SD) and for a miss the
+    closest its span came to the threshold in the window's direction."""
+    judged = Judged.of(series, skip_known=skip_known)
+    lines = []
+
+    def true_z(d: date) -> float:
+        return (series.values[d] - series.expected[d]) / series.sd[d]
+
+    for d in judged.days:
+        if d in result.findings and d not in judged.inside:
+            j = result.judged[d]
+            lines.append(
+                f"seed {seed:2d} false  {d} {d:%a}  z {j.z:+6.2f}  true z {true_z(d):+6.2f}  "
+                f"value {series.values[d]:.4g}  expected {j.expected:.4g}  scale {j.scale:.3g}"
+            )
+    flags = flags_of(result)
+    for w in judged.windows:
+        span = _span(w)
+        if any(flags.get(d) == w.sign for d in span):
+            continue
+        seen = [(w.sign * result.judged[d].z, d) for d in span if d in result.judged]
+        best = max(seen, default=(math.nan, w.first))
+        true = max((w.sign * true_z(d) for d in span if d in series.values), default=math.nan)
+        lines.append(
+            f"seed {seed:2d} missed {w.first} {w.first:%a}  {w.label} ({'up' if w.sign > 0 else 'down'})  "
+            f"best z {best[0]:+6.2f} on {best[1]}  true z {true:+6.2f}"
+        )
+    return lines
 
 
 @dataclass
@@ -395,7 +449,9 @@ class Oracle:
         )
 
 
-def real_cases(seeds: int, config: DetectorConfig, *, first_seed: int = 1, only: str = "") -> None:
+def real_cases(
+    seeds: int, config: DetectorConfig, *, first_seed: int = 1, only: str = "", explain_cases: bool = False
+) -> None:
     started = time.perf_counter()
     print(
         f"real-shaped cases: seeds {first_seed}-{first_seed + seeds - 1}, 730 days, evaluated from day {EVAL_START}"
@@ -410,18 +466,22 @@ def real_cases(seeds: int, config: DetectorConfig, *, first_seed: int = 1, only:
     failures: list[str] = []
     for label, make, known in variants:
         ours, plain, oracle = Score(), Score(), Oracle()
+        explained: list[str] = []
         for seed in range(first_seed, first_seed + seeds):
             series = make(seed)
             oracle.add(series, skip_known=known)
-            ours.add(
-                series, ours_flags(series, config, known=known), skip_known=known, threshold=config.threshold
-            )
+            walked = ours_scan(series, config, known=known)
+            ours.add(series, flags_of(walked), skip_known=known, threshold=config.threshold)
             plain.add(series, zscore_flags(series.values), skip_known=known)
+            if explain_cases:
+                explained += explain(series, walked, seed, skip_known=known)
         print(f"{label}")
         print(f"  ours      {ours.row()}")
         print(f"  baseline  {plain.row()}")
         print(f"  oracle    {oracle.row(config.threshold)}")
         print(f"            {ours.ceiling()}")
+        for line in explained:
+            print(f"    {line}")
         if ours.per90 > 1.0:
             failures.append(f"{label}: false days {ours.per90:.2f} > 1 per 90")
         if ours.precision < 0.8:

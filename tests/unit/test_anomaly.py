@@ -15,6 +15,7 @@ from studio_brain.domain.anomaly import (
     baseline,
     baseline_after_walk,
     detect,
+    scan,
 )
 
 START = date(2026, 9, 1)  # a Tuesday
@@ -77,6 +78,28 @@ def test_fewer_than_fourteen_earlier_days_give_no_verdict_at_all() -> None:
 def test_a_day_without_a_usable_value_is_never_judged() -> None:
     history = noisy(40)
     assert detect("m", history, START + timedelta(days=40), CONFIG) is None
+
+
+def test_a_scan_records_how_it_judged_every_day_flagged_or_not() -> None:
+    # the benchmark explains a miss or a false day by how near the threshold it came
+    history = noisy(60)
+    spike = history[-1].day
+    result = scan("m", with_value(history, spike, 45), CONFIG)
+    judged = sorted(result.judged)
+    assert judged[0] == START + timedelta(days=CONFIG.min_history_days)
+    assert judged[-1] == spike
+    assert len(judged) == 60 - CONFIG.min_history_days
+    assert result.judged[spike].z == result.findings[spike].z
+    assert result.judged[spike].expected == result.findings[spike].expected
+    assert result.judged[spike].scale == result.findings[spike].scale
+    calm = history[-2].day
+    assert calm not in result.findings
+    assert abs(result.judged[calm].z) < CONFIG.threshold
+    base = baseline_after_walk(history, calm, CONFIG)
+    assert base is not None
+    assert result.judged[calm].expected == base.expected(calm)
+    assert result.judged[calm].scale == pytest.approx(base.scale)
+    assert result.judged[calm].z == pytest.approx(base.z(calm, history[-2].value))
 
 
 def test_a_weekly_rhythm_is_expected_rather_than_flagged() -> None:
