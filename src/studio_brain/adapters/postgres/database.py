@@ -5,9 +5,9 @@ pool, so after a database restart or a network cut the dead ones are discarded a
 being handed to a request (each would fail once). A tenant-scoped connection (``tenant_connection``,
 the gateway's and the identity store's transactions) is checked without a round trip instead — a
 backend that died leaves its socket readable — and its BEGIN and tenant scope ride its first statement
-(issue 18, ADR 0017). A connection that fails in use is closed by the driver and discarded by the pool on return; TCP
-keepalives and a connect timeout stop a blackholed connection from hanging for ever. Idempotent calls
-(``ping``) are retried once.
+(issue 18, ADR 0017). A connection that fails in use is closed by the driver and discarded by the pool
+on return; TCP keepalives and a connect timeout stop a blackholed connection from hanging for ever.
+Idempotent calls (``ping``) are retried once.
 """
 
 from __future__ import annotations
@@ -382,9 +382,10 @@ class Database:
         first after each COMMIT or ROLLBACK), so no statement ever runs unscoped and the first one costs
         one round trip, not two (ADR 0017). The block's statements still form one transaction, committed
         when the block ends (or earlier with ``commit()`` / :func:`commit_in_pipeline`). The connection
-        goes back to the pool in transaction mode, as :meth:`connection` hands them out. A connection that died in the pool is found without a round trip (:func:`found_dead`)
-        and discarded before anything of the transaction is sent, and another is taken — so, as with
-        :meth:`connection`, a request is never handed a connection known dead."""
+        goes back to the pool in transaction mode, as :meth:`connection` hands them out. A connection
+        that died in the pool is found without a round trip (:func:`found_dead`) and discarded before
+        anything of the transaction is sent, and another is taken — so, as with :meth:`connection`, a
+        request is never handed a connection known dead."""
         conn = await self._live_connection()
         conn.arm_scope(tenant_id)
         try:
