@@ -406,7 +406,9 @@ def _baseline(
     else:
         center_all = median(by_day[d] for d in window)
         # the rhythm out first: weekly medians alone keep a strong one in (see _trend)
-        slope = _trend(by_day, window, config, effect=_rough_rhythm(by_day, window)) if trend else 0.0
+        slope = (
+            _trend(by_day, window, config, effect=_rough_rhythm(by_day, window, center_all)) if trend else 0.0
+        )
         if trend and slope == 0.0:
             return None
         mid = window[len(window) // 2]
@@ -557,8 +559,9 @@ def _weekday_effects(
     return kept
 
 
-def _rough_rhythm(by_day: Mapping[date, float], window: Sequence[date]) -> tuple[float, ...]:
-    """A rough weekday rhythm over the window: each weekday's median minus the median of every day.
+def _rough_rhythm(by_day: Mapping[date, float], window: Sequence[date], middle: float) -> tuple[float, ...]:
+    """A rough weekday rhythm over the window: each weekday's median minus ``middle``, the median of every
+    day of the window (the caller's, already computed).
 
     Only for the trend check (:func:`_trend`), which must see the level without the rhythm, so no test of
     whether an effect is real: a chance effect (about 0.4 noise SD on eight samples of a weekday) is the
@@ -568,7 +571,6 @@ def _rough_rhythm(by_day: Mapping[date, float], window: Sequence[date]) -> tuple
     groups: dict[int, list[float]] = {}
     for d in window:
         groups.setdefault(d.weekday(), []).append(by_day[d])
-    middle = median(by_day[d] for d in window)
     return tuple(median(g) - middle if len(g := groups.get(w, [])) >= 2 else 0.0 for w in range(7))
 
 
@@ -685,11 +687,9 @@ def scan(
         if recent and abs(z) >= config.threshold:
             without = [s for s in result.shifts if s not in recent]
             old = baseline(history, day, config, exclude=excluded, shifts=without)
-            if old is not None and abs(old.z(day, value)) / stretch < config.threshold:
+            if old is not None and abs(old_z := old.z(day, value) / stretch) < config.threshold:
                 # judged, in the end, by the baseline without the withdrawn step
-                result.judged[day] = Judgement(
-                    z=old.z(day, value) / stretch, expected=old.expected(day), scale=old.scale * stretch
-                )
+                result.judged[day] = Judgement(z=old_z, expected=old.expected(day), scale=old.scale * stretch)
                 # what was reported stays reported (the swarm said it that day); only the baseline changes
                 for s in recent:
                     result.shifts.remove(s)

@@ -138,7 +138,7 @@ class PooledConnection(psycopg.AsyncConnection[dict[str, Any]]):
             self.scope_next_transaction()
 
 
-def _take_pending_scope(cursor: psycopg.AsyncCursor[Any]) -> str | None:
+def _take_pending_scope(cursor: psycopg.AsyncCursor[Any] | psycopg.AsyncServerCursor[Any]) -> str | None:
     conn = cursor.connection
     return conn.take_pending_scope() if isinstance(conn, PooledConnection) else None
 
@@ -236,9 +236,7 @@ class TenantScopedServerCursor(psycopg.AsyncServerCursor[Any]):
         binary: bool | None = None,
         **kwargs: Any,
     ) -> Self:
-        conn = self.connection
-        scope = conn.take_pending_scope() if isinstance(conn, PooledConnection) else None
-        await _scope_round_trip(conn, scope)
+        await _scope_round_trip(self.connection, _take_pending_scope(self))
         return await super().execute(query, params, binary=binary, **kwargs)
 
 
