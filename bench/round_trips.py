@@ -2,7 +2,9 @@
 
 The first column is the wire's count (``bench/wire_trips.py``: every wait for the server's answer); the
 one in brackets is the count by calls described below, which misses psycopg's BEGIN and COMMIT inside a
-pipeline (each followed by a Sync psycopg waits for) and was the only count until 2026-12-03.
+pipeline (each followed by a Sync psycopg waits for) and was the only count until 2026-12-03. The last
+column, queries sent, is ``bench/wire_trips.py``'s too: what psycopg hands libpq, a simple-protocol query
+string being one whatever it holds (ADR 0018) — the count the server's CPU follows (since 2026-12-04).
 
     .venv/bin/python bench/round_trips.py [--lifecycles 10] [--warmup 20]
 
@@ -159,7 +161,7 @@ async def measure(
     per = (COUNTS.round_trips / times, COUNTS.statements / times, COUNTS.commits / times)
     print(
         f"{label:<44} {WIRE.count / times:6.1f} round trips on the wire ({per[0]:.1f} by calls)"
-        f" {per[1]:6.1f} statements {per[2]:5.1f} commits"
+        f" {per[1]:6.1f} statements {per[2]:5.1f} commits {WIRE.queries / times:6.1f} queries sent"
     )
     if COUNTS.trace is not None:
         for n, trip in enumerate(COUNTS.trace[: len(COUNTS.trace) // times], 1):

@@ -10,6 +10,11 @@ protocol generators (pinned psycopg 3.3; private names, so this lives in the ben
 - outside a pipeline, every command (``BEGIN``, ``COMMIT``, ``ROLLBACK``) and every statement is one;
 - inside a pipeline, every Sync is one (psycopg's ``BEGIN``, a ``COMMIT``, the block's end), and so is every
   mid-pipeline fetch of results not yet synced (a flush request the client then waits on).
+
+``queries`` counts what is handed to libpq to send: each statement of an extended-protocol exchange
+(``BEGIN`` and ``COMMIT`` included) is one, and a simple-protocol query string is one whatever it holds.
+The client pays its Python per query sent (issue 18, fifth pass), so this is the count that follows the
+server's CPU where round trips do not.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 import psycopg._connection_base as connection_base
 import psycopg._cursor_base as cursor_base
 import psycopg._pipeline_base as pipeline_base
+import psycopg.client_cursor as client_cursor
 
 
 @dataclass
@@ -29,10 +35,13 @@ class WireTrips:
     """Round trips counted since the last ``reset``."""
 
     count: int = 0
+    #: queries handed to libpq (see the module's docstring)
+    queries: int = 0
     _exiting: int = 0
 
     def reset(self) -> None:
         self.count = 0
+        self.queries = 0
 
 
 def _counting(
@@ -54,6 +63,7 @@ def counting_wire_trips(trips: WireTrips | None = None) -> Iterator[WireTrips]:
     pipeline = pipeline_base.BasePipeline
     connection = connection_base.BaseConnection
     cursor = cursor_base.BaseCursor
+    client = client_cursor.ClientCursorMixin
     originals = {
         (pipeline, "_sync_gen"): pipeline._sync_gen,
         (pipeline, "_exit_gen"): pipeline._exit_gen,
@@ -61,6 +71,9 @@ def counting_wire_trips(trips: WireTrips | None = None) -> Iterator[WireTrips]:
         (connection, "_exec_command"): connection._exec_command,
         (cursor, "_execute_gen"): cursor._execute_gen,
         (cursor, "_stream_send_gen"): cursor._stream_send_gen,
+        (cursor, "_execute_send"): cursor._execute_send,
+        (cursor, "_send_query_prepared"): cursor._send_query_prepared,
+        (client, "_execute_send"): client._execute_send,  # client-side binding sends its own way
     }
 
     def exit_gen(self: Any) -> Generator[Any, Any, Any]:
@@ -74,19 +87,33 @@ def counting_wire_trips(trips: WireTrips | None = None) -> Iterator[WireTrips]:
     def mid_pipeline_fetch(self: Any, *, flush: bool) -> bool:
         return flush and bool(self.result_queue) and not trips._exiting
 
+    def sending(original: Callable[..., Any]) -> Callable[..., Any]:
+        def sent(self: Any, *args: Any, **kwargs: Any) -> Any:
+            trips.queries += 1
+            return original(self, *args, **kwargs)
+
+        return sent
+
+    def exec_command(self: Any, *args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        trips.queries += 1
+        if not self._pipeline:
+            trips.count += 1
+        return (yield from originals[(connection, "_exec_command")](self, *args, **kwargs))
+
     replacements = {
         (pipeline, "_sync_gen"): _counting(trips, originals[(pipeline, "_sync_gen")], lambda self: True),
         (pipeline, "_exit_gen"): exit_gen,
         (pipeline, "_fetch_gen"): _counting(trips, originals[(pipeline, "_fetch_gen")], mid_pipeline_fetch),
-        (connection, "_exec_command"): _counting(
-            trips, originals[(connection, "_exec_command")], lambda self, *a, **k: not self._pipeline
-        ),
+        (connection, "_exec_command"): exec_command,
         (cursor, "_execute_gen"): _counting(
             trips, originals[(cursor, "_execute_gen")], lambda self, *a, **k: not self._conn._pipeline
         ),
         (cursor, "_stream_send_gen"): _counting(
             trips, originals[(cursor, "_stream_send_gen")], lambda self, *a, **k: True
         ),
+        (cursor, "_execute_send"): sending(originals[(cursor, "_execute_send")]),
+        (cursor, "_send_query_prepared"): sending(originals[(cursor, "_send_query_prepared")]),
+        (client, "_execute_send"): sending(originals[(client, "_execute_send")]),
     }
     for (owner, name), replacement in replacements.items():
         setattr(owner, name, replacement)

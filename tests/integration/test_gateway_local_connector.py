@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from bench.wire_trips import counting_wire_trips
 
 from studio_brain.adapters.clock import UUID7Factory
 from studio_brain.adapters.local_connector import LocalNotesConnector, NotesReader
@@ -113,7 +114,7 @@ async def test_reads_and_health_answer_with_the_request_id(notes: Notes) -> None
 
 @pytest.mark.postgres
 async def test_a_failing_insert_commits_nothing_and_is_unavailable(database: Database) -> None:
-    # the insert and its COMMIT share one round trip (issue 18): a refused insert aborts the COMMIT too
+    # the scope and the insert are one implicit transaction (issue 18): a refused insert commits nothing
     async with database.connection() as conn:
         await conn.execute("ALTER TABLE staff_notes ADD CONSTRAINT tc_no_boom CHECK (text <> 'boom')")
     writer = LocalNotesConnector(
@@ -124,3 +125,19 @@ async def test_a_failing_insert_commits_nothing_and_is_unavailable(database: Dat
     assert caught.value.kind == "UNAVAILABLE"
     assert await NotesReader(database).notes("t1") == []
     assert (await writer.execute(ctx("k-2"), APPEND)).data["noteId"]  # the connection is usable again
+
+
+async def test_a_note_is_appended_in_one_query_message_and_its_replay_in_two(database: Database) -> None:
+    writer = LocalNotesConnector(
+        database, tenant_id="t1", clock=FakeClock(), ids=UUID7Factory(), mode=ConnectorMode.READ_WRITE
+    )
+    await writer.execute(ctx("k-warm"), APPEND)  # the pool's first connection opened
+    with counting_wire_trips() as first:
+        written = await writer.execute(ctx("k-once"), APPEND)
+    with counting_wire_trips() as replay:
+        replayed = await writer.execute(ctx("k-once"), APPEND)
+    # issue 18, sixth pass: it was four queries (BEGIN, the scope, the INSERT, COMMIT) in one round trip
+    assert (first.count, first.queries) == (1, 1)
+    assert (replay.count, replay.queries) == (2, 2)  # the insert that found the key, then the read of it
+    assert replayed.data == written.data
+    assert [n["idempotency_key"] for n in await NotesReader(database).notes("t1")] == ["k-once", "k-warm"]

@@ -75,3 +75,43 @@ async def test_a_connection_goes_back_to_the_pool_in_transactions_after_a_one_ro
             await failing_block()
         async with one.connection() as conn:
             assert await (await conn.execute("SELECT count(*) AS n FROM rt_probe3")).fetchone() == {"n": 0}
+
+
+async def test_a_firebase_callers_person_is_looked_up_in_one_query_message(database: Database) -> None:
+    store = PostgresIdentityStore(database)
+    await store.person_by_firebase_uid("studio-a", "uid-warm")
+    with counting_wire_trips() as trips:
+        assert await store.person_by_firebase_uid("studio-a", "uid-nobody") is None
+    # issue 18, sixth pass: it was four (BEGIN, the scope, the SELECT, COMMIT), each paid for in client CPU
+    assert (trips.count, trips.queries) == (1, 1)
+
+
+async def test_a_value_that_looks_like_sql_is_bound_as_a_value_not_run(database: Database) -> None:
+    store = PostgresIdentityStore(database)
+    hostile = "x'; DROP TABLE staff_persons; --"
+    assert await store.person_by_firebase_uid("studio-a", hostile) is None
+    assert await store._one("studio-a", "probing", "SELECT %s::text AS echoed", (hostile,)) == {
+        "echoed": hostile
+    }
+    async with database.connection() as conn:
+        assert await (
+            await conn.execute("SELECT to_regclass('staff_persons') IS NOT NULL AS kept")
+        ).fetchone() == {"kept": True}
+
+
+async def test_a_one_statement_transaction_refuses_a_query_of_two_statements(database: Database) -> None:
+    with pytest.raises(ValueError, match="exactly one statement"):
+        await database.tenant_statement("studio-a", "SELECT 1; SELECT 2")
+
+
+async def test_the_scope_of_a_one_statement_transaction_ends_with_it(database_url: str) -> None:
+    async with Database(database_url, max_size=1) as one:
+        rows = await one.tenant_statement("studio-a", "SELECT current_setting('studio_brain.tenant_id') AS t")
+        assert rows == [{"t": "studio-a"}]
+        async with one.connection() as conn:  # the same (only) connection, handed out unscoped
+            unscoped = await (
+                await conn.execute("SELECT current_setting('studio_brain.tenant_id', true) AS t")
+            ).fetchone()
+            assert unscoped is not None
+            assert unscoped["t"] in ("", None)
+            assert not conn.autocommit

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from studio_brain.adapters.postgres.database import Database, commit_in_pipeline, translate
+from studio_brain.adapters.postgres.database import Database, translate
 from studio_brain.domain.connectors import (
     ConnectorCommand,
     ConnectorContext,
@@ -133,36 +133,28 @@ class LocalNotesConnector:
         if not ctx.idempotency_key:
             raise ConnectorError("NOT_ALLOWED", "a write needs an idempotency key", retryable=False)
         try:
-            async with self._db.tenant_connection(self._tenant) as conn:
-                # BEGIN and the tenant scope (queued first by tenant_connection), the insert and its COMMIT in one
-                # round trip (issue 18); a failing insert aborts the COMMIT with it
-                async with conn.pipeline():
-                    cursor = await conn.execute(
-                        "INSERT INTO staff_notes (id, tenant_id, text, topic, idempotency_key, created_at)"
-                        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
-                        " RETURNING id, created_at",
-                        (
-                            self._ids.new_id(),
-                            self._tenant,
-                            text,
-                            topic,
-                            ctx.idempotency_key,
-                            self._clock.now(),
-                        ),
-                    )
-                    await commit_in_pipeline(conn)
-                row = await cursor.fetchone()
-                if row is None:  # a replay: return the note the first call wrote (scoped again)
-                    cursor = await conn.execute(
-                        "SELECT id, created_at FROM staff_notes WHERE tenant_id = %s AND idempotency_key = %s",
-                        (self._tenant, ctx.idempotency_key),
-                    )
-                    row = await cursor.fetchone()
+            # the tenant scope and the insert in one query message and one implicit transaction (issue 18);
+            # a failing insert commits nothing
+            rows = await self._db.tenant_statement(
+                self._tenant,
+                "INSERT INTO staff_notes (id, tenant_id, text, topic, idempotency_key, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
+                " RETURNING id, created_at",
+                (self._ids.new_id(), self._tenant, text, topic, ctx.idempotency_key, self._clock.now()),
+            )
+            if not rows:  # a replay: return the note the first call wrote
+                rows = await self._db.tenant_statement(
+                    self._tenant,
+                    "SELECT id, created_at FROM staff_notes WHERE tenant_id = %s AND idempotency_key = %s",
+                    (self._tenant, ctx.idempotency_key),
+                )
         except psycopg.Error as err:
             raise ConnectorError(
                 "UNAVAILABLE", f"cannot append the note ({translate(err, 'appending')})", retryable=True
             ) from err
-        assert row is not None
+        if not rows:  # the first call's note is gone (removed since): nothing to replay
+            raise ConnectorError("UNKNOWN", "the note of this idempotency key is gone", retryable=False)
+        row = rows[0]
         data = {"noteId": row["id"], "createdAt": row["created_at"].isoformat()}
         return ConnectorResponse(
             request_id=ctx.request_id,

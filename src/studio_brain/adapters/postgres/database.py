@@ -17,7 +17,7 @@ import json
 import re
 import select
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, Self
@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import psycopg
 from psycopg import pq
-from psycopg.rows import dict_row
+from psycopg.rows import Row, RowFactory, dict_row
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -272,6 +272,25 @@ async def _back_to_transactions(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.close()
 
 
+def _one_statement(query: str) -> None:
+    if ";" in query:
+        raise ValueError("a one-statement exchange runs exactly one statement")
+
+
+async def _rows_of_last(
+    cursor: psycopg.AsyncClientCursor[Row], query: str, params: Sequence[Any], *, results: int
+) -> list[Row]:
+    """Send ``query`` (``results`` statements) as one simple-protocol message; the last one's rows."""
+    await cursor.execute(query, params)
+    for _ in range(results - 1):
+        if not cursor.nextset():
+            raise psycopg.ProgrammingError(f"expected {results} results from one query message")
+    # the result's status, not ``cursor.description``: that builds a Column object per column on every
+    # access (issue 18: 6 % of a latest-state request's Python calls went there)
+    result = cursor.pgresult
+    return await cursor.fetchall() if result is not None and result.status == pq.ExecStatus.TUPLES_OK else []
+
+
 def found_dead(conn: psycopg.AsyncConnection[Any]) -> bool:
     """True when an idle pooled connection is known dead without a round trip.
 
@@ -398,19 +417,45 @@ class Database:
             await _back_to_transactions(conn)
             await self._pool.putconn(conn)
 
-    async def tenant_statement(self, tenant_id: str, query: Any, params: Any = None) -> list[dict[str, Any]]:
-        """One statement in a transaction of its own, scoped to ``tenant_id``, in **one round trip**: BEGIN,
-        the scope, the statement and COMMIT pipelined and ended by one Sync (issue 18: every request's
-        credential lookup and the hot reads land here), on a connection checked without a round trip
-        (:meth:`tenant_connection`). A failing statement rolls the transaction back and raises its own
-        error. Rows as dicts (none for a statement that returns none). (Until 2026-12-03 this was three
-        round trips: psycopg's BEGIN and COMMIT inside a pipeline each wait for a Sync;
-        ``bench/wire_trips.py`` counts them.)"""
+    async def tenant_statement(
+        self, tenant_id: str, query: str, params: Sequence[Any] = ()
+    ) -> list[dict[str, Any]]:
+        """One statement in a transaction of its own, scoped to ``tenant_id``, in **one round trip and one
+        query message**: the scope and the statement go as one simple-protocol query string, which the
+        server runs as one implicit transaction (committed when both succeed, rolled back when either
+        fails; ``set_config(..., true)`` ends with it). Every request's credential lookup and the hot reads
+        land here (issue 18), so it is the cheapest path psycopg has: no pipeline to enter and leave, no
+        BEGIN and COMMIT of its own — about half the client CPU of the same exchange pipelined (ADR 0018).
+        The connection is checked without a round trip (:meth:`tenant_connection`).
+
+        ``query`` is one statement with ``%s`` placeholders; ``params`` are bound client-side by psycopg's
+        own quoting (``AsyncClientCursor``), never by string formatting here. Rows as dicts (none for a
+        statement that returns none). A failing statement raises its own error and commits nothing."""
+        _one_statement(query)
         async with self.tenant_connection(tenant_id) as conn:
-            async with conn.pipeline():
-                cursor = await conn.execute(query, params)
-                await commit_in_pipeline(conn)
-            return await cursor.fetchall() if cursor.description is not None else []
+            conn.take_pending_scope()  # the scope travels in the same query string
+            return await _rows_of_last(
+                psycopg.AsyncClientCursor(conn), f"{TENANT_SCOPE}; {query}", (tenant_id, *params), results=2
+            )
+
+    async def statement(
+        self, query: str, params: Sequence[Any] = (), *, row_factory: RowFactory[Row]
+    ) -> list[Row]:
+        """One unscoped statement (no tenant scope: for tables read by their ``tenant_id`` column, such as
+        the audit log's pages) in a transaction of its own, as :meth:`tenant_statement` sends it: one
+        query message, one round trip, on a connection checked without one. Rows by ``row_factory``."""
+        _one_statement(query)
+        conn = await self._live_connection()
+        try:
+            await conn.set_autocommit(True)  # idle: no round trip; the statement is its own transaction
+            return await _rows_of_last(
+                psycopg.AsyncClientCursor(conn, row_factory=row_factory), query, params, results=1
+            )
+        except psycopg.OperationalError as err:
+            raise DatabaseUnavailable(f"lost the connection to PostgreSQL at {self.redacted_url}") from err
+        finally:
+            await _back_to_transactions(conn)
+            await self._pool.putconn(conn)
 
     async def _live_connection(self) -> PooledConnection:
         # every pooled connection may have died together (a restart): each found dead is closed, which

@@ -481,9 +481,9 @@ class PostgresEventStore:
         params.append(query.limit + 1)  # one more than asked tells whether another page exists
         sql = f"SELECT {READ_COLUMNS} FROM audit_events WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s"
         try:
-            async with self._db.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-                await cur.execute(sql, params)
-                rows = await cur.fetchall()
+            # one query message, one round trip (issue 18, ADR 0018): a page was four — the pool's
+            # liveness statement, BEGIN, the SELECT, COMMIT
+            rows = await self._db.statement(sql, params, row_factory=tuple_row)
         except psycopg.Error as err:
             raise translate(err, "reading the audit log") from err
         more = len(rows) > query.limit
