@@ -1,6 +1,7 @@
 """The trend check under a strong weekly rhythm (issue 19, fifth round): the weekly medians a trend is
 fitted on are taken with the rhythm out (a rough weekday rhythm over the window), so a real slope is not
-hidden by the rhythm and a missing weekday does not read as a slope."""
+hidden by the rhythm and a missing weekday does not read as a slope. A trend's scale (sixth round) carries
+the error of its own line today, so flat noise is not followed as a trend by chance."""
 
 from __future__ import annotations
 
