@@ -81,7 +81,7 @@ def test_flat_noise_is_not_read_as_a_trend_by_chance() -> None:
 
 def test_a_followed_trend_is_judged_with_the_error_of_carrying_it_to_today() -> None:
     # a rise of 0.1 a day, always followed: today's value differs from the line by the noise *and* by the
-    # line's own error (its level, its slope carried half a window on), about 6 % more than the noise
+    # line's own error (its level, its slope carried half a window on), about 5 % more than the noise
     # about the line over 56 days; a scale without it judged every day of a trend a little too harshly
     squares = 0.0
     for seed in range(300):

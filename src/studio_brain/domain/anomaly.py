@@ -627,9 +627,9 @@ def _line_error(window: Sequence[date], day: date) -> float:
     differs from the line by the line's own error. Its level is a median of the window's residuals
     (variance π/2·σ²/n for a median of n days) and its slope, from medians too, is carried from the
     middle of the window to today, half a window on (about π/2·σ²/Σ(t − t̄)² per day squared, as for
-    least squares on medians). Over 56 days the two add about 0.11: a scale about 6 % wider. Without it a
+    least squares on medians). Over 56 days the two add about 0.11: a scale about 5 % wider. Without it a
     slope fitted to flat noise (which always takes a little of it out) was followed in 20 of 300 flat
-    series, and every trend was judged with a scale about 6 % narrow (docs/benchmarks.md, sixth round)."""
+    series, and every trend was judged with a scale about 5 % narrow (docs/benchmarks.md, sixth round)."""
     first = window[0]
     ts = [(d - first).days for d in window]
     mean = sum(ts) / len(ts)
