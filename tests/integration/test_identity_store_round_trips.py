@@ -1,6 +1,6 @@
-"""The identity store's one-statement transactions (scope and statement pipelined, one implicit transaction
-ended by one Sync: one round trip, issue 18) commit what succeeded and nothing of what failed, and leave the
-pooled connection as they found it."""
+"""The identity store's one-statement transactions (the scope and the statement as one query message, one
+implicit transaction: one round trip, issue 18, ADR 0018) commit what succeeded and nothing of what failed,
+bind their values as values, and leave the pooled connection as they found it."""
 
 from __future__ import annotations
 

@@ -56,8 +56,8 @@ async def test_the_latest_state_version_is_read_in_one_round_trip_and_only_for_i
     ours = await _save_run(api_brain, api_brain.tenant_id, "run-newest", hour=6)
     trips.reset()
     version = await api_brain.state_store.latest_snapshot_version(api_brain.tenant_id)
-    # scope and SELECT in one implicit transaction, one Sync (it was three: psycopg's BEGIN and COMMIT
-    # inside the pipeline each wait for a Sync of their own, then the block's)
+    # scope and SELECT in one implicit transaction, one round trip (on 38414c2 three: psycopg's BEGIN and
+    # COMMIT inside the pipeline each waited for a Sync of their own, then the block's)
     assert trips.count == 1
     assert trips.queries == 1  # the scope and the SELECT in one query message (issue 18, sixth pass: 4)
     assert version == SnapshotVersion.of(ours)

@@ -70,8 +70,8 @@ class PostgresConnectorHealthStore:
 
     async def _rows(self, tenant_id: str, query: str, params: tuple[Any, ...]) -> list[ConnectorHealth]:
         try:
-            # scope, statement and COMMIT in one round trip (issue 18: the Portal's capabilities card reads
-            # the latest per connector on every load; it was four with the pool's liveness statement)
+            # scope and statement in one query message and one round trip (issue 18, ADR 0018: the Portal's
+            # capabilities card reads the latest per connector on every load; it was four round trips)
             rows = await self._db.tenant_statement(tenant_id, query, params)
         except psycopg.Error as err:
             raise translate(err, "reading connector health") from err

@@ -145,7 +145,8 @@ class PostgresIdentityStore:
         self, tenant_id: str, doing: str, query: str, params: tuple[Any, ...]
     ) -> dict[str, Any] | None:
         try:
-            # scope, statement and COMMIT in one round trip (issue 18: every request's credential lookup)
+            # scope and statement in one query message and one round trip (issue 18, ADR 0018: every
+            # request's credential lookup)
             rows = await self._db.tenant_statement(tenant_id, query, params)
         except psycopg.Error as err:
             raise translate(err, doing) from err
