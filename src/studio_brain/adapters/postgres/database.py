@@ -403,8 +403,15 @@ class Database:
         that died in the pool is found without a round trip (:func:`found_dead`) and discarded before
         anything of the transaction is sent, and another is taken — so, as with :meth:`connection`, a
         request is never handed a connection known dead."""
+        async with self._autocommit_connection(tenant_id) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _autocommit_connection(self, scope: str | None) -> AsyncIterator[PooledConnection]:
+        """A live pooled connection in autocommit mode for the block, armed with ``scope`` (None: the
+        caller sends its own, or none), back to the pool in transaction mode (or closed) afterwards."""
         conn = await self._live_connection()
-        conn.arm_scope(tenant_id)
+        conn.arm_scope(scope)
         try:
             # idle (found live, nothing sent): switching costs no round trip
             await conn.set_autocommit(True)
@@ -426,14 +433,13 @@ class Database:
         fails; ``set_config(..., true)`` ends with it). Every request's credential lookup and the hot reads
         land here (issue 18), so it is the cheapest path psycopg has: no pipeline to enter and leave, no
         BEGIN and COMMIT of its own — about half the client CPU of the same exchange pipelined (ADR 0018).
-        The connection is checked without a round trip (:meth:`tenant_connection`).
+        The connection is checked without a round trip, as :meth:`tenant_connection`'s is.
 
         ``query`` is one statement with ``%s`` placeholders; ``params`` are bound client-side by psycopg's
         own quoting (``AsyncClientCursor``), never by string formatting here. Rows as dicts (none for a
         statement that returns none). A failing statement raises its own error and commits nothing."""
         _one_statement(query)
-        async with self.tenant_connection(tenant_id) as conn:
-            conn.take_pending_scope()  # the scope travels in the same query string
+        async with self._autocommit_connection(None) as conn:  # the scope travels in the query string
             return await _rows_of_last(
                 psycopg.AsyncClientCursor(conn), f"{TENANT_SCOPE}; {query}", (tenant_id, *params), results=2
             )
@@ -445,17 +451,10 @@ class Database:
         the audit log's pages) in a transaction of its own, as :meth:`tenant_statement` sends it: one
         query message, one round trip, on a connection checked without one. Rows by ``row_factory``."""
         _one_statement(query)
-        conn = await self._live_connection()
-        try:
-            await conn.set_autocommit(True)  # idle: no round trip; the statement is its own transaction
+        async with self._autocommit_connection(None) as conn:
             return await _rows_of_last(
                 psycopg.AsyncClientCursor(conn, row_factory=row_factory), query, params, results=1
             )
-        except psycopg.OperationalError as err:
-            raise DatabaseUnavailable(f"lost the connection to PostgreSQL at {self.redacted_url}") from err
-        finally:
-            await _back_to_transactions(conn)
-            await self._pool.putconn(conn)
 
     async def _live_connection(self) -> PooledConnection:
         # every pooled connection may have died together (a restart): each found dead is closed, which
