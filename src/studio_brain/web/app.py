@@ -28,6 +28,8 @@ from studio_brain.web.auth import (
     require_principal,
 )
 from studio_brain.web.errors import install_error_handlers
+from studio_brain.web.fast_lane import install_fast_lane
+from studio_brain.web.frozen_routes import freeze_routes
 from studio_brain.web.middleware import install_middleware
 from studio_brain.web.refusals import refusals_for
 
@@ -73,8 +75,12 @@ class StudioBrainApp(FastAPI):
         return document
 
 
-def create_app(*, brain: Brain | None = None, settings: Settings | None = None) -> FastAPI:
-    """An app bound to ``brain`` (tests, ``demo``) or one that opens its own from ``settings`` (``serve``)."""
+def create_app(
+    *, brain: Brain | None = None, settings: Settings | None = None, fast_lane: bool = True
+) -> FastAPI:
+    """An app bound to ``brain`` (tests, ``demo``) or one that opens its own from ``settings`` (``serve``).
+
+    ``fast_lane=False`` leaves every request to FastAPI's routing (the tests compare both, web/fast_lane.py)."""
     if brain is None and settings is None:
         raise ValueError("create_app needs a brain or settings")
     effective = brain.settings if brain is not None else settings
@@ -129,6 +135,9 @@ def create_app(*, brain: Brain | None = None, settings: Settings | None = None) 
         document: dict[str, Any] = request.app.openapi()
         return JSONResponse(document)
 
+    freeze_routes(app)  # every route is declared by now: FastAPI need not re-derive their version per request
+    if fast_lane:
+        install_fast_lane(app)  # after every route: the lanes are built from the routes FastAPI resolves
     return app
 
 
