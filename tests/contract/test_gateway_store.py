@@ -255,6 +255,38 @@ class GatewayStoreContract:
         assert (stored.version, stored.execution_key) == (1, None)
         assert await backend.audit() == []
 
+    async def test_update_and_audit_over_exactly_the_expected_proposal_stores_it(
+        self, backend: Backend
+    ) -> None:
+        await save(backend, proposal(1))
+        async with backend.store.transaction(T) as tx:
+            await tx.update_and_audit(
+                proposal(1, version=2, status=Status.APPROVED), draft(2), expected=proposal(1)
+            )
+        async with backend.store.transaction(T) as tx:
+            stored = await tx.get_proposal("p1")
+        assert stored is not None
+        assert (stored.version, stored.status) == (2, Status.APPROVED)
+        assert [e.metadata["n"] for e in await backend.audit()] == [2]
+
+    async def test_update_and_audit_over_other_content_of_the_expected_version_appends_nothing(
+        self, backend: Backend
+    ) -> None:
+        # the stored row has the version the caller expects but not its content (e.g. edited by hand)
+        await save(backend, proposal(1, rationale="what the row holds now"))
+
+        async def over_another() -> None:
+            async with backend.store.transaction(T) as tx:
+                await tx.update_and_audit(proposal(1, version=2), draft(2), expected=proposal(1))
+
+        with pytest.raises(Conflict, match="changed underneath"):
+            await over_another()
+        async with backend.store.transaction(T) as tx:
+            stored = await tx.get_proposal("p1")
+        assert stored is not None
+        assert (stored.version, stored.rationale) == (1, "what the row holds now")
+        assert await backend.audit() == []
+
     async def test_update_and_audit_with_a_malformed_draft_changes_nothing(self, backend: Backend) -> None:
         await save(backend, proposal(1))
 

@@ -60,6 +60,34 @@ async def test_a_note_goes_from_proposal_to_executed_with_an_audit_row_for_every
     assert await kit.chain_intact()
 
 
+async def test_an_execution_reads_its_proposal_once_and_writes_the_outcome_over_exactly_its_claim(
+    pg_kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 18: the outcome went in a transaction that locked and re-read (and re-checked) the proposal the
+    # claim had just written; it now writes only over exactly that row (tests/contract: update_and_audit)
+    from studio_brain.adapters.postgres.gateway_store import PostgresGatewayTransaction
+
+    kit = pg_kit
+    proposal_id = await approved_note(kit)
+    reads = 0
+    original = PostgresGatewayTransaction.get_proposal
+
+    async def counted(self: PostgresGatewayTransaction, *args: object, **kwargs: object) -> object:
+        nonlocal reads
+        reads += 1
+        return await original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PostgresGatewayTransaction, "get_proposal", counted)
+    done = await kit.service.execute(BOB, proposal_id)
+    assert done.proposal.status is Status.EXECUTED
+    assert reads == 1  # the claim's locked read; on main two
+    assert [e.action for e in await kit.audit()][-2:] == [
+        "capability.proposal.executing",
+        "capability.proposal.executed",
+    ]
+    assert await kit.chain_intact()
+
+
 async def test_execute_refuses_a_proposal_that_was_never_approved_and_audits_the_refusal(kit: Kit) -> None:
     created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
     assert await refusal(kit.service.execute(BOB, created.proposal.id)) == "APPROVAL_REQUIRED"

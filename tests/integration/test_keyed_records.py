@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from studio_brain.adapters.postgres.database import Database
+from studio_brain.adapters.postgres.gateway_records import RecordTampered
 from studio_brain.adapters.record_ledger import RECORD_LEDGER_FILE, FileRecordLedger
 from studio_brain.domain.audit import AuditQuery
 from studio_brain.domain.errors import PolicyRefused
@@ -364,3 +365,31 @@ async def test_thirty_refused_self_approvals_are_audited_as_one_row_and_one_coun
     assert [e.metadata["count"] for e in refused] == [1, 29]
     assert refused[1].metadata["aggregated"] is True
     assert refused[1].metadata["decision"]["reasonCode"] == "SELF_APPROVAL_FORBIDDEN"
+
+
+async def test_a_proposal_edited_while_its_device_call_runs_is_not_written_over_and_is_named(
+    keyed_kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 18: the outcome no longer locks and re-reads the proposal first; it writes only over exactly the
+    # row its claim wrote, so a row edited in between is still read, checked and named as tampered
+    from studio_brain.adapters.local_connector import LocalNotesConnector
+
+    kit = keyed_kit
+    created = await kit.service.create_proposal(ALICE, "studio.note.append", NOTE, WHY)
+    proposal_id = created.proposal.id
+    await kit.service.approve(BOB, proposal_id, "looks right to me")
+    original = LocalNotesConnector.execute
+
+    async def edited_meanwhile(self: LocalNotesConnector, ctx: Any, command: Any) -> Any:
+        record = await record_of(kit, proposal_id)
+        assert record["status"] == "executing"
+        await write_record(kit, proposal_id, {**record, "rationale": "rewritten during the call"})
+        return await original(self, ctx, command)
+
+    monkeypatch.setattr(LocalNotesConnector, "execute", edited_meanwhile)
+    with pytest.raises(RecordTampered, match="does not match its MAC"):
+        await kit.service.execute(BOB, proposal_id)
+    stored = await record_of(kit, proposal_id)
+    assert stored["rationale"] == "rewritten during the call"  # not overwritten by the outcome
+    assert stored["status"] == "executing"
+    assert await tamper_audited(kit, proposal_id)

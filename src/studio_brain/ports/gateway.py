@@ -78,9 +78,15 @@ class GatewayTransaction(Protocol):
         the same Conflicts, in fewer round trips where the store can (issue 18)."""
         ...
 
-    async def update_and_audit(self, proposal: Proposal, draft: AuditDraft) -> None:
+    async def update_and_audit(
+        self, proposal: Proposal, draft: AuditDraft, *, expected: Proposal | None = None
+    ) -> None:
         """:meth:`update_proposal`, then :meth:`audit` of ``draft`` with ``commit``: the same effects and
-        the same Conflicts, in fewer round trips where the store can (issue 18)."""
+        the same Conflicts, in fewer round trips where the store can (issue 18).
+
+        With ``expected``: only over exactly that stored proposal (its version and its whole record, not
+        only the version), else the same Conflict as a stale version and nothing appended — a caller that
+        wrote ``expected`` itself need not lock and re-read it first."""
         ...
 
     async def list_proposals(self, where: ProposalFilter) -> list[Proposal]:

@@ -132,7 +132,11 @@ class InMemoryGatewayTransaction:
         await self.insert_proposal(proposal)
         await self.audit(draft, commit=True)
 
-    async def update_and_audit(self, proposal: Proposal, draft: AuditDraft) -> None:
+    async def update_and_audit(
+        self, proposal: Proposal, draft: AuditDraft, *, expected: Proposal | None = None
+    ) -> None:
+        if expected is not None and self._usable().proposals.get(expected.id) != _dump(expected):
+            raise self._conflict(f"proposal {proposal.id} changed underneath this update; try again")
         await self.update_proposal(proposal)
         await self.audit(draft, commit=True)
 

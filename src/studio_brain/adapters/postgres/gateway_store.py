@@ -255,11 +255,25 @@ class PostgresGatewayTransaction:
         if cursor.rowcount != 1:
             raise _changed_underneath(proposal)
 
-    async def update_and_audit(self, proposal: Proposal, draft: AuditDraft) -> None:
+    #: the update over exactly the record expected (jsonb equality: the whole stored content)
+    _UPDATE_EXPECTED = _UPDATE + " AND record = %s"
+
+    async def update_and_audit(
+        self, proposal: Proposal, draft: AuditDraft, *, expected: Proposal | None = None
+    ) -> None:
         # The update goes in the round trip that takes the audit chain's lock and reads its head (issue 18:
         # one round trip fewer per step); the server runs it first, as before, and nothing is appended
         # unless it changed the one row. The same Conflicts as update_proposal, then the same append.
-        prelude = Prelude(self._UPDATE, self._update_params(proposal), lambda rowcount: rowcount == 1)
+        if expected is None:
+            statement, params = self._UPDATE, self._update_params(proposal)
+        elif expected.id != proposal.id or expected.version != proposal.version - 1:
+            raise _changed_underneath(proposal)
+        else:
+            # a row whose content differs from ``expected`` in any way (edited by hand, MAC kept or not) is
+            # not updated: the caller re-reads it, and the read's seal check names the tampering
+            statement = self._UPDATE_EXPECTED
+            params = (*self._update_params(proposal), Jsonb(to_record(expected)))
+        prelude = Prelude(statement, params, lambda rowcount: rowcount == 1)
         try:
             event = await self._events.append_preceded_on(self._conn, draft, prelude, commit=True)
         except PreludeFailed as failed:
