@@ -170,6 +170,40 @@ async def test_a_conditional_request_is_answered_not_modified_on_the_lane(
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        "/api/capabilities/audit?limit=2&actionPrefix=http.request&approvalState=not_applicable",
+        "/api/capabilities/audit?limit=0",
+        "/api/capabilities/audit?limit=many",
+        "/api/capabilities/audit?approvalState=bogus&limit=10001",
+        "/api/capabilities/audit?actorId=" + "x" * 513,
+        "/api/v1/audit?newestFirst=true&limit=3",
+        "/api/v1/audit?before=5",
+        "/api/v1/audit?since=2026-11-20T00:00:00&details=full",
+        "/api/v1/audit?details=everything&after=-1",
+    ],
+)
+async def test_a_laned_route_validates_its_query_as_fastapi_does(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient], tokens: TokenMinter, path: str
+) -> None:
+    laned, plain = both
+    staff = tokens.headers("staff-1", staff=True)
+    first, second = await laned.get(path, headers=staff), await plain.get(path, headers=staff)
+    assert _comparable(first) == _comparable(second)
+    assert first.status_code in (200, 400)
+
+
+async def test_authentication_comes_before_the_querys_validation_on_the_lane(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    laned, plain = both
+    for path in ("/api/capabilities/audit?limit=0", "/api/v1/audit?limit=many"):
+        first, second = await laned.get(path), await plain.get(path)
+        assert first.status_code == 401
+        assert _comparable(first) == _comparable(second)
+
+
+@pytest.mark.parametrize(
     "path", ["/api/v1/state/latest/", "/api/v1/state/latest?x=1", "/api/v1/state/history"]
 )
 async def test_what_is_not_exactly_a_hot_route_goes_to_fastapi(
@@ -225,8 +259,10 @@ async def test_every_hot_route_takes_the_lane_with_the_routers_dependency_first(
 
 async def test_a_route_that_needs_more_than_the_request_is_not_laned(api_brain: Brain) -> None:
     app = create_app(brain=api_brain, fast_lane=False)
-    with pytest.raises(LaneRefused, match="query params"):
-        build_lanes(app, [("GET", "/api/capabilities/audit")])
+    with pytest.raises(LaneRefused, match="path params"):
+        build_lanes(app, [("GET", "/api/v1/proposals/{proposal_id}")])
+    with pytest.raises(LaneRefused, match="does not declare a Response answer"):
+        build_lanes(app, [("GET", "/api/v1/proposals")])
     with pytest.raises(LaneRefused, match="body params"):
         build_lanes(app, [("POST", "/api/v1/proposals")])
     with pytest.raises(LaneRefused, match="no such route"):

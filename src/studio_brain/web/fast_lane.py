@@ -8,13 +8,16 @@ the request. The lane does what FastAPI would do for such a route, and nothing e
   from the route FastAPI itself resolves, with the router's dependencies first and then the route's, in
   FastAPI's order;
 - each dependency is awaited with the request, once per request per callable (FastAPI's ``use_cache``);
-- the endpoint is awaited with them and the request; it must answer with a ``Response``;
+- then the endpoint's query parameters are validated by FastAPI's own function (``request_params_to_args``),
+  and any error is raised as FastAPI raises it (``RequestValidationError``, after authentication, as there);
+- the endpoint is awaited with all of them and the request; it is declared to answer a ``Response``, so
+  there is no response model to serialise;
 - exceptions take the app's handlers exactly as on FastAPI's path (Starlette's ``request_response``
   wrapper, which FastAPI's own route uses too).
 
-A route is laned only when that is all it needs: no path, query, header, cookie or body parameter, no
-sub-dependency, no generator dependency, no security scopes, no ``Response`` or background-task parameter
-(:func:`lane_refusal` says why not). Anything else — another method, a trailing slash, a ``root_path``,
+A route is laned only when that is all it needs: no path, header, cookie or body parameter, no query
+parameter on a dependency, no sub-dependency, no generator dependency, no security scopes, no ``Response`` or
+background-task parameter, and a declared ``Response`` answer (:func:`lane_refusal` says why not). Anything else — another method, a trailing slash, a ``root_path``,
 dependency overrides (tests) — goes to FastAPI unchanged. The OpenAPI document is FastAPI's: the lane
 changes no declaration. ``tests/integration/test_fast_lane.py`` compares both paths answer for answer.
 """
@@ -24,10 +27,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_type_hints
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,6 +44,8 @@ HOT_ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/api/v1/state/latest"),
     ("GET", "/api/v1/capabilities"),
     ("GET", "/api/capabilities"),
+    ("GET", "/api/capabilities/audit"),
+    ("GET", "/api/v1/audit"),
 )
 
 _Dependency = Callable[[Request], Awaitable[Any]]
@@ -52,9 +59,15 @@ def lane_refusal(dependant: Dependant) -> str | None:
     """Why ``dependant`` (an endpoint's) cannot take the lane, or None when it can."""
     if not _coroutine(dependant.call):
         return "the endpoint is not a coroutine function"
-    own = _params_refusal(dependant, "the endpoint")
+    own = _params_refusal(dependant, "the endpoint", query=True)
     if own is not None:
         return own
+    try:
+        answer = get_type_hints(dependant.call).get("return")
+    except (NameError, TypeError) as err:
+        return f"the endpoint's annotations cannot be resolved ({err})"
+    if not (isinstance(answer, type) and issubclass(answer, Response)):
+        return "the endpoint does not declare a Response answer (FastAPI serialises its model)"
     for sub in dependant.dependencies:
         name = getattr(sub.call, "__qualname__", repr(sub.call))
         if not _coroutine(sub.call):
@@ -79,8 +92,11 @@ def _coroutine(call: object) -> bool:
     return inspect.iscoroutinefunction(call) and not inspect.isasyncgenfunction(call)
 
 
-def _params_refusal(dependant: Dependant, what: str) -> str | None:
-    for kind in ("path_params", "query_params", "header_params", "cookie_params", "body_params"):
+def _params_refusal(dependant: Dependant, what: str, *, query: bool = False) -> str | None:
+    kinds = ["path_params", "header_params", "cookie_params", "body_params"]
+    if not query:
+        kinds.insert(1, "query_params")
+    for kind in kinds:
         if getattr(dependant, kind):
             return f"{what} has {kind.replace('_', ' ')}"
     for special in (
@@ -103,11 +119,18 @@ class Lane:
     path: str
     route: APIRoute
     dependencies: tuple[tuple[str | None, _Dependency], ...]
+    #: the endpoint's query parameters, FastAPI's own field objects (validated by FastAPI's function)
+    query: tuple[Any, ...]
     request_param: str | None
     endpoint: Callable[..., Awaitable[Any]]
 
     def asgi(self) -> ASGIApp:
-        dependencies, request_param, endpoint = self.dependencies, self.request_param, self.endpoint
+        dependencies, query, request_param, endpoint = (
+            self.dependencies,
+            self.query,
+            self.request_param,
+            self.endpoint,
+        )
 
         async def handle(request: Request) -> Response:
             solved: dict[_Dependency, Any] = {}
@@ -119,11 +142,16 @@ class Lane:
                     value = solved[call] = await call(request)
                 if name is not None:
                     values[name] = value
+            if query:
+                # FastAPI's own validation and error list: the same 400 through the app's handler
+                checked, errors = request_params_to_args(query, request.query_params)
+                if errors:
+                    raise RequestValidationError(errors)
+                values.update(checked)
             if request_param is not None:
                 values[request_param] = request
             answer = await endpoint(**values)
-            if not isinstance(answer, Response):
-                # checked by the tests for every hot route; never a silent re-encoding here
+            if not isinstance(answer, Response):  # declared a Response (lane_refusal): a bug, said loudly
                 raise TypeError(f"the fast lane's endpoint {endpoint.__qualname__} must answer a Response")
             return answer
 
@@ -152,6 +180,7 @@ def build_lanes(app: FastAPI, wanted: Iterable[tuple[str, str]] = HOT_ROUTES) ->
                 path=key[1],
                 route=original,
                 dependencies=tuple((sub.name, sub.call) for sub in dependant.dependencies),
+                query=tuple(dependant.query_params),
                 request_param=dependant.request_param_name,
                 endpoint=dependant.call,
             )
