@@ -265,19 +265,29 @@ def flags_of(result: ScanResult) -> dict[date, int]:
 def explain(series: Series, result: ScanResult, seed: int, *, skip_known: bool) -> list[str]:
     """One line per false day (a flag on a calm day) and per missed window: the day, the z ours judged it
     at (``ScanResult.judged``), the true z (the generator's expected value and SD) and for a miss the
-    closest its span came to the threshold in the window's direction."""
+    closest its span came to the threshold in the window's direction. The scale is given over the true SD,
+    before and after the tail stretch, with the kind of baseline (eighth round: the scale's error is what
+    the misses and false days share)."""
     judged = Judged.of(series, skip_known=skip_known)
     lines = []
 
     def true_z(d: date) -> float:
         return (series.values[d] - series.expected[d]) / series.sd[d]
 
+    def scale_of(d: date) -> str:
+        j = result.judged[d]
+        kind = "trend" if j.trend else f"level {j.level_days}" if j.level_days else "flat"
+        return (
+            f"scale/true SD {j.scale / j.stretch / series.sd[d]:.2f} x stretch {j.stretch:.3f}"
+            f" = {j.scale / series.sd[d]:.2f} ({kind}{', weekday effect' if j.seasonal else ''})"
+        )
+
     for d in judged.days:
         if d in result.findings and d not in judged.inside:
             j = result.judged[d]
             lines.append(
                 f"seed {seed:2d} false  {d} {d:%a}  z {j.z:+6.2f}  true z {true_z(d):+6.2f}  "
-                f"value {series.values[d]:.4g}  expected {j.expected:.4g}  scale {j.scale:.3g}"
+                f"value {series.values[d]:.4g}  expected {j.expected:.4g}  scale {j.scale:.3g}  {scale_of(d)}"
             )
     flags = flags_of(result)
     for w in judged.windows:
@@ -290,6 +300,7 @@ def explain(series: Series, result: ScanResult, seed: int, *, skip_known: bool) 
         lines.append(
             f"seed {seed:2d} missed {w.first} {w.first:%a}  {w.label} ({'up' if w.sign > 0 else 'down'})  "
             f"best z {best[0]:+6.2f} on {best[1]}  true z {true:+6.2f}"
+            + (f"  {scale_of(best[1])}" if best[1] in result.judged else "")
         )
     return lines
 

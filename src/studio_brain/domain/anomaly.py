@@ -262,11 +262,35 @@ SHIFT_DAYS = 14
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Judgement:
     """How the walk judged one day, flagged or not: its z (tail stretch included) against the expected
-    value and scale it was judged by."""
+    value and scale it was judged by, and what that scale was made of: the tail stretch (``scale /
+    stretch`` is the baseline's own) and the kind of baseline (a miss or a false day is then told from the
+    window's sampling error or the stretch without re-running the walk; docs/benchmarks.md, eighth round)."""
 
     z: float
     expected: float
     scale: float
+    #: the stretch of the baseline's scale for heavy tails (1: none)
+    stretch: float = 1.0
+    #: the baseline's level: 0 the window median, else the median of that many preceding days
+    level_days: int = 0
+    #: the baseline followed the window's slow trend
+    trend: bool = False
+    #: the baseline had a weekday effect
+    seasonal: bool = False
+
+    @classmethod
+    def of(cls, base: Baseline, day: date, value: float, stretch: float) -> Judgement:
+        """How ``day``'s ``value`` is judged against ``base`` (its own scale) widened by ``stretch``."""
+        widened = replace(base, scale=base.scale * stretch)
+        return cls(
+            z=widened.z(day, value),
+            expected=widened.expected(day),
+            scale=widened.scale,
+            stretch=stretch,
+            level_days=base.level_days,
+            trend=base.trend,
+            seasonal=base.seasonal,
+        )
 
 
 @dataclass(kw_only=True)
@@ -712,15 +736,15 @@ def scan(
         value = by_day[day].value
         raw_z = base.z(day, value)
         stretch = _tail_stretch(past_z, config)
+        result.judged[day] = Judgement.of(base, day, value, stretch)
         base = replace(base, scale=base.scale * stretch)
         z = base.z(day, value)
-        result.judged[day] = Judgement(z=z, expected=base.expected(day), scale=base.scale)
         if recent and abs(z) >= config.threshold:
             without = [s for s in result.shifts if s not in recent]
             old = baseline(history, day, config, exclude=excluded, shifts=without)
-            if old is not None and abs(old_z := old.z(day, value) / stretch) < config.threshold:
+            if old is not None and abs(old.z(day, value) / stretch) < config.threshold:
                 # judged, in the end, by the baseline without the withdrawn step
-                result.judged[day] = Judgement(z=old_z, expected=old.expected(day), scale=old.scale * stretch)
+                result.judged[day] = Judgement.of(old, day, value, stretch)
                 # what was reported stays reported (the swarm said it that day); only the baseline changes
                 for s in recent:
                     result.shifts.remove(s)
