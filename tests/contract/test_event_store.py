@@ -23,6 +23,7 @@ from studio_brain.domain.audit import (
     AuditDraft,
     AuditEvent,
     AuditQuery,
+    ChainHead,
     event_hash,
 )
 from studio_brain.domain.errors import InputInvalid
@@ -271,6 +272,18 @@ class EventStoreContract:
     async def test_an_empty_log_has_no_head_and_no_tenants(self, store: EventStore) -> None:
         assert await store.head(T) is None
         assert await store.tenants() == []
+
+    async def test_the_chain_head_names_the_newest_event_of_its_own_tenant_only(
+        self, store: EventStore
+    ) -> None:
+        assert await store.chain_head(T) is None
+        await store.append_many([draft(n) for n in range(3)])
+        other = await store.append(replace(draft(), tenant_id=U))
+        newest = await store.head(T)
+        assert newest is not None
+        assert await store.chain_head(T) == ChainHead(seq=3, hash=newest.hash)
+        assert await store.chain_head(U) == ChainHead(seq=1, hash=other.hash)
+        assert await store.chain_head("tenant-c") is None
 
     async def test_changing_a_returned_event_does_not_change_the_log(self, store: EventStore) -> None:
         event = await store.append(draft(metadata={"k": "v"}))

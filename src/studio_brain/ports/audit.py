@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
-from studio_brain.domain.audit import AuditCheckpoint, AuditDraft, AuditEvent, AuditPage, AuditQuery
+from studio_brain.domain.audit import (
+    AuditCheckpoint,
+    AuditDraft,
+    AuditEvent,
+    AuditPage,
+    AuditQuery,
+    ChainHead,
+)
 from studio_brain.domain.audit.segments import Segment, SegmentVerdict
 from studio_brain.domain.records import Keyring
 
@@ -33,6 +40,12 @@ class EventStore(Protocol):
 
     async def head(self, tenant_id: str) -> AuditEvent | None:
         """The newest event of the tenant's chain."""
+        ...
+
+    async def chain_head(self, tenant_id: str) -> ChainHead | None:
+        """The seq and hash of the tenant's newest event (None for an empty chain), in one cheap read.
+        Heads only move forward, so a page read after its head holds everything up to it (issue 18's
+        page cache, ``web/audit_pages.py``)."""
         ...
 
     async def tenants(self) -> list[str]:

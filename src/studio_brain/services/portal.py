@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft, AuditEvent, AuditQuery
+from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft, AuditEvent, AuditQuery, ChainHead
 from studio_brain.domain.errors import PolicyRefused, ReasonCode
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import Principal
@@ -104,6 +104,10 @@ class PortalDesk:
         return self._clock.now()
 
     # --- audit reads -------------------------------------------------------------------------------
+
+    async def chain_head(self, tenant_id: str) -> ChainHead | None:
+        """The newest event's seq and hash: what every page read after it holds (the page cache's key)."""
+        return await self._events.chain_head(tenant_id)
 
     async def newest_events(
         self,

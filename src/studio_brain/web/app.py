@@ -20,6 +20,7 @@ from studio_brain.mcp.http import MCP_PATH, McpEndpoint
 from studio_brain.settings import Settings, load_settings
 from studio_brain.web import attestations, health, pages, pages_cloud_writes, pages_staff, portal, signin
 from studio_brain.web.api import router as api_router
+from studio_brain.web.audit_pages import AuditPageCache
 from studio_brain.web.auth import (
     AUTHENTICATING,
     OPENAPI_SECURITY,
@@ -144,6 +145,7 @@ def create_app(
 def _bind(app: FastAPI, brain: Brain) -> None:
     app.state.brain = brain
     app.state.auth = Authenticator.for_brain(brain)
+    app.state.audit_pages = AuditPageCache()  # with its brain: another brain's chain has other events
 
 
 def app_from_environment() -> FastAPI:

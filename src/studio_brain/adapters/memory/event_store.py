@@ -18,6 +18,7 @@ from studio_brain.domain.audit import (
     AuditEvent,
     AuditPage,
     AuditQuery,
+    ChainHead,
     check_query,
     matches,
     seal,
@@ -112,6 +113,10 @@ class InMemoryEventStore:
     async def head(self, tenant_id: str) -> AuditEvent | None:
         chain = self._chains.get(tenant_id)
         return _copy(chain[-1]) if chain else None
+
+    async def chain_head(self, tenant_id: str) -> ChainHead | None:
+        chain = self._chains.get(tenant_id)
+        return ChainHead(seq=chain[-1].seq, hash=chain[-1].hash) if chain else None
 
     async def tenants(self) -> list[str]:
         return sorted(t for t, chain in self._chains.items() if chain)

@@ -33,6 +33,7 @@ from studio_brain.domain.audit import (
     AuditPage,
     AuditQuery,
     ChainBreak,
+    ChainHead,
     ChainVerifier,
     check_query,
     seal_validated,
@@ -525,6 +526,18 @@ class PostgresEventStore:
         except psycopg.Error as err:
             raise translate(err, "reading the audit chain head") from err
         return None if row is None else event_from_row(row)
+
+    async def chain_head(self, tenant_id: str) -> ChainHead | None:
+        try:
+            # one query message on the (tenant_id, seq) index: the page cache asks on every read
+            rows = await self._db.statement(
+                "SELECT seq, hash FROM audit_events WHERE tenant_id = %s ORDER BY seq DESC LIMIT 1",
+                (tenant_id,),
+                row_factory=tuple_row,
+            )
+        except psycopg.Error as err:
+            raise translate(err, "reading the audit chain head") from err
+        return ChainHead(seq=rows[0][0], hash=rows[0][1]) if rows else None
 
     async def tenants(self) -> list[str]:
         # A loose index scan over (tenant_id, seq): one index probe per tenant, not a scan of every row.

@@ -41,6 +41,7 @@ from studio_brain.domain.audit.mac import event_mac, mac_ok
 from studio_brain.domain.audit.query import (
     AuditPage,
     AuditQuery,
+    ChainHead,
     action_matches,
     check_query,
     matches,
@@ -86,6 +87,7 @@ __all__ = [
     "AuditQuery",
     "BreakKind",
     "ChainBreak",
+    "ChainHead",
     "ChainVerifier",
     "action_matches",
     "canonical_event_bytes",

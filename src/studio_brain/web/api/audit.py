@@ -15,10 +15,11 @@ from studio_brain.domain.audit import ApprovalState, AuditQuery, event_to_json
 from studio_brain.domain.errors import InputInvalid, NotFound
 from studio_brain.domain.identity import Principal
 from studio_brain.web.api.shapes import event_json
+from studio_brain.web.audit_pages import audit_pages_of
 from studio_brain.web.auth import require_scope, require_staff
 from studio_brain.web.conditional import IMMUTABLE, etag_headers, not_modified
 from studio_brain.web.deps import Audit, BrainDep, Events, iso
-from studio_brain.web.encoding import json_response
+from studio_brain.web.encoding import dumps, json_response
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -36,8 +37,15 @@ class AuditPageResponse(BaseModel):
     )
 
 
-@router.get("", response_model=AuditPageResponse, summary="Query the audit log (keyset pagination)")
+@router.get(
+    "",
+    response_model=AuditPageResponse,
+    summary="Query the audit log (keyset pagination)",
+    description="Carries an ETag (the tenant's chain head); `If-None-Match` with it answers 304.",
+    responses={304: {"description": "not modified: no event was appended since the named head"}},
+)
 async def query_audit(
+    request: Request,
     principal: AuditReader,
     events: Events,
     action_prefix: str | None = Query(default=None, alias="actionPrefix", max_length=200),
@@ -64,30 +72,34 @@ async def query_audit(
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise InputInvalid(f"{name} needs a timezone (e.g. 2026-11-25T00:00:00Z)")
-    page = await events.query(
-        principal.tenant_id,
-        AuditQuery(
-            action_prefix=action_prefix,
-            actor_id=actor_id,
-            capability_id=capability_id,
-            approval_state=approval_state,
-            correlation_id=correlation_id,
-            since=since,
-            until=until,
-            after_seq=after,
-            before_seq=before,
-            newest_first=newest_first,
-            limit=limit,
-        ),
+    tenant = principal.tenant_id  # the verified identity's tenant scopes the read and the cache
+    query = AuditQuery(
+        action_prefix=action_prefix,
+        actor_id=actor_id,
+        capability_id=capability_id,
+        approval_state=approval_state,
+        correlation_id=correlation_id,
+        since=since,
+        until=until,
+        after_seq=after,
+        before_seq=before,
+        newest_first=newest_first,
+        limit=limit,
     )
-    # built as plain JSON: a page of 1000 events is the hottest read path (docs/benchmarks.md)
-    return json_response(
-        {
-            "ok": True,
-            "events": [event_json(e, full=details == "full") for e in page.events],
-            "nextCursor": page.next_cursor,
-        }
-    )
+
+    async def encode() -> bytes:
+        page = await events.query(tenant, query)
+        # built as plain JSON: a page of 1000 events is the hottest read path (docs/benchmarks.md)
+        return dumps(
+            {
+                "ok": True,
+                "events": [event_json(e, full=details == "full") for e in page.events],
+                "nextCursor": page.next_cursor,
+            }
+        )
+
+    # issue 18: encoded once per chain head (web/audit_pages.py), with the head as its ETag
+    return await audit_pages_of(request).respond(request, events, tenant, ("v1", query, details), encode)
 
 
 @router.get(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Query, Response
+from fastapi import Query, Request, Response
 from pydantic import BaseModel
 
 from studio_brain.domain.audit import ApprovalState, AuditQuery
@@ -19,8 +19,9 @@ from studio_brain.web.api.shapes import (
     kill_switch_json,
     proposal_json,
 )
+from studio_brain.web.audit_pages import audit_pages_of
 from studio_brain.web.deps import Audit, ConnectorHealth, Gateway, StaffCaller, iso
-from studio_brain.web.encoding import json_response
+from studio_brain.web.encoding import dumps, json_response
 from studio_brain.web.portal.common import Desk, Limit, RowsResponse, portal_event, portal_router
 
 router = portal_router()
@@ -89,8 +90,15 @@ router.add_api_route(
 )
 
 
-@router.get("/capabilities/audit", response_model=RowsResponse, summary="Audit events, newest first")
+@router.get(
+    "/capabilities/audit",
+    response_model=RowsResponse,
+    summary="Audit events, newest first",
+    description="Carries an ETag (the tenant's chain head); `If-None-Match` with it answers 304.",
+    responses={304: {"description": "not modified: no event was appended since the named head"}},
+)
 async def capabilities_audit(
+    request: Request,
     caller: StaffCaller,
     desk: Desk,
     limit: int = Query(default=100, ge=1, le=10_000, description="honoured exactly (no hidden cap)"),
@@ -101,8 +109,14 @@ async def capabilities_audit(
     query = AuditQuery(
         action_prefix=action_prefix, actor_id=actor_id, approval_state=approval_state, newest_first=True
     )
-    rows = await desk.newest_events(caller.tenant_id, query, limit)
-    return json_response({"ok": True, "rows": [portal_event(e) for e in rows]})  # RowsResponse
+    tenant = caller.tenant_id
+
+    async def encode() -> bytes:
+        rows = await desk.newest_events(tenant, query, limit)
+        return dumps({"ok": True, "rows": [portal_event(e) for e in rows]})  # RowsResponse
+
+    # issue 18: encoded once per chain head (web/audit_pages.py), with the head as its ETag
+    return await audit_pages_of(request).respond(request, desk, tenant, ("portal", query, limit), encode)
 
 
 class ExportResponse(BaseModel):
