@@ -417,6 +417,63 @@ class GatewayStoreContract:
             await tx.set_kill_switch(entry("*", False))
             assert await tx.kill_switch_entries() == [entry("*", False), entry("studio.note.append", True)]
 
+    async def test_an_overview_reads_what_its_parts_read_marked_as_the_store_marks_it_unchanged(
+        self, backend: Backend
+    ) -> None:
+        where = ProposalFilter(limit=2)
+        await save(backend, proposal(1), proposal(2, at=NOON + timedelta(minutes=1)), proposal(3))
+        switch = KillSwitchEntry(scope="*", enabled=True, rationale="storm", updated_by="a", updated_at=NOON)
+        async with backend.store.transaction(T) as tx:
+            await tx.set_kill_switch(switch)
+            await tx.save_exemption(exemption(1))
+            await tx.audit(draft(1))
+        async with backend.store.transaction(T) as tx:
+            overview = await tx.overview(where)
+            assert overview.proposals == await tx.list_proposals(where)
+            assert overview.kill_switch == [switch] == await tx.kill_switch_entries()
+            assert overview.exemptions == [exemption(1)] == await tx.exemptions()
+        assert await backend.store.overview_mark(T, where) == overview.mark
+        assert await backend.store.overview_mark(T, where) == overview.mark  # reading moves nothing
+
+    async def test_the_overview_mark_moves_with_every_write_it_shows_and_every_audit_event(
+        self, backend: Backend
+    ) -> None:
+        where = ProposalFilter(limit=5)
+        await save(backend, proposal(1))
+        seen = [await backend.store.overview_mark(T, where)]
+
+        async def moved() -> bool:
+            mark = await backend.store.overview_mark(T, where)
+            fresh = mark not in seen
+            seen.append(mark)
+            return fresh
+
+        await save(backend, proposal(2))
+        assert await moved()
+        async with backend.store.transaction(T) as tx:
+            stored = await tx.get_proposal("p1")
+            assert stored is not None
+            await tx.update_proposal(replace(stored, version=stored.version + 1, rationale="changed reason"))
+        assert await moved()
+        async with backend.store.transaction(T) as tx:
+            switch = KillSwitchEntry(
+                scope="*", enabled=True, rationale="storm", updated_by="a", updated_at=NOON
+            )
+            await tx.set_kill_switch(switch)
+        assert await moved()
+        async with backend.store.transaction(T) as tx:
+            await tx.save_exemption(exemption(1))
+        assert await moved()
+        async with backend.store.transaction(T) as tx:
+            await tx.audit(draft(1))
+        assert await moved()
+        async with backend.store.transaction(T) as tx:
+            await tx.replace_proposals([proposal(1), proposal(2)])  # p1 written back as it was first stored
+        assert await moved()
+        async with backend.store.transaction(U) as tx:  # another tenant's writes are not this mark's
+            await tx.insert_proposal(proposal(9, tenant=U))
+        assert not await moved()
+
     async def test_a_locked_read_with_the_kill_switch_answers_the_switch_as_stored_once(
         self, backend: Backend
     ) -> None:

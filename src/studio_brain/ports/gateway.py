@@ -25,6 +25,19 @@ class ProposalFilter:
     limit: int = 50
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PolicyOverview:
+    """The newest proposals, the kill switch's entries and the exemptions, as their own reads return them
+    (the Portal's capabilities card, issue 18), and ``mark``: what :meth:`GatewayStore.overview_mark`
+    answers for as long as none of them — nor the tenant's audit chain — has changed since. A mark is
+    compared by equality only; it never names content other than what it was read with."""
+
+    proposals: list[Proposal]
+    kill_switch: list[KillSwitchEntry]
+    exemptions: list[Exemption]
+    mark: object
+
+
 #: the two unique keys a proposal may be found by
 ProposalKey = Literal["idempotency_key", "execution_key"]
 
@@ -96,6 +109,11 @@ class GatewayTransaction(Protocol):
     async def replace_proposals(self, proposals: Sequence[Proposal]) -> None:
         """Delete every proposal of the tenant and write ``proposals`` as they are (rebuild from the
         audit log)."""
+        ...
+
+    async def overview(self, where: ProposalFilter) -> PolicyOverview:
+        """``list_proposals(where)``, ``kill_switch_entries()`` and ``exemptions()`` with their checks, and
+        the mark of exactly what was read (the audit chain's head read first)."""
         ...
 
     # kill switch
@@ -171,6 +189,11 @@ class GatewayTransaction(Protocol):
 class GatewayStore(Protocol):
     def transaction(self, tenant_id: str) -> AbstractAsyncContextManager[GatewayTransaction]:
         """A transaction scoped to ``tenant_id`` (row-level security applies to it)."""
+        ...
+
+    async def overview_mark(self, tenant_id: str, where: ProposalFilter) -> object:
+        """The mark :meth:`GatewayTransaction.overview` would return now, in one cheap read (no record is
+        decoded or checked): equal to a stored overview's mark only while its content is unchanged."""
         ...
 
     async def proposal_tenant(self, proposal_id: str) -> str | None:

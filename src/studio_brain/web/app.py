@@ -28,6 +28,7 @@ from studio_brain.web.auth import (
     Authenticator,
     require_principal,
 )
+from studio_brain.web.conditional import EncodedByVersion
 from studio_brain.web.errors import install_error_handlers
 from studio_brain.web.fast_lane import install_fast_lane
 from studio_brain.web.frozen_routes import freeze_routes
@@ -146,6 +147,7 @@ def _bind(app: FastAPI, brain: Brain) -> None:
     app.state.brain = brain
     app.state.auth = Authenticator.for_brain(brain)
     app.state.audit_pages = AuditPageCache()  # with its brain: another brain's chain has other events
+    app.state.capability_cards = EncodedByVersion(max_keys=64)  # the Portal's card, one per tenant
 
 
 def app_from_environment() -> FastAPI:

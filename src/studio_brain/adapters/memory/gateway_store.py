@@ -25,7 +25,7 @@ from studio_brain.domain.audit import AuditDraft, validate_draft
 from studio_brain.domain.errors import Conflict, StorageError
 from studio_brain.domain.policy import AgentToken, Exemption, KillSwitchEntry, RateBucket
 from studio_brain.domain.proposals import Proposal, Status, from_record, to_record
-from studio_brain.ports.gateway import ProposalFilter, ProposalKey, TargetFacts
+from studio_brain.ports.gateway import PolicyOverview, ProposalFilter, ProposalKey, TargetFacts
 
 
 def _dump(proposal: Proposal) -> str:
@@ -151,6 +151,19 @@ class InMemoryGatewayTransaction:
         ]
         found.sort(key=lambda p: (p.created_at, p.id), reverse=True)
         return found[: where.limit]
+
+    async def overview(self, where: ProposalFilter) -> PolicyOverview:
+        # the head first, as on PostgreSQL; the rows compare by value (this store's rows are its values)
+        head = await self._store.chain_head_seq(self._tenant)
+        proposals = await self.list_proposals(where)
+        entries = await self.kill_switch_entries()
+        exemptions = await self.exemptions()
+        return PolicyOverview(
+            proposals=proposals,
+            kill_switch=entries,
+            exemptions=exemptions,
+            mark=(head, tuple(proposals), tuple(entries), tuple(exemptions)),
+        )
 
     async def replace_proposals(self, proposals: Sequence[Proposal]) -> None:
         rows = self._usable()
@@ -303,6 +316,14 @@ class InMemoryGatewayStore:
             tx = InMemoryGatewayTransaction(self, tenant_id, current.copy())
             yield tx  # an exception here leaves the copy unpublished: rolled back
             await tx.commit()
+
+    async def chain_head_seq(self, tenant_id: str) -> int:
+        head = await self._events.chain_head(tenant_id)
+        return 0 if head is None else head.seq
+
+    async def overview_mark(self, tenant_id: str, where: ProposalFilter) -> object:
+        async with self.transaction(tenant_id) as tx:
+            return (await tx.overview(where)).mark
 
     async def proposal_tenant(self, proposal_id: str) -> str | None:
         return self._owners.get(proposal_id)

@@ -34,6 +34,7 @@ from studio_brain.adapters.postgres.gateway_records import (
     token_body,
     token_of,
 )
+from studio_brain.adapters.postgres.overview import HEAD_SEQ, mark_of, mark_statement, row_mark
 from studio_brain.domain.audit import ActorType, ApprovalState, AuditDraft, AuditEvent
 from studio_brain.domain.errors import Conflict
 from studio_brain.domain.hashing import sha256_hex
@@ -42,7 +43,7 @@ from studio_brain.domain.proposals import Proposal, from_record, to_record
 from studio_brain.domain.reasons import ReasonCode
 from studio_brain.domain.record_ledger import LedgerMark
 from studio_brain.domain.records import Keyring
-from studio_brain.ports.gateway import ProposalFilter, ProposalKey, TargetFacts
+from studio_brain.ports.gateway import PolicyOverview, ProposalFilter, ProposalKey, TargetFacts
 from studio_brain.ports.record_ledger import RecordLedger
 
 
@@ -73,8 +74,30 @@ _BY_KEY: dict[ProposalKey, str] = {
 _KILL_SWITCH_ROWS = (
     "SELECT scope, enabled, rationale, updated_by, updated_at, "
     + RECORD_COLUMNS
+    + ", "
+    + row_mark("k")
     + " FROM gateway_kill_switch WHERE tenant_id = %s ORDER BY scope"
 )
+
+
+def proposals_where(tenant_id: str, where: ProposalFilter) -> tuple[str, list[Any]]:
+    """The WHERE clauses, order and limit of ``list_proposals(where)``, with their parameters."""
+    clauses = ["tenant_id = %s"]
+    params: list[Any] = [tenant_id]
+    if where.status is not None:
+        clauses.append("status = %s")
+        params.append(where.status.value)
+    if where.capability_id is not None:
+        clauses.append("capability_id = %s")
+        params.append(where.capability_id)
+    if where.requested_by is not None:
+        clauses.append("requested_by = %s")
+        params.append(where.requested_by)
+    if where.before is not None:
+        clauses.append("(created_at, id) < (%s, %s)")
+        params.extend(where.before)
+    params.append(where.limit)
+    return " AND ".join(clauses) + " ORDER BY created_at DESC, id DESC LIMIT %s", params
 
 
 def _has_rows(cursor: psycopg.AsyncCursor[Any]) -> bool:
@@ -115,6 +138,8 @@ class PostgresGatewayTransaction:
         self.pending_marks: list[LedgerMark] = []
         #: the kill switch's rows (or its read's error) read with a locked proposal, not yet used
         self._switch_rows: list[dict[str, Any]] | psycopg.Error | None = None
+        #: the row versions of an overview's reads, while it reads (``overview``)
+        self._read_marks: list[str] | None = None
 
     async def _one(self, query: str, params: Sequence[Any]) -> dict[str, Any] | None:
         cursor = await self._conn.execute(query, params)
@@ -300,28 +325,31 @@ class PostgresGatewayTransaction:
             )
 
     async def list_proposals(self, where: ProposalFilter) -> list[Proposal]:
-        clauses = ["tenant_id = %s"]
-        params: list[Any] = [self._tenant]
-        if where.status is not None:
-            clauses.append("status = %s")
-            params.append(where.status.value)
-        if where.capability_id is not None:
-            clauses.append("capability_id = %s")
-            params.append(where.capability_id)
-        if where.requested_by is not None:
-            clauses.append("requested_by = %s")
-            params.append(where.requested_by)
-        if where.before is not None:
-            clauses.append("(created_at, id) < (%s, %s)")
-            params.extend(where.before)
-        params.append(where.limit)
+        clauses, params = proposals_where(self._tenant, where)
         rows = await self._all(
-            "SELECT record FROM gateway_proposals WHERE "
-            + " AND ".join(clauses)
-            + " ORDER BY created_at DESC, id DESC LIMIT %s",
-            params,
+            f"SELECT record, {row_mark('p')} FROM gateway_proposals WHERE {clauses}", params
         )
+        self._note_marks(rows)
         return [from_record(r["record"]) for r in rows]
+
+    async def overview(self, where: ProposalFilter) -> PolicyOverview:
+        head = await self._one(HEAD_SEQ, (self._tenant,))
+        assert head is not None  # an aggregate always answers one row
+        marks: list[str] = []
+        self._read_marks = marks
+        try:
+            proposals = await self.list_proposals(where)
+            entries = await self.kill_switch_entries()
+            exemptions = await self.exemptions()
+        finally:
+            self._read_marks = None
+        return PolicyOverview(
+            proposals=proposals, kill_switch=entries, exemptions=exemptions, mark=mark_of(head["head"], marks)
+        )
+
+    def _note_marks(self, rows: Sequence[dict[str, Any]]) -> None:
+        if self._read_marks is not None:
+            self._read_marks.extend(r["record_mark"] for r in rows)
 
     # --- kill switch -------------------------------------------------------------------------------
 
@@ -337,6 +365,7 @@ class PostgresGatewayTransaction:
         except psycopg.Error as err:
             # the transaction is aborted now; the caller fails closed and leaves it
             raise translate(err, "reading the kill switch") from err
+        self._note_marks(rows)
         entries = []
         versions: dict[str, int] = {}
         for r in rows:
@@ -405,10 +434,11 @@ class PostgresGatewayTransaction:
 
     async def exemptions(self, *, capability_id: str | None = None) -> list[Exemption]:
         rows = await self._all(
-            f"SELECT {EXEMPTION_COLUMNS}, {RECORD_COLUMNS} FROM gateway_exemptions WHERE tenant_id = %s"
-            " AND (%s::text IS NULL OR capability_id = %s) ORDER BY created_at DESC, id DESC",
+            f"SELECT {EXEMPTION_COLUMNS}, {RECORD_COLUMNS}, {row_mark('e')} FROM gateway_exemptions"
+            " WHERE tenant_id = %s AND (%s::text IS NULL OR capability_id = %s) ORDER BY created_at DESC, id DESC",
             (self._tenant, capability_id, capability_id),
         )
+        self._note_marks(rows)
         return [await self._seals.checked_exemption(r) for r in rows]
 
     async def get_exemption(self, exemption_id: str) -> Exemption | None:
@@ -618,6 +648,17 @@ class PostgresGatewayStore:
             # the use case's transaction is rolled back; the refusal is audited in one of its own
             await self._audit_tampered(tenant_id, tampered)
             raise
+
+    async def overview_mark(self, tenant_id: str, where: ProposalFilter) -> object:
+        clauses, params = proposals_where(tenant_id, where)
+        try:
+            # one query message (ADR 0018): the card's mark costs one round trip and no record decoded
+            rows = await self._db.tenant_statement(
+                tenant_id, mark_statement(clauses), [tenant_id, *params, tenant_id, tenant_id]
+            )
+        except psycopg.Error as err:
+            raise translate(err, "reading the capabilities overview's mark") from err
+        return mark_of(rows[0]["head"], rows[0]["marks"].split())
 
     async def _audit_tampered(self, tenant_id: str, tampered: RecordTampered) -> None:
         draft = AuditDraft(

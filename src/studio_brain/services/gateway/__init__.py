@@ -129,7 +129,8 @@ class GatewayService:
         self.kill_switch_state = self._admin.kill_switch_state
         self.set_kill_switch = self._admin.set_kill_switch
         self.exemptions = self._admin.exemptions
-        self.proposals_and_policy = self._admin.proposals_and_policy
+        self.overview = self._admin.overview
+        self.overview_mark = self._admin.overview_mark
         self.create_exemption = self._admin.create_exemption
         self.revoke_exemption = self._admin.revoke_exemption
         self.rate_buckets = self._admin.rate_buckets

@@ -20,8 +20,7 @@ from studio_brain.domain.policy import (
     decide_staff_action,
     refuse,
 )
-from studio_brain.domain.proposals import Proposal
-from studio_brain.ports.gateway import ProposalFilter
+from studio_brain.ports.gateway import PolicyOverview, ProposalFilter
 from studio_brain.services.gateway.context import GatewayContext, Subject, check_page, log
 
 
@@ -35,18 +34,19 @@ class Admin:
         async with self._ctx.store.transaction(principal.tenant_id) as tx:
             return await tx.kill_switch_entries()
 
-    async def proposals_and_policy(
-        self, principal: Principal, where: ProposalFilter
-    ) -> tuple[list[Proposal], list[KillSwitchEntry], list[Exemption]]:
+    async def overview(self, principal: Principal, where: ProposalFilter) -> PolicyOverview:
         """The newest proposals, the kill switch's entries and the exemptions, read in **one** transaction
         (issue 18: the Portal's capabilities card asked for them in three, each a pool checkout, a scope
-        and a COMMIT of its own); each is what its own read returns, with the same checks."""
+        and a COMMIT of its own), each with its own read's checks, and the mark of what was read."""
         check_page(where.limit)
         async with self._ctx.store.transaction(principal.tenant_id) as tx:
-            proposals = await tx.list_proposals(where)
-            entries = await tx.kill_switch_entries()
-            exemptions = await tx.exemptions()
-        return proposals, entries, exemptions
+            return await tx.overview(where)
+
+    async def overview_mark(self, principal: Principal, where: ProposalFilter) -> object:
+        """What :meth:`overview` would be marked with now, in one cheap read: the card's cache asks first
+        (issue 18) and reads the overview only when the mark moved."""
+        check_page(where.limit)
+        return await self._ctx.store.overview_mark(principal.tenant_id, where)
 
     async def kill_switch_state(self, principal: Principal) -> KillSwitch:
         async with self._ctx.store.transaction(principal.tenant_id) as tx:

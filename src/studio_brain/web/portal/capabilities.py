@@ -20,8 +20,9 @@ from studio_brain.web.api.shapes import (
     proposal_json,
 )
 from studio_brain.web.audit_pages import audit_pages_of
+from studio_brain.web.conditional import EncodedByVersion, json_bytes
 from studio_brain.web.deps import Audit, ConnectorHealth, Gateway, StaffCaller, iso
-from studio_brain.web.encoding import dumps, json_response
+from studio_brain.web.encoding import dumps
 from studio_brain.web.portal.common import Desk, Limit, RowsResponse, portal_event, portal_router
 
 router = portal_router()
@@ -41,12 +42,15 @@ class CapabilitiesOverview(BaseModel):
 @router.get(
     "/capabilities", response_model=CapabilitiesOverview, summary="Registry, recent proposals, policy"
 )
-async def capabilities(caller: StaffCaller, gateway: Gateway, health: ConnectorHealth) -> Response:
+async def capabilities(
+    request: Request, caller: StaffCaller, gateway: Gateway, health: ConnectorHealth
+) -> Response:
     principal = caller.principal
-    # proposals, kill switch and exemptions in one transaction (issue 18; they were three)
-    recent, switch, exemptions = await gateway.proposals_and_policy(
-        principal, ProposalFilter(limit=PORTAL_RECENT_PROPOSALS)
-    )
+    where = ProposalFilter(limit=PORTAL_RECENT_PROPOSALS)
+    # issue 18: the card is encoded once per version — the registry's, the overview's mark (which row
+    # versions it shows, and the audit chain's head) and the connectors' health as listed now — and read
+    # and encoded again only when one of them moved
+    mark = await gateway.overview_mark(principal, where)
     connectors = [
         {
             "id": h.connector_id,
@@ -57,19 +61,32 @@ async def capabilities(caller: StaffCaller, gateway: Gateway, health: ConnectorH
         }
         for h in await health.latest()
     ]
-    # plain JSON built here, encoded once (web/encoding.py); CapabilitiesOverview documents the shape
-    return json_response(
-        {
-            "ok": True,
-            "capabilities": [capability_json(c) for c in gateway.capabilities()],
-            "proposals": [proposal_json(p) for p in recent],
-            "policy": {
-                "killSwitch": kill_switch_json(switch),
-                "exemptions": [exemption_json(e) for e in exemptions],
-            },
-            "connectors": connectors,
-        }
-    )
+    cards = cards_of(request)
+    body = cards.get(principal.tenant_id, (gateway.registry.version, mark, connectors))
+    if body is None:
+        overview = await gateway.overview(principal, where)
+        # plain JSON built here, encoded once (web/encoding.py); CapabilitiesOverview documents the shape
+        body = dumps(
+            {
+                "ok": True,
+                "capabilities": [capability_json(c) for c in gateway.capabilities()],
+                "proposals": [proposal_json(p) for p in overview.proposals],
+                "policy": {
+                    "killSwitch": kill_switch_json(overview.kill_switch),
+                    "exemptions": [exemption_json(e) for e in overview.exemptions],
+                },
+                "connectors": connectors,
+            }
+        )
+        # kept under what was read (a change between the two reads is named by the newer mark)
+        cards.put(principal.tenant_id, (gateway.registry.version, overview.mark, connectors), body)
+    return json_bytes(body, {})
+
+
+def cards_of(request: Request) -> EncodedByVersion:
+    """The app's encoded cards, one version per tenant (``create_app`` binds them with its brain)."""
+    cards: EncodedByVersion = request.app.state.capability_cards
+    return cards
 
 
 # quota buckets: the Portal's shapes are the native API's ({ok, buckets} and {ok, bucket, reset}), so the
