@@ -104,7 +104,9 @@ async def test_a_row_changed_outside_the_brain_is_answered_as_without_the_cache(
     staff = portal_headers(tokens, "staff-1")
     await client.post(f"{CARD}/proposals", json=create_payload(), headers=staff)
     await client.post(
-        f"{CARD}/policy/kill-switch", json={"enabled": True, "rationale": "Hub is acting up tonight"}, headers=staff
+        f"{CARD}/policy/kill-switch",
+        json={"enabled": True, "rationale": "Hub is acting up tonight"},
+        headers=staff,
     )
     cached = await client.get(CARD, headers=staff)
     assert cached.json()["policy"]["killSwitch"]["enabled"] is True
