@@ -17,6 +17,7 @@ from studio_brain.domain.audit import ActorType, AuditQuery
 from studio_brain.domain.hashing import sha256_hex
 from studio_brain.domain.identity import AuthMethod, Principal
 from studio_brain.domain.state import Completeness, SnapshotRun
+from studio_brain.web import fast_lane
 from studio_brain.web.app import create_app
 from studio_brain.web.auth import require_principal
 from studio_brain.web.fast_lane import HOT_ROUTES, LaneRefused, build_lanes
@@ -245,3 +246,35 @@ async def test_a_route_that_needs_more_than_the_request_is_not_laned(api_brain: 
         build_lanes(app, [("POST", "/api/v1/proposals")])
     with pytest.raises(LaneRefused, match="no such route"):
         build_lanes(app, [("GET", "/api/v1/nowhere")])
+
+
+async def test_a_query_string_validated_once_is_not_validated_again_and_invalid_ones_always_are(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient], tokens: TokenMinter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validations: list[str] = []
+    original = fast_lane.request_params_to_args
+
+    def counted(fields: Any, received: Any) -> Any:
+        validations.append(str(received))
+        return original(fields, received)
+
+    monkeypatch.setattr(fast_lane, "request_params_to_args", counted)
+    laned, plain = both
+    staff = tokens.headers("staff-1", staff=True)
+    path = "/api/v1/audit?newestFirst=true&limit=5&since=2026-11-01T00:00:00Z"
+    first = await laned.get(path, headers=staff)
+    second = await laned.get(path, headers=staff)
+    assert first.status_code == second.status_code == 200
+    assert len(validations) == 1
+    assert _comparable(second) == _comparable(await plain.get(path, headers=staff))
+    assert (await laned.get("/api/v1/audit?limit=6", headers=staff)).status_code == 200
+    assert len(validations) == 2
+    for _ in range(2):
+        refused = await laned.get("/api/v1/audit?limit=0", headers=staff)
+        assert refused.status_code == 400
+    assert len(validations) == 4  # an error is never kept
+
+
+def test_only_immutable_query_values_are_kept_for_the_next_request() -> None:
+    assert fast_lane.keepable({"limit": 5, "since": datetime(2026, 11, 1, tzinfo=UTC), "prefix": None})
+    assert not fast_lane.keepable({"ids": ["a", "b"]})

@@ -10,6 +10,8 @@ the request. The lane does what FastAPI would do for such a route, and nothing e
 - each dependency is awaited with the request, once per request per callable (FastAPI's ``use_cache``);
 - then the endpoint's query parameters are validated by FastAPI's own function (``request_params_to_args``),
   and any error is raised as FastAPI raises it (``RequestValidationError``, after authentication, as there);
+  a query string validated before is not validated again: its values are kept per lane (the last
+  :data:`KEPT_QUERIES` strings) when every one is immutable — the Portal repeats the same few URLs;
 - the endpoint is awaited with all of them and the request; it is declared to answer a ``Response``, so
   there is no response model to serialise;
 - exceptions take the app's handlers exactly as on FastAPI's path (Starlette's ``request_response``
@@ -25,8 +27,11 @@ changes no declaration. ``tests/integration/test_fast_lane.py`` compares both pa
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import Enum
 from typing import Any, get_type_hints
 
 from fastapi import FastAPI
@@ -49,6 +54,16 @@ HOT_ROUTES: tuple[tuple[str, str], ...] = (
 )
 
 _Dependency = Callable[[Request], Awaitable[Any]]
+
+#: validated query strings kept per lane (the least recently used goes)
+KEPT_QUERIES = 256
+#: the value types a kept query may hold: an endpoint cannot change them for the next request
+_IMMUTABLE = (str, int, float, bool, type(None), datetime, date, time, timedelta, Enum, bytes)
+
+
+def keepable(values: Mapping[str, Any]) -> bool:
+    """True when every validated value is immutable, so one request's values can serve the next."""
+    return all(isinstance(v, _IMMUTABLE) for v in values.values())
 
 
 class LaneRefused(Exception):
@@ -132,6 +147,24 @@ class Lane:
             self.endpoint,
         )
 
+        kept: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+
+        def validated(request: Request) -> dict[str, Any]:
+            raw: bytes = request.scope.get("query_string", b"")
+            found = kept.get(raw)
+            if found is not None:
+                kept.move_to_end(raw)
+                return found
+            # FastAPI's own validation and error list: the same 400 through the app's handler
+            checked, errors = request_params_to_args(query, request.query_params)
+            if errors:
+                raise RequestValidationError(errors)
+            if keepable(checked):
+                kept[raw] = checked
+                if len(kept) > KEPT_QUERIES:
+                    kept.popitem(last=False)
+            return checked
+
         async def handle(request: Request) -> Response:
             solved: dict[_Dependency, Any] = {}
             values: dict[str, Any] = {}
@@ -143,11 +176,7 @@ class Lane:
                 if name is not None:
                     values[name] = value
             if query:
-                # FastAPI's own validation and error list: the same 400 through the app's handler
-                checked, errors = request_params_to_args(query, request.query_params)
-                if errors:
-                    raise RequestValidationError(errors)
-                values.update(checked)
+                values.update(validated(request))
             if request_param is not None:
                 values[request_param] = request
             answer = await endpoint(**values)
