@@ -15,13 +15,18 @@ bounded by pages and by each body's size (a page of thousands of rows is encoded
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import Request, Response
 
 from studio_brain.domain.audit import ChainHead
 from studio_brain.web.conditional import EncodedByVersion, etag_headers, json_bytes, not_modified
 
+#: what a page route's OpenAPI says of its ETag and its 304 (the native page and the Portal's rows)
+PAGE_ETAG = "Carries an ETag (the tenant's chain head); `If-None-Match` with it answers 304."
+PAGE_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "not modified: no event was appended since the named head"}
+}
 #: pages kept (per app); the Portal's cockpit and the native API's first pages are a handful
 MAX_PAGES = 32
 #: a body larger than this is not kept (a 100-row page is about 50 KB)

@@ -15,7 +15,7 @@ from studio_brain.domain.audit import ApprovalState, AuditQuery, event_to_json
 from studio_brain.domain.errors import InputInvalid, NotFound
 from studio_brain.domain.identity import Principal
 from studio_brain.web.api.shapes import event_json
-from studio_brain.web.audit_pages import audit_pages_of
+from studio_brain.web.audit_pages import PAGE_ETAG, PAGE_NOT_MODIFIED, audit_pages_of
 from studio_brain.web.auth import require_scope, require_staff
 from studio_brain.web.conditional import IMMUTABLE, etag_headers, not_modified
 from studio_brain.web.deps import Audit, BrainDep, Events, iso
@@ -41,8 +41,8 @@ class AuditPageResponse(BaseModel):
     "",
     response_model=AuditPageResponse,
     summary="Query the audit log (keyset pagination)",
-    description="Carries an ETag (the tenant's chain head); `If-None-Match` with it answers 304.",
-    responses={304: {"description": "not modified: no event was appended since the named head"}},
+    description=PAGE_ETAG,
+    responses=PAGE_NOT_MODIFIED,
 )
 async def query_audit(
     request: Request,

@@ -19,7 +19,7 @@ from studio_brain.web.api.shapes import (
     kill_switch_json,
     proposal_json,
 )
-from studio_brain.web.audit_pages import audit_pages_of
+from studio_brain.web.audit_pages import PAGE_ETAG, PAGE_NOT_MODIFIED, audit_pages_of
 from studio_brain.web.conditional import EncodedByVersion, json_bytes
 from studio_brain.web.deps import Audit, ConnectorHealth, Gateway, StaffCaller, iso
 from studio_brain.web.encoding import dumps
@@ -111,8 +111,8 @@ router.add_api_route(
     "/capabilities/audit",
     response_model=RowsResponse,
     summary="Audit events, newest first",
-    description="Carries an ETag (the tenant's chain head); `If-None-Match` with it answers 304.",
-    responses={304: {"description": "not modified: no event was appended since the named head"}},
+    description=PAGE_ETAG,
+    responses=PAGE_NOT_MODIFIED,
 )
 async def capabilities_audit(
     request: Request,
