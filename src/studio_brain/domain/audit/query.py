@@ -39,9 +39,9 @@ class ChainHead:
     """The newest event of a tenant's chain, by its seq and hash.
 
     The log is append-only and grows in seq order (appends to a chain are serialised, the database
-    refuses UPDATE, DELETE and TRUNCATE), so every page of a tenant's log read after its head was read is
-    a function of that head: what a cache of encoded pages keys on (issue 18). The hash tells a chain
-    apart from another that reached the same seq (a database restored and written again)."""
+    refuses UPDATE, DELETE and TRUNCATE), so a page of a tenant's log can change only when its head moves:
+    what a cache of encoded pages keys on (issue 18, ``web/audit_pages.py``). The hash tells a chain apart
+    from another that reached the same seq (a database restored and written again)."""
 
     seq: int
     hash: str
