@@ -250,10 +250,11 @@ def sha256_bytes_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 def is_sha256_hex(text: object) -> bool:
     """True when ``text`` looks like a SHA-256 hex digest (64 lowercase hex characters)."""
-    return (
-        isinstance(text, str)
-        and len(text) == SHA256_HEX_LENGTH
-        and all(c in "0123456789abcdef" for c in text)
-    )
+    # issuperset walks the string in C: a generator over 64 characters was 65 Python calls a check,
+    # about 6 % of a lifecycle's calls (issue 18)
+    return isinstance(text, str) and len(text) == SHA256_HEX_LENGTH and _HEX_DIGITS.issuperset(text)
