@@ -1,7 +1,7 @@
 """Benchmark: Python function calls per gateway lifecycle step over HTTP, in one process — the
 load-independent twin of ``bench/gateway_lifecycle.py`` (issue 18).
 
-Run: .venv/bin/python bench/lifecycle_calls.py [--lifecycles 10] [--top 25]
+Run: .venv/bin/python bench/lifecycle_calls.py [--lifecycles 10] [--top 25 [--step execute]]
                                                [--server postgresql://postgres@127.0.0.1:5432/test]
 
 Server CPU per lifecycle on this shared 2-core VM swings by ±20 % between runs of the same code; the calls a
@@ -40,7 +40,9 @@ STEPS = ("create", "approve", "execute")
 class Counter:
     """Python calls outside the client's packages, by step and by function, while ``step`` is set."""
 
-    def __init__(self) -> None:
+    def __init__(self, listed_step: str | None = None) -> None:
+        #: the step whose functions ``by_function`` counts (None: every step)
+        self.listed_step = listed_step
         self.by_step: collections.Counter[str] = collections.Counter()
         self.by_function: collections.Counter[str] = collections.Counter()
 
@@ -52,6 +54,8 @@ class Counter:
             if any(p in filename for p in CLIENT_PACKAGES):
                 return
             self.by_step[step] += 1
+            if self.listed_step not in (None, step):
+                return
             short = filename.split("site-packages/")[-1].split("src/")[-1].split("python3.11/")[-1]
             self.by_function[f"{short}:{frame.f_code.co_name}"] += 1
 
@@ -95,7 +99,7 @@ async def lifecycle(
         raise SystemExit(f"execute left the proposal {executed['proposal']['status']}")
 
 
-async def run(url: str, lifecycles: int, top: int) -> None:
+async def run(url: str, lifecycles: int, top: int, step: str | None) -> None:
     home = Path(tempfile.mkdtemp(prefix="sb-lifecycle-calls-"))
     trust = FirebaseTrust.create(home)
     registry = home / "capabilities.toml"
@@ -111,7 +115,7 @@ async def run(url: str, lifecycles: int, top: int) -> None:
     from studio_brain.web.app import create_app
 
     requester, approver = trust.staff_headers("calls-requester"), trust.staff_headers("calls-approver")
-    counter = Counter()
+    counter = Counter(step)
     async with open_brain(load_settings(), migrate=True) as brain:
         transport = httpx.ASGITransport(app=create_app(brain=brain))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
@@ -132,13 +136,14 @@ def main() -> None:
     )
     parser.add_argument("--lifecycles", type=int, default=10)
     parser.add_argument("--top", type=int, default=0, help="list the N functions called most")
+    parser.add_argument("--step", choices=STEPS, help="with --top: list one step's functions only")
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     name = f"sb_bench_calls_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.server, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        asyncio.run(run(args.server.rsplit("/", 1)[0] + "/" + name, args.lifecycles, args.top))
+        asyncio.run(run(args.server.rsplit("/", 1)[0] + "/" + name, args.lifecycles, args.top, args.step))
     finally:
         with psycopg.connect(args.server, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
