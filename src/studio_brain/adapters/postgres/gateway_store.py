@@ -71,13 +71,11 @@ _BY_KEY: dict[ProposalKey, str] = {
 }
 
 
-_KILL_SWITCH_ROWS = (
-    "SELECT scope, enabled, rationale, updated_by, updated_at, "
-    + RECORD_COLUMNS
-    + ", "
-    + row_mark("k")
-    + " FROM gateway_kill_switch WHERE tenant_id = %s ORDER BY scope"
-)
+_KILL_SWITCH_COLUMNS = "SELECT scope, enabled, rationale, updated_by, updated_at, " + RECORD_COLUMNS
+_KILL_SWITCH_FROM = " FROM gateway_kill_switch WHERE tenant_id = %s ORDER BY scope"
+_KILL_SWITCH_ROWS = _KILL_SWITCH_COLUMNS + _KILL_SWITCH_FROM
+#: the same rows with each one's version, for an overview's mark
+_KILL_SWITCH_MARKED_ROWS = _KILL_SWITCH_COLUMNS + ", " + row_mark("k") + _KILL_SWITCH_FROM
 
 
 def proposals_where(tenant_id: str, where: ProposalFilter) -> tuple[str, list[Any]]:
@@ -327,7 +325,7 @@ class PostgresGatewayTransaction:
     async def list_proposals(self, where: ProposalFilter) -> list[Proposal]:
         clauses, params = proposals_where(self._tenant, where)
         rows = await self._all(
-            f"SELECT record, {row_mark('p')} FROM gateway_proposals WHERE {clauses}", params
+            f"SELECT record{self._mark_column('p')} FROM gateway_proposals WHERE {clauses}", params
         )
         self._note_marks(rows)
         return [from_record(r["record"]) for r in rows]
@@ -347,6 +345,11 @@ class PostgresGatewayTransaction:
             proposals=proposals, kill_switch=entries, exemptions=exemptions, mark=mark_of(head["head"], marks)
         )
 
+    def _mark_column(self, kind: str) -> str:
+        """The row-version column while an overview reads (``overview``); nothing otherwise: the hot
+        reads of proposals, switches and exemptions outside the card do not pay for it."""
+        return "" if self._read_marks is None else ", " + row_mark(kind)
+
     def _note_marks(self, rows: Sequence[dict[str, Any]]) -> None:
         if self._read_marks is not None:
             self._read_marks.extend(r["record_mark"] for r in rows)
@@ -359,9 +362,14 @@ class PostgresGatewayTransaction:
         try:
             if isinstance(prefetched, psycopg.Error):
                 raise prefetched
-            rows = (
-                prefetched if prefetched is not None else await self._all(_KILL_SWITCH_ROWS, (self._tenant,))
-            )
+            if self._read_marks is not None:  # an overview: the rows with their versions, read now
+                rows = await self._all(_KILL_SWITCH_MARKED_ROWS, (self._tenant,))
+            else:
+                rows = (
+                    prefetched
+                    if prefetched is not None
+                    else await self._all(_KILL_SWITCH_ROWS, (self._tenant,))
+                )
         except psycopg.Error as err:
             # the transaction is aborted now; the caller fails closed and leaves it
             raise translate(err, "reading the kill switch") from err
@@ -434,7 +442,7 @@ class PostgresGatewayTransaction:
 
     async def exemptions(self, *, capability_id: str | None = None) -> list[Exemption]:
         rows = await self._all(
-            f"SELECT {EXEMPTION_COLUMNS}, {RECORD_COLUMNS}, {row_mark('e')} FROM gateway_exemptions"
+            f"SELECT {EXEMPTION_COLUMNS}, {RECORD_COLUMNS}{self._mark_column('e')} FROM gateway_exemptions"
             " WHERE tenant_id = %s AND (%s::text IS NULL OR capability_id = %s) ORDER BY created_at DESC, id DESC",
             (self._tenant, capability_id, capability_id),
         )

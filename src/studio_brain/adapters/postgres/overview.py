@@ -33,7 +33,7 @@ def mark_statement(proposals_where: str) -> str:
     ``LIMIT %s`` placeholder last), the kill switch's rows and the exemptions. Parameters: the tenant,
     the proposal clauses' and the limit, the tenant twice more."""
     return (
-        "SELECT (SELECT coalesce(max(seq), 0) FROM audit_events WHERE tenant_id = %s) AS head,"
+        f"SELECT ({HEAD_SEQ}) AS head,"
         """ (SELECT coalesce(string_agg(m, ' ' ORDER BY m COLLATE "C"), '') FROM ("""
         f"(SELECT {_version('p')} AS m FROM gateway_proposals WHERE {proposals_where})"
         f" UNION ALL SELECT {_version('k')} FROM gateway_kill_switch WHERE tenant_id = %s"
